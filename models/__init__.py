@@ -1,0 +1,1 @@
+"""Torch modules, model wrappers (one model per file) and the local weights registry."""

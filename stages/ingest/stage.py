@@ -1,0 +1,58 @@
+"""Ingest stage: one `videos` row per input file, probed with PyAV; unreadable files are error rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from data_catalog.schemas import VIDEOS
+from stages.base import Stage
+from stages.ingest.config import IngestConfig
+from stages.video_io import probe, sniff_container
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One file to probe: its path and the sha256 of its bytes (computed by the caller, once)."""
+
+    path: str
+    sha256: str
+
+
+class IngestStage(Stage[IngestConfig, IngestItem]):
+    name = "ingest"
+    VERSION = 1
+    Config = IngestConfig
+    table = VIDEOS
+
+    def items(self, inputs: Sequence[IngestItem]) -> Sequence[IngestItem]:
+        return list(inputs)
+
+    def _identity(self, item: IngestItem) -> dict[str, Any]:
+        path = Path(item.path)
+        return {
+            "video_id": item.sha256[:16], "uri": str(path), "sha256": item.sha256,
+            "bytes": path.stat().st_size if path.exists() else None,
+        }
+
+    def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
+        row = self._identity(item)
+        container = sniff_container(item.path)
+        info = probe(item.path, decode=self.config.decode_check, container_name=container)
+        if container is None and info.error:
+            info.error = f"not a video: {info.error}"
+        row.update(vars(info))
+        if row["duration_s"] is not None:
+            row["duration_s"] = round(row["duration_s"], 6)
+        yield row
+
+    def error_rows(self, item: IngestItem, reason: str) -> list[dict[str, Any]]:
+        return [{**self._identity(item), "error": reason}]
+
+
+def run(inputs: Sequence[IngestItem], config: IngestConfig) -> pa.Table:
+    return IngestStage(config).run(inputs)

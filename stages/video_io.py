@@ -1,0 +1,213 @@
+"""The one video decode/encode helper every stage uses (PyAV).
+
+`OPEN_COUNT` counts container opens in this process: tests use it to prove that a cached run touches
+no video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+OPEN_COUNT = 0
+
+# Leading bytes of the container formats physflow recognises by content.
+_EBML = b"\x1a\x45\xdf\xa3"
+_MOV_ATOMS = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+def sniff_container(path: str | os.PathLike[str]) -> str | None:
+    """The container named by a file's leading bytes, or None when they match no known video format."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return None
+    if len(head) >= 12 and head[4:8] in _MOV_ATOMS:
+        return "mov" if head[4:8] != b"ftyp" or head[8:12] == b"qt  " else "mp4"
+    if head.startswith(_EBML):
+        return "webm" if b"webm" in head[:64] else "mkv"
+    if head.startswith(b"FLV"):
+        return "flv"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"\x30\x26\xb2\x75"):
+        return "asf"
+    if head.startswith(b"YUV4MPEG2"):
+        return "y4m"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "mpeg"
+    if head.startswith(b"\x00\x00\x01\xb3"):
+        return "m2v"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
+        return "mpegts"
+    return None
+
+
+@contextlib.contextmanager
+def open_video(path: str | os.PathLike[str]) -> Iterator[av.container.InputContainer]:
+    """Open a container for reading (counted in OPEN_COUNT)."""
+    global OPEN_COUNT
+    OPEN_COUNT += 1
+    container = av.open(os.fspath(path), mode="r")
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+@dataclass
+class VideoInfo:
+    container: str | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    n_frames: int | None = None
+    duration_s: float | None = None
+    rotation: int = 0
+    has_audio: bool = False
+    error: str | None = None
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Clockwise display rotation in degrees (0, 90, 180, 270) from the frame's display matrix."""
+    angle = getattr(frame, "rotation", 0) or 0  # counter-clockwise, as ffmpeg's display matrix reports it
+    return round(-angle) % 360
+
+
+def probe(path: str | os.PathLike[str], decode: str = "full", container_name: str | None = None) -> VideoInfo:
+    """Facts about one video. `decode`: "full" decodes every frame (exact count, finds corruption
+    anywhere), "first" decodes one frame, "none" reads headers only. Failures fill `error`."""
+    info = VideoInfo(container=container_name)
+    try:
+        with open_video(path) as c:
+            if not c.streams.video:
+                info.error = "no video stream"
+                return info
+            v = c.streams.video[0]
+            cc = v.codec_context
+            info.container = container_name or c.format.name.split(",")[0]
+            info.codec, info.width, info.height = cc.name, cc.width, cc.height
+            rate = v.average_rate or v.guessed_rate
+            info.fps = float(rate) if rate else None
+            info.has_audio = bool(c.streams.audio)
+            header_frames = v.frames or None
+            if c.duration:
+                info.duration_s = c.duration / av.time_base
+            elif v.duration and v.time_base:
+                info.duration_s = float(v.duration * v.time_base)
+            if decode == "none":
+                info.n_frames = header_frames or _count_packets(c, v)
+            else:
+                _decode_check(c, v, info, full=decode == "full", header_frames=header_frames)
+            if info.duration_s is None and info.n_frames and info.fps:
+                info.duration_s = info.n_frames / info.fps
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        info.error = info.error or f"open failed: {_reason(exc)}"
+    return info
+
+
+def _decode_check(c, v, info: VideoInfo, *, full: bool, header_frames: int | None) -> None:  # type: ignore[no-untyped-def]
+    v.thread_type = "AUTO"
+    n, last_pts, first = 0, None, None
+    try:
+        for frame in c.decode(v):
+            if first is None:
+                first = frame
+                info.rotation = _rotation(frame)
+            n += 1
+            last_pts = frame.pts if frame.pts is not None else last_pts
+            if not full:
+                break
+    except av.FFmpegError as exc:
+        info.n_frames = n
+        info.error = f"decode failed: {_reason(exc)} (after {n} frames)"
+        return
+    if n == 0:
+        info.error = "decode failed: no frame decodes"
+        info.n_frames = 0
+        return
+    info.n_frames = n if full else (header_frames or n)
+    if full and info.duration_s is None and last_pts is not None and v.time_base and info.fps:
+        # No container duration (e.g. some WebM): end of the last frame.
+        info.duration_s = float(last_pts * v.time_base) + 1.0 / info.fps - float((v.start_time or 0) * v.time_base)
+
+
+def _count_packets(c, v) -> int:  # type: ignore[no-untyped-def]
+    return sum(1 for p in c.demux(v) if p.size)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:300]
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    *,
+    start: int = 0,
+    end: int | None = None,
+    width: int | None = None,
+    fmt: str = "rgb24",
+    threads: int = 0,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept).
+
+    Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
+    """
+    with open_video(path) as c:
+        v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        if threads:
+            v.thread_count = threads
+        height = None
+        if width:
+            w0, h0 = v.codec_context.width, v.codec_context.height
+            height = max(2, round(h0 * width / w0 / 2) * 2)
+        for i, frame in enumerate(c.decode(v)):
+            if i < start:
+                continue
+            if end is not None and i >= end:
+                break
+            yield i, frame.to_ndarray(format=fmt, width=width, height=height)
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 23,
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """Encode RGB uint8 frames (H x W x 3, even H and W for yuv420p) to a video file."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(os.fspath(out), mode="w") as c:
+        stream = None
+        for arr in frames:
+            if stream is None:
+                stream = c.add_stream(codec, rate=rate)
+                stream.width, stream.height = arr.shape[1], arr.shape[0]
+                stream.pix_fmt = pix_fmt
+                if codec == "libx264":
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
+                c.mux(packet)
+        if stream is None:
+            raise ValueError(f"no frames to write to {out}")
+        for packet in stream.encode():
+            c.mux(packet)
+    return out

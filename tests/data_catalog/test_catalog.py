@@ -1,0 +1,71 @@
+import duckdb
+import pyarrow as pa
+import pytest
+
+from data_catalog import Catalog, CatalogVersionError
+from data_catalog.blobs import BlobStore
+from data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES
+
+
+def _videos(ids: list[str], codec: str = "h264") -> pa.Table:
+    return pa.Table.from_pylist([{"video_id": i, "uri": f"/v/{i}", "codec": codec} for i in ids],
+                                schema=TABLES["videos"].schema)
+
+
+def _write(cat: Catalog, key: str, table: pa.Table, shard: str) -> None:
+    m = cat.artifacts.write(stage="ingest", version=1, key=key, table_name="videos", table=table, shard=shard,
+                            config={}, inputs=[shard])
+    cat.register(m)
+
+
+def test_empty_catalog_has_every_table(tmp_path):
+    cat = Catalog(tmp_path)
+    names = {t["table"] for t in cat.tables()}
+    assert names == set(TABLES)
+    assert cat.table("videos").schema.names == TABLES["videos"].schema.names
+    assert cat.table("videos").num_rows == 0
+
+
+def test_views_show_newest_artifact_per_shard(tmp_path):
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a", "b"]), "s1")
+    _write(cat, "k2", _videos(["c"]), "s2")
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a", "b", "c"]
+    _write(cat, "k3", _videos(["a", "b"], codec="vp9"), "s1")  # recomputed shard s1 (another config)
+    rows = cat.query("SELECT video_id, codec FROM videos ORDER BY video_id").to_pylist()
+    assert rows == [{"video_id": "a", "codec": "vp9"}, {"video_id": "b", "codec": "vp9"},
+                    {"video_id": "c", "codec": "h264"}]
+    assert cat.query("SELECT count(*) AS n FROM artifacts").to_pylist() == [{"n": 3}]
+
+
+def test_reader_is_read_only(tmp_path):
+    cat = Catalog(tmp_path)
+    with pytest.raises(duckdb.Error):
+        cat.query("CREATE TABLE x (a INT)")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    cat = Catalog(tmp_path)
+    cat.tables()
+    con = duckdb.connect(str(cat.db_path))
+    con.execute("UPDATE physflow_meta SET value = ? WHERE name = 'schema_version'", [str(CATALOG_SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(CatalogVersionError, match="newer"):
+        cat.tables()
+
+
+def test_rebuild_restores_a_lost_database(tmp_path):
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a"]), "s1")
+    cat.db_path.unlink()
+    assert Catalog(tmp_path).rebuild() == 1
+    assert Catalog(tmp_path).table("videos").column("video_id").to_pylist() == ["a"]
+
+
+def test_blob_store_is_content_addressed(tmp_path):
+    cat = Catalog(tmp_path)
+    blobs = BlobStore(cat.root)
+    uri, sha = blobs.put_bytes(b"flow field", "npy")
+    assert uri.endswith(f"blobs/{sha[:2]}/{sha}.npy")
+    assert blobs.put_bytes(b"flow field", "npy") == (uri, sha)
+    assert blobs.read_bytes(uri) == b"flow field"

@@ -1,0 +1,91 @@
+"""The `physflow` command, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows import env
+from flows.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def cli_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_help_explains_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ingest", "catalog", "ui", "demo", "weights"):
+        assert command in result.output
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_demo_then_catalog_commands(cli_env):
+    cat = str(cli_env / "cat")
+    result = runner.invoke(app, ["--catalog", cat, "demo"])
+    assert result.exit_code == 0, result.output
+    assert "bouncing_ball.mp4" in result.output and "open failed" in result.output
+    result = runner.invoke(app, ["--catalog", cat, "catalog", "tables"])
+    assert result.exit_code == 0 and "videos" in result.output
+    result = runner.invoke(app, ["--catalog", cat, "catalog", "sql", "SELECT count(*) AS n FROM videos WHERE error IS NULL"])
+    assert result.exit_code == 0 and " 3 " in result.output
+    result = runner.invoke(app, ["--catalog", cat, "catalog", "sql", "DROP VIEW videos"])
+    assert result.exit_code == 2 and "read-only" in result.output.lower()
+    result = runner.invoke(app, ["--catalog", cat, "catalog", "show", "nope"])
+    assert result.exit_code == 2 and "unknown table" in result.output
+
+
+def test_bad_run_fails_before_work(cli_env):
+    result = runner.invoke(app, ["--catalog", str(cli_env / "cat"), "ingest", str(cli_env / "missing")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(app, ["--catalog", str(cli_env / "cat"), "ingest", ".", "--decode-check", "all"])
+    assert result.exit_code == 2 and "decode_check" in result.output
+    assert not (cli_env / "cat" / "artifacts").exists()
+
+
+def test_weights_lists_entries(cli_env):
+    (cli_env / "physflow.toml").write_text('[weights]\nraft = "nowhere/raft.pth"\n')
+    result = runner.invoke(app, ["weights"])
+    assert result.exit_code == 0
+    assert "raft" in result.output and "missing" in result.output and "not configured" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(180)
+def test_ui_serves_on_loopback(tmp_path):
+    port = _free_port()
+    cat = tmp_path / "cat"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "--catalog", str(cat), "ui", "--port", str(port)],
+        env={k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")},
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + 120
+        while not (env.server_alive(url) and (cat / ".prefect" / env.UI_URL_FILE).exists()):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.5)
+        assert (cat / ".prefect" / "prefect.db").exists()  # the database lives under the catalog root
+        assert (cat / ".prefect" / env.UI_URL_FILE).read_text() == url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

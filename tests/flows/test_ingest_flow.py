@@ -1,0 +1,102 @@
+"""The ingest flow through Prefect: Cached on a warm run, recompute on a config change, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import TaskRunSort
+
+from data_catalog import Catalog
+from data_catalog.schemas import CLIPS
+from flows.ingest import IngestParams, ingest_flow
+from flows.runtime import ArtifactRef, plan, run_jobs
+from stages import video_io
+from stages.base import Stage, StageConfig
+from stages.ingest import IngestConfig
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _task_states(flow_run_id, with_names: bool = False) -> list[Any]:
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200,
+            )
+            return [(r.name.split("-")[0], r.state.name) if with_names else r.state.name for r in runs]
+
+    return asyncio.run(read())
+
+
+def _run(params: IngestParams) -> tuple[list[ArtifactRef], list[str]]:
+    state = ingest_flow(params, return_state=True)
+    return state.result(), _task_states(state.state_details.flow_run_id)
+
+
+def test_warm_run_is_cached_and_opens_no_video(real_videos, catalog_root):
+    params = IngestParams(inputs=[str(real_videos)], catalog=str(catalog_root), shard_size=4)
+    cold, cold_states = _run(params)
+    assert cold_states and all(s == "Completed" for s in cold_states)
+    assert sum(r.rows for r in cold) == 14
+    opened = video_io.OPEN_COUNT
+    warm, warm_states = _run(params)
+    assert video_io.OPEN_COUNT == opened, "a warm run must not open any video"
+    assert warm_states and all(s == "Cached" for s in warm_states)
+    assert [r.key for r in warm] == [r.key for r in cold]
+    assert Catalog(catalog_root).query("SELECT count(*) AS n FROM videos WHERE error IS NULL").to_pylist() == [{"n": 12}]
+
+
+class WholeClipConfig(StageConfig):
+    min_frames: int = 1
+
+
+class WholeClipStage(Stage[WholeClipConfig, dict[str, Any]]):
+    """A minimal downstream stage for the test: each readable video becomes one clip."""
+
+    name, VERSION, Config, table = "whole_clip", 1, WholeClipConfig, CLIPS
+
+    def items(self, inputs):  # one input per upstream artifact: its rows
+        return [video for rows in inputs for video in rows]
+
+    def process(self, video):
+        yield {"clip_id": f"{video['video_id']}:0-{video['n_frames']}", "video_id": video["video_id"],
+               "start_frame": 0, "end_frame": video["n_frames"], "keep": video["n_frames"] >= self.config.min_frames}
+
+    def error_rows(self, video, reason):
+        return [{"video_id": video["video_id"], "error": reason}]
+
+
+@flow(name="ingest-then-clip")
+def _two_stage_flow(params: IngestParams) -> tuple[list[ArtifactRef], list[ArtifactRef]]:
+    ingested = ingest_flow.fn(params)
+    catalog = Catalog(params.catalog)
+    refs = []
+    for ref in ingested:
+        rows = catalog.artifacts.read("ingest", ref.key).filter(pa.compute.is_null(pa.compute.field("error")))
+        jobs = plan(WholeClipStage, WholeClipConfig(), [rows.to_pylist()], keys=[ref.content_sha256],
+                    catalog=catalog, shard_size=1)
+        refs += run_jobs(jobs)
+    return ingested, refs
+
+
+def test_config_change_recomputes_only_that_stage(demo_videos, catalog_root):
+    folder = str(demo_videos[0].parent)
+    first = IngestParams(inputs=[folder], catalog=str(catalog_root))
+    ingested, clips = _two_stage_flow(first)
+    second = first.model_copy(update={"ingest": IngestConfig(decode_check="first")})
+    state = _two_stage_flow(second, return_state=True)
+    ingested2, clips2 = state.result()
+    states = _task_states(state.state_details.flow_run_id, with_names=True)
+    assert ingested2[0].key != ingested[0].key  # ingest recomputed under the new config
+    # Same output content, so the downstream key is unchanged: Cached, not recomputed.
+    assert ingested2[0].content_sha256 == ingested[0].content_sha256
+    assert [r.key for r in clips2] == [r.key for r in clips]
+    assert {s for name, s in states if name == "ingest"} == {"Completed"}, states
+    assert {s for name, s in states if name == "whole_clip"} == {"Cached"}, states
