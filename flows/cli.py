@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,9 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Read the catalog: tables, rows, SQL (read-only).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+
+# Modules that add their commands to `app` (each defines `register(app)`), one line per area.
+_EXTENSIONS: tuple[str, ...] = ()
 console = Console() if sys.stdout.isatty() else Console(width=200)
 
 CatalogOpt = Annotated[
@@ -244,6 +248,9 @@ def ui(
     finally:
         (home / env.UI_URL_FILE).unlink(missing_ok=True)
 
+
+for _module in _EXTENSIONS:
+    importlib.import_module(_module).register(app)
 
 if __name__ == "__main__":
     app()
