@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
 
 def synth(
     ctx: typer.Context,
+    *,
     n: Annotated[int, typer.Option("--n", min=1, help="Clips to make (scene kinds taken in turn).")] = 14,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the set: the same seed gives the same clips.")] = 0,
     scenes: Annotated[str, typer.Option(help="Comma-separated scene kinds (default: all).")] = "",

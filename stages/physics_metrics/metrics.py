@@ -215,7 +215,7 @@ def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
     return found
 
 
-def truth_errors(tracks: Sequence[Track], truth_pos: Sequence[np.ndarray], truth_hue: Sequence[float],
+def truth_errors(tracks: Sequence[Track], truth_pos: Sequence[np.ndarray], truth_hue: Sequence[float], *,
                  fps: float, thresholds: Thresholds | None = None,
                  truth_vel: Sequence[np.ndarray] | None = None) -> dict[str, float | None]:
     """Mean centre error (px) and median velocity error (px/s) of tracks matched to true objects by hue."""

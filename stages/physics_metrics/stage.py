@@ -64,7 +64,7 @@ def _against_truth(m: dict[str, Any], tracks: list, truth: dict[str, Any], cfg: 
 
     scene = scene_of(truth)
     res: dict[str, Any] = truth_errors(
-        tracks, [o.pos for o in scene.objects], [o.hue for o in scene.objects], scene.fps, cfg.thresholds(),
+        tracks, [o.pos for o in scene.objects], [o.hue for o in scene.objects], fps=scene.fps, thresholds=cfg.thresholds(),
         truth_vel=[o.vel for o in scene.objects],
     )
     g, e = truth.get("g"), truth.get("restitution")

@@ -49,11 +49,32 @@ def _hue_classes(hues: np.ndarray, min_pixels: int, gap: int) -> list[tuple[int,
             empty = 0
         else:
             empty += 1
-    classes = []
-    for lo, hi in runs:
-        span = np.arange(lo, lo + (hi - lo) % 180 + 1) % 180
-        if hist[span].sum() >= min_pixels:
-            classes.append((lo, hi))
+    classes = [(lo, hi) for lo, hi in runs if _count(hist, lo, hi) >= min_pixels]
+    return _merge_fringes(hist, classes)
+
+
+def _count(hist: np.ndarray, lo: int, hi: int) -> int:
+    return int(hist[np.arange(lo, lo + (hi - lo) % 180 + 1) % 180].sum())
+
+
+def _merge_fringes(hist: np.ndarray, classes: list[tuple[int, int]], reach: int = 16) -> list[tuple[int, int]]:
+    """Fold a class into a neighbour within `reach` hue steps that has over 6x its pixels: the fringe where an
+    object's edge blends with a tinted background or floor, not an object of its own."""
+    classes = sorted(classes, key=lambda c: _count(hist, *c))
+    merged = True
+    while merged and len(classes) > 1:
+        merged = False
+        for a, (lo, hi) in enumerate(classes):
+            for b, (lo2, hi2) in enumerate(classes):
+                near = min((lo2 - hi) % 180, (lo - hi2) % 180) <= reach
+                if b != a and near and _count(hist, lo2, hi2) > 6 * _count(hist, lo, hi):
+                    # the union runs from the start of one to the end of the other, the short way round
+                    union = (lo2, hi) if (lo - hi2) % 180 <= reach else (lo, hi2)
+                    classes = [c for k, c in enumerate(classes) if k not in (a, b)] + [union]
+                    merged = True
+                    break
+            if merged:
+                break
     return classes
 
 

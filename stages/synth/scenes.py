@@ -114,7 +114,7 @@ def _inside(fr: _Frame, obj_px: np.ndarray, r_px: float, margin: float = 2.0) ->
 # -- free fall and projectiles: exact parabolas between exact bounce times -------------------------------------
 
 
-def _ballistic(y0: float, vy0: float, g: float, e: float, r: float, times: np.ndarray) -> tuple[np.ndarray, ...]:
+def _ballistic(y0: float, vy0: float, g: float, e: float, *, r: float, times: np.ndarray) -> tuple[np.ndarray, ...]:
     """Height and vertical velocity of a ball of radius r bouncing on y = 0 at each time, and the bounce times.
 
     Flight segments start at (time, height, upward speed); a bounce slower than 5 cm/s leaves the ball at rest.
@@ -147,7 +147,7 @@ def _drop(rng: np.random.Generator, fr: _Frame, seed: int, projectile: bool) -> 
         vx = float(rng.uniform(0.4, 1.2)) * (1 if rng.random() < 0.5 else -1) if projectile else 0.0
         vy0 = float(rng.uniform(0.0, 1.5)) if projectile else 0.0
         x0 = float(rng.uniform(r + 0.1, fr.width_m - r - 0.1))
-        ys, vys, bounces = _ballistic(y0, vy0, g, e, r, fr.times)
+        ys, vys, bounces = _ballistic(y0, vy0, g, e, r=r, times=fr.times)
         p = fr.px(np.stack([x0 + vx * fr.times, ys], axis=1))
         if _inside(fr, p, r * fr.ppm) and len(bounces[bounces < fr.times[-1]]) >= 1:
             break
@@ -171,7 +171,7 @@ def _times(n: int) -> str:
 # -- collisions: event-driven discs on a table (no gravity, no walls) ---------------------------------------------
 
 
-def _collide(p: np.ndarray, v: np.ndarray, r: np.ndarray, m: np.ndarray, e: float, t_end: float) -> list[tuple]:
+def _collide(p: np.ndarray, v: np.ndarray, r: np.ndarray, m: np.ndarray, *, e: float, t_end: float) -> list[tuple]:
     """Exact disc-disc collisions: a list of (time, positions, velocities) after each event, starting at t=0."""
     log = [(0.0, p.copy(), v.copy())]
     t = 0.0
@@ -232,7 +232,7 @@ def _collision(rng: np.random.Generator, fr: _Frame, seed: int, n_balls: int, el
             v = np.vstack([v, rng.uniform(-0.6, 0.6, 2)])
         if any(np.linalg.norm(p[i] - p[j]) < r[i] + r[j] + 0.05 for i in range(n_balls) for j in range(i + 1, n_balls)):
             continue
-        log = _collide(p, v, r, m, e, fr.times[-1])
+        log = _collide(p, v, r, m, e=e, t_end=fr.times[-1])
         ev = [entry[0] for entry in log[1:]]
         pos, vel = _sample_log(log, fr.times)
         gaps = np.diff([0.0, *ev, fr.times[-1]])

@@ -33,7 +33,8 @@ class SynthItem:
     catalog_root: str
 
 
-def clip_row(scene: Scene, config: SynthConfig, item: SynthItem, uri: str, sha: str, flow_uri: str | None) -> dict:
+def clip_row(scene: Scene, config: SynthConfig, item: SynthItem, *, uri: str, sha: str, flow_uri: str | None) -> dict:
+    """The `synth_clips` row of a rendered scene stored at `uri` (sha256 `sha` of its bytes)."""
     p = scene.params
     video_id = sha[:16]
     return {
@@ -66,7 +67,7 @@ class SynthStage(Stage[SynthConfig, SynthItem]):
             buf = io.BytesIO()
             np.savez_compressed(buf, flow=analytic_flow(scene).astype(np.float16))
             flow_uri, _ = blobs.put_bytes(buf.getvalue(), "npz")
-        yield clip_row(scene, self.config, item, uri, sha, flow_uri)
+        yield clip_row(scene, self.config, item, uri=uri, sha=sha, flow_uri=flow_uri)
 
     def error_rows(self, item: SynthItem, reason: str) -> list[dict[str, Any]]:
         return [{"clip_id": f"synth:{item.scene}:{item.seed}", "index": item.index, "scene": item.scene,
