@@ -121,6 +121,7 @@ TABLES: dict[str, TableSpec] = {
             (CLIP_ID, _str), ("object_id", _i32), ("frame", _i32), ("kind", _str), ("color", _str),
             ("hue", _i32), ("x", _f64), ("y", _f64), ("vx", _f64), ("vy", _f64), ("radius", _f64),
             ("mass", _f64), ("visible", pa.bool_()), ("mask_rle", _str), ("keypoints", pa.list_(_vec(3))),
+            ("betas", _vec()), ("body_pose", _vec()), ("global_orient", _vec(3)), ("transl", _vec(3)),
         ]),
         _spec(PHYSICS_METRICS, 1, (CLIP_ID, "tracker"), [
             (CLIP_ID, _str), ("uri", _str), ("tracker", _str), ("n_frames", _i32), ("fps", _f64), ("ppm", _f64),

@@ -96,7 +96,10 @@ def render_frames(scene: Scene) -> list[np.ndarray]:
         if scene.pivot_px is not None:
             s = _string_layer(scene, t)[..., None]
             img = img * (1 - s) + np.array(_STRING_RGB) * s
-        for obj in (o for o in scene.objects if o.shown(t)):
+        if scene.layers is not None:
+            rgb, alpha = scene.layers[t]
+            img = img * (1 - alpha[..., None]) + rgb * alpha[..., None]
+        for obj in (o for o in scene.objects if o.shown(t) and o.masks is None):
             sy, sx, alpha, rgb = _shade(obj, t, scene.height, scene.width)
             a = alpha[..., None]
             img[sy, sx] = img[sy, sx] * (1 - a) + rgb * a
@@ -106,6 +109,8 @@ def render_frames(scene: Scene) -> list[np.ndarray]:
 
 def object_mask(obj: SceneObject, t: int, h: int, w: int) -> np.ndarray:
     """Binary mask (H x W bool) of the pixels the object covers at least half of at frame t."""
+    if obj.masks is not None:
+        return obj.masks[t] & obj.shown(t)
     mask = np.zeros((h, w), bool)
     if not obj.shown(t):
         return mask
@@ -120,6 +125,8 @@ def analytic_flow(scene: Scene) -> np.ndarray:
     Background pixels do not move; an object's pixels move with its centre; string pixels rotate about
     the pivot. Objects are drawn in order, so a later object's flow wins where they overlap.
     """
+    if scene.layers is not None:
+        raise ValueError(f"no exact flow for a deforming mesh ({scene.kind})")
     h, w = scene.height, scene.width
     flow = np.zeros((scene.n_frames - 1, h, w, 2), np.float32)
     for t in range(scene.n_frames - 1):

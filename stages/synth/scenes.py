@@ -9,6 +9,7 @@ inputs give the same numbers, so ground truth can always be regenerated.
 from __future__ import annotations
 
 import colorsys
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class SceneObject:
     vel: np.ndarray  # (T, 2) px/s
     scale: np.ndarray | None = None  # (T,) size factor per frame; None: rigid (only broken videos change it)
     visible: np.ndarray | None = None  # (T,) bool; None: always drawn
+    masks: np.ndarray | None = None  # (T, H, W) bool for a rendered mesh (a human); None: from the geometry
 
     def radius_at(self, t: int) -> float:
         return self.radius_px * (1.0 if self.scale is None else float(self.scale[t]))
@@ -66,6 +68,8 @@ class Scene:
     objects: list[SceneObject]
     pivot_px: tuple[float, float] | None = None  # pendulum pivot
     events: list[float] = field(default_factory=list)  # bounce / collision times, s
+    layers: list[tuple[np.ndarray, np.ndarray]] | None = None  # per frame (RGB, coverage) of a rendered mesh
+    human: dict[str, np.ndarray] | None = None  # per frame COCO-17 keypoints (px) and SMPL parameters
 
     @property
     def n_frames(self) -> int:
@@ -323,6 +327,12 @@ def _sliding(rng: np.random.Generator, fr: _Frame, seed: int) -> Scene:
                  events=[t_stop] if t_stop < fr.times[-1] else [])
 
 
+def _human(rng: np.random.Generator, fr: _Frame, seed: int, kind: str) -> Scene:
+    from stages.synth.human import build_human  # needs torch and smplx: loaded only for human scenes
+
+    return build_human(rng, fr, seed, kind)
+
+
 _BUILDERS: dict[str, tuple[bool, Callable[[np.random.Generator, _Frame, int], Scene]]] = {
     "free_fall": (True, lambda rng, fr, s: _drop(rng, fr, s, projectile=False)),
     "projectile": (True, lambda rng, fr, s: _drop(rng, fr, s, projectile=True)),
@@ -331,6 +341,7 @@ _BUILDERS: dict[str, tuple[bool, Callable[[np.random.Generator, _Frame, int], Sc
     "collision3_elastic": (False, lambda rng, fr, s: _collision(rng, fr, s, 3, elastic=True)),
     "pendulum": (True, _pendulum),
     "sliding": (True, _sliding),
+    **{kind: (True, functools.partial(_human, kind=kind)) for kind in ("human_walk", "human_jump", "human_wave")},
 }
 SCENE_KINDS: tuple[str, ...] = tuple(_BUILDERS)
 

@@ -54,7 +54,14 @@ class SynthStage(Stage[SynthConfig, SynthItem]):
     table = SYNTH_CLIPS
 
     def items(self, inputs: Sequence[SynthItem]) -> Sequence[SynthItem]:
+        self._humans = any(it.scene.startswith("human") for it in inputs)
         return list(inputs)
+
+    def setup(self) -> None:
+        if getattr(self, "_humans", False):
+            from stages.synth.human import body_model
+
+            body_model()  # build and load the SMPL-format body once per process, before the first human scene
 
     def process(self, item: SynthItem) -> Iterable[dict[str, Any]]:
         scene = simulate(item.scene, item.seed, self.config)
@@ -63,7 +70,7 @@ class SynthStage(Stage[SynthConfig, SynthItem]):
             path = write_video(Path(tmp) / "clip.mp4", render_frames(scene), scene.fps, crf=self.config.crf)
             uri, sha = blobs.put_file(path, "mp4")
         flow_uri = None
-        if self.config.flow_every and item.index % self.config.flow_every == 0:
+        if self.config.flow_every and item.index % self.config.flow_every == 0 and scene.layers is None:
             buf = io.BytesIO()
             np.savez_compressed(buf, flow=analytic_flow(scene).astype(np.float16))
             flow_uri, _ = blobs.put_bytes(buf.getvalue(), "npz")
@@ -85,13 +92,24 @@ def object_rows(clip_id: str, scene: Scene) -> list[dict[str, Any]]:
     rows = []
     for obj in scene.objects:
         for t in range(scene.n_frames):
-            rows.append({
+            body = _body_columns(scene, t) if obj.kind == "human" else {}
+            rows.append({**body,
                 "clip_id": clip_id, "object_id": obj.object_id, "frame": t, "kind": obj.kind,
                 "color": obj.color_name, "hue": obj.hue, "x": float(obj.pos[t, 0]), "y": float(obj.pos[t, 1]),
                 "vx": float(obj.vel[t, 0]), "vy": float(obj.vel[t, 1]), "radius": obj.radius_at(t), "mass": obj.mass,
                 "visible": obj.shown(t), "mask_rle": rle_encode(object_mask(obj, t, scene.height, scene.width)),
             })
     return rows
+
+
+def _body_columns(scene: Scene, t: int) -> dict[str, Any]:
+    """COCO-17 keypoints (x, y px, visibility 2) and SMPL parameters of a human at frame t."""
+    h = scene.human or {}
+    if not h:
+        return {}
+    return {"keypoints": h["keypoints"][t].tolist(), "betas": h["betas"].tolist(),
+            "body_pose": h["body_pose"][t].tolist(), "global_orient": h["global_orient"][t].tolist(),
+            "transl": h["transl"][t].tolist()}
 
 
 class SynthTruthStage(Stage[SynthConfig, dict[str, Any]]):

@@ -137,3 +137,30 @@ def test_synth_stage_writes_h264_clips_flow_and_truth_rows(tmp_path):
     truth = simulate("collision2_elastic", 12, CFG).objects[1]
     assert (row["x"], row["y"]) == pytest.approx(tuple(truth.pos[10]))
     assert rle_decode(row["mask_rle"], (128, 160)).sum() > 100
+
+
+def test_human_scene_poses_the_smpl_format_body_with_coco_keypoints(tmp_path):
+    pytest.importorskip("smplx")
+    s = simulate("human_jump", 0, CFG)
+    person = s.objects[0]
+    assert person.kind == "human" and s.layers is not None and "jumps" in s.caption
+    kp = s.human["keypoints"]
+    assert kp.shape == (32, 17, 3) and (kp[..., 2] == 2).all()
+    nose, l_ankle, r_ankle = kp[:, 0, :2], kp[:, 15, :2], kp[:, 16, :2]
+    assert (nose[:, 1] < l_ankle[:, 1]).all() and (nose[:, 1] < r_ankle[:, 1]).all()  # head above the feet
+    for t in (0, 12):  # keypoints lie on the rendered body
+        mask = cv2.dilate(person.masks[t].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        xs, ys = np.round(kp[t, :, 0]).astype(int), np.round(kp[t, :, 1]).astype(int)
+        assert mask[ys, xs].mean() > 0.9
+    # the flight is ballistic: the pelvis falls with g between take-off and landing
+    take_off, landing = s.events
+    t = np.arange(32) / CFG.fps
+    flight = (t > take_off) & (t < landing)
+    accel = np.diff(person.pos[flight, 1], 2) * CFG.fps**2 / s.ppm
+    np.testing.assert_allclose(accel, CFG.gravity, rtol=1e-6)
+    frames = render_frames(s)
+    assert frames[0].shape == (128, 160, 3) and np.abs(frames[12].astype(int) - frames[0]).sum() > 0
+    rows = SynthStage(CFG).run([SynthItem(0, "human_wave", 1, str(tmp_path / "c"))]).to_pylist()
+    assert rows[0]["error"] is None and rows[0]["flow_uri"] is None  # no exact flow for a deforming mesh
+    objs = SynthTruthStage(CFG).run(rows).to_pylist()
+    assert len(objs) == 32 and len(objs[0]["keypoints"]) == 17 and len(objs[0]["body_pose"]) == 69
