@@ -71,16 +71,32 @@ def _radius_drift(tr: Track) -> float:
     return float(slope * (tr.frames[-1] - tr.frames[0]) / np.median(tr.radius))
 
 
+def _is_vertical(a: np.ndarray, shape: tuple[int, int], th: Thresholds) -> bool:
+    return bool(abs(a[1]) > th.free_flight_accel * shape[0] and abs(a[0]) < 0.25 * abs(a[1]))
+
+
 def _gravity(phys: Sequence[TrackPhysics], shape: tuple[int, int], th: Thresholds) -> tuple[float | None, float, list]:
-    """Vertical acceleration (px/s^2) of the falling tracks, the worst fit residual, and those tracks."""
-    falling, acc, weights, worst = [], [], [], 0.0
+    """Vertical acceleration (px/s^2) of free flight, the worst fit residual, and the tracks in free flight.
+
+    A track's long segments that accelerate strongly and mostly downwards are free flight (a dropped
+    ball, a jump's flight). An object on the ground can accelerate upwards too (a person crouching and
+    pushing off), so only a track with no such segment whose average acceleration points straight up
+    counts as falling upwards (an upside-down world).
+    """
+    acc, weights, falling, worst = [], [], [], 0.0
     for tp in phys:
         a, res = acceleration(tp, th.min_len)
         worst = max(worst, res)
-        if a is not None and abs(a[1]) > th.free_flight_accel * shape[0] and abs(a[0]) < 0.25 * abs(a[1]):
-            falling.append(tp)
-            acc.append(a[1])
-            weights.append(sum(s.n for s in tp.fits))
+        flight = [s for s in tp.fits if s.n >= th.min_len and s.accel[1] > 0 and _is_vertical(s.accel, shape, th)]
+        if flight:
+            w = [s.n * (tp.times[s.i1] - tp.times[s.i0]) ** 4 for s in flight]
+            acc.append(float(np.average([s.accel[1] for s in flight], weights=w)))
+        elif a is not None and a[1] < 0 and _is_vertical(a, shape, th):
+            acc.append(float(a[1]))
+        else:
+            continue
+        falling.append(tp)
+        weights.append(sum(s.n for s in tp.fits))
     if not acc:
         return None, worst, falling
     return float(np.average(acc, weights=weights)), worst, falling

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +57,8 @@ def _pose(t: float, motion: str, g: float) -> tuple[np.ndarray, np.ndarray]:
             pose[J[f"{side}_hip"], 0] = -0.6 * crouch
             pose[J[f"{side}_knee"], 0] = 1.2 * crouch
             pose[J[f"{side}_ankle"], 0] = -0.5 * crouch
-        pose[J["left_shoulder"], 2], pose[J["right_shoulder"], 2] = -1.25 + 1.6 * (1 - crouch) * (lift > 0), \
-            1.25 - 1.6 * (1 - crouch) * (lift > 0)
+        raise_arms = 1.6 * _arms_up(t, g)
+        pose[J["left_shoulder"], 2], pose[J["right_shoulder"], 2] = -1.25 + raise_arms, 1.25 - raise_arms
         lift -= 0.22 * crouch  # the pelvis drops as the knees bend
     elif motion == "wave":
         pose[J["right_shoulder"], 2] = -1.1
@@ -72,12 +71,20 @@ def _jump(t: float, g: float) -> tuple[float, float]:
     upward, land when back at 0, then crouch and rise again."""
     t_off, v0 = 0.5, 2.2
     t_land = t_off + 2 * v0 / g
-    if t < t_off:
-        return 0.0, float(np.sin(np.pi / 2 * t / t_off))
+    if t < t_off:  # down and up again: straight legs at take-off
+        return 0.0, float(np.sin(np.pi * t / t_off))
     if t < t_land:
         dt = t - t_off
         return v0 * dt - 0.5 * g * dt * dt, 0.0
     return 0.0, float(np.sin(np.pi * min(1.0, (t - t_land) / 0.6)))
+
+
+def _arms_up(t: float, g: float) -> float:
+    """0..1: the arms swing up smoothly before take-off and down again after landing."""
+    t_land = 0.5 + 2 * 2.2 / g
+    up = np.clip((t - 0.2) / 0.3, 0, 1)
+    down = np.clip((t - t_land) / 0.4, 0, 1)
+    return float(np.sin(np.pi / 2 * up) ** 2 * (1 - np.sin(np.pi / 2 * down) ** 2))
 
 
 @dataclass
@@ -119,7 +126,7 @@ def _colours(parts: np.ndarray, shirt_rgb: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def rasterise(verts_px: np.ndarray, depth: np.ndarray, verts_3d: np.ndarray, colours: np.ndarray,
+def rasterise(verts_px: np.ndarray, depth: np.ndarray, verts_3d: np.ndarray, colours: np.ndarray, *,
               faces: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Painter's-algorithm render of a closed mesh at 2x and area-downsampled: (RGB float, coverage 0..1)."""
     h, w = shape
@@ -141,7 +148,6 @@ def rasterise(verts_px: np.ndarray, depth: np.ndarray, verts_3d: np.ndarray, col
 
 
 MOTIONS: dict[str, str] = {"human_walk": "walk", "human_jump": "jump", "human_wave": "wave"}
-Projector = Callable[[np.ndarray], np.ndarray]
 
 
 def build_human(rng: np.random.Generator, fr, seed: int, kind: str):  # type: ignore[no-untyped-def]
@@ -163,7 +169,8 @@ def build_human(rng: np.random.Generator, fr, seed: int, kind: str):  # type: ig
     colours = _colours(parts, shirt.rgb)
     layers, masks = [], []
     for t in range(fr.times.size):
-        rgb, alpha = rasterise(fr.px(world[t][:, :2]), world[t][:, 2], world[t], colours, faces, (cfg.height, cfg.width))
+        rgb, alpha = rasterise(fr.px(world[t][:, :2]), world[t][:, 2], world[t], colours, faces=faces,
+                               shape=(cfg.height, cfg.width))
         layers.append((rgb, alpha))
         masks.append(alpha >= 0.5)
     pelvis = joints[:, J["pelvis"], :2]

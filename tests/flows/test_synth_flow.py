@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from data_catalog import Catalog
 from flows.cli import app
 from flows.synth import SynthParams, synth_flow
+from stages import video_io
 
 runner = CliRunner()
 SMALL = {"width": 128, "height": 96, "n_frames": 24}
@@ -39,5 +40,7 @@ def test_synth_flow_fills_tables_and_warm_run_is_cached(catalog_root):
                   "JOIN synth_clips c USING (clip_id) ORDER BY c.index").to_pylist()
     assert m[0]["gravity_rel_err"] < 0.02 and m[1]["momentum_change"] < 0.05
     assert all(r["violations"] == [] for r in m)
+    opened = video_io.OPEN_COUNT
     warm = synth_flow(params)
     assert [r.key for r in warm] == [r.key for r in cold]
+    assert video_io.OPEN_COUNT == opened, "a warm run must not decode any video"
