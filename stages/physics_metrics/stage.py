@@ -63,9 +63,10 @@ def _against_truth(m: dict[str, Any], tracks: list, truth: dict[str, Any], cfg: 
     from stages.synth.stage import scene_of  # ground truth exists only for synthetic clips
 
     scene = scene_of(truth)
+    rigid = [o for o in scene.objects if o.kind != "human"]  # a person's colour tracks are clothes, not the pelvis
     res: dict[str, Any] = truth_errors(
-        tracks, [o.pos for o in scene.objects], [o.hue for o in scene.objects], fps=scene.fps, thresholds=cfg.thresholds(),
-        truth_vel=[o.vel for o in scene.objects],
+        tracks, [o.pos for o in rigid], [o.hue for o in rigid], fps=scene.fps, thresholds=cfg.thresholds(),
+        truth_vel=[o.vel for o in rigid],
     )
     g, e = truth.get("g"), truth.get("restitution")
     res["gravity_rel_err"] = abs(m["gravity_m_s2"] - g) / g if g and m.get("gravity_m_s2") is not None else None
