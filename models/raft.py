@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torchvision.models.optical_flow import RAFT, raft_large, raft_small
 
 from models.registry import WeightsRegistry
@@ -24,6 +23,7 @@ from models.registry import WeightsRegistry
 RaftVariant = Literal["raft_small", "raft_large"]
 _BUILDERS: dict[str, Callable[..., RAFT]] = {"raft_small": raft_small, "raft_large": raft_large}
 _SHOWN = 5
+_MIN_SIDE = 128
 
 
 class RaftWeightsError(ValueError):
@@ -83,7 +83,7 @@ def load_raft(path: str | os.PathLike[str], variant: RaftVariant) -> RAFT:
 
 
 class RaftFlow:
-    """Batched RAFT inference on uint8 RGB frames; frames are padded to a multiple of 8 and cropped back."""
+    """Batched RAFT inference on uint8 RGB frames; frames are padded (multiple of 8, at least 128) and cropped back."""
 
     def __init__(self, model: RAFT, device: str = "cpu", iters: int = 12):
         self.device = torch.device(device)
@@ -101,7 +101,9 @@ class RaftFlow:
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float()
         x = x / 127.5 - 1.0  # torchvision's RAFT expects [-1, 1]
         h, w = x.shape[-2:]
-        return F.pad(x, (0, (-w) % 8, 0, (-h) % 8), mode="replicate")
+        # RAFT needs sides divisible by 8 and at least 128 (its 4-level correlation pyramid at 1/8 scale).
+        pad_h, pad_w = max(_MIN_SIDE, h + (-h) % 8) - h, max(_MIN_SIDE, w + (-w) % 8) - w
+        return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
 
     @torch.inference_mode()
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
