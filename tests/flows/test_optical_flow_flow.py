@@ -87,3 +87,23 @@ def test_raft_with_bad_weights_fails_before_work(catalog_with_clips, tmp_path):
                       registry=registry, shard_size=1)
     assert len(jobs) >= 1 and jobs[0].config.raft_weights == str(tmp_path / "raft.pth")
     assert sorted(item.clip_id for job in jobs for item in job.inputs) == sorted(r["clip_id"] for r in rows)
+
+
+def test_cli_flow_command(catalog_with_clips, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PHYSFLOW_WEIGHTS_DIR", raising=False)
+    runner, root = CliRunner(), str(catalog_with_clips.root.uri)
+    result = runner.invoke(app, ["--catalog", root, "flow", "--method", "raft"])
+    assert result.exit_code == 2 and "raft.pth" in result.output and "OpenCV DIS" in result.output
+    result = runner.invoke(app, ["--catalog", root, "flow", "--width", "33"])
+    assert result.exit_code == 2 and "multiple of 2" in result.output
+    assert catalog_with_clips.query("SELECT count(*) AS n FROM flows").to_pylist() == [{"n": 0}]
+    result = runner.invoke(app, ["--catalog", root, "flow", "--width", "64", "--preset", "fast"])
+    assert result.exit_code == 0, result.output
+    assert "optical_flow: 2 rows" in result.output
+    rows = catalog_with_clips.query("SELECT variant, width, error FROM flows").to_pylist()
+    assert rows == [{"variant": "fast", "width": 64, "error": None}] * 2
