@@ -29,7 +29,7 @@ class OpticalFlowConfig(StageConfig):
         "auto", description="Torch device for RAFT; 'auto' picks CUDA when available."
     )
     sigma: float = Field(0.15, gt=0.0, le=100.0, description="VideoJAM opacity scale: m = min(1, sigma * |d| / "
-                         "sqrt(H^2 + W^2)), dimensionless.")
+                         "sqrt(H^2 + W^2)), dimensionless; 0.15 saturates at 6.7 diagonals, 6.67 at 0.15 of one.")
     background: int = Field(255, ge=0, le=255, description="Grey level (0-255) behind the flow colours.")
     rgb_crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor of the flow-RGB MP4 (lower = "
                          "closer to lossless).")

@@ -85,3 +85,13 @@ def test_stage_without_weights_fails_before_work(tmp_path, real_videos):
     stage = OpticalFlowStage(OpticalFlowConfig(method="raft"))
     with pytest.raises(FileNotFoundError, match="needs raft_weights"):
         stage.run([FlowClip("c", str(real_videos / PANCAKE), 0, 3, str(tmp_path))])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_raft_on_cuda_matches_cpu(raft_small_file, real_videos):
+    path, _ = raft_small_file
+    frames = _frames(real_videos, n=3, width=256)
+    cpu = RaftFlow(load_raft(path, "raft_small"), "cpu", iters=4)(frames[:-1], frames[1:])
+    gpu = RaftFlow(load_raft(path, "raft_small"), "cuda", iters=4)(frames[:-1], frames[1:])
+    assert np.abs(cpu - gpu).mean() < 1e-2
