@@ -8,11 +8,12 @@ whatever the clip length.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pyarrow as pa
 
@@ -30,6 +31,22 @@ from stages.video_io import iter_frames, probe, write_video
 
 _MAG_BIN = 0.01  # pixels per histogram bin for the magnitude percentile
 _MAG_BINS = 400_000  # up to 4000 px; larger magnitudes land in the last bin
+
+
+class ClipDecodeError(ValueError):
+    """A clip whose frames do not all decode (a corrupt stream, or a range past the end of the video)."""
+
+
+def _decoded(frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[np.ndarray]:
+    n = 0
+    try:
+        for _, frame in frames:
+            n += 1
+            yield frame
+    except av.FFmpegError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ClipDecodeError(f"decode failed after {n} frames: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,7 @@ class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
         store = BlobStore(Root(item.blob_root))
         with tempfile.TemporaryDirectory(prefix="physflow-flow-") as tmp:
             sinks = _ClipSinks(Path(tmp), cfg, min(n_frames, cfg.spectral_frames))
-            frames = (f for _, f in iter_frames(item.uri, start=item.start_frame, end=item.end_frame, width=cfg.width))
+            frames = _decoded(iter_frames(item.uri, start=item.start_frame, end=item.end_frame, width=cfg.width))
             flows = pair_flows(frames, self.engine, cfg.raft_batch if cfg.method == "raft" else 1)  # type: ignore[arg-type]
             try:
                 rgb_path = write_video(Path(tmp) / "flow_rgb.mp4", (sinks.consume(f) for f in flows), fps,
@@ -147,7 +164,7 @@ class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
                 raise
             flow_path = sinks.writer.close()
             if sinks.writer.count + 1 < n_frames:
-                raise ValueError(f"decode: clip ended after {sinks.writer.count + 1} of {n_frames} frames")
+                raise ClipDecodeError(f"clip ended after {sinks.writer.count + 1} of {n_frames} frames")
             flow_uri, flow_sha = store.put_file(flow_path, "npy")
             rgb_uri, rgb_sha = store.put_file(rgb_path, "mp4")
         assert sinks.spectrum is not None
