@@ -32,7 +32,7 @@ def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def curate(
+    def curate(  # noqa: PLR0917 (typer reads options from the signature)
         ctx: typer.Context,
         paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, or files.")],
         config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,

@@ -42,9 +42,11 @@ def text_area(gray: np.ndarray) -> float:
     h, w = gray.shape
     regions, boxes = _MSER.detectRegions(gray)
     chars = [tuple(b) for pts, b in zip(regions, boxes, strict=True) if _is_char(pts, b, h)]
-    chars = list(dict.fromkeys(chars))
-    kept = [b for b in chars if _neighbours(b, chars) >= 2]
-    if not kept:
+    if not chars:
+        return 0.0
+    unique = np.unique(np.asarray(chars, dtype=np.int32), axis=0)
+    kept = unique[_neighbour_counts(unique) >= 2]
+    if not len(kept):
         return 0.0
     mask = np.zeros((h, w), np.uint8)
     for x, y, bw, bh in kept:
@@ -66,17 +68,15 @@ def _is_char(pts: np.ndarray, box: np.ndarray, frame_h: int) -> bool:
     return bool(strokes.size) and float(strokes.std() / strokes.mean()) < 0.6
 
 
-def _neighbours(box: tuple[int, ...], boxes: list[tuple[int, ...]]) -> int:
-    """Boxes of similar height on the same line within two heights horizontally."""
-    x, y, bw, bh = box
-    cy, n = y + bh / 2, 0
-    for ox, oy, obw, obh in boxes:
-        if (ox, oy) == (x, y) or not 0.66 <= obh / bh <= 1.5:
-            continue
-        gap = max(ox - (x + bw), x - (ox + obw))
-        if abs(oy + obh / 2 - cy) < 0.4 * bh and gap < 2 * bh:
-            n += 1
-    return n
+def _neighbour_counts(boxes: np.ndarray) -> np.ndarray:
+    """Per box (x, y, w, h), the boxes of similar height on the same line within two heights horizontally."""
+    x, y, w, h = (boxes[:, i, None].astype(np.float32) for i in range(4))
+    ratio = h.T / h
+    gap = np.maximum(x.T - (x + w), x - (x.T + w.T))
+    same_line = np.abs((y.T + h.T / 2) - (y + h / 2)) < 0.4 * h
+    near = (ratio >= 0.66) & (ratio <= 1.5) & same_line & (gap < 2 * h)
+    np.fill_diagonal(near, False)
+    return near.sum(axis=1)
 
 
 @dataclass

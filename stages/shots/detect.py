@@ -7,6 +7,7 @@ ramp of several frames reaching near-black (a fade out or in) is `gradual`; any 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -89,6 +90,6 @@ def segments(boundaries: list[Boundary], n_frames: int, fps: float, config: Shot
             continue
         parts = max(1, math.ceil(length / fps / config.max_clip_s)) if fps > 0 else 1
         cuts = [b.frame + round(i * length / parts) for i in range(parts + 1)]
-        for i, (s, e) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        for i, (s, e) in enumerate(itertools.pairwise(cuts)):
             out.append(Segment(s, e, shot, b.kind if i == 0 else WINDOW))
     return out

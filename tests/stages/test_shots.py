@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -51,11 +53,11 @@ def test_fade_to_black_is_gradual_and_a_jump_is_hard():
 def test_long_shots_split_into_windows_within_bounds():
     cfg = ShotsConfig(min_clip_s=2.0, max_clip_s=10.0)
     segs = segments([Boundary(30, HARD)], 30 + 25 * 30, 30.0, cfg)
-    assert [(s.start, s.end) for s in segs][0] == (0, 30)
+    assert next((s.start, s.end) for s in segs) == (0, 30)
     windows = segs[1:]
     assert len(windows) == 3 and windows[0].boundary == HARD and windows[1].boundary == "window"
     assert all(2.0 <= (s.end - s.start) / 30.0 <= 10.0 for s in windows)
-    assert windows[-1].end == 780 and all(a.end == b.start for a, b in zip(segs, segs[1:], strict=False))
+    assert windows[-1].end == 780 and all(a.end == b.start for a, b in itertools.pairwise(segs))
 
 
 def test_windows_shorter_than_twice_min_are_refused():
