@@ -7,7 +7,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -139,9 +139,9 @@ def _promote(catalog: Catalog, refs: list[ArtifactRef]) -> None:
     """Make this run's final clip rows the newest in the `clips` view (registered after any upstream
     artifact that was rewritten with the same content), filter first, then export."""
     now = datetime.now(UTC)
-    for ref in refs:
+    for i, ref in enumerate(refs):  # strictly increasing times: a later stage's row wins a tie on clip_id
         manifest = catalog.artifacts.manifest(ref.stage, ref.key)
-        catalog.register(manifest.model_copy(update={"created_at": now}))
+        catalog.register(manifest.model_copy(update={"created_at": now + timedelta(microseconds=i)}))
 
 
 def _summary(catalog: Catalog, videos: list[dict[str, Any]], clips: list[dict[str, Any]],

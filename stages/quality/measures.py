@@ -31,16 +31,15 @@ def phash(gray: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-_MSER = None
+def make_mser() -> cv2.MSER:
+    """An MSER detector for text; one per thread (OpenCV feature objects are not thread-safe)."""
+    return cv2.MSER_create(delta=5, min_area=8, max_area=4000)
 
 
-def text_area(gray: np.ndarray) -> float:
+def text_area(gray: np.ndarray, mser: cv2.MSER | None = None) -> float:
     """Fraction of the frame covered by boxes of MSER regions that look like lined-up characters."""
-    global _MSER
-    if _MSER is None:
-        _MSER = cv2.MSER_create(delta=5, min_area=8, max_area=4000)
     h, w = gray.shape
-    regions, boxes = _MSER.detectRegions(gray)
+    regions, boxes = (mser or make_mser()).detectRegions(gray)
     chars = [tuple(b) for pts, b in zip(regions, boxes, strict=True) if _is_char(pts, b, h)]
     if not chars:
         return 0.0
@@ -94,6 +93,7 @@ class FrameMeasures:
 
     def __post_init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._mser = make_mser()
         self._prev: np.ndarray | None = None
         self._text_step = max(1, round(self.config.text_every_s * self.fps))
 
@@ -104,7 +104,7 @@ class FrameMeasures:
         self.blur.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
         self.hashes.append(phash(gray))
         if index % self._text_step == self._text_step // 2:
-            self.text[index] = text_area(gray)
+            self.text[index] = text_area(gray, self._mser)
         h, w = gray.shape
         fw = min(self.config.flow_width, w)
         small = cv2.resize(gray, (fw, max(8, round(h * fw / w))), interpolation=cv2.INTER_AREA)
