@@ -69,8 +69,8 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc))
         print_stage_summary(result.refs)
         s = result.summary
-        table = Table(title=f"{s['videos']} videos ({s['unreadable_videos']} unreadable), {s['clips']} clips",
-                      header_style="bold")
+        console.print(f"{s['videos']} videos ({s['unreadable_videos']} unreadable), {s['clips']} clips")
+        table = Table(header_style="bold")
         table.add_column("outcome")
         table.add_column("clips", justify="right")
         table.add_row("[green]kept[/]", str(s["kept"]))

@@ -50,6 +50,7 @@ class CurateResult(BaseModel):
 def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
+    relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
     ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog,
                                            shard_size=params.shard_size, ingest=params.ingest))
     videos = _unique_videos(_rows(catalog, ingested))
@@ -62,7 +63,9 @@ def curate_flow(params: CurateParams) -> CurateResult:
                                             "reference": reference}))
     deduped = run_jobs(plan(DedupStage, params.dedup, [DedupInput(clips, reference)], keys=[dedup_key],
                             catalog=catalog, shard_size=1_000_000))
-    rows = _with_relevance(catalog, _rows(catalog, deduped), params.filter)
+    rows = _rows(catalog, deduped)
+    if relevance is not None:
+        rows = [{**r, "motion_relevance": relevance.get(r["clip_id"])} for r in rows]
     filtered = run_jobs(plan(FilterStage, params.filter, [rows], keys=[_refs_key(deduped)], catalog=catalog,
                              shard_size=1_000_000))
     items, keys = _export_items(catalog, _rows(catalog, filtered), {v["video_id"]: v["uri"] for v in videos})
@@ -106,19 +109,18 @@ def _reference(catalog: Catalog, run_videos: set[str]) -> list[dict[str, Any]]:
     return [r for r in rows if r["video_id"] not in run_videos]
 
 
-def _with_relevance(catalog: Catalog, rows: list[dict[str, Any]], policy: FilterConfig) -> list[dict[str, Any]]:
-    """The motion-relevance hook: attach scores from `physics_context` when the policy asks for them."""
+def _relevance_scores(catalog: Catalog, policy: FilterConfig) -> dict[str, float] | None:
+    """The motion-relevance hook: scores from `physics_context` when the policy asks for them."""
     if policy.min_motion_relevance is None:
-        return rows
+        return None
     columns = set(catalog.query("SELECT * FROM physics_context LIMIT 0").column_names)
     if "motion_relevance" not in columns:
         raise ValueError(
             "filter.min_motion_relevance is set but the physics_context table has no motion_relevance column; "
             "run the physics-context stage with motion scoring first, or leave min_motion_relevance unset"
         )
-    scores = {r["clip_id"]: r["motion_relevance"] for r in catalog.query(
+    return {r["clip_id"]: r["motion_relevance"] for r in catalog.query(
         "SELECT clip_id, motion_relevance FROM physics_context WHERE clip_id IS NOT NULL").to_pylist()}
-    return [{**r, "motion_relevance": scores.get(r["clip_id"])} for r in rows]
 
 
 def _export_items(

@@ -17,6 +17,21 @@ from stages.curate_filter.config import FilterConfig
 
 Row = dict[str, Any]
 
+# (rule, measured column, policy field, failing comparison, unit), in the order reasons are listed.
+_THRESHOLDS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("too_short", "duration_s", "min_duration_s", "<", "s"),
+    ("too_long", "duration_s", "max_duration_s", ">", "s"),
+    ("low_resolution", "height", "min_height", "<", "px high"),
+    ("dark", "brightness", "min_brightness", "<", "mean luma"),
+    ("bright", "brightness", "max_brightness", ">", "mean luma"),
+    ("static", "static", "drop_static", "", ""),
+    ("blurry", "blur", "min_blur", "<", "Laplacian variance"),
+    ("low_motion", "motion_p90", "min_motion_p90", "<", "p90 flow"),
+    ("high_motion", "motion_p90", "max_motion_p90", ">", "p90 flow"),
+    ("text", "text_area", "max_text_area", ">", "text area"),
+    ("low_motion_relevance", "motion_relevance", "min_motion_relevance", "<", "score"),
+)
+
 
 class FilterStage(Stage[FilterConfig, Row]):
     name = "curate_filter"
@@ -41,33 +56,17 @@ class FilterStage(Stage[FilterConfig, Row]):
         c, out = self.config, []
         if c.drop_duplicates and row.get("duplicate_of"):
             out.append(f"duplicate: of {row['duplicate_of']} at distance {row.get('dup_distance')}")
-        _below(out, "too_short", row.get("duration_s"), c.min_duration_s, "s")
-        _above(out, "too_long", row.get("duration_s"), c.max_duration_s, "s")
-        _below(out, "low_resolution", row.get("height"), c.min_height, "px high")
-        _below(out, "dark", row.get("brightness"), c.min_brightness, "mean luma")
-        _above(out, "bright", row.get("brightness"), c.max_brightness, "mean luma")
-        if c.drop_static and row.get("static"):
-            out.append(f"static: motion p90 {row.get('motion_p90', 0.0):.5f} of the diagonal per frame")
-        _below(out, "blurry", row.get("blur"), c.min_blur, "Laplacian variance")
-        _below(out, "low_motion", row.get("motion_p90"), c.min_motion_p90, "p90 flow")
-        _above(out, "high_motion", row.get("motion_p90"), c.max_motion_p90, "p90 flow")
-        _above(out, "text", row.get("text_area"), c.max_text_area, "text area")
-        if c.min_motion_relevance is not None:
-            _below(out, "low_motion_relevance", row.get("motion_relevance"), c.min_motion_relevance, "score")
+        for rule, column, limit_field, op, unit in _THRESHOLDS:
+            value, limit = row.get(column), getattr(c, limit_field)
+            if rule == "static":
+                if c.drop_static and row.get("static"):
+                    out.append(f"static: motion p90 {row.get('motion_p90') or 0.0:.5f} of the diagonal per frame")
+            elif value is not None and limit is not None and (value < limit if op == "<" else value > limit):
+                out.append(f"{rule}: {value:.4g} {op} {limit:.4g} {unit}")
         return out
 
     def error_rows(self, row: Row, reason: str) -> list[Row]:
         return [{**row, "keep": False, "error": reason}]
-
-
-def _below(out: list[str], rule: str, value: float | None, limit: float, unit: str) -> None:
-    if value is not None and value < limit:
-        out.append(f"{rule}: {value:.4g} < {limit:.4g} {unit}")
-
-
-def _above(out: list[str], rule: str, value: float | None, limit: float, unit: str) -> None:
-    if value is not None and value > limit:
-        out.append(f"{rule}: {value:.4g} > {limit:.4g} {unit}")
 
 
 def run(inputs: Sequence[list[Row]], config: FilterConfig) -> pa.Table:

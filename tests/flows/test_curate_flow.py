@@ -12,6 +12,7 @@ from data_catalog import Catalog
 from flows.curate import CurateParams, curate_flow
 from stages import video_io
 from stages.clip_export import ExportConfig
+from stages.curate_filter import FilterConfig
 from stages.video_io import iter_frames, probe, write_video
 from tests.flows.test_ingest_flow import _task_states
 
@@ -107,3 +108,12 @@ def test_copies_are_duplicates_of_the_first(real_videos, tmp_path):
     assert len({r["video_id"] for r in rows}) == 2 and len(first) == 2
     assert len(copies) == 2 and {r["duplicate_of"] for r in copies} == {r["clip_id"] for r in first}
     assert all(r["reject_reason"].startswith("duplicate:") for r in copies)
+
+
+def test_relevance_hook_without_scores_fails_before_work(tmp_path):
+    params = _params([tmp_path], tmp_path / "catalog").model_copy(
+        update={"filter": FilterConfig(min_motion_relevance=0.5)})
+    opened = video_io.OPEN_COUNT
+    with pytest.raises(ValueError, match="motion_relevance"):
+        curate_flow(params)
+    assert video_io.OPEN_COUNT == opened
