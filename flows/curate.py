@@ -6,6 +6,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,7 +72,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
     items, keys = _export_items(catalog, _rows(catalog, filtered), {v["video_id"]: v["uri"] for v in videos})
     exported = run_jobs(plan(ExportStage, params.export, items, keys=keys, catalog=catalog,
                              shard_size=params.shard_size))
-    _promote(catalog, [*filtered, *exported])
+    _promote(catalog, [analyzed, deduped, filtered, exported])
     summary = _summary(catalog, videos, clips, analyzed, time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
@@ -137,11 +138,23 @@ def _export_items(
     return items, keys
 
 
-def _promote(catalog: Catalog, refs: list[ArtifactRef]) -> None:
-    """Make this run's final clip rows the newest in the `clips` view (registered after any upstream
-    artifact that was rewritten with the same content), filter first, then export."""
+def _promote(catalog: Catalog, layers: list[list[ArtifactRef]]) -> None:
+    """Make this run's final clip rows the newest in the `clips` view: each layer of artifacts (analyze,
+    dedup, filter, export) registered after the one before it.
+
+    Only needed when an upstream artifact was rewritten after its downstream with the same content (the
+    downstream stayed cached): its rows, which lack the later columns, would otherwise win in the view.
+    """
+    keys = [r.key for layer in layers for r in layer]
+    times = {r["key"]: r["created_at"] for r in catalog.query(
+        "SELECT key, created_at FROM artifacts WHERE list_contains(?, key)", [keys]).to_pylist()}
+    spans = [[times.get(r.key) for r in layer] for layer in layers if layer]
+    known = all(t is not None for span in spans for t in span)
+    if known and all(max(a) < min(b) for a, b in itertools.pairwise(spans)):  # type: ignore[type-var]
+        return
     now = datetime.now(UTC)
-    for i, ref in enumerate(refs):  # strictly increasing times: a later stage's row wins a tie on clip_id
+    final = [r for layer in layers[-2:] for r in layer]
+    for i, ref in enumerate(final):  # strictly increasing times: a later stage's row wins a tie on clip_id
         manifest = catalog.artifacts.manifest(ref.stage, ref.key)
         catalog.register(manifest.model_copy(update={"created_at": now + timedelta(microseconds=i)}))
 

@@ -117,3 +117,18 @@ def test_relevance_hook_without_scores_fails_before_work(tmp_path):
     with pytest.raises(ValueError, match="motion_relevance"):
         curate_flow(params)
     assert video_io.OPEN_COUNT == opened
+
+
+def test_upstream_rewrite_with_same_content_keeps_the_decisions_visible(real_videos, tmp_path):
+    video = tmp_path / "in" / "juggle.mp4"
+    video.parent.mkdir()
+    shutil.copy(real_videos / "sam2_05_default_juggle.mp4", video)
+    params = _params([video], tmp_path / "catalog")
+    curate_flow(params)
+    before = Catalog(params.catalog).query(CONSUMER_SQL + " ORDER BY clip_id").to_pylist()
+    # A decoder thread count changes the analysis key, not its rows: analyze reruns, the rest stays Cached.
+    changed = params.model_copy(update={"analyze": params.analyze.model_copy(update={"threads": 1})})
+    state = curate_flow(changed, return_state=True)
+    states = dict(_task_states(state.state_details.flow_run_id, with_names=True))
+    assert states["analyze"] == "Completed" and states["clip_export"] == "Cached", states
+    assert before and Catalog(params.catalog).query(CONSUMER_SQL + " ORDER BY clip_id").to_pylist() == before
