@@ -26,6 +26,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.curate import CurateParams, curate_flow
 from flows.inputs import resolve_inputs
+from flows.runtime import summarize
 from stages.analyze import AnalyzeConfig
 from stages.video_io import open_video
 
@@ -70,6 +71,11 @@ def main() -> None:
     print(f"(b) cold curation: {cold:.2f} s = {frames / cold:.0f} frames/s "
           f"(analyze stage {s['analysis_seconds']:.2f} s of work; {s['kept']} kept, {s['rejected']} rejected)")
     print(f"(c) warm re-run: {warm:.2f} s")
+    stages: dict[str, list] = {}
+    for ref in cold_result.refs:
+        stages.setdefault(ref.stage, []).append(ref)
+    print("cold work by stage (s, summed over shards):",
+          ", ".join(f"{k} {summarize(v)['seconds']:.2f}" for k, v in stages.items()))
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
 
 
