@@ -71,12 +71,14 @@ TABLES: dict[str, TableSpec] = {
             ("codec", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("n_frames", _i64),
             ("duration_s", _f64), ("rotation", _i32), ("has_audio", pa.bool_()),
         ]),
-        _spec(CLIPS, 1, (CLIP_ID,), [
+        _spec(CLIPS, 2, (CLIP_ID,), [
             (CLIP_ID, _str), (VIDEO_ID, _str), ("start_frame", _i64), ("end_frame", _i64),
             ("start_s", _f64), ("end_s", _f64), ("shot_index", _i32),
             ("blur", _f32), ("brightness", _f32), ("motion_mean", _f32), ("motion_p90", _f32),
             ("static", pa.bool_()), ("text_area", _f32), ("phash", _str),
             ("keep", pa.bool_()), (REJECT_REASON, _str), ("clip_uri", _str),
+            ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
+            ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str),
         ]),
         _spec(DETECTIONS, 1, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),
@@ -94,9 +96,11 @@ TABLES: dict[str, TableSpec] = {
         _spec(PART_MASKS, 1, (CLIP_ID, "frame"), [
             (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32),
         ]),
-        _spec(FLOWS, 1, (CLIP_ID, "method"), [
-            (CLIP_ID, _str), ("method", _str), ("flow_uri", _str), ("flow_rgb_uri", _str),
-            ("spectral_uri", _str), ("mag_mean", _f32), ("mag_p90", _f32),
+        _spec(FLOWS, 2, (CLIP_ID, "method"), [
+            (CLIP_ID, _str), ("method", _str), ("variant", _str), ("width", _i32), ("height", _i32),
+            ("n_pairs", _i32), ("flow_uri", _str), ("flow_sha256", _str), ("flow_rgb_uri", _str),
+            ("flow_rgb_sha256", _str), ("spectral_uri", _str), ("spectral_sha256", _str),
+            ("spectral_frames", _i32), ("spectral_k", _i32), ("mag_mean", _f32), ("mag_p90", _f32),
         ]),
         _spec(PHYSICS_CONTEXT, 1, (CLIP_ID, "prompt_id"), [
             (CLIP_ID, _str), ("prompt_id", _str), ("prompt", _str), ("enhanced_prompt", _str),
