@@ -10,8 +10,9 @@ Renders every scene kind for a few seeds (H.264, decoded back as any clip would 
 - physics metrics: gravity / restitution relative errors, momentum change in collisions, centre error,
   and which deliberate violations each metric flags.
 
-Hooks: the project's own flow and detection stages plug in by adding an entry to FLOW_METHODS
-(frames -> list of H x W x 2 flows) or DETECTORS (frames -> per-frame lists of boxes).
+Flow methods: OpenCV DIS directly, and the project's `optical_flow` stage run on the clip file (DIS; RAFT too when
+the registry has `raft` weights). Hooks: further stages plug in by adding an entry to FLOW_METHODS ((frames,
+clip file) -> (pairs, H, W, 2) flow) or DETECTORS (frames -> per-frame lists of boxes).
 """
 
 from __future__ import annotations
@@ -39,11 +40,40 @@ from stages.video_io import iter_frames, write_video
 Frames = list[np.ndarray]
 Box = tuple[float, float, float, float]
 
-FLOW_METHODS: dict[str, Callable[[Frames], list[np.ndarray]]] = {
-    "zero (baseline)": lambda fr: [np.zeros((*fr[0].shape[:2], 2), np.float32)] * (len(fr) - 1),
-    "DIS ultrafast": lambda fr: dis_flows(fr, preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST),
-    "DIS medium (embedded default)": lambda fr: dis_flows(fr, preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
+def _flow_stage(**config: object) -> Callable[[Frames, Path], np.ndarray]:
+    """The project's optical_flow stage on the clip file, at the clip's own width; its flow-field blob read back."""
+    from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
+
+    def run(frames: Frames, path: Path) -> np.ndarray:
+        cfg = OpticalFlowConfig(width=frames[0].shape[1], **config)  # type: ignore[arg-type]
+        row = OpticalFlowStage(cfg).run([FlowClip("bench", str(path), 0, len(frames), str(path.parent))]).to_pylist()[0]
+        if row["error"]:
+            raise RuntimeError(row["error"])
+        return np.load(row["flow_uri"]).astype(np.float32)
+
+    return run
+
+
+def _raft_weights() -> str | None:
+    from models.registry import WeightsRegistry
+
+    try:
+        weights = WeightsRegistry.load().get("raft")
+    except (FileNotFoundError, ValueError):
+        return None
+    return str(weights.path) if weights else None
+
+
+# Flow methods scored against the analytic flow: (decoded frames, clip file) -> (pairs, H, W, 2) flow.
+FLOW_METHODS: dict[str, Callable[[Frames, Path], np.ndarray]] = {
+    "zero (baseline)": lambda fr, _: np.zeros((len(fr) - 1, *fr[0].shape[:2], 2), np.float32),
+    "cv2 DIS ultrafast": lambda fr, _: np.stack(dis_flows(fr, preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)),
+    "cv2 DIS medium": lambda fr, _: np.stack(dis_flows(fr, preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)),
+    "optical_flow stage, dis medium (its default)": _flow_stage(method="dis"),
+    "optical_flow stage, dis fast": _flow_stage(method="dis", dis_preset="fast"),
 }
+if _raft_weights():
+    FLOW_METHODS["optical_flow stage, raft"] = _flow_stage(method="raft", raft_weights=_raft_weights())
 
 
 def _mog2_boxes(frames: Frames) -> list[list[Box]]:
@@ -122,7 +152,7 @@ def _mask_box(mask: np.ndarray) -> Box:
     return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
-def _score_clip(scene, decoded: Frames, results: dict, pose) -> None:  # type: ignore[no-untyped-def]
+def _score_clip(scene, decoded: Frames, path: Path, results: dict, pose) -> None:  # type: ignore[no-untyped-def]
     if scene.layers is not None:  # a human: keypoints, when a pose model is registered
         err = _keypoint_error(pose, scene, decoded) if pose is not None else None
         if err is not None:
@@ -132,7 +162,7 @@ def _score_clip(scene, decoded: Frames, results: dict, pose) -> None:  # type: i
     gt = analytic_flow(scene)
     moving = np.hypot(gt[..., 0], gt[..., 1]) > 0.5
     for name, method in FLOW_METHODS.items():
-        flows = np.stack(method(decoded))
+        flows = method(decoded, path)
         results["flow"].setdefault(name, {"all": [], "moving": []})
         results["flow"][name]["all"].append(endpoint_error(flows, gt))
         results["flow"][name]["moving"].append(endpoint_error(flows, gt, moving))
@@ -231,7 +261,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 decoded = _roundtrip(render_frames(scene), scene.fps, Path(tmp))
                 results["seconds_render"].append(time.perf_counter() - t0)
-                _score_clip(scene, decoded, results, pose)
+                _score_clip(scene, decoded, Path(tmp) / "clip.mp4", results, pose)
                 _physics(scene, decoded, results, mcfg)
                 if seed == 0 and scene.layers is None:
                     _violations(scene, Path(tmp), results, mcfg)
