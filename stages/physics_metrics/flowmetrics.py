@@ -11,12 +11,15 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from stages.optical_flow.engines import DisFlow
 
-def dis_flows(frames: Sequence[np.ndarray], step: int = 1, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> list[np.ndarray]:
-    """DIS forward flow (H x W x 2 float32, px) from frame t to frame t + step, for every t."""
-    dis = cv2.DISOpticalFlow_create(preset)
-    gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
-    return [dis.calc(gray[t], gray[t + step], None) for t in range(len(gray) - step)]
+
+def dis_flows(frames: Sequence[np.ndarray], step: int = 1, preset: str = "medium") -> list[np.ndarray]:
+    """DIS forward flow (H x W x 2 float32, px) from frame t to frame t + step, for every t (the optical_flow
+    stage's engine)."""
+    engine = DisFlow(preset)
+    stack = np.ascontiguousarray(np.asarray(frames))
+    return list(engine(stack[:-step], stack[step:]))
 
 
 def _warp(img: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
@@ -63,8 +66,3 @@ def flow_metrics(frames: Sequence[np.ndarray]) -> dict[str, float | None]:
         "temporal_flicker": (255.0 - float(np.mean(flicker))) / 255.0 if flicker else None,
     }
 
-
-def endpoint_error(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean end-point error (px) between two flow fields, over `mask` when given."""
-    err = np.hypot(pred[..., 0] - truth[..., 0], pred[..., 1] - truth[..., 1])
-    return float(err[mask].mean() if mask is not None else err.mean())
