@@ -77,13 +77,13 @@ class YoloFrame:
 
 
 def track_frames(model, frames: Sequence[np.ndarray], *, conf: float, iou: float, batch: int = 8,  # type: ignore[no-untyped-def]
-                 imgsz: int = 640, device: str | None = None) -> list[YoloFrame]:
+                 imgsz: int = 640, max_det: int = 100, device: str | None = None) -> list[YoloFrame]:
     """Run `model` with ByteTrack over the frames of one clip (RGB arrays), in order."""
     out: list[YoloFrame] = []
     for start in range(0, len(frames), batch):
         chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start:start + batch]]  # ultralytics wants BGR
         results = model.track(chunk, persist=start > 0, tracker="bytetrack.yaml", conf=conf, iou=iou,
-                              imgsz=imgsz, device=device, verbose=False)
+                              imgsz=imgsz, max_det=max_det, device=device, verbose=False)
         out += [_frame_result(r) for r in results]
     return out
 

@@ -68,7 +68,7 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         indices, frames = zip(*clip.frames(c.sampling), strict=True) if clip.n_frames > 0 else ((), ())
         if not frames:
             raise ValueError(f"no frame decodes in [{clip.start_frame}, {clip.end_frame})")
-        results = track_frames(self.model, list(frames), conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz,
+        results = track_frames(self.model, list(frames), conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz, max_det=c.max_det,
                                device=c.device)
         scale, untracked = clip.scale(c.sampling), IouTracker()
         people: list[tuple[int, int, np.ndarray, np.ndarray, float]] = []  # frame, pose track, box, kps, score
