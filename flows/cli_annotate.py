@@ -1,4 +1,4 @@
-"""Annotation commands: `physflow weights make-body-model` and `physflow annotate`."""
+"""Annotation commands: `physflow annotate` and `physflow weights make-body-model`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,45 @@ def make_body_model(
                   f"$PHYSFLOW_WEIGHTS_DIR as SMPL_NEUTRAL.pkl.")
 
 
+def annotate(
+    ctx: typer.Context,
+    *,
+    limit: Annotated[int | None, typer.Option(min=1, help="Annotate at most this many kept clips.")] = None,
+    shard_size: Annotated[int, typer.Option(min=1, help="Average clips per cached shard.")] = 64,
+    stride: Annotated[int, typer.Option(min=1, help="Annotate every N-th frame of a clip.")] = 1,
+    max_frames: Annotated[int, typer.Option(min=1, help="At most this many frames per clip.")] = 64,
+    width: Annotated[int, typer.Option(min=32, help="Working width in pixels.")] = 640,
+    body_model: Annotated[str, typer.Option(help="smpl | smplx (smplx needs registered SMPL-X files).")] = "smpl",
+    weights_config: Annotated[Path | None, typer.Option(help="physflow.toml naming weights.")] = None,
+    no_weights: Annotated[bool, typer.Option("--no-weights", help="Use the embedded fallbacks only.")] = False,
+) -> None:
+    """Detect, track, pose, fit bodies and draw part masks over the kept clips (cached per shard)."""
+    from pydantic import ValidationError
+
+    from flows.annotate import AnnotateParams, annotate_flow
+    from flows.cli import _catalog_root, _fail, console, print_stage_summary
+    from flows.progress import rich_progress
+    from models.registry import MissingWeightsError
+
+    try:
+        params = AnnotateParams(
+            catalog=_catalog_root(ctx), limit=limit, shard_size=shard_size, use_weights=not no_weights,
+            weights_config=str(weights_config) if weights_config else None,
+            sampling={"stride": stride, "max_frames": max_frames, "width": width}, body_fit={"model": body_model},
+        )
+    except ValidationError as exc:
+        _fail(str(exc))
+    try:
+        with rich_progress():
+            refs = annotate_flow(params)
+    except (MissingWeightsError, ValueError) as exc:
+        _fail(str(exc))
+    if not refs:
+        console.print("no kept clips to annotate: run the curation flow first (clips with keep = true)")
+    print_stage_summary([r for stage_refs in refs.values() for r in stage_refs])
+
+
 def register(app: typer.Typer) -> None:
     group = _weights_group(app)
     group.command("make-body-model")(make_body_model)
+    app.command()(annotate)
