@@ -114,7 +114,7 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
             maps[frame] = label_map
             _, png = cv2.imencode(".png", label_map)
             uri, _ = blobs.put_bytes(png.tobytes(), "png")
-            present = [int(v) for v in np.unique(label_map) if v]
+            present = [int(v) for v in np.flatnonzero(np.bincount(label_map.ravel(), minlength=256)) if v]
             rows.append({
                 "clip_id": clip.clip_id, "frame": frame, "mask_uri": uri, "confidence": 1.0 if present else 0.0,
                 "width": label_map.shape[1], "height": label_map.shape[0],

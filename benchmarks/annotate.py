@@ -1,0 +1,213 @@
+"""Frames per second of each annotation component, and the pipeline's overhead over the bare model.
+
+    .venv/bin/python benchmarks/annotate.py [--frames 32] [--width 640] [--repeats 2] [--device cpu]
+
+For each component the same frames go (a) straight to the model (decode + model call, nothing else) and
+(b) through the physflow stage (`Stage.run`: item split, model, rows, schema conformance, blobs). Then
+the whole annotate flow runs over the same clip (Prefect tasks, Parquet artifacts, catalog registration)
+and is compared with the sum of the stage runs. Best of `--repeats` runs each. YOLO models are built by
+ultralytics from yolov8n*.yaml (random weights: the speed is that of the real architecture).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pyarrow as pa
+
+from models.body_model import build_body_model, load_body_model
+from models.classical_detector import ClassicalDetector
+from models.rasterize import face_labels, rasterize_labels
+from models.smplify import FitSettings, body_forward, camera_for, coco17_joint_index, fit_track, project
+from models.yolo import load_yolo, prepare_ultralytics, track_frames
+from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
+from stages.body_fit import BodyFitConfig, BodyFitStage
+from stages.detect import DetectConfig, DetectStage
+from stages.part_masks import PartMasksConfig, PartMasksStage
+from stages.pose import PoseConfig, PoseStage
+
+VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
+VIDEO = "sam2_05_default_juggle.mp4"
+
+
+def best(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def report(name: str, frames: int, direct: float, staged: float) -> None:
+    print(f"{name:<22} direct {frames / direct:8.1f} fps ({direct:6.2f} s)   stage {frames / staged:8.1f} fps "
+          f"({staged:6.2f} s)   overhead {100 * (staged - direct) / direct:+6.1f}%")
+
+
+def make_weights(folder: Path) -> dict[str, WeightsRef]:
+    from data_catalog.keys import file_sha256
+
+    prepare_ultralytics(folder / "ultralytics")
+    from ultralytics import YOLO
+
+    refs = {}
+    for name, yaml in (("detect", "yolov8n.yaml"), ("pose", "yolov8n-pose.yaml")):
+        path = folder / f"{name}.pt"
+        YOLO(yaml).save(str(path))
+        refs[name] = WeightsRef(path=str(path), sha256=file_sha256(path))
+    body = build_body_model(folder / "SMPL_NEUTRAL.pkl")
+    refs["body"] = WeightsRef(path=str(body), sha256=file_sha256(body))
+    return refs
+
+
+def synthetic_poses(model, clip: ClipRef, n: int) -> tuple[np.ndarray, pa.Table]:  # type: ignore[no-untyped-def]
+    """A known body track projected into the clip's frame size (what a pose model would give)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    pose = torch.tensor(rng.normal(0, 0.1, (n, 69)), dtype=torch.float32)
+    orient = torch.tensor([[np.pi, 0.0, 0.0]] * n, dtype=torch.float32)
+    transl = torch.tensor([[0.0, 0.2, 5.0]] * n, dtype=torch.float32)
+    with torch.no_grad():
+        joints = body_forward(model, torch.zeros(1, 10), orient, pose, transl).joints
+    cam = torch.tensor(camera_for(clip.width, clip.height), dtype=torch.float32)
+    xy = project(joints[:, coco17_joint_index(24)], cam).numpy()
+    kps = np.concatenate([xy, np.ones((*xy.shape[:2], 1))], axis=-1)
+    rows = [{"clip_id": clip.clip_id, "frame": t, "track_id": 1, "keypoints": kps[t].tolist(), "format": "coco17",
+             "score": 1.0} for t in range(n)]
+    return kps, pa.Table.from_pylist(rows)
+
+
+def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str, WeightsRef], tmp: Path) -> float:
+    sampling = FrameSampling(stride=1, max_frames=args.frames, width=args.width)
+    n = len(clip.sampled(sampling))
+    decode = best(lambda: list(clip.frames(sampling)), args.repeats)
+    print(f"{'decode':<22} {n / decode:8.1f} fps ({decode:.2f} s for {n} frames at width {args.width})")
+    frames = [f for _, f in clip.frames(sampling)]
+    staged_total = 0.0
+    yolo_kw = {"conf": 0.25, "iou": 0.7, "imgsz": args.imgsz, "batch": 8, "device": args.device}
+    for name, ref, stage_cls, cfg in (
+        ("detect (YOLO+track)", weights["detect"], DetectStage, DetectConfig(sampling=sampling, yolo=weights["detect"],
+                                                                             **yolo_kw)),
+        ("pose (YOLO-pose)", weights["pose"], PoseStage, PoseConfig(sampling=sampling, yolo_pose=weights["pose"],
+                                                                   **yolo_kw)),
+    ):
+        model = load_yolo(ref.path)
+        track_frames(model, frames[:2], **yolo_kw)  # warm-up (first call builds the predictor)
+        direct = decode + best(lambda m=model: track_frames(m, frames, **yolo_kw), args.repeats)  # type: ignore[misc]
+        stage = stage_cls(cfg)
+        inputs = [clip] if stage_cls is DetectStage else [AnnotatedShard([clip], {"detections": pa.table({})})]
+        stage.run(inputs)  # warm-up: setup() loads the model once per stage instance
+        staged = best(lambda s=stage, i=inputs: s.run(i), args.repeats)  # type: ignore[misc]
+        staged_total += staged
+        report(name, n, direct, staged)
+
+    def hog() -> None:
+        detector = ClassicalDetector(min_person_score=0.3, min_blob_area=0.002)
+        for f in frames:
+            detector(f)
+
+    direct = decode + best(hog, args.repeats)
+    staged = best(lambda: DetectStage(DetectConfig(sampling=sampling)).run([clip]), args.repeats)
+    report("detect (HOG+motion)", n, direct, staged)
+
+    body = load_body_model(weights["body"].path)
+    kps, pose_rows = synthetic_poses(body, clip, n)
+    settings = FitSettings(device=args.device)
+    direct = best(lambda: fit_track(body, kps, clip.width, clip.height, settings), args.repeats)
+    fit_stage = BodyFitStage(BodyFitConfig(body_model=weights["body"], device=args.device))
+    fits = fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})])
+    staged = best(lambda: fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})]), args.repeats)
+    staged_total += staged
+    report("body_fit (SMPLify)", n, direct, staged)
+
+    fit = fit_track(body, kps, clip.width, clip.height, settings)
+    faces = np.asarray(body.faces, np.int64)
+    labels = face_labels(body.lbs_weights.argmax(1).numpy() + 1, faces).astype(np.uint8)
+    size = clip.working_size(sampling)
+
+    def render() -> None:
+        import torch
+
+        t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+        with torch.no_grad():
+            verts = body(betas=t(fit.betas[None]).expand(n, -1), global_orient=t(fit.global_orient),
+                         body_pose=t(fit.body_pose), transl=t(fit.transl)).vertices.numpy()
+        for v in verts:
+            rasterize_labels([(v, faces, labels)], fit.camera, size)
+
+    direct = best(render, args.repeats)
+    mask_stage = PartMasksStage(PartMasksConfig(sampling=sampling, body_model=weights["body"], preview=False))
+    shard = AnnotatedShard([clip], {"body_fits": fits}, blob_root=str(tmp / "blobs"))
+    staged = best(lambda: mask_stage.run([shard]), args.repeats)
+    staged_total += staged
+    report("part_masks (render)", n, direct, staged)
+    return staged_total
+
+
+def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Path, staged_total: float) -> None:
+    """The annotate flow over the same clip, against the sum of its stage runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.annotate import AnnotateParams, annotate_flow
+    from tests.flows.clip_fixtures import register_clips
+
+    toml = tmp / "physflow.toml"
+    toml.write_text(f'[weights]\nyolo-detect = "{weights["detect"].path}"\nyolo-pose = "{weights["pose"].path}"\n'
+                    f'smpl = "{weights["body"].path}"\n')
+    with prefect_test_harness(server_startup_timeout=120):
+        catalog = tmp / "catalog"
+        register_clips(catalog, VIDEOS)
+        params = AnnotateParams(
+            catalog=str(catalog), weights_config=str(toml), limit=1, shard_size=1,
+            sampling={"stride": 1, "max_frames": args.frames, "width": args.width},
+            detect={"imgsz": args.imgsz, "device": args.device}, pose={"imgsz": args.imgsz, "device": args.device},
+            body_fit={"device": args.device}, part_masks={"preview": False},
+        )
+        t0 = time.perf_counter()
+        refs = annotate_flow(params)
+        cold = time.perf_counter() - t0
+        work = sum(r.stats.get("seconds", 0.0) for stage in refs.values() for r in stage)
+        t0 = time.perf_counter()
+        annotate_flow(params)
+        warm = time.perf_counter() - t0
+    print(f"flow cold {cold:.2f} s; stage work inside it {work:.2f} s; orchestration overhead "
+          f"{100 * (cold - work) / work:+.1f}% ({cold - work:.2f} s: Prefect tasks, Parquet, catalog); warm {warm:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-flow", action="store_true", help="Skip the whole-flow measurement.")
+    args = parser.parse_args()
+    import torch
+
+    print(f"torch threads {torch.get_num_threads()}, device {args.device}, clip {VIDEO} (1280x720), "
+          f"{args.frames} frames")
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        weights = make_weights(tmp / "weights")
+        clip = ClipRef(f"{VIDEO}:0-{args.frames}", "bench", 0, args.frames, str(VIDEOS / VIDEO), 1280, 720)
+        staged_total = bench_components(args, clip, weights, tmp)
+        if not args.no_flow:
+            bench_flow(args, weights, tmp, staged_total)
+
+
+if __name__ == "__main__":
+    main()
