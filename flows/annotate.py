@@ -81,22 +81,14 @@ def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = Non
         yolo = _ref(registry, "yolo-seg") or _ref(registry, "yolo-detect")
         detect = detect.model_copy(update={"yolo": yolo})
         pose = pose.model_copy(update={"yolo_pose": _ref(registry, "yolo-pose")})
-        body = _ref(registry, fit.model) if fit.model == "smpl" else _required(registry, fit.model)
+        body = _ref(registry, fit.model)
         fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
-    elif fit.model != "smpl":
-        raise ValueError(f"body_fit.model={fit.model!r} needs registered weights; the embedded body is SMPL-format")
     return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))
 
 
 def _weights(config: StageConfig) -> dict[str, Any]:
     """The WeightsRef fields of a config as objects (their paths are left out of dumps)."""
     return {k: v for k, v in config if isinstance(v, WeightsRef)}
-
-
-def _required(registry: WeightsRegistry, name: str) -> WeightsRef:
-    found = registry.require(name)
-    assert found.sha256 is not None
-    return WeightsRef(path=str(found.path), sha256=found.sha256)
 
 
 def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:

@@ -49,7 +49,7 @@ def annotate(
     stride: Annotated[int, typer.Option(min=1, help="Annotate every N-th frame of a clip.")] = 1,
     max_frames: Annotated[int, typer.Option(min=1, help="At most this many frames per clip.")] = 64,
     width: Annotated[int, typer.Option(min=32, help="Working width in pixels.")] = 640,
-    body_model: Annotated[str, typer.Option(help="smpl | smplx (smplx needs registered SMPL-X files).")] = "smpl",
+    body_model: Annotated[str, typer.Option(help="smpl | smplx: body model family (registered files, else the procedural body in that format).")] = "smpl",
     weights_config: Annotated[Path | None, typer.Option(help="physflow.toml naming weights.")] = None,
     no_weights: Annotated[bool, typer.Option("--no-weights", help="Use the embedded fallbacks only.")] = False,
 ) -> None:

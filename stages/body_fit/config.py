@@ -11,7 +11,7 @@ from stages.base import StageConfig
 class BodyFitConfig(StageConfig):
     model: Literal["smpl", "smplx"] = Field("smpl", description="Body model family the file holds.")
     body_model: WeightsRef | None = Field(
-        None, description="SMPL (.pkl) or SMPL-X (.npz/.pkl) file; None builds physflow's procedural SMPL-format body.")
+        None, description="SMPL (.pkl) or SMPL-X (.npz/.pkl) file; None builds physflow's procedural body in that format.")
     num_betas: int = Field(10, ge=1, le=300, description="Shape coefficients fitted per track.")
     focal_scale: float = Field(1.0, gt=0.1, le=10.0, description="Focal length as a multiple of the frame diagonal.")
     min_conf: float = Field(0.3, ge=0.0, le=1.0, description="Keypoints below this confidence are ignored.")

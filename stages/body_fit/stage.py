@@ -1,7 +1,8 @@
 """body_fit: SMPLify-style fits of SMPL or SMPL-X to each person's keypoint track (`body_fits`).
 
 One fit per (clip, track), batched over the track's frames (models/smplify.py); a row per fitted frame.
-Without a registered body model the stage builds physflow's procedural SMPL-format body once, in setup.
+Without a registered body model the stage builds physflow's procedural body, in the file format of the chosen
+family (SMPL pickle or SMPL-X npz), once, in setup.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stages.base import Stage
 from stages.body_fit.config import BodyFitConfig
 
 PROCEDURAL = "procedural"
+PROCEDURAL_FILES = {"smpl": "SMPL_NEUTRAL.pkl", "smplx": "SMPLX_NEUTRAL.npz"}
 
 
 class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
@@ -45,7 +47,7 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
             path = Path(self.config.body_model.path)
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="physflow-body-")
-            path = build_body_model(Path(self._tmp.name) / "SMPL_NEUTRAL.pkl")
+            path = build_body_model(Path(self._tmp.name) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
         self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
         self.model.requires_grad_(False)
 

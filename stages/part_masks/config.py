@@ -12,7 +12,7 @@ class PartMasksConfig(StageConfig):
     sampling: FrameSampling = Field(default_factory=FrameSampling, description="Frames to annotate per clip.")
     model: Literal["smpl", "smplx"] = Field("smpl", description="Body model family of the fits.")
     body_model: WeightsRef | None = Field(
-        None, description="The body model file the fits used; None: physflow's procedural SMPL-format body.")
+        None, description="The body model file the fits used; None: physflow's procedural body.")
     num_betas: int = Field(10, ge=1, le=300, description="Shape coefficients of the fits.")
     objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
     preview: bool = Field(True, description="Write one PNG per clip: its busiest mask over its frame.")

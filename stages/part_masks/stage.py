@@ -24,6 +24,7 @@ from data_catalog.schemas import PART_MASKS
 from data_catalog.storage import Root
 from stages.annotation import PERSON, AnnotatedShard, ClipRef, ClipWork, clip_error, clip_items, rle_decode
 from stages.base import Stage
+from stages.body_fit.stage import PROCEDURAL_FILES
 from stages.part_masks.config import PartMasksConfig
 
 OBJECT_BASE = 64
@@ -45,20 +46,22 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         return [self.config.body_model.sha256] if self.config.body_model else []
 
     def setup(self) -> None:
+        from smplx.joint_names import JOINT_NAMES as SMPLX_NAMES
+
         from models.body_model import JOINT_NAMES, build_body_model, load_body_model
         from models.rasterize import face_labels
 
         with tempfile.TemporaryDirectory(prefix="physflow-body-") as tmp:
             path = Path(self.config.body_model.path) if self.config.body_model else build_body_model(
-                Path(tmp) / "SMPL_NEUTRAL.pkl")
+                Path(tmp) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
             self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
         self.model.requires_grad_(False)
         self.faces = np.asarray(self.model.faces, np.int64)
         parts = self.model.lbs_weights.argmax(dim=1).numpy()
         self.face_labels = face_labels(parts + 1, self.faces).astype(np.uint8)
         n_joints = self.model.J_regressor.shape[0]
-        self.part_names = {j + 1: JOINT_NAMES[j] if n_joints == len(JOINT_NAMES) else f"joint_{j}"
-                           for j in range(n_joints)}
+        names = JOINT_NAMES if n_joints == len(JOINT_NAMES) else SMPLX_NAMES
+        self.part_names = {j + 1: names[j] for j in range(n_joints)}
 
     def items(self, inputs: Sequence[AnnotatedShard]) -> Sequence[ClipWork]:
         return clip_items(inputs)
@@ -67,12 +70,13 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         """(N, V, 3) camera-space vertices of each fit row."""
         import torch
 
+        from models.smplify import body_forward
+
         if not fits:
             return np.zeros((0, 0, 3))
         t = lambda key: torch.tensor([f[key] for f in fits], dtype=torch.float32)  # noqa: E731
         with torch.no_grad():
-            out = self.model(betas=t("betas"), global_orient=t("global_orient"), body_pose=t("body_pose"),
-                             transl=t("transl"))
+            out = body_forward(self.model, t("betas"), t("global_orient"), t("body_pose"), t("transl"))
         return out.vertices.numpy()
 
     def render(self, clip: ClipRef, frame: int, fits: list[tuple[dict[str, Any], np.ndarray]],

@@ -62,4 +62,18 @@ def test_load_body_model_batches(model_file):
     out = model(betas=torch.zeros(3, 10), body_pose=torch.zeros(3, 69), global_orient=torch.zeros(3, 3))
     assert out.vertices.shape[0] == 3 and torch.isfinite(out.vertices).all()
     with pytest.raises(ValueError, match="kind"):
-        build_body_model(model_file.with_name("x.npz"), kind="smplx")
+        build_body_model(model_file.with_name("x.npz"), kind="star")
+
+
+def test_smplx_format_loads_through_smplx(tmp_path):
+    import smplx
+
+    path = build_body_model(tmp_path / "SMPLX_NEUTRAL.npz", kind="smplx")
+    model = smplx.SMPLX(str(path), ext="npz", use_pca=False, batch_size=2)
+    out = model(body_pose=torch.zeros(2, 63))
+    assert model.J_regressor.shape[0] == 55 and out.vertices.shape == (2, 10475, 3)
+    from smplx.vertex_ids import vertex_ids
+
+    nose = out.vertices[0, vertex_ids["smplx"]["nose"]]
+    head = out.joints[0, 15]
+    assert float((nose - head).norm()) < 0.25  # smplx's nose vertex id lands on the head

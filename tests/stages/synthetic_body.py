@@ -31,7 +31,7 @@ def synthetic_track(model, n_frames: int = 8, noise_px: float = 1.5, dropped: in
     betas = torch.tensor(rng.normal(0, 0.5, (1, 10)), dtype=torch.float32)
     base = rng.normal(0, 0.12, 69)
     base[3 * 17 + 1], base[3 * 18 + 1], base[3 * 3], base[3 * 4] = -0.6, 0.6, 0.4, 0.2  # elbows, knees bent
-    pose = base[None] + 0.075 * np.sin(2 * np.pi * ts + rng.uniform(0, 6, 69)[None])
+    pose = (base[None] + 0.075 * np.sin(2 * np.pi * ts + rng.uniform(0, 6, 69)[None]))[:, : 3 * model.NUM_BODY_JOINTS]
     orient = np.stack([[np.pi, 0.3 * np.sin(t), 0.0] for t in ts[:, 0]])
     transl = np.stack([[0.2 * t, 0.1, 4.0] for t in ts[:, 0]])
     f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
