@@ -30,7 +30,15 @@ import pyarrow as pa
 from models.body_model import build_body_model, load_body_model
 from models.classical_detector import ClassicalDetector
 from models.rasterize import face_labels, rasterize_labels
-from models.smplify import FitSettings, body_forward, camera_for, coco17_joint_index, fit_track, project
+from models.smplify import (
+    FitSettings,
+    body_forward,
+    camera_for,
+    coco17_joint_index,
+    fit_track,
+    project,
+    torch_threads,
+)
 from models.yolo import load_yolo, prepare_ultralytics, track_frames
 from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
 from stages.body_fit import BodyFitConfig, BodyFitStage
@@ -43,12 +51,24 @@ VIDEO = "sam2_05_default_juggle.mp4"
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall time of `repeats` calls."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def paired(direct: Callable[[], object], staged: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Best times of two calls, run alternately so load drift on a shared machine hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((direct, times[0]), (staged, times[1])):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return min(times[0]), min(times[1])
 
 
 def report(name: str, frames: int, direct: float, staged: float) -> None:
@@ -106,30 +126,29 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
     ):
         model = load_yolo(ref.path)
         track_frames(model, frames[:2], **yolo_kw)  # warm-up (first call builds the predictor)
-        direct = decode + best(lambda m=model: track_frames(m, frames, **yolo_kw), args.repeats)  # type: ignore[misc]
         stage = stage_cls(cfg)
         inputs = [clip] if stage_cls is DetectStage else [AnnotatedShard([clip], {"detections": pa.table({})})]
         stage.run(inputs)  # warm-up: setup() loads the model once per stage instance
-        staged = best(lambda s=stage, i=inputs: s.run(i), args.repeats)  # type: ignore[misc]
+        direct, staged = paired(lambda m=model: (list(clip.frames(sampling)), track_frames(m, frames, **yolo_kw)),  # type: ignore[misc]
+                                lambda s=stage, i=inputs: s.run(i), args.repeats)  # type: ignore[misc]
         staged_total += staged
         report(name, n, direct, staged)
 
     def hog() -> None:
         detector = ClassicalDetector(min_person_score=0.3, min_blob_area=0.002)
-        for f in frames:
-            detector(f)
+        for f in clip.frames(sampling):
+            detector(f[1])
 
-    direct = decode + best(hog, args.repeats)
-    staged = best(lambda: DetectStage(DetectConfig(sampling=sampling)).run([clip]), args.repeats)
+    direct, staged = paired(hog, lambda: DetectStage(DetectConfig(sampling=sampling)).run([clip]), args.repeats)
     report("detect (HOG+motion)", n, direct, staged)
 
     body = load_body_model(weights["body"].path)
     kps, pose_rows = synthetic_poses(body, clip, n)
     settings = FitSettings(device=args.device)
-    direct = best(lambda: fit_track(body, kps, clip.width, clip.height, settings), args.repeats)
     fit_stage = BodyFitStage(BodyFitConfig(body_model=weights["body"], device=args.device))
     fits = fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})])
-    staged = best(lambda: fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})]), args.repeats)
+    direct, staged = paired(lambda: fit_track(body, kps, clip.width, clip.height, settings),
+                            lambda: fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})]), args.repeats)
     staged_total += staged
     report("body_fit (SMPLify)", n, direct, staged)
 
@@ -142,16 +161,15 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
         import torch
 
         t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(1):  # as the stage does
             verts = body(betas=t(fit.betas[None]).expand(n, -1), global_orient=t(fit.global_orient),
                          body_pose=t(fit.body_pose), transl=t(fit.transl)).vertices.numpy()
         for v in verts:
             rasterize_labels([(v, faces, labels)], fit.camera, size)
 
-    direct = best(render, args.repeats)
     mask_stage = PartMasksStage(PartMasksConfig(sampling=sampling, body_model=weights["body"], preview=False))
     shard = AnnotatedShard([clip], {"body_fits": fits}, blob_root=str(tmp / "blobs"))
-    staged = best(lambda: mask_stage.run([shard]), args.repeats)
+    direct, staged = paired(render, lambda: mask_stage.run([shard]), args.repeats)
     staged_total += staged
     report("part_masks (render)", n, direct, staged)
     return staged_total

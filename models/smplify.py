@@ -10,6 +10,8 @@ keypoints, (2) everything.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +56,17 @@ class FitResult:
     loss: np.ndarray  # (T,) final loss per frame
     reproj_px: np.ndarray  # (T,) mean reprojection error (px) over confident keypoints
     joints: np.ndarray  # (T, J + 5, 3) fitted body joints and face keypoints in camera space (metres)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch CPU threads (small batched ops are fastest on one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def camera_for(width: int, height: int, focal_scale: float = 1.0) -> np.ndarray:
@@ -161,12 +174,8 @@ def _initial_transl(model, kps: np.ndarray, camera: np.ndarray, orient: np.ndarr
 def fit_track(model, keypoints: np.ndarray, width: int, height: int, settings: FitSettings | None = None) -> FitResult:  # type: ignore[no-untyped-def]
     """Fit one person's keypoint track (T, 17, 3: x, y, confidence in pixels) with `model` (an smplx model)."""
     s = settings or FitSettings()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(s.threads)
-    try:
+    with torch_threads(s.threads):
         return _fit(model, keypoints, width, height, s)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings) -> FitResult:  # type: ignore[no-untyped-def]

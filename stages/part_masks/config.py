@@ -14,6 +14,7 @@ class PartMasksConfig(StageConfig):
     body_model: WeightsRef | None = Field(
         None, description="The body model file the fits used; None: physflow's procedural body.")
     num_betas: int = Field(10, ge=1, le=300, description="Shape coefficients of the fits.")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads while posing the fitted bodies.")
     objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
     preview: bool = Field(True, description="Write one PNG per clip: its busiest mask over its frame.")
     preview_alpha: float = Field(0.55, ge=0.0, le=1.0, description="Opacity of the label colours in the preview.")

@@ -70,12 +70,12 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         """(N, V, 3) camera-space vertices of each fit row."""
         import torch
 
-        from models.smplify import body_forward
+        from models.smplify import body_forward, torch_threads
 
         if not fits:
             return np.zeros((0, 0, 3))
         t = lambda key: torch.tensor([f[key] for f in fits], dtype=torch.float32)  # noqa: E731
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.config.threads):
             out = body_forward(self.model, t("betas"), t("global_orient"), t("body_pose"), t("transl"))
         return out.vertices.numpy()
 

@@ -65,10 +65,11 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         from models.yolo import track_frames
 
         c = self.config
-        indices, frames = zip(*clip.frames(c.sampling), strict=True) if clip.n_frames > 0 else ((), ())
+        decoded = list(clip.frames(c.sampling))
+        indices, frames = [i for i, _ in decoded], [f for _, f in decoded]
         if not frames:
             raise ValueError(f"no frame decodes in [{clip.start_frame}, {clip.end_frame})")
-        results = track_frames(self.model, list(frames), conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz, max_det=c.max_det,
+        results = track_frames(self.model, frames, conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz, max_det=c.max_det,
                                device=c.device)
         scale, untracked = clip.scale(c.sampling), IouTracker()
         people: list[tuple[int, int, np.ndarray, np.ndarray, float]] = []  # frame, pose track, box, kps, score
@@ -96,13 +97,17 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
 def link_tracks(people: list[tuple[int, int, np.ndarray, np.ndarray, float]], detections: list[dict[str, Any]],
                 min_iou: float) -> dict[int, int]:
     """Pose track id -> detection person track id (greedy on mean IoU), or POSE_TRACK_BASE + its own id."""
-    det_boxes: dict[tuple[int, int], np.ndarray] = {
-        (d["frame"], d["track_id"]): np.asarray(d["box"]) for d in detections if d["cls"] == PERSON}
+    by_frame: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for d in detections:
+        if d["cls"] == PERSON:
+            by_frame[d["frame"]].append((d["track_id"], np.asarray(d["box"])))
     scores: dict[tuple[int, int], list[float]] = defaultdict(list)
     for frame, tid, box, _, _ in people:
-        for (f, det_id), det_box in det_boxes.items():
-            if f == frame:
-                scores[(tid, det_id)].append(float(box_iou(box, det_box)[0, 0]))
+        dets = by_frame.get(frame, [])
+        if dets:
+            ious = box_iou(box, np.stack([b for _, b in dets]))[0]
+            for (det_id, _), iou in zip(dets, ious, strict=True):
+                scores[(tid, det_id)].append(float(iou))
     pose_ids = sorted({p[1] for p in people})
     frames_of = {t: sum(1 for p in people if p[1] == t) for t in pose_ids}
     ranked = sorted(((sum(v) / frames_of[t], t, d) for (t, d), v in scores.items()), reverse=True)
