@@ -61,19 +61,30 @@ def best(fn: Callable[[], object], repeats: int) -> float:
 
 
 def paired(direct: Callable[[], object], staged: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Best times of two calls, run alternately so load drift on a shared machine hits both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
+    """Best times of two calls, run alternately so load drift on a shared machine hits both alike.
+
+    Also records the best process CPU time of each (all threads), less disturbed by other processes.
+    """
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        for fn, out in ((direct, times[0]), (staged, times[1])):
-            t0 = time.perf_counter()
+        for i, fn in enumerate((direct, staged)):
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            out.append(time.perf_counter() - t0)
-    return min(times[0]), min(times[1])
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
+    _CPU.append((min(cpu[0]), min(cpu[1])))
+    return min(wall[0]), min(wall[1])
+
+
+_CPU: list[tuple[float, float]] = []  # (direct, stage) CPU seconds of the latest `paired` call
 
 
 def report(name: str, frames: int, direct: float, staged: float) -> None:
+    cpu_direct, cpu_staged = _CPU[-1] if _CPU else (direct, staged)
     print(f"{name:<22} direct {frames / direct:8.1f} fps ({direct:6.2f} s)   stage {frames / staged:8.1f} fps "
-          f"({staged:6.2f} s)   overhead {100 * (staged - direct) / direct:+6.1f}%")
+          f"({staged:6.2f} s)   overhead wall {100 * (staged - direct) / direct:+6.1f}%   "
+          f"cpu {100 * (cpu_staged - cpu_direct) / cpu_direct:+6.1f}% ({cpu_direct:.2f} -> {cpu_staged:.2f} s)")
 
 
 def make_weights(folder: Path) -> dict[str, WeightsRef]:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog.schemas import CLIP_ID, ERROR
+from stages.base import StageConfig
 from stages.video_io import iter_frames
 
 PERSON = "person"
@@ -205,3 +206,19 @@ def clip_items(shards: Sequence[AnnotatedShard]) -> list[ClipWork]:
             items.append(ClipWork(clip, {name: rows.get(clip.clip_id, []) for name, rows in grouped.items()},
                                   shard.blob_root))
     return items
+
+
+class YoloSettings(StageConfig):
+    """What the YOLO-based stages share: the frames they read and how ultralytics runs on them."""
+
+    sampling: FrameSampling = Field(default_factory=FrameSampling, description="Frames to annotate per clip.")
+    conf: float = Field(0.25, ge=0.0, le=1.0, description="YOLO: minimum box confidence.")
+    iou: float = Field(0.7, ge=0.05, le=1.0, description="YOLO: NMS IoU threshold.")
+    imgsz: int = Field(640, ge=32, le=2048, multiple_of=32, description="YOLO: inference size in pixels.")
+    max_det: int = Field(100, ge=1, le=1000, description="YOLO: most boxes kept per frame.")
+    batch: int = Field(8, ge=1, le=256, description="YOLO: frames per forward pass.")
+    device: str | None = Field(None, pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="torch device; None = auto.")
+
+    def yolo_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of models.yolo.track_frames."""
+        return {k: getattr(self, k) for k in ("conf", "iou", "imgsz", "max_det", "batch", "device")}

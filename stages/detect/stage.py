@@ -66,8 +66,7 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
         c = self.config
         out = []
         untracked = IouTracker()  # boxes ByteTrack leaves out (below its threshold) still get a track id
-        for r in track_frames(self.model, frames, conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz, max_det=c.max_det,
-                              device=c.device):
+        for r in track_frames(self.model, frames, **c.yolo_kwargs()):
             source = "yolo-seg" if r.masks is not None else "yolo"
             ids = fill_track_ids(r.track_ids, r.boxes, r.classes, untracked)
             out.append([

@@ -69,8 +69,7 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         indices, frames = [i for i, _ in decoded], [f for _, f in decoded]
         if not frames:
             raise ValueError(f"no frame decodes in [{clip.start_frame}, {clip.end_frame})")
-        results = track_frames(self.model, frames, conf=c.conf, iou=c.iou, batch=c.batch, imgsz=c.imgsz, max_det=c.max_det,
-                               device=c.device)
+        results = track_frames(self.model, frames, **c.yolo_kwargs())
         scale, untracked = clip.scale(c.sampling), IouTracker()
         people: list[tuple[int, int, np.ndarray, np.ndarray, float]] = []  # frame, pose track, box, kps, score
         for index, r in zip(indices, results, strict=True):

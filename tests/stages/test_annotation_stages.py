@@ -74,3 +74,23 @@ def test_weights_path_stays_out_of_the_cache_key():
     two = DetectConfig(yolo=WeightsRef(path="/elsewhere/yolo.pt", sha256=sha))
     assert cache_key("detect", 1, one, ["k"], [sha]) == cache_key("detect", 1, two, ["k"], [sha])
     assert DetectStage(one).weights_sha256() == [sha]
+
+
+@pytest.mark.timeout(120)
+def test_yolo_seg_checkpoint_gives_masks(real_videos, tmp_path):
+    from data_catalog.keys import file_sha256
+    from models.yolo import prepare_ultralytics
+
+    prepare_ultralytics(tmp_path / "ultralytics")
+    from ultralytics import YOLO
+
+    path = tmp_path / "yolo-seg.pt"
+    YOLO("yolov8n-seg.yaml").save(str(path))  # the real checkpoint format, random weights
+    clip = _clip(real_videos, "sam2_05_default_juggle.mp4", (0, 4), (1280, 720))
+    config = DetectConfig(sampling=FrameSampling(stride=2, max_frames=2, width=320), imgsz=320, conf=1e-4, max_det=3,
+                          yolo=WeightsRef(path=str(path), sha256=file_sha256(path)))
+    rows = DetectStage(config).run([clip]).to_pylist()
+    assert rows and all(r["error"] is None and r["source"] == "yolo-seg" for r in rows)
+    assert {r["frame"] for r in rows} == {0, 2}
+    assert all(rle_decode(r["mask_rle"]).shape == (180, 320) for r in rows)
+    assert len({(r["frame"], r["track_id"]) for r in rows}) == len(rows)
