@@ -121,13 +121,9 @@ def synthetic_poses(model, clip: ClipRef, n: int) -> tuple[np.ndarray, pa.Table]
     return kps, pa.Table.from_pylist(rows)
 
 
-def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str, WeightsRef], tmp: Path) -> float:
-    sampling = FrameSampling(stride=1, max_frames=args.frames, width=args.width)
-    n = len(clip.sampled(sampling))
-    decode = best(lambda: list(clip.frames(sampling)), args.repeats)
-    print(f"{'decode':<22} {n / decode:8.1f} fps ({decode:.2f} s for {n} frames at width {args.width})")
+def bench_yolo(args: argparse.Namespace, clip: ClipRef, sampling: FrameSampling,
+               weights: dict[str, WeightsRef]) -> None:
     frames = [f for _, f in clip.frames(sampling)]
-    staged_total = 0.0
     yolo_kw = {"conf": 0.25, "iou": 0.7, "imgsz": args.imgsz, "batch": 8, "device": args.device}
     for name, ref, stage_cls, cfg in (
         ("detect (YOLO+track)", weights["detect"], DetectStage, DetectConfig(sampling=sampling, yolo=weights["detect"],
@@ -142,8 +138,15 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
         stage.run(inputs)  # warm-up: setup() loads the model once per stage instance
         direct, staged = paired(lambda m=model: (list(clip.frames(sampling)), track_frames(m, frames, **yolo_kw)),  # type: ignore[misc]
                                 lambda s=stage, i=inputs: s.run(i), args.repeats)  # type: ignore[misc]
-        staged_total += staged
-        report(name, n, direct, staged)
+        report(name, len(frames), direct, staged)
+
+
+def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str, WeightsRef], tmp: Path) -> None:
+    sampling = FrameSampling(stride=1, max_frames=args.frames, width=args.width)
+    n = len(clip.sampled(sampling))
+    decode = best(lambda: list(clip.frames(sampling)), args.repeats)
+    print(f"{'decode':<22} {n / decode:8.1f} fps ({decode:.2f} s for {n} frames at width {args.width})")
+    bench_yolo(args, clip, sampling, weights)
 
     def hog() -> None:
         detector = ClassicalDetector(min_person_score=0.3, min_blob_area=0.002)
@@ -160,7 +163,6 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
     fits = fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})])
     direct, staged = paired(lambda: fit_track(body, kps, clip.width, clip.height, settings),
                             lambda: fit_stage.run([AnnotatedShard([clip], {"poses": pose_rows})]), args.repeats)
-    staged_total += staged
     report("body_fit (SMPLify)", n, direct, staged)
 
     fit = fit_track(body, kps, clip.width, clip.height, settings)
@@ -181,12 +183,10 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
     mask_stage = PartMasksStage(PartMasksConfig(sampling=sampling, body_model=weights["body"], preview=False))
     shard = AnnotatedShard([clip], {"body_fits": fits}, blob_root=str(tmp / "blobs"))
     direct, staged = paired(render, lambda: mask_stage.run([shard]), args.repeats)
-    staged_total += staged
     report("part_masks (render)", n, direct, staged)
-    return staged_total
 
 
-def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Path, staged_total: float) -> None:
+def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Path) -> None:
     """The annotate flow over the same clip, against the sum of its stage runs."""
     from prefect.testing.utilities import prefect_test_harness
 
@@ -233,9 +233,9 @@ def main() -> None:
         tmp = Path(folder)
         weights = make_weights(tmp / "weights")
         clip = ClipRef(f"{VIDEO}:0-{args.frames}", "bench", 0, args.frames, str(VIDEOS / VIDEO), 1280, 720)
-        staged_total = bench_components(args, clip, weights, tmp)
+        bench_components(args, clip, weights, tmp)
         if not args.no_flow:
-            bench_flow(args, weights, tmp, staged_total)
+            bench_flow(args, weights, tmp)
 
 
 if __name__ == "__main__":
