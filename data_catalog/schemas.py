@@ -80,21 +80,22 @@ TABLES: dict[str, TableSpec] = {
             ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
             ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str),
         ]),
-        _spec(DETECTIONS, 1, (CLIP_ID, "frame", "track_id"), [
+        _spec(DETECTIONS, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),
-            ("box", _vec(4)), ("mask_rle", _str),
+            ("box", _vec(4)), ("mask_rle", _str), ("source", _str),
         ]),
-        _spec(POSES, 1, (CLIP_ID, "frame", "track_id"), [
+        _spec(POSES, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32),
-            ("keypoints", pa.list_(_vec(3))), ("format", _str),
+            ("keypoints", pa.list_(_vec(3))), ("format", _str), ("score", _f32),
         ]),
-        _spec(BODY_FITS, 1, (CLIP_ID, "track_id", "frame"), [
+        _spec(BODY_FITS, 2, (CLIP_ID, "track_id", "frame"), [
             (CLIP_ID, _str), ("track_id", _i32), ("frame", _i32), ("model", _str),
             ("betas", _vec()), ("global_orient", _vec(3)), ("body_pose", _vec()), ("transl", _vec(3)),
-            ("camera", _vec()), ("fit_loss", _f32),
+            ("camera", _vec()), ("fit_loss", _f32), ("reproj_px", _f32),
         ]),
-        _spec(PART_MASKS, 1, (CLIP_ID, "frame"), [
-            (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32),
+        _spec(PART_MASKS, 2, (CLIP_ID, "frame"), [
+            (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32), ("width", _i32),
+            ("height", _i32), ("labels", _str), ("preview_uri", _str),
         ]),
         _spec(FLOWS, 2, (CLIP_ID, "method"), [
             (CLIP_ID, _str), ("method", _str), ("variant", _str), ("width", _i32), ("height", _i32),
