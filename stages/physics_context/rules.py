@@ -103,6 +103,7 @@ class RulesReasoner:
 
     def _enhanced(self, text: str, categories: list[str], initiators: list[str], entities: list[Entity]) -> str:
         base = text.strip().rstrip(".") + "." if text.strip() else "A scene."
+        base = base[:1].upper() + base[1:]
         sentences = [self._fill(self.lexicon.taxonomy[c]["sentence"], c, initiators, entities) for c in categories]
         out = " ".join([base, *sentences])
         return out if len(out) <= 1200 else out[:1197].rsplit(" ", 1)[0] + "..."
