@@ -44,7 +44,7 @@ def test_enrich_prints_the_context(tmp_path):
     cat = str(tmp_path / "cat")
     result = runner.invoke(app, ["--catalog", cat, "enrich", "--json", "a glass falls off a table and shatters"])
     assert result.exit_code == 0, result.output
-    row = json.loads([line for line in result.output.splitlines() if line.startswith("{")][0])
+    row = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
     assert row["categories"] == ["collision", "rigid_body_motion", "deformation"] and row["error"] is None
     result = runner.invoke(app, ["--catalog", cat, "enrich", "Honey drips slowly from a wooden spoon."])
     assert result.exit_code == 0 and "liquid_motion" in result.output and "enhanced prompt" in result.output
