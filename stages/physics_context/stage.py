@@ -10,6 +10,7 @@ a re-run retries exactly the texts that have no cached answer.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -57,6 +58,7 @@ class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
         self.cache: ItemCache | None = None
         self._consecutive_failures = 0
         self._service_errors: list[str] = []
+        self._lock = threading.Lock()  # the counters above are shared by the request threads
 
     def weights_sha256(self) -> list[str]:
         """The prompt/lexicon version, and for `local` the GGUF file's sha256."""
@@ -123,21 +125,25 @@ class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
     def _ask(self, text: str, key: str) -> PhysicsContext | Exception:
         """One answer, or the exception that stands for it; counts service failures for the breaker."""
         assert self.reasoner is not None
-        if self._consecutive_failures >= self.config.max_consecutive_failures:
-            skipped = ServiceError(f"skipped after {self._consecutive_failures} service failures in a row")
-            self._service_errors.append(str(skipped))
-            return skipped
+        with self._lock:
+            if self._consecutive_failures >= self.config.max_consecutive_failures:
+                skipped = ServiceError(f"skipped after {self._consecutive_failures} service failures in a row")
+                self._service_errors.append(str(skipped))
+                return skipped
         seed = (self.config.seed + int(key[:8], 16)) % 2**31
         try:
             context = self.reasoner.reason(text, seed)
         except ServiceError as exc:
-            self._consecutive_failures += 1
-            self._service_errors.append(str(exc))
+            with self._lock:
+                self._consecutive_failures += 1
+                self._service_errors.append(str(exc))
             return exc
         except Exception as exc:  # an invalid answer (or any item-level problem) is data
-            self._consecutive_failures = 0
+            with self._lock:
+                self._consecutive_failures = 0
             return exc
-        self._consecutive_failures = 0
+        with self._lock:
+            self._consecutive_failures = 0
         if self.cache is not None:
             self.cache.put(key, context)
         return context
