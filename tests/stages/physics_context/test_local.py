@@ -19,7 +19,7 @@ def test_local_backend_loads_the_registry_gguf_and_answers(smollm2_gguf, tmp_pat
     assert config.model_path == str(smollm2_gguf) and "model_path" not in config.model_dump()
     stage = PhysicsContextStage(config)
     assert WeightsRegistry.load().require("llm").sha256 in stage.weights_sha256()
-    row = stage.run([PhysicsItem("A glass falls off a table and shatters on the floor.")]).to_pylist()[0]
+    row = stage.run([PhysicsItem("A rubber ball bounces on a wooden floor.")]).to_pylist()[0]
     assert row["model"] == f"gguf:{smollm2_gguf.name}" and row["backend"] == "local"
     # SmolLM2-135M is weak: a grammar-constrained answer either validates or is a clean error row.
     assert row["error"] is None or row["error"].startswith("InvalidAnswerError"), row["error"]
