@@ -33,6 +33,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "flows.cli_curate",
     "flows.cli_synth",
     "flows.cli_annotate",
+    "flows.cli_physics",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 

@@ -1,0 +1,81 @@
+"""physics-context: DiffPhy reasoning and WISA labels for clip captions and free prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from data_catalog import Catalog
+from data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
+from flows.inputs import resolve_inputs
+from flows.runtime import ArtifactRef, plan, run_jobs
+from models.registry import WeightsRegistry
+from stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, build_reasoner
+from stages.physics_context.captions import SIDECAR_SUFFIXES, TABLE_SUFFIXES, read_sidecar, read_table, sidecars_of
+from stages.video_io import sniff_container
+
+DEFAULT_CATALOG = "./physflow-data"
+ITEM_CACHE_FILE = "physics_context_cache.sqlite"
+
+
+class PhysicsParams(BaseModel):
+    """Parameters of the physics-context flow (validated by Prefect, also in the UI's run form)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompts: list[str] = Field(default_factory=list, max_length=1_000_000, description="Free text prompts.")
+    captions: list[str] = Field(default_factory=list, description="Caption tables (.csv/.parquet), sidecar "
+                                "files (.txt/.json), or videos / folders / globs whose sidecars hold captions.")
+    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    shard_size: int = Field(256, ge=1, le=100_000, description="Average texts per cached shard.")
+    physics: PhysicsContextConfig = Field(default_factory=PhysicsContextConfig)
+
+    @model_validator(mode="after")
+    def _some_input(self) -> PhysicsParams:
+        if not self.prompts and not self.captions:
+            raise ValueError("give at least one prompt or caption source")
+        return self
+
+
+def caption_items(sources: list[str], fingerprints: FingerprintCache) -> list[PhysicsItem]:
+    """Caption items from tables, sidecar files, and videos (through their sidecars)."""
+    items: list[PhysicsItem] = []
+    videos: list[str] = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.suffix.lower() in TABLE_SUFFIXES and path.is_file():
+            items += read_table(path)
+        elif path.suffix.lower() in SIDECAR_SUFFIXES and path.is_file():
+            video = next((p for p in sorted(path.parent.glob(f"{path.stem}.*"))
+                          if p != path and p.suffix not in SIDECAR_SUFFIXES and sniff_container(p)), None)
+            items += read_sidecar(path, fingerprints.sha256(video)[:16] if video else None)
+        else:
+            videos += resolve_inputs([source])[0]
+    for video, sha in zip(videos, fingerprints.many(list(videos)), strict=True):
+        for sidecar in sidecars_of(Path(video)):
+            items += read_sidecar(sidecar, sha[:16])
+    return items
+
+
+def resolve_config(config: PhysicsContextConfig, catalog: Catalog) -> PhysicsContextConfig:
+    """Fill in what the flow knows: the per-item cache file and, for `local`, the registry's GGUF file."""
+    update: dict[str, object] = {}
+    if config.item_cache is None and catalog.root.is_local:
+        update["item_cache"] = str(catalog.root.local_path(ITEM_CACHE_FILE))
+    if config.backend == "local" and config.model_path is None:
+        update["model_path"] = str(WeightsRegistry.load().require("llm").path)
+    return config.model_copy(update=update)
+
+
+@flow(name="physics-context", log_prints=True)
+def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
+    catalog = Catalog(params.catalog)
+    config = resolve_config(params.physics, catalog)
+    fingerprints = FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE)
+    items = list(dict.fromkeys([PhysicsItem(p) for p in params.prompts] + caption_items(params.captions, fingerprints)))
+    build_reasoner(config).check()  # an unreachable service or a missing model fails here, before any work
+    keys = [item.content_key() for item in items]
+    jobs = plan(PhysicsContextStage, config, items, keys=keys, catalog=catalog, shard_size=params.shard_size)
+    return run_jobs(jobs)
