@@ -38,3 +38,15 @@ class PriorConfig(StageConfig):
                                 "data term: observations much further than this count as outliers.")
     steps: int = Field(200, ge=1, le=10000, description="Adam steps of the optimiser.")
     lr: float = Field(0.01, gt=0, le=1, description="Adam learning rate (m or rad per step).")
+
+
+class ExtractConfig(StageConfig):
+    """How phase 2 finds moving objects in the coarse video and lifts them to metres."""
+
+    max_objects: int = Field(4, ge=1, le=64, description="At most this many object tracks per video.")
+    diff_threshold: float = Field(60.0, ge=1, le=765, description="Sum over RGB of |frame - median frame| "
+                                  "(0-255 units) above which a pixel belongs to a moving object.")
+    min_area: int = Field(4, ge=1, le=100_000, description="Smallest blob (pixels) that counts as an object.")
+    metres_high: float = Field(2.0, gt=0, le=1000, description="Height of the frame in metres (the camera "
+                               "scale); the bottom row is the ground.")
+    free_objects: bool = Field(True, description="Treat objects as free (under gravity alone in the air).")

@@ -13,7 +13,7 @@ def position_rmse(x: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(((x - truth) ** 2).sum(-1).mean()))
 
 
-def gravity_residual(x: np.ndarray, fps: float, free: np.ndarray, heights: np.ndarray, g: float = 9.81,
+def gravity_residual(x: np.ndarray, fps: float, free: np.ndarray, heights: np.ndarray, *, g: float = 9.81,
                      contact: float = 0.03) -> float:
     """Mean |acceleration - g| (m/s^2) of free points over frames in free flight (terms.free_flight of
     heights [F, N] above the ground); nan when no such frame."""
