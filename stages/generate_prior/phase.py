@@ -11,7 +11,7 @@ from models.physics_prior import TemporalPrior
 from stages.generate_prior import metrics
 from stages.generate_prior.config import ExtractConfig, PriorConfig
 from stages.generate_prior.optimise import PriorResult, optimise_objects
-from stages.generate_prior.scene import BODY_LABELS, Camera, object_masks, object_tracks
+from stages.generate_prior.scene import OBJECT_BASE, Camera, object_masks, object_tracks
 from stages.generate_prior.terms import intensity_from_text
 
 
@@ -55,7 +55,7 @@ def prior_phase(frames: np.ndarray, prompt: str, prior: PriorConfig, extract: Ex
     free = np.full(n, extract.free_objects)
     result = optimise_objects(obs, tracks.seen.astype(np.float32), radius, free, prior,
                               intensity=intensity_from_text(prompt), prior=object_prior)
-    labels = object_masks(result.positions, radius, camera, first_label=BODY_LABELS + 1)
+    labels = object_masks(result.positions, radius, camera, first_label=OBJECT_BASE)
     measures = {"objects": n, **motion_measures(obs, radius, prior.fps, free, "extracted_"),
                 **motion_measures(result.positions, radius, prior.fps, free, "optimised_")}
-    return PhaseTwo(labels, 1.0, BODY_LABELS + n, result, measures, time.perf_counter() - start)
+    return PhaseTwo(labels, 1.0, OBJECT_BASE + n - 1, result, measures, time.perf_counter() - start)

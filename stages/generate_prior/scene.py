@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.body_model import JOINT_NAMES, N_JOINTS, PARENTS
+from models.body_model import JOINT_NAMES, PARENTS
 
-BODY_LABELS = N_JOINTS  # a body uses labels 1..24 (23 bones and the head); objects come after
+# Label conventions of the part_masks table: body part = SMPL joint index + 1 (1..24), objects from 64 up.
+OBJECT_BASE = 64
 _HEAD = JOINT_NAMES.index("head")
 
 
@@ -89,7 +90,7 @@ def object_tracks(frames: np.ndarray, *, max_objects: int = 4, threshold: float 
     return Tracks(centres, radius, seen)
 
 
-def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, first_label: int = 1) -> np.ndarray:
+def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, first_label: int = OBJECT_BASE) -> np.ndarray:
     """Objects [F, N, 3] (m) with radius [N] (m) drawn as filled discs, label first_label + n: [F, H, W] uint8."""
     f, n = positions.shape[:2]
     out = np.zeros((f, camera.height, camera.width), np.uint8)
@@ -102,14 +103,14 @@ def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, firs
 
 
 def body_masks(joints: np.ndarray, camera: Camera, limb_px: int = 3, out: np.ndarray | None = None) -> np.ndarray:
-    """A body's SMPL joints [F, 24, 3] (m) drawn as limbs: the bone from a joint's parent to joint j has
-    label j (1..23), the head a disc of label 24. Drawn onto `out` [F, H, W] uint8 when given (bodies over objects)."""
+    """A body's SMPL joints [F, 24, 3] (m) drawn as limbs: the bone from joint p to its child has p's part
+    label p + 1 (the joint whose skin wraps it), the head a disc of label head + 1. Drawn onto `out` [F, H, W] uint8 when given (bodies over objects)."""
     f = joints.shape[0]
     canvas = np.zeros((f, camera.height, camera.width), np.uint8) if out is None else out
     px = np.round(camera.to_pixels(joints)).astype(int)  # [F, J, 2]
     for t in range(f):
         for child, parent in enumerate(PARENTS):
             if parent >= 0:
-                cv2.line(canvas[t], tuple(px[t, parent]), tuple(px[t, child]), child, limb_px)
-        cv2.circle(canvas[t], tuple(px[t, _HEAD]), 2 * limb_px, BODY_LABELS, -1)
+                cv2.line(canvas[t], tuple(px[t, parent]), tuple(px[t, child]), parent + 1, limb_px)
+        cv2.circle(canvas[t], tuple(px[t, _HEAD]), 2 * limb_px, _HEAD + 1, -1)
     return canvas

@@ -9,7 +9,7 @@ import torch
 from stages.generate_prior import synthetic
 from stages.generate_prior.config import ExtractConfig, PriorConfig
 from stages.generate_prior.phase import prior_phase
-from stages.generate_prior.scene import BODY_LABELS, Camera, body_masks, object_masks, object_tracks
+from stages.generate_prior.scene import OBJECT_BASE, Camera, body_masks, object_masks, object_tracks
 
 pytestmark = pytest.mark.timeout(120)
 W, H, FPS, FRAMES = 96, 64, 16.0, 24
@@ -33,8 +33,8 @@ def _throw(seed: int) -> synthetic.Objects:
 def test_masks_and_tracks_round_trip() -> None:
     camera = Camera.for_frame(W, H, metres_high=3.0)
     obj = _throw(0)
-    labels = object_masks(obj.positions, obj.radius, camera, first_label=BODY_LABELS + 1)
-    assert labels.shape == (FRAMES, H, W) and set(np.unique(labels)) <= {0, BODY_LABELS + 1}
+    labels = object_masks(obj.positions, obj.radius, camera, first_label=OBJECT_BASE)
+    assert labels.shape == (FRAMES, H, W) and set(np.unique(labels)) <= {0, OBJECT_BASE}
     tracks = object_tracks(_render(labels))
     assert tracks.centres.shape[1] == 1
     expected = camera.to_pixels(obj.positions)
@@ -49,7 +49,7 @@ def test_body_masks_label_limbs() -> None:
     joints[..., 0] -= joints[:, :1, 0]  # keep the body centred in the frame
     maps = body_masks(joints, camera, limb_px=2)
     assert maps.shape == (4, H, W)
-    assert set(np.unique(maps)) >= {0, 4, 5, BODY_LABELS}  # shins (knee -> ankle bones) and head are drawn
+    assert set(np.unique(maps)) >= {0, 5, 6, 16}  # shins (knee -> ankle: knee parts 5, 6) and head (16)
     assert int((maps > 0).sum()) > 50
 
 
