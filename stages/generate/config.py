@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stages.base import StageConfig
 from stages.generate_prior.config import ExtractConfig, PriorConfig
+
+TINY_CHECKPOINTS = ("tiny-revision", "tiny-videojam")
 
 
 class GuidanceConfig(StageConfig):
@@ -30,7 +32,7 @@ class GenerateConfig(StageConfig):
     """How a prompt and a first frame become a coarse, a prior and a refined video."""
 
     checkpoint: str = Field("tiny-revision", min_length=1, max_length=200, description="A checkpoint_id of the "
-                            "`checkpoints` table, or an embedded random tiny model: 'tiny-revision' (mask-conditioned "
+                            "`checkpoints` table ('<run_id>:<step>'), or an embedded random tiny model: 'tiny-revision' (mask-conditioned "
                             "UNet) or 'tiny-videojam' (joint appearance-motion DiT).")
     frames: int = Field(8, ge=2, le=128, description="Frames per video.")
     width: int = Field(64, ge=16, le=2048, multiple_of=16, description="Frame width in pixels.")
@@ -43,3 +45,11 @@ class GenerateConfig(StageConfig):
                                "by `fps`).")
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Phase 2's object extraction.")
     learned_prior: PriorTrainingConfig = Field(default_factory=PriorTrainingConfig)
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _known_checkpoint(cls, value: str) -> str:
+        if value not in TINY_CHECKPOINTS and ":" not in value:
+            raise ValueError(f"checkpoint {value!r} is neither an embedded tiny model ({', '.join(TINY_CHECKPOINTS)}) "
+                             "nor a checkpoint_id ('<run_id>:<step>')")
+        return value
