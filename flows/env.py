@@ -31,6 +31,8 @@ def configure(catalog_root: str) -> None:
     """Point Prefect at this catalog's server or database, unless the user already chose one."""
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The ephemeral API starts in a few seconds on an idle machine; give a loaded one more room.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if "://" in catalog_root or os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
         return
     home = prefect_home(catalog_root)
