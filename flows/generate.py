@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from data_catalog import Catalog
 from data_catalog.keys import file_sha256
 from flows.runtime import ArtifactRef, plan, run_jobs
-from stages.generate.config import GenerateConfig
+from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig
 from stages.generate.stage import GenerateItem, GenerateStage, generation_id
 
 DEFAULT_CATALOG = "./physflow-data"
@@ -51,9 +51,19 @@ class GenerateParams(BaseModel):
     _sketch = field_validator("sketch")(_readable_image)
 
 
+def _require_checkpoint(catalog: Catalog, checkpoint: str) -> None:
+    """A catalog checkpoint must be registered: fail before any work, naming it."""
+    if checkpoint in TINY_CHECKPOINTS:
+        return
+    found = catalog.query("SELECT count(*) FROM checkpoints WHERE checkpoint_id = ?", [checkpoint]).column(0)[0].as_py()
+    if not found:
+        raise ValueError(f"no checkpoint {checkpoint!r} in catalog {catalog.root.uri} (physflow catalog show checkpoints)")
+
+
 @flow(name="generate-video", log_prints=True)
 def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
+    _require_checkpoint(catalog, params.generate.checkpoint)
     image_sha = file_sha256(params.image)
     items = [GenerateItem(prompt=p, image_path=params.image, image_sha256=image_sha, blob_root=str(catalog.root.uri),
                           seed=params.seed + i, sketch_path=params.sketch) for i, p in enumerate(params.prompts)]

@@ -37,7 +37,12 @@ def test_flow_generates_a_batch_and_caches(first_frame, catalog_root) -> None:
     assert [r.key for r in again] == [r.key for r in refs]
 
 
-def test_bad_params_fail_before_work(tmp_path) -> None:
+def test_bad_params_fail_before_work(tmp_path, first_frame) -> None:
+    params = GenerateParams(prompts=["x"], image=str(first_frame), catalog=str(tmp_path / "cat"),
+                            generate={"checkpoint": "revision-abc:7"})
+    with pytest.raises(ValueError, match="no checkpoint 'revision-abc:7'"):
+        generate_flow(params)
+    assert Catalog(tmp_path / "cat").query("SELECT count(*) FROM generations").column(0)[0].as_py() == 0
     with pytest.raises(ValidationError, match="not a readable image"):
         GenerateParams(prompts=["x"], image=str(tmp_path / "missing.png"))
     with pytest.raises(ValidationError, match="empty"):
