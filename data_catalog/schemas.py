@@ -111,6 +111,7 @@ TABLES: dict[str, TableSpec] = {
             ("video_uri", _str), ("metrics", _str), ("phase", _i32), ("seed", _i64), ("frames", _i32),
             ("width", _i32), ("height", _i32), ("fps", _f64), ("video_sha256", _str), ("preview_uri", _str),
             ("mask_uri", _str), ("confidence", _f32), ("seconds", _f64), ("image_sha256", _str),
+            ("enhanced_prompt", _str), ("phenomena", pa.list_(_str)), ("categories", pa.list_(_str)),
         ]),
     ]
 }

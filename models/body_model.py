@@ -241,19 +241,64 @@ def body_model_data(n_seg: int = 10, n_rings: int = 5) -> dict[str, Any]:
     }
 
 
-def build_body_model(path: str | os.PathLike[str], kind: str = "smpl") -> Path:
-    """Write the procedural body to `path` in the SMPL pickle format and return the path.
+# SMPL-X: 22 body joints as SMPL, then jaw, eyes and 2 x 15 finger joints (smplx's order).
+SMPLX_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
+                 20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
+                 21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53)
+SMPLX_VERTS = 10475
+_SMPLX_OFFSET = 1000  # our mesh sits at vertex ids 1000.., clear of the ids smplx reads keypoints from
 
-    Only `kind="smpl"` (24 joints) is built; SMPL-X needs hand and face data this body does not have,
-    so a licensed SMPL-X file is the way to fit SMPL-X.
-    """
-    if kind != "smpl":
-        raise ValueError(f"physflow builds only an SMPL-format body model (kind='smpl'), not kind={kind!r}")
+
+def smplx_model_data() -> dict[str, Any]:
+    """The procedural body in the SMPL-X file layout: 55 joints (the finger and face joints sit at the hand
+    and head, skinned to the first finger joint of each hand), 10475 vertices with smplx's keypoint vertex ids
+    placed on the matching parts, 10 shape + 10 (zero) expression directions, identity hand PCA."""
+    from smplx.vertex_ids import vertex_ids as smplx_ids
+
+    d = body_model_data()
+    n0, n_joints = d["v_template"].shape[0], len(SMPLX_PARENTS)
+    column = {j: j for j in range(22)} | {22: 25, 23: 40}  # SMPL hand joints -> first finger joints
+    src = np.zeros(SMPLX_VERTS, np.int64)  # which procedural vertex each SMPL-X vertex copies
+    src[_SMPLX_OFFSET:_SMPLX_OFFSET + n0] = np.arange(n0)
+    for name, vid in smplx_ids["smplx"].items():
+        src[vid] = d[VERTEX_IDS_KEY][name]
+    weights = np.zeros((SMPLX_VERTS, n_joints))
+    for j, col in column.items():
+        weights[:, col] = d["weights"][src, j]
+    regressor = np.zeros((n_joints, SMPLX_VERTS))
+    regressor[:22, _SMPLX_OFFSET:_SMPLX_OFFSET + n0] = d["J_regressor"][:22]
+    for joints, smpl_joint in ((range(22, 25), 15), (range(25, 40), 22), (range(40, 55), 23)):
+        for j in joints:
+            regressor[j, _SMPLX_OFFSET:_SMPLX_OFFSET + n0] = d["J_regressor"][smpl_joint]
+    posedirs = np.zeros((SMPLX_VERTS, 3, 9 * (n_joints - 1)))
+    for j, col in column.items():
+        if j:
+            posedirs[:, :, 9 * (col - 1):9 * col] = d["posedirs"][src, :, 9 * (j - 1):9 * j]
+    shapedirs = np.concatenate([d["shapedirs"][src], np.zeros((SMPLX_VERTS, 3, 10))], axis=2)
+    parents = np.array([p if p >= 0 else 4294967295 for p in SMPLX_PARENTS], dtype=np.int64)
+    return {
+        "v_template": d["v_template"][src], "f": d["f"] + _SMPLX_OFFSET, "weights": weights,
+        "shapedirs": shapedirs, "posedirs": posedirs, "J_regressor": regressor,
+        "kintree_table": np.stack([parents, np.arange(n_joints)]),
+        "hands_componentsl": np.eye(45), "hands_componentsr": np.eye(45),
+        "hands_meanl": np.zeros(45), "hands_meanr": np.zeros(45),
+        "lmk_faces_idx": np.zeros(51, np.int64), "lmk_bary_coords": np.tile([1.0, 0.0, 0.0], (51, 1)),
+    }
+
+
+def build_body_model(path: str | os.PathLike[str], kind: str = "smpl") -> Path:
+    """Write the procedural body to `path` and return the path: `kind="smpl"` an SMPL pickle (24 joints),
+    `kind="smplx"` an SMPL-X npz (55 joints) that `smplx.SMPLX` loads."""
+    if kind not in ("smpl", "smplx"):
+        raise ValueError(f"body model kind must be 'smpl' or 'smplx', not {kind!r}")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
-        pickle.dump(body_model_data(), fh, protocol=2)
+        if kind == "smpl":
+            pickle.dump(body_model_data(), fh, protocol=2)
+        else:
+            np.savez(fh, **smplx_model_data())
     os.replace(tmp, out)
     return out
 
@@ -280,9 +325,9 @@ def load_body_model(path: str | os.PathLike[str], kind: str = "smpl", batch_size
     if kind == "smpl":
         return smplx.SMPL(str(path), data_struct=Struct(**data), vertex_ids=vertex_ids, batch_size=batch_size,
                           num_betas=num_betas)
-    if kind == "smplx":
-        return smplx.SMPLX(str(path), vertex_ids=vertex_ids, batch_size=batch_size, num_betas=num_betas,
-                           use_pca=False)
+    if kind == "smplx":  # smplx.SMPLX always uses its own vertex ids
+        return smplx.SMPLX(str(path), ext=Path(path).suffix.lstrip(".") or "npz",
+                           batch_size=batch_size, num_betas=num_betas, use_pca=False)
     raise ValueError(f"body model kind must be 'smpl' or 'smplx', got {kind!r}")
 
 

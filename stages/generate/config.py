@@ -45,6 +45,8 @@ class GenerateConfig(StageConfig):
                                "by `fps`).")
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Phase 2's object extraction.")
     learned_prior: PriorTrainingConfig = Field(default_factory=PriorTrainingConfig)
+    physics_context: bool = Field(True, description="Pass the prompt through the physics context stage's rules "
+                                  "reasoner (when that stage is installed) and sample from its enhanced prompt.")
 
     @field_validator("checkpoint")
     @classmethod

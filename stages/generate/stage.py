@@ -67,6 +67,16 @@ def _read_rgb(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def physics_reasoner() -> Any:
+    """The physics context stage's rules reasoner (enhanced prompt, phenomena, categories; no service, no
+    weights), or None where that stage is not installed."""
+    try:
+        from stages.physics_context import PhysicsContextConfig, build_reasoner
+    except ImportError:
+        return None
+    return build_reasoner(PhysicsContextConfig(backend="rules"))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else str(v))
 
@@ -82,11 +92,13 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         super().__init__(config)
         self._pipelines: dict[str | None, GenerationPipeline] = {}
         self.object_prior: TemporalPrior | None = None
+        self.reasoner: Any = None
 
     def setup(self) -> None:
         """Train the learned prior once; an embedded tiny generator is built here too."""
         cfg = self.config
         self.object_prior = self._train_prior() if cfg.learned_prior.enabled else None
+        self.reasoner = physics_reasoner() if cfg.physics_context else None
         if cfg.checkpoint in TINY_CHECKPOINTS:
             self._pipeline(None)
 
@@ -119,9 +131,15 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         sketch = cv2.imread(item.sketch_path, cv2.IMREAD_UNCHANGED) if item.sketch_path else None
         if item.sketch_path and sketch is None:
             raise ValueError(f"not a readable sketch image: {item.sketch_path}")
-        request = GenerateRequest(item.prompt, _read_rgb(item.image_path), item.seed, sketch)
+        context = self.reasoner.reason(item.prompt, item.seed) if self.reasoner is not None else None
+        text = context.enhanced_prompt if context is not None else item.prompt
+        request = GenerateRequest(text, _read_rgb(item.image_path), item.seed, sketch)
         result = self._pipeline(item.blob_root)(request)
-        return self._rows(item, result)
+        rows = self._rows(item, result)
+        if context is not None:
+            extra = {"enhanced_prompt": text, "phenomena": list(context.phenomena), "categories": list(context.categories)}
+            rows = [{**row, **extra} for row in rows]
+        return rows
 
     def _rows(self, item: GenerateItem, result: GenerationResult) -> list[dict[str, Any]]:
         store = BlobStore(Root(item.blob_root))

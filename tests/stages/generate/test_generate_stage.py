@@ -115,3 +115,15 @@ def test_joint_model_refines_with_the_optimised_motion_as_flow() -> None:
                        generator=torch.Generator().manual_seed(0)) for c in (cond, Condition())]
     assert outs[0].shape == (1, 3, 4, 32, 32)
     assert not torch.equal(outs[0], outs[1])
+
+
+def test_prompt_goes_through_the_physics_context_stage(first_frame, tmp_path) -> None:
+    pytest.importorskip("stages.physics_context", reason="the physics context stage is not installed")
+    item = GenerateItem(prompt="a red ball falls and bounces on the floor", image_path=str(first_frame),
+                        image_sha256="ab" * 32, blob_root=str(tmp_path))
+    rows = GenerateStage(GenerateConfig(**TINY)).run([item]).to_pylist()
+    assert all(r["error"] is None for r in rows)
+    assert rows[0]["enhanced_prompt"].startswith(rows[0]["prompt"]) and rows[0]["enhanced_prompt"] != rows[0]["prompt"]
+    assert rows[0]["categories"] and rows[0]["categories"] == rows[2]["categories"]
+    off = GenerateStage(GenerateConfig(physics_context=False, **TINY)).run([item]).to_pylist()
+    assert off[0]["enhanced_prompt"] is None and off[0]["generation_id"] != rows[0]["generation_id"]
