@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from models.physics_prior import TemporalPrior
+from models.physics_prior import TemporalPrior, one_thread
 from stages.generate_prior import terms
 from stages.generate_prior.config import PriorConfig
 from stages.generate_prior.skeleton import FOOT_JOINTS, Skeleton, joint_limits, limit_excess
@@ -34,6 +34,11 @@ class PriorResult:
 
 
 def _minimise(params: list[torch.Tensor], energies: EnergyFn, config: PriorConfig) -> tuple[dict, dict]:
+    with one_thread():
+        return _adam(params, energies, config)
+
+
+def _adam(params: list[torch.Tensor], energies: EnergyFn, config: PriorConfig) -> tuple[dict, dict]:
     weights = config.weights.model_dump()
     optimiser = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.steps, eta_min=config.lr * 0.05)
