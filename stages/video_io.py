@@ -160,10 +160,13 @@ def iter_frames(
     width: int | None = None,
     fmt: str = "rgb24",
     threads: int = 0,
+    interpolation: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept).
 
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
+    `threads` sets the decoder's thread count (0: FFmpeg's choice); `interpolation` names the swscale
+    filter for scaling (e.g. "FAST_BILINEAR", cheapest for analysis at a small working width).
     """
     with open_video(path) as c:
         v = c.streams.video[0]
@@ -179,7 +182,10 @@ def iter_frames(
                 continue
             if end is not None and i >= end:
                 break
-            yield i, frame.to_ndarray(format=fmt, width=width, height=height)
+            if interpolation:
+                yield i, frame.to_ndarray(format=fmt, width=width, height=height, interpolation=interpolation)
+            else:
+                yield i, frame.to_ndarray(format=fmt, width=width, height=height)
 
 
 def write_video(
