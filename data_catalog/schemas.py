@@ -113,9 +113,12 @@ TABLES: dict[str, TableSpec] = {
             ("checkpoint_id", _str), ("recipe", _str), ("base", _str), ("path", _str), ("step", _i64),
             ("metrics", _str), ("data_snapshot", pa.list_(_str)), ("created_at", pa.timestamp("us", tz="UTC")),
         ]),
-        _spec(GENERATIONS, 1, ("generation_id", "stage"), [
+        _spec(GENERATIONS, 2, ("generation_id", "stage"), [
             ("generation_id", _str), ("prompt", _str), ("checkpoint_id", _str), ("stage", _str),
-            ("video_uri", _str), ("metrics", _str),
+            ("video_uri", _str), ("metrics", _str), ("phase", _i32), ("seed", _i64), ("frames", _i32),
+            ("width", _i32), ("height", _i32), ("fps", _f64), ("video_sha256", _str), ("preview_uri", _str),
+            ("mask_uri", _str), ("confidence", _f32), ("seconds", _f64), ("image_sha256", _str),
+            ("enhanced_prompt", _str), ("phenomena", pa.list_(_str)), ("categories", pa.list_(_str)),
         ]),
         _spec(SYNTH_CLIPS, 1, (CLIP_ID,), [
             (CLIP_ID, _str), (VIDEO_ID, _str), ("index", _i32), ("scene", _str), ("seed", _i64), ("uri", _str),

@@ -34,6 +34,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "flows.cli_synth",
     "flows.cli_annotate",
     "flows.cli_physics",
+    "flows.cli_generate",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 

@@ -1,0 +1,72 @@
+"""generate-video: prompts + a first frame -> coarse, physics-prior and refined videos (`generations`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from data_catalog import Catalog
+from data_catalog.keys import file_sha256
+from flows.runtime import ArtifactRef, plan, run_jobs
+from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig
+from stages.generate.stage import GenerateItem, GenerateStage, generation_id
+
+DEFAULT_CATALOG = "./physflow-data"
+
+
+def _readable_image(path: str | None) -> str | None:
+    if path is None:
+        return None
+    resolved = Path(path).expanduser()
+    if not resolved.is_file() or cv2.imread(str(resolved), cv2.IMREAD_UNCHANGED) is None:
+        raise ValueError(f"not a readable image file: {path!r}")
+    return str(resolved.resolve())
+
+
+class GenerateParams(BaseModel):
+    """Parameters of the generate flow: what to generate, from which first frame, and how (nested config)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompts: list[str] = Field(..., min_length=1, max_length=1000, description="Prompts; one generation each.")
+    image: str = Field(..., description="First frame: an image file (PNG, JPEG ...).")
+    sketch: str | None = Field(None, description="Optional target sketch for the final frame: a label map or "
+                               "a drawing (non-black = part), used in phase 1 at the sketch confidence.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the first prompt; prompt i uses seed + i.")
+    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+
+    @field_validator("prompts")
+    @classmethod
+    def _non_empty(cls, prompts: list[str]) -> list[str]:
+        empty = [i for i, p in enumerate(prompts) if not p.strip()]
+        if empty:
+            raise ValueError(f"prompts at positions {empty} are empty")
+        return prompts
+
+    _image = field_validator("image")(_readable_image)
+    _sketch = field_validator("sketch")(_readable_image)
+
+
+def _require_checkpoint(catalog: Catalog, checkpoint: str) -> None:
+    """A catalog checkpoint must be registered: fail before any work, naming it."""
+    if checkpoint in TINY_CHECKPOINTS:
+        return
+    found = catalog.query("SELECT count(*) FROM checkpoints WHERE checkpoint_id = ?", [checkpoint]).column(0)[0].as_py()
+    if not found:
+        raise ValueError(f"no checkpoint {checkpoint!r} in catalog {catalog.root.uri} (physflow catalog show checkpoints)")
+
+
+@flow(name="generate-video", log_prints=True)
+def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
+    catalog = Catalog(params.catalog)
+    _require_checkpoint(catalog, params.generate.checkpoint)
+    image_sha = file_sha256(params.image)
+    items = [GenerateItem(prompt=p, image_path=params.image, image_sha256=image_sha, blob_root=str(catalog.root.uri),
+                          seed=params.seed + i, sketch_path=params.sketch) for i, p in enumerate(params.prompts)]
+    keys = [generation_id(item, params.generate) for item in items]
+    jobs = plan(GenerateStage, params.generate, items, keys=keys, catalog=catalog, shard_size=1)
+    return run_jobs(jobs)

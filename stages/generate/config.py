@@ -1,0 +1,57 @@
+"""Config of the generate stage: sampling, guidance, and phase 2's prior (nested)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from stages.base import StageConfig
+from stages.generate_prior.config import ExtractConfig, PriorConfig
+
+TINY_CHECKPOINTS = ("tiny-revision", "tiny-videojam")
+
+
+class GuidanceConfig(StageConfig):
+    """Classifier-free guidance; for joint appearance-motion models, VideoJAM's Inner-Guidance (w1, w2)."""
+
+    text: float = Field(5.0, ge=0, le=50, description="Text guidance weight (w1): u = (1 + w1) u(y) - w1 u(none).")
+    motion: float = Field(3.0, ge=0, le=50, description="Inner-Guidance motion weight (w2), joint models only.")
+
+
+class PriorTrainingConfig(StageConfig):
+    """The learned temporal prior, trained once per stage instance on synthetic motion (no catalog
+    annotations are used yet)."""
+
+    enabled: bool = Field(True, description="Train and use the learned temporal prior (False: explicit terms only).")
+    sequences: int = Field(16, ge=1, le=10_000, description="Synthetic sequences per training set.")
+    steps: int = Field(150, ge=1, le=100_000, description="Training steps.")
+    hidden: int = Field(32, ge=4, le=1024, description="Hidden channels of the temporal conv denoiser.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the synthetic data and training.")
+
+
+class GenerateConfig(StageConfig):
+    """How a prompt and a first frame become a coarse, a prior and a refined video."""
+
+    checkpoint: str = Field("tiny-revision", min_length=1, max_length=200, description="A checkpoint_id of the "
+                            "`checkpoints` table ('<run_id>:<step>'), or an embedded random tiny model: 'tiny-revision' (mask-conditioned "
+                            "UNet) or 'tiny-videojam' (joint appearance-motion DiT).")
+    frames: int = Field(8, ge=2, le=128, description="Frames per video.")
+    width: int = Field(64, ge=16, le=2048, multiple_of=16, description="Frame width in pixels.")
+    height: int = Field(64, ge=16, le=2048, multiple_of=16, description="Frame height in pixels.")
+    fps: float = Field(8.0, gt=0, le=120, description="Frame rate of the generated videos (frames/s).")
+    steps: int = Field(8, ge=1, le=1000, description="Euler steps of the flow-matching sampler, per phase.")
+    guidance: GuidanceConfig = Field(default_factory=GuidanceConfig)
+    sketch_confidence: float = Field(0.5, ge=0, le=1, description="Confidence given to a target sketch in phase 1.")
+    prior: PriorConfig = Field(default_factory=PriorConfig, description="Phase 2's optimiser (its fps is replaced "
+                               "by `fps`).")
+    extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Phase 2's object extraction.")
+    learned_prior: PriorTrainingConfig = Field(default_factory=PriorTrainingConfig)
+    physics_context: bool = Field(True, description="Pass the prompt through the physics context stage's rules "
+                                  "reasoner (when that stage is installed) and sample from its enhanced prompt.")
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _known_checkpoint(cls, value: str) -> str:
+        if value not in TINY_CHECKPOINTS and ":" not in value:
+            raise ValueError(f"checkpoint {value!r} is neither an embedded tiny model ({', '.join(TINY_CHECKPOINTS)}) "
+                             "nor a checkpoint_id ('<run_id>:<step>')")
+        return value

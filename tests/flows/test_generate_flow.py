@@ -1,0 +1,63 @@
+"""generate-video through Prefect and `physflow generate`, on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from data_catalog import Catalog
+from flows.cli import app
+from flows.generate import GenerateParams, generate_flow
+from tests.stages.generate import conftest as generate_fixtures
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
+
+TINY = {"frames": 8, "width": 32, "height": 32, "steps": 2, "learned_prior": {"sequences": 4, "steps": 20},
+        "prior": {"steps": 60}}
+
+
+# One torch thread and the first-frame image, as in the stage tests.
+_one_thread = generate_fixtures._one_thread
+first_frame = generate_fixtures.first_frame
+
+
+def test_flow_generates_a_batch_and_caches(first_frame, catalog_root) -> None:
+    params = GenerateParams(prompts=["a ball falls", "a ball is thrown fast"], image=str(first_frame),
+                            catalog=str(catalog_root), seed=3, generate=TINY)
+    refs = generate_flow(params)
+    assert len(refs) == 2 and sum(r.rows for r in refs) == 6
+    table = Catalog(catalog_root).query("SELECT * FROM generations ORDER BY seed, phase").to_pylist()
+    assert [(r["seed"], r["stage"]) for r in table] == [
+        (3, "coarse"), (3, "prior"), (3, "refined"), (4, "coarse"), (4, "prior"), (4, "refined")]
+    assert all(r["error"] is None and json.loads(r["metrics"]) for r in table)
+    again = generate_flow(params)  # same request, same config: the cached artifacts, no new work
+    assert [r.key for r in again] == [r.key for r in refs]
+
+
+def test_bad_params_fail_before_work(tmp_path, first_frame) -> None:
+    params = GenerateParams(prompts=["x"], image=str(first_frame), catalog=str(tmp_path / "cat"),
+                            generate={"checkpoint": "revision-abc:7"})
+    with pytest.raises(ValueError, match="no checkpoint 'revision-abc:7'"):
+        generate_flow(params)
+    assert Catalog(tmp_path / "cat").query("SELECT count(*) FROM generations").column(0)[0].as_py() == 0
+    with pytest.raises(ValidationError, match="not a readable image"):
+        GenerateParams(prompts=["x"], image=str(tmp_path / "missing.png"))
+    with pytest.raises(ValidationError, match="empty"):
+        GenerateParams(prompts=[" "], image=str(tmp_path / "missing.png"))
+
+
+def test_cli_generate(first_frame, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cat = str(tmp_path / "cat")
+    result = CliRunner().invoke(app, [
+        "--catalog", cat, "generate", "--prompt", "a ball bounces", "--image", str(first_frame),
+        "--checkpoint", "tiny-videojam", "--frames", "8", "--width", "32", "--height", "32", "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "refined" in result.output and "coarse" in result.output
+    rows = Catalog(cat).query("SELECT stage, video_uri FROM generations ORDER BY phase").to_pylist()
+    assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"]
+    bad = CliRunner().invoke(app, ["--catalog", cat, "generate", "--prompt", "x", "--image", "nope.png"])
+    assert bad.exit_code == 2 and "not a readable image" in bad.output
