@@ -31,9 +31,12 @@ def configure(catalog_root: str) -> None:
     """Point Prefect at this catalog's server or database, unless the user already chose one."""
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # A new Prefect database migrates on first start, which takes longer than Prefect's 20 s on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if "://" in catalog_root or os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
         return
     home = prefect_home(catalog_root)
+    home.mkdir(parents=True, exist_ok=True)  # Prefect does not create missing parents (a new catalog)
     os.environ["PREFECT_HOME"] = str(home)
     url_file = home / UI_URL_FILE
     if url_file.exists():

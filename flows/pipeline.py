@@ -1,0 +1,122 @@
+"""physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
+
+Today the chain is ingest; curate, annotate, train and generate join as they land, each as one
+section in `PipelineParams` and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
+run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
+summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
+preview images it wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, ConfigDict, Field
+
+from data_catalog import Catalog
+from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
+from flows.monitor import stage_states
+from flows.previews import write_previews
+from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
+from stages.ingest import IngestConfig
+
+SUMMARY_KEY = "physflow-pipeline-summary"
+
+
+class IngestSection(BaseModel):
+    """The ingest step of the pipeline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shard_size: int = Field(64, ge=1, le=100_000, description="Average videos per cached shard.")
+    config: IngestConfig = Field(default_factory=IngestConfig)
+
+
+class PipelineParams(BaseModel):
+    """One parameter model for the whole chain (validated by Prefect, also in the UI's run form)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, or files.")
+    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where stage task runs execute.")
+    ingest: IngestSection = Field(default_factory=IngestSection)
+    previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
+
+
+class StepReport(BaseModel):
+    """One step of a pipeline run: its nested flow run and what its stages did."""
+
+    step: str
+    flow_run_id: str
+    state: str
+    totals: dict[str, Any]
+    task_states: dict[str, dict[str, int]]
+
+
+class PipelineReport(BaseModel):
+    """What `pipeline_flow` returns; also rendered as its markdown artifact."""
+
+    catalog: str
+    runner: str
+    steps: list[StepReport] = Field(default_factory=list)
+    tables: list[dict[str, Any]] = Field(default_factory=list)
+    previews: list[str] = Field(default_factory=list)
+
+
+def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, runner: Any) -> Any:
+    """Run one flow as a nested flow run on `runner`; record its state and its stages' task-run states."""
+    state = with_runner(flow_obj, runner)(params, return_state=True)
+    run_id = str(state.state_details.flow_run_id)
+    result = state.result()  # raises when the step failed: later steps need its output
+    refs = [r for r in (result if isinstance(result, list) else []) if isinstance(r, ArtifactRef)]
+    states = {stage: dict(c) for stage, c in stage_states(run_id).items()}
+    report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, totals=summarize(refs),
+                                   task_states=states))
+    return result
+
+
+@task(name="previews")
+def previews_task(catalog: str, limit: int) -> list[str]:
+    return write_previews(Catalog(catalog), limit)
+
+
+@flow(name="physflow-pipeline", log_prints=True)
+def pipeline_flow(params: PipelineParams) -> PipelineReport:
+    report = PipelineReport(catalog=params.catalog, runner=params.runner.kind)
+    with task_runner(params.runner) as runner:
+        _step(report, "ingest", ingest_flow, IngestParams(
+            inputs=params.inputs, catalog=params.catalog, shard_size=params.ingest.shard_size,
+            ingest=params.ingest.config), runner)
+    report.previews = previews_task(params.catalog, params.previews) if params.previews else []
+    report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]
+    create_markdown_artifact(key=artifact_key(SUMMARY_KEY), markdown=summary_markdown(report),
+                             description="physflow pipeline run summary")
+    return report
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+
+def summary_markdown(report: PipelineReport) -> str:
+    """The run summary: one row per step, the catalog's tables, the preview images."""
+    lines = [
+        "# physflow pipeline run", "",
+        f"Catalog `{report.catalog}`, task runner `{report.runner}`.", "",
+        "| step | state | stage | task runs | shards | rows | errors | rejects | seconds of work |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in report.steps:
+        t = s.totals
+        stages = ", ".join(s.task_states) or "-"
+        runs = "; ".join(f"{stage}: {_counts(c)}" for stage, c in s.task_states.items()) or "-"
+        lines.append(f"| {s.step} | {s.state} | {stages} | {runs} | {t['shards']} | {t['rows']} | "
+                     f"{_counts(t['errors'])} | {_counts(t['rejected'])} | {t['seconds']} |")
+    lines += ["", "## Catalog tables", "", "| table | rows | artifacts | bytes |", "|---|---|---|---|"]
+    lines += [f"| {t['table']} | {t['rows']} | {t['artifacts']} | {t['bytes']:,} |" for t in report.tables]
+    lines += ["", "## Preview images", ""]
+    lines += [f"- `{p}`" for p in report.previews] or ["none written"]
+    return "\n".join(lines) + "\n"
