@@ -42,7 +42,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
 
     from flows.demo import write_demo_videos
     from flows.inputs import InputError
-    from flows.pipeline import PipelineParams, pipeline_flow
+    from flows.pipeline import PipelineParams, pipeline_flow, summary_rows
     from flows.progress import rich_progress
 
     root = str(ctx.obj["catalog"])
@@ -64,11 +64,8 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     table = Table(title="pipeline", header_style="bold")
     for col in ("step", "state", "stage", "task runs", "shards", "rows", "errors", "rejects", "seconds"):
         table.add_column(col)
-    for s in report.steps:
-        t = s.totals
-        for stage, states in (s.task_states or {"-": {}}).items():
-            table.add_row(s.step, s.state, stage, _counts(states), str(t["shards"]), str(t["rows"]),
-                          _counts(t["errors"]), _counts(t["rejected"]), str(t["seconds"]))
+    for row in summary_rows(report):
+        table.add_row(*row)
     console.print(table)
     for p in report.previews:
         console.print(f"preview: {p}")

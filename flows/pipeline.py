@@ -52,8 +52,11 @@ class StepReport(BaseModel):
     step: str
     flow_run_id: str
     state: str
-    totals: dict[str, Any]
-    task_states: dict[str, dict[str, int]]
+    totals: dict[str, dict[str, Any]]  # by stage: shards, rows, errors and rejects by reason, seconds
+    task_states: dict[str, dict[str, int]]  # by stage: task runs by final state, as the Prefect API has them
+
+    def stages(self) -> list[str]:
+        return list(dict.fromkeys([*self.totals, *self.task_states]))
 
 
 class PipelineReport(BaseModel):
@@ -71,10 +74,13 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     state = with_runner(flow_obj, runner)(params, return_state=True)
     run_id = str(state.state_details.flow_run_id)
     result = state.result()  # raises when the step failed: later steps need its output
-    refs = [r for r in (result if isinstance(result, list) else []) if isinstance(r, ArtifactRef)]
+    by_stage: dict[str, list[ArtifactRef]] = {}
+    for ref in result if isinstance(result, list) else []:
+        if isinstance(ref, ArtifactRef):
+            by_stage.setdefault(ref.stage, []).append(ref)
     states = {stage: dict(c) for stage, c in stage_states(run_id).items()}
-    report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, totals=summarize(refs),
-                                   task_states=states))
+    report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, task_states=states,
+                                   totals={stage: summarize(refs) for stage, refs in by_stage.items()}))
     return result
 
 
@@ -93,12 +99,23 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]
     create_markdown_artifact(key=artifact_key(SUMMARY_KEY), markdown=summary_markdown(report),
-                             description="physflow pipeline run summary")
+                             description="physflow pipeline run summary", _sync=True)
     return report
 
 
 def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+
+def summary_rows(report: PipelineReport) -> list[list[str]]:
+    """One row per (step, stage): state, task runs by state, shards, rows, errors, rejects, seconds."""
+    rows = []
+    for s in report.steps:
+        for stage in s.stages() or ["-"]:
+            t = s.totals.get(stage, {"shards": 0, "rows": 0, "errors": {}, "rejected": {}, "seconds": 0.0})
+            rows.append([s.step, s.state, stage, _counts(s.task_states.get(stage, {})), str(t["shards"]),
+                         str(t["rows"]), _counts(t["errors"]), _counts(t["rejected"]), str(t["seconds"])])
+    return rows
 
 
 def summary_markdown(report: PipelineReport) -> str:
@@ -109,12 +126,8 @@ def summary_markdown(report: PipelineReport) -> str:
         "| step | state | stage | task runs | shards | rows | errors | rejects | seconds of work |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in report.steps:
-        t = s.totals
-        stages = ", ".join(s.task_states) or "-"
-        runs = "; ".join(f"{stage}: {_counts(c)}" for stage, c in s.task_states.items()) or "-"
-        lines.append(f"| {s.step} | {s.state} | {stages} | {runs} | {t['shards']} | {t['rows']} | "
-                     f"{_counts(t['errors'])} | {_counts(t['rejected'])} | {t['seconds']} |")
+    for row in summary_rows(report):
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## Catalog tables", "", "| table | rows | artifacts | bytes |", "|---|---|---|---|"]
     lines += [f"| {t['table']} | {t['rows']} | {t['artifacts']} | {t['bytes']:,} |" for t in report.tables]
     lines += ["", "## Preview images", ""]

@@ -94,7 +94,7 @@ def retrain_flow(params: RetrainParams) -> Any:
     decision = check_new_data(params.catalog, params.min_new_clips)
     create_markdown_artifact(
         key="retrain-decision", description="why this retrain run trained or skipped",
-        markdown=f"# retrain: {'train' if decision.train else 'skip'}\n\n{decision.reason}\n",
+        markdown=f"# retrain: {'train' if decision.train else 'skip'}\n\n{decision.reason}\n", _sync=True,
     )
     print(decision.reason)
     if not decision.train:

@@ -164,7 +164,7 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
     ]
     create_table_artifact(
         key=artifact_key(stage, "stats"), table=rows,
-        description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", _sync=True,
     )
 
 
@@ -206,9 +206,10 @@ class StageProgress:
         try:
             if self.artifact_id is None:
                 self.artifact_id = create_progress_artifact(
-                    progress=percent, key=artifact_key(self.stage, "progress"), description=text)
+                    progress=percent, key=artifact_key(self.stage, "progress"), description=text, _sync=True)
             else:
-                update_progress_artifact(artifact_id=self.artifact_id, progress=percent, description=text)
+                update_progress_artifact(artifact_id=self.artifact_id, progress=percent, description=text,
+                                         _sync=True)
         except Exception as exc:  # progress is a view; losing it must not lose the work
             log.warning("progress artifact for %s disabled: %s", self.stage, exc)
             self.enabled = False
