@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 PROJECT = Path(__file__).resolve().parents[1]
-CPU_POOL, GPU_POOL = "physflow-cpu", "physflow-gpu"
 
 RunnerOpt = Annotated[str, typer.Option("--runner", help="default | dask | ray: where stage task runs execute.")]
 AddressOpt = Annotated[str | None, typer.Option(help="Address of an existing Dask/Ray cluster (default: start one).")]
@@ -105,24 +102,6 @@ def status(
         console.print("no flow runs yet")
 
 
-def ensure_work_pools() -> list[str]:
-    """Create the CPU and GPU process work pools when missing; the GPU pool runs one flow run at a time."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
-    made = []
-    with get_client(sync_client=True) as client:
-        for name, limit, text in ((CPU_POOL, None, "CPU stages"), (GPU_POOL, 1, "GPU training, one run at a time")):
-            try:
-                client.create_work_pool(WorkPoolCreate(name=name, type="process", description=text,
-                                                       concurrency_limit=limit))
-                made.append(name)
-            except ObjectAlreadyExists:
-                pass
-    return made
-
-
 def deploy(
     names: Annotated[list[str] | None, typer.Argument(help="Deployment names from prefect.yaml (default: all).")] = None,
     prefect_file: Annotated[Path, typer.Option(help="The prefect.yaml to deploy.")] = PROJECT / "prefect.yaml",
@@ -130,18 +109,20 @@ def deploy(
     """Create the work pools and register prefect.yaml's deployments with the running Prefect server."""
     from prefect.settings import PREFECT_API_URL
 
+    from flows.deploy import CPU_POOL, GPU_POOL, DeployError
+    from flows.deploy import deploy as deploy_file
+
     url = PREFECT_API_URL.value()
     if not url:
         _fail("no Prefect server: start one with `physflow ui` (or set PREFECT_API_URL), then deploy")
-    made = ensure_work_pools()
+    try:
+        made, done = deploy_file(prefect_file, names)
+    except DeployError as exc:
+        _fail(str(exc))
     console.print(f"work pools: {CPU_POOL}, {GPU_POOL}" + (f" (created {', '.join(made)})" if made else ""))
-    select = [a for n in names for a in ("--name", n)] if names else ["--all"]
-    cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *select, "--prefect-file", str(prefect_file)]
-    proc = subprocess.run(cmd, cwd=prefect_file.parent, env={**os.environ, "PREFECT_API_URL": url},
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        _fail(f"prefect deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    console.print(f"deployed {', '.join(names) if names else 'every deployment'} from {prefect_file} to {url}")
+    for name in done:
+        console.print(f"deployed {name} to {url}")
+    console.print(f"start workers: prefect worker start --pool {CPU_POOL}   (and --pool {GPU_POOL} for training)")
 
 
 def register(app: typer.Typer) -> None:
