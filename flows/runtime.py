@@ -25,6 +25,7 @@ from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.futures import wait
+from prefect.states import Completed, State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data_catalog import Catalog, cache_key
@@ -100,11 +101,13 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(persist_result=True, cache_key_fn=_job_cache_key)
-def run_stage_job(job: StageJob) -> ArtifactRef:
+def run_stage_job(job: StageJob) -> ArtifactRef | State:
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    if store.exists(name, job.key):  # complete from an earlier run whose Prefect result was lost
+    done_before = store.exists(name, job.key)  # e.g. a run killed after the write, before Prefect cached it
+    if done_before:
         manifest = store.manifest(name, job.key)
     else:
         stage = job.stage_cls(job.config)
@@ -119,10 +122,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef:
         )
         _publish_stats(name, job.shard, stats)
     catalog.register(manifest)
-    return ArtifactRef(
+    ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
     )
+    if done_before:
+        return Completed(name="Cached", data=ref, message=f"artifact {name}/{job.key[:12]} already complete")
+    return ref
 
 
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
