@@ -94,7 +94,8 @@ def recent_runs(limit: int = 20) -> tuple[list[FlowRunInfo], list[StageInfo]]:
     """The newest `limit` flow runs (with their task runs by state) and the stages seen in them."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=limit)
-        flows = {f.id: f.name for f in client.read_flows(limit=200)}
+        # One GET per flow: the filter endpoint rejects the null fields this Prefect client sends.
+        flows = {fid: client.read_flow(fid).name for fid in {r.flow_id for r in runs}}
         tasks = _task_runs(client, [r.id for r in runs]) if runs else []
     by_run: dict[UUID, Counter[str]] = {}
     stages: dict[str, StageInfo] = {}
