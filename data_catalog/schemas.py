@@ -91,9 +91,11 @@ TABLES: dict[str, TableSpec] = {
         _spec(PART_MASKS, 1, (CLIP_ID, "frame"), [
             (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32),
         ]),
-        _spec(FLOWS, 1, (CLIP_ID, "method"), [
-            (CLIP_ID, _str), ("method", _str), ("flow_uri", _str), ("flow_rgb_uri", _str),
-            ("spectral_uri", _str), ("mag_mean", _f32), ("mag_p90", _f32),
+        _spec(FLOWS, 2, (CLIP_ID, "method"), [
+            (CLIP_ID, _str), ("method", _str), ("variant", _str), ("width", _i32), ("height", _i32),
+            ("n_pairs", _i32), ("flow_uri", _str), ("flow_sha256", _str), ("flow_rgb_uri", _str),
+            ("flow_rgb_sha256", _str), ("spectral_uri", _str), ("spectral_sha256", _str),
+            ("spectral_frames", _i32), ("spectral_k", _i32), ("mag_mean", _f32), ("mag_p90", _f32),
         ]),
         _spec(PHYSICS_CONTEXT, 1, (CLIP_ID, "prompt_id"), [
             (CLIP_ID, _str), ("prompt_id", _str), ("prompt", _str), ("enhanced_prompt", _str),

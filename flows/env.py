@@ -31,7 +31,7 @@ def configure(catalog_root: str) -> None:
     """Point Prefect at this catalog's server or database, unless the user already chose one."""
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    # A new Prefect database migrates on first start, which takes longer than Prefect's 20 s on a busy machine.
+    # The ephemeral API starts in a few seconds on an idle machine; give a loaded one more room.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if "://" in catalog_root or os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
         return

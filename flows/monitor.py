@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -77,16 +78,23 @@ def _subflow_ids(client: Any, flow_run_id: UUID | str) -> list[UUID]:
     return ids
 
 
-def stage_states(flow_run_id: UUID | str, nested: bool = True) -> dict[str, Counter[str]]:
-    """Task runs of a flow run (and its nested flow runs) by stage, counted by final state name."""
-    with get_client(sync_client=True) as client:
-        ids = _subflow_ids(client, flow_run_id) if nested else [flow_run_id]
-        runs = _task_runs(client, ids)
+def stage_states(flow_run_id: UUID | str, expected: int | None = None, wait_s: float = 30.0) -> dict[str, Counter[str]]:
+    """Task runs of a flow run (and its nested flow runs) by stage, counted by final state name.
+
+    Prefect reports task states through events, so they reach the API shortly after a flow returns:
+    with `expected` (the number of stage task runs), poll up to `wait_s` until that many are final.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = [r for r in _task_runs(client, _subflow_ids(client, flow_run_id)) if stage_of(r.name)]
+        final = [r for r in runs if r.state is not None and r.state.is_final()]
+        if expected is None or len(final) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
     out: dict[str, Counter[str]] = {}
-    for run in runs:
-        stage = stage_of(run.name)
-        if run.state is not None and stage:
-            out.setdefault(stage, Counter())[run.state.name] += 1
+    for run in final:
+        out.setdefault(str(stage_of(run.name)), Counter())[run.state.name] += 1
     return out
 
 

@@ -1,7 +1,8 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
-Today the chain is ingest; curate, annotate, train and generate join as they land, each as one
-section in `PipelineParams` and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
+Today the chain is ingest -> optical flow; curate, annotate, train and generate join as they land,
+each as one section in `PipelineParams` (the flow's own parameter model; the pipeline sets its
+catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
 summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
 preview images it wrote.
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from data_catalog import Catalog
 from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
 from flows.monitor import stage_states
+from flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from flows.previews import write_previews
 from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
 from stages.ingest import IngestConfig
@@ -43,6 +45,8 @@ class PipelineParams(BaseModel):
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where stage task runs execute.")
     ingest: IngestSection = Field(default_factory=IngestSection)
+    optical_flow: OpticalFlowParams = Field(default_factory=OpticalFlowParams,
+                                            description="Optical flow over kept clips (its catalog is the pipeline's).")
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
 
 
@@ -78,10 +82,16 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     for ref in result if isinstance(result, list) else []:
         if isinstance(ref, ArtifactRef):
             by_stage.setdefault(ref.stage, []).append(ref)
-    states = {stage: dict(c) for stage, c in stage_states(run_id).items()}
+    expected = sum(len(refs) for refs in by_stage.values())
+    states = {stage: dict(c) for stage, c in stage_states(run_id, expected=expected).items()}
     report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, task_states=states,
                                    totals={stage: summarize(refs) for stage, refs in by_stage.items()}))
     return result
+
+
+def _on(step_params: BaseModel, catalog: str) -> BaseModel:
+    """A step's parameters pointed at the pipeline's catalog."""
+    return step_params.model_copy(update={"catalog": catalog})
 
 
 @task(name="previews")
@@ -96,6 +106,7 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
         _step(report, "ingest", ingest_flow, IngestParams(
             inputs=params.inputs, catalog=params.catalog, shard_size=params.ingest.shard_size,
             ingest=params.ingest.config), runner)
+        _step(report, "optical_flow", optical_flow_flow, _on(params.optical_flow, params.catalog), runner)
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]
     create_markdown_artifact(key=artifact_key(SUMMARY_KEY), markdown=summary_markdown(report),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -23,21 +24,31 @@ from stages.ingest import IngestConfig
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def _task_states(flow_run_id, with_names: bool = False) -> list[Any]:
+def _task_states(flow_run_id, expected: int, with_names: bool = False) -> list[Any]:
+    """Final states of the flow run's task runs. Prefect reports task states through events, so
+    they reach the API shortly after the flow returns: poll until all `expected` are final."""
+
     async def read() -> list[Any]:
         async with get_client() as client:
-            runs = await client.read_task_runs(
+            return await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
                 sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200,
             )
-            return [(r.name.split("-")[0], r.state.name) if with_names else r.state.name for r in runs]
 
-    return asyncio.run(read())
+    deadline = time.monotonic() + 60
+    while True:
+        runs = asyncio.run(read())
+        if len(runs) == expected and all(r.state and r.state.is_final() for r in runs):
+            break
+        assert time.monotonic() < deadline, f"task run states did not arrive: {[r.state for r in runs]}"
+        time.sleep(0.5)
+    return [(r.name.split("-")[0], r.state.name) if with_names else r.state.name for r in runs]
 
 
 def _run(params: IngestParams) -> tuple[list[ArtifactRef], list[str]]:
     state = ingest_flow(params, return_state=True)
-    return state.result(), _task_states(state.state_details.flow_run_id)
+    refs = state.result()
+    return refs, _task_states(state.state_details.flow_run_id, len(refs))
 
 
 def test_warm_run_is_cached_and_opens_no_video(real_videos, catalog_root):
@@ -93,7 +104,7 @@ def test_config_change_recomputes_only_that_stage(demo_videos, catalog_root):
     second = first.model_copy(update={"ingest": IngestConfig(decode_check="first")})
     state = _two_stage_flow(second, return_state=True)
     ingested2, clips2 = state.result()
-    states = _task_states(state.state_details.flow_run_id, with_names=True)
+    states = _task_states(state.state_details.flow_run_id, len(ingested2) + len(clips2), with_names=True)
     assert ingested2[0].key != ingested[0].key  # ingest recomputed under the new config
     # Same output content, so the downstream key is unchanged: Cached, not recomputed.
     assert ingested2[0].content_sha256 == ingested[0].content_sha256

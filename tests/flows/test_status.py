@@ -21,7 +21,7 @@ def test_status_lists_flow_runs_and_stages(demo_videos, catalog_root):
     assert result.exit_code == 0, result.output
     out = result.output
     shards = report.steps[0].totals["ingest"]["shards"]
-    assert re.search(r"physflow-pipeline\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: 1\s*│", out), out
+    assert re.search(r"physflow-pipeline\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: 2\s*│", out), out
     assert re.search(rf"ingest-videos\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: {shards}\s*│", out), out
     # The stages table: the ingest stage's newest task run, in the newest ingest flow run.
     newest_ingest = re.search(r"ingest-videos\s*│\s*(\S+)", out).group(1)
