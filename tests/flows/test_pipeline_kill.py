@@ -3,54 +3,15 @@ and the shards finished before the kill show as Cached."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from data_catalog import Catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-
-# Runs `physflow`, letting the first PHYSFLOW_TEST_PASS artifact Parquet renames through and blocking every later
-# one after its temporary file is fully written (the worst moment to die), so the kill lands mid-stage.
-_DRIVER = textwrap.dedent(
-    """
-    import os, sys, threading, time
-    import data_catalog.storage as storage
-    real_replace, lock, passed = os.replace, threading.Lock(), [0]
-    def gated_replace(src, dst):
-        if os.environ.get("PHYSFLOW_TEST_HANG") and dst.endswith(".parquet") and "/artifacts/" in dst:
-            with lock:
-                passed[0] += 1
-                hang = passed[0] > int(os.environ["PHYSFLOW_TEST_PASS"])
-            if hang:
-                with open(os.environ["PHYSFLOW_TEST_HANG"], "a") as fh:
-                    fh.write(src + "\\n")
-                time.sleep(3600)
-        real_replace(src, dst)
-    storage.os = type(os)("os_proxy")
-    storage.os.__dict__.update(os.__dict__)
-    storage.os.replace = gated_replace
-    from flows.cli import app
-    app(sys.argv[1:])
-    """
-)
-
-
-def _physflow(args: list[str], tmp: Path, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    driver = tmp / "driver.py"
-    driver.write_text(_DRIVER)
-    env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home"), "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    env.pop("PREFECT_API_URL", None)
-    return subprocess.Popen([sys.executable, str(driver), *args], env=env, cwd=tmp, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+from tests.flows.kill_driver import physflow_process as _physflow
 
 
 @pytest.mark.timeout(420)
