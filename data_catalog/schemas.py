@@ -68,12 +68,14 @@ TABLES: dict[str, TableSpec] = {
             ("codec", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("n_frames", _i64),
             ("duration_s", _f64), ("rotation", _i32), ("has_audio", pa.bool_()),
         ]),
-        _spec(CLIPS, 1, (CLIP_ID,), [
+        _spec(CLIPS, 2, (CLIP_ID,), [
             (CLIP_ID, _str), (VIDEO_ID, _str), ("start_frame", _i64), ("end_frame", _i64),
             ("start_s", _f64), ("end_s", _f64), ("shot_index", _i32),
             ("blur", _f32), ("brightness", _f32), ("motion_mean", _f32), ("motion_p90", _f32),
             ("static", pa.bool_()), ("text_area", _f32), ("phash", _str),
             ("keep", pa.bool_()), (REJECT_REASON, _str), ("clip_uri", _str),
+            ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
+            ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str),
         ]),
         _spec(DETECTIONS, 1, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),

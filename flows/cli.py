@@ -31,6 +31,7 @@ app.add_typer(catalog_app, name="catalog")
 _EXTENSIONS: tuple[str, ...] = (
     "flows.cli_orchestrate",
     "flows.cli_flow",
+    "flows.cli_curate",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 

@@ -31,15 +31,15 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     runner: RunnerOpt = "default",
     address: AddressOpt = None,
     workers: WorkersOpt = 2,
-    shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached shard.")] = 64,
+    shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached curation shard.")] = 8,
     previews: Annotated[int, typer.Option(min=0, help="Preview images to write.")] = 4,
 ) -> None:
-    """Run the whole chain (today: ingest, previews) as one flow run with a markdown summary artifact."""
+    """Run the chain (today: curate -> optical flow) as one flow run with a markdown summary artifact."""
     from pydantic import ValidationError
 
     from flows.demo import write_demo_videos
     from flows.inputs import InputError
-    from flows.pipeline import PipelineParams, pipeline_flow, summary_rows
+    from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
     from flows.progress import rich_progress
 
     root = str(ctx.obj["catalog"])
@@ -49,14 +49,17 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     if not inputs:
         _fail("name at least one input (or --demo)")
     try:
-        params = PipelineParams(inputs=inputs, catalog=root, previews=previews, ingest={"shard_size": shard_size},
+        curate: dict[str, object] = {"inputs": inputs, "shard_size": shard_size}
+        if demo:
+            curate["filter"] = DEMO_FILTER
+        params = PipelineParams(catalog=root, previews=previews, curate=curate,
                                 runner={"kind": runner, "address": address, "workers": workers})
     except ValidationError as exc:
         _fail(str(exc))
     try:
         with rich_progress(transient=True):
             report = pipeline_flow(params)
-    except (InputError, RuntimeError) as exc:
+    except (InputError, RuntimeError, ValueError) as exc:
         _fail(str(exc))
     table = Table(title="pipeline", header_style="bold")
     for col in ("step", "state", "stage", "task runs", "shards", "rows", "errors", "rejects", "seconds"):

@@ -36,7 +36,7 @@ def configure(catalog_root: str) -> None:
     if "://" in catalog_root or os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_HOME"):
         return
     home = prefect_home(catalog_root)
-    home.mkdir(parents=True, exist_ok=True)  # Prefect does not create missing parents (a new catalog)
+    home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last folder itself
     os.environ["PREFECT_HOME"] = str(home)
     url_file = home / UI_URL_FILE
     if url_file.exists():

@@ -1,8 +1,8 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
-Today the chain is ingest -> optical flow; curate, annotate, train and generate join as they land,
-each as one section in `PipelineParams` (the flow's own parameter model; the pipeline sets its
-catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
+Today the chain is curate (ingest, analyze, dedup, filter, export) -> optical flow; annotate, train
+and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
+model; the pipeline sets its catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
 summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
 preview images it wrote.
@@ -17,23 +17,15 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog import Catalog
-from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
+from flows.curate import CurateParams, curate_flow
+from flows.ingest import DEFAULT_CATALOG
 from flows.monitor import stage_states
 from flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from flows.previews import write_previews
 from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
-from stages.ingest import IngestConfig
 
 SUMMARY_KEY = "physflow-pipeline-summary"
-
-
-class IngestSection(BaseModel):
-    """The ingest step of the pipeline."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    shard_size: int = Field(64, ge=1, le=100_000, description="Average videos per cached shard.")
-    config: IngestConfig = Field(default_factory=IngestConfig)
+DEMO_FILTER = {"min_height": 96}  # the demo's shape videos are 128 px tall; keep their clips
 
 
 class PipelineParams(BaseModel):
@@ -41,10 +33,9 @@ class PipelineParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, or files.")
-    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI (every step's catalog).")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where stage task runs execute.")
-    ingest: IngestSection = Field(default_factory=IngestSection)
+    curate: CurateParams = Field(..., description="Curation of the input videos (its `inputs` are the pipeline's).")
     optical_flow: OpticalFlowParams = Field(default_factory=OpticalFlowParams,
                                             description="Optical flow over kept clips (its catalog is the pipeline's).")
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
@@ -79,7 +70,7 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     run_id = str(state.state_details.flow_run_id)
     result = state.result()  # raises when the step failed: later steps need its output
     by_stage: dict[str, list[ArtifactRef]] = {}
-    for ref in result if isinstance(result, list) else []:
+    for ref in result if isinstance(result, list) else getattr(result, "refs", []):
         if isinstance(ref, ArtifactRef):
             by_stage.setdefault(ref.stage, []).append(ref)
     expected = sum(len(refs) for refs in by_stage.values())
@@ -103,9 +94,7 @@ def previews_task(catalog: str, limit: int) -> list[str]:
 def pipeline_flow(params: PipelineParams) -> PipelineReport:
     report = PipelineReport(catalog=params.catalog, runner=params.runner.kind)
     with task_runner(params.runner) as runner:
-        _step(report, "ingest", ingest_flow, IngestParams(
-            inputs=params.inputs, catalog=params.catalog, shard_size=params.ingest.shard_size,
-            ingest=params.ingest.config), runner)
+        _step(report, "curate", curate_flow, _on(params.curate, params.catalog), runner)
         _step(report, "optical_flow", optical_flow_flow, _on(params.optical_flow, params.catalog), runner)
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]

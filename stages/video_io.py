@@ -160,10 +160,13 @@ def iter_frames(
     width: int | None = None,
     fmt: str = "rgb24",
     threads: int = 0,
+    interpolation: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept).
 
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
+    `threads` sets the decoder's thread count (0: FFmpeg's choice); `interpolation` names the swscale
+    filter for scaling (e.g. "FAST_BILINEAR", cheapest for analysis at a small working width).
     """
     with open_video(path) as c:
         v = c.streams.video[0]
@@ -179,7 +182,10 @@ def iter_frames(
                 continue
             if end is not None and i >= end:
                 break
-            yield i, frame.to_ndarray(format=fmt, width=width, height=height)
+            if interpolation:
+                yield i, frame.to_ndarray(format=fmt, width=width, height=height, interpolation=interpolation)
+            else:
+                yield i, frame.to_ndarray(format=fmt, width=width, height=height)
 
 
 def write_video(
@@ -203,7 +209,9 @@ def write_video(
                 stream.width, stream.height = arr.shape[1], arr.shape[0]
                 stream.pix_fmt = pix_fmt
                 if codec == "libx264":
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    # One encoder thread: x264's output depends on its thread count (and varies between
+                    # threaded runs), and blobs are addressed by content, so the same frames must give the same bytes.
+                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
                 c.mux(packet)
         if stream is None:

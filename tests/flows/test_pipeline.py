@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from data_catalog import Catalog
 from data_catalog.schemas import CLIPS
 from flows import runtime
-from flows.pipeline import SUMMARY_KEY, PipelineParams, pipeline_flow
+from flows.pipeline import DEMO_FILTER, SUMMARY_KEY, PipelineParams, pipeline_flow
 from flows.runtime import RunnerSpec, plan, run_jobs, task_runner
 from stages.base import Stage, StageConfig
 
@@ -36,16 +36,20 @@ def _artifacts(**filters: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(240)
 def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
-    params = PipelineParams(inputs=[str(demo_videos[0].parent)], catalog=str(catalog_root),
-                            ingest={"shard_size": 1}, previews=2)
+    params = PipelineParams(catalog=str(catalog_root), previews=2,
+                            curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 1, "filter": DEMO_FILTER})
     state = pipeline_flow(params, return_state=True)
     report = state.result()
-    ingest, optical_flow = report.steps
-    # No stage makes clips yet in this chain, so optical flow finds no kept clip: a completed step with no work.
-    assert optical_flow.step == "optical_flow" and optical_flow.state == "Completed" and optical_flow.task_states == {}
-    assert ingest.step == "ingest" and ingest.state == "Completed"
-    assert ingest.task_states == {"ingest": {"Completed": 4}}  # one shard per video, read back from the API
-    assert ingest.totals["ingest"]["rows"] == 4 and ingest.totals["ingest"]["errors"] == {"open failed": 1}
+    curate, optical_flow = report.steps
+    assert (curate.step, curate.state, optical_flow.step, optical_flow.state) == (
+        "curate", "Completed", "optical_flow", "Completed")
+    # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
+    # export shard per readable video; the three kept clips get their optical flow in one shard.
+    assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
+                                  "curate_filter": {"Completed": 1}, "clip_export": {"Completed": 3}}
+    assert optical_flow.task_states == {"optical_flow": {"Completed": 1}}
+    assert curate.totals["ingest"]["rows"] == 4 and curate.totals["ingest"]["errors"] == {"open failed": 1}
+    assert optical_flow.totals["optical_flow"]["rows"] == 3
     assert len(report.previews) == 2
     for path in report.previews:
         with open(path, "rb") as fh:
@@ -55,22 +59,25 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     (summary,) = _artifacts(flow_run_id=ArtifactFilterFlowRunId(any_=[str(run_id)]),
                             key=ArtifactFilterKey(any_=[SUMMARY_KEY]))
     assert summary["type"] == "markdown"
-    assert "| ingest | Completed | ingest | Completed: 4 | 4 | 4 | open failed: 1 |" in summary["data"]
+    assert "| curate | Completed | ingest | Completed: 4 | 4 | 4 | open failed: 1 |" in summary["data"]
+    assert "| optical_flow | Completed | optical_flow | Completed: 1 | 1 | 3 | none |" in summary["data"]
     assert all(p in summary["data"] for p in report.previews)
     assert "| videos | 4 | 4 |" in summary["data"]
 
     warm = pipeline_flow(params)
-    assert warm.steps[0].task_states == {"ingest": {"Cached": 4}}
+    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 6
     assert warm.previews == report.previews
 
 
 def test_params_fail_before_work_naming_the_value(catalog_root):
     with pytest.raises(ValidationError, match="runner"):
-        PipelineParams(inputs=["x"], runner={"kind": "spark"})
+        PipelineParams(curate={"inputs": ["x"]}, runner={"kind": "spark"})
     with pytest.raises(ValidationError, match="tcp://h:1"):
-        PipelineParams(inputs=["x"], runner={"kind": "default", "address": "tcp://h:1"})
+        PipelineParams(curate={"inputs": ["x"]}, runner={"kind": "default", "address": "tcp://h:1"})
     with pytest.raises(ValidationError, match="shard_size"):
-        PipelineParams(inputs=["x"], ingest={"shard_size": 0})
+        PipelineParams(curate={"inputs": ["x"], "shard_size": 0})
+    with pytest.raises(ValidationError, match="inputs"):
+        PipelineParams(curate={"inputs": []})
 
 
 def test_ray_runner_needs_prefect_ray():

@@ -64,8 +64,8 @@ def test_retrain_without_new_data_is_skipped(catalog_root):
         state.result()
 
 
-DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "ingest-videos", "pipeline": "physflow-pipeline",
-               "retrain": "retrain-model"}
+DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "curate-videos", "optical-flow": "optical-flow",
+               "pipeline": "physflow-pipeline", "retrain": "retrain-model"}
 
 
 def _read_deployments() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -15,17 +15,18 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 @pytest.mark.timeout(180)
 def test_status_lists_flow_runs_and_stages(demo_videos, catalog_root):
-    report = pipeline_flow(PipelineParams(inputs=[str(demo_videos[0].parent)], catalog=str(catalog_root),
-                                          ingest={"shard_size": 4}, previews=0))
+    report = pipeline_flow(PipelineParams(catalog=str(catalog_root), previews=0,
+                                          curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 4}))
     result = CliRunner().invoke(app, ["status", "--limit", "50"])
     assert result.exit_code == 0, result.output
     out = result.output
-    shards = report.steps[0].totals["ingest"]["shards"]
+    curate_runs = sum(sum(c.values()) for c in report.steps[0].task_states.values())
     assert re.search(r"physflow-pipeline\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: 2\s*│", out), out
-    assert re.search(rf"ingest-videos\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: {shards}\s*│", out), out
-    # The stages table: the ingest stage's newest task run, in the newest ingest flow run.
-    newest_ingest = re.search(r"ingest-videos\s*│\s*(\S+)", out).group(1)
-    assert re.search(rf"│\s*ingest\s*│\s*Completed\s*│[^│]*│\s*{newest_ingest}\s*│", out), out
+    assert re.search(rf"curate-videos\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: {curate_runs}\s*│", out), out
+    # The stages table: each curation stage's newest task run, in the newest curate flow run.
+    newest = re.search(r"curate-videos\s*│\s*(\S+)", out).group(1)
+    for stage in ("ingest", "analyze", "dedup", "curate_filter"):
+        assert re.search(rf"│\s*{stage}\s*│\s*Completed\s*│[^│]*│\s*{newest}\s*│", out), out
 
 
 def test_status_names_an_unreachable_api(monkeypatch):

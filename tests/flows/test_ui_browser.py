@@ -7,6 +7,7 @@ skips with the reason when one is absent. Screenshots go to test-artifacts/ (git
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,8 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1400,1000")
+STAGE_RUN = re.compile(r"^[a-z_]+-[0-9a-f]{8}$")
+CURATE_STAGES = {"ingest", "analyze", "dedup", "curate_filter", "clip_export"}
 STATES = {"Completed", "Cached", "Failed", "Crashed", "Running", "Pending", "Cancelled", "Scheduled"}
 
 
@@ -87,7 +90,7 @@ def _run_pipeline(url: str, catalog: Path) -> str:
     env = {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(ROOT)}
     env.pop("PREFECT_HOME", None)
     out = subprocess.run([sys.executable, "-m", "flows.cli", "--catalog", str(catalog), "pipeline", "--demo",
-                          "--shard-size", "2", "--previews", "2"],
+                          "--previews", "2"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
@@ -157,27 +160,33 @@ def test_ui_shows_pipeline_runs_states_and_artifacts(browser, prefect_server, tm
     _run_pipeline(prefect_server, catalog)  # warm: every stage task run is Cached
     runs = _flow_runs(prefect_server)
     pipelines = [r for r in runs if r["flow"] == "physflow-pipeline"]
-    ingests = [r for r in runs if r["flow"] == "ingest-videos"]
-    assert len(pipelines) == 2 and len(ingests) == 2
+    curates = [r for r in runs if r["flow"] == "curate-videos"]
+    assert len(pipelines) == 2 and len(curates) == 2 and len([r for r in runs if r["flow"] == "optical-flow"]) == 2
     page = Page(browser, prefect_server.removesuffix("/api"))
 
     cold, warm = pipelines[1], pipelines[0]
     page.open_run(cold)
-    cold_ingest = next(r for r in ingests if r["parent_task_run_id"] in {t["id"] for t in _task_runs(
+    cold_curate = next(r for r in curates if r["parent_task_run_id"] in {t["id"] for t in _task_runs(
         prefect_server, cold["id"])})
-    page.tab("Subflow Runs", cold_ingest["name"], "ingest-videos", shot="pipeline-subflows")
-    assert page.state_of(cold_ingest["name"]) == "Completed"
+    page.tab("Subflow Runs", cold_curate["name"], "curate-videos", "optical-flow", shot="pipeline-subflows")
+    assert page.state_of(cold_curate["name"]) == "Completed"
     page.tab("Artifacts", "physflow-pipeline-summary", "MARKDOWN", shot="pipeline-artifacts")
 
-    for run, state in ((cold_ingest, "Completed"), (next(r for r in ingests if r is not cold_ingest), "Cached")):
-        stage_runs = [t for t in _task_runs(prefect_server, run["id"]) if t["name"].startswith("ingest-")]
-        assert stage_runs and {t["state"]["name"] for t in stage_runs} == {state}
+    for run, state in ((cold_curate, "Completed"), (next(r for r in curates if r is not cold_curate), "Cached")):
+        stage_runs = [t for t in _task_runs(prefect_server, run["id"]) if STAGE_RUN.match(t["name"])]
+        assert {t["name"].rsplit("-", 1)[0] for t in stage_runs} == CURATE_STAGES
+        assert {t["state"]["name"] for t in stage_runs} == {state}
         page.open_run(run)
-        page.tab("Task Runs", *(t["name"] for t in stage_runs), shot=f"ingest-task-runs-{state.lower()}")
+        page.tab("Task Runs", *(t["name"] for t in stage_runs), shot=f"curate-task-runs-{state.lower()}")
         assert {t["name"]: page.state_of(t["name"]) for t in stage_runs} == {t["name"]: state for t in stage_runs}
-    page.open_run(cold_ingest)
-    page.tab("Artifacts", "ingest-stats", "TABLE", shot="ingest-artifacts")
+    page.open_run(cold_curate)
+    page.tab("Artifacts", "curate-summary", "MARKDOWN", shot="curate-artifacts")
+    # Every stage's table artifact, on the UI's artifacts page.
+    browser.get(f"{page.base}/artifacts")
+    page.wait_for("ingest-stats", "analyze-stats", "dedup-stats", "curate-filter-stats", "clip-export-stats",
+                  "optical-flow-stats", "physflow-pipeline-summary")
+    browser.save_screenshot(str(SHOTS / "ui-artifacts.png"))
     page.open_run(warm)
     page.tab("Artifacts", "physflow-pipeline-summary", shot="warm-pipeline-artifacts")
-    assert (SHOTS / "ui-ingest-task-runs-cached.png").stat().st_size > 10_000
+    assert (SHOTS / "ui-curate-task-runs-cached.png").stat().st_size > 10_000
 

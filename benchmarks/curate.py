@@ -1,0 +1,83 @@
+"""Curation throughput against the decode floor, and a warm re-run, measured in one run on the same files.
+
+    .venv/bin/python benchmarks/curate.py [VIDEO_FOLDER] [--threads N]
+
+(a) decode floor: PyAV decodes every frame of every video, one after another, with the decoder thread
+    count the analysis uses (no conversion, no scaling); (b) cold: the full curate-videos flow on a
+    fresh catalog (ingest, analyze, dedup, filter, export); (c) warm: the same flow again (all Cached).
+Throughput is in source frames per second (frames the floor decoded / wall time).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import av
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.curate import CurateParams, curate_flow
+from flows.inputs import resolve_inputs
+from flows.runtime import summarize
+from stages.analyze import AnalyzeConfig
+from stages.video_io import open_video
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
+
+
+def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
+    """Frames decoded and seconds taken decoding every frame of every file."""
+    frames, start = 0, time.perf_counter()
+    for path in files:
+        try:
+            with open_video(path) as c:
+                v = c.streams.video[0]
+                v.thread_type = "AUTO"
+                if threads:
+                    v.thread_count = threads
+                for _ in c.decode(v):
+                    frames += 1
+        except (av.FFmpegError, IndexError):
+            continue  # broken files count the frames they gave
+    return frames, time.perf_counter() - start
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    threads = int(args[args.index("--threads") + 1]) if "--threads" in args else 0
+    folder = Path(next((a for a in args if not a.startswith("--") and not a.isdigit()), DEFAULT))
+    files, _ = resolve_inputs([str(folder)])
+    frames, floor = decode_floor(files, threads)
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
+        params = CurateParams(inputs=[str(folder)], catalog=str(Path(tmp) / "catalog"),
+                              analyze=AnalyzeConfig(threads=threads))
+        t0 = time.perf_counter()
+        cold_result = curate_flow(params)
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        curate_flow(params)
+        warm = time.perf_counter() - t0
+    s = cold_result.summary
+    print(f"{len(files)} files, {frames} frames decoded, decoder threads {threads or 'auto'}, {os.cpu_count()} cpus")
+    print(f"(a) decode floor: {floor:.2f} s = {frames / floor:.0f} frames/s")
+    print(f"(b) cold curation: {cold:.2f} s = {frames / cold:.0f} frames/s "
+          f"(analyze stage {s['analysis_seconds']:.2f} s of work; {s['kept']} kept, {s['rejected']} rejected)")
+    print(f"(c) warm re-run: {warm:.2f} s")
+    stages: dict[str, list] = {}
+    for ref in cold_result.refs:
+        stages.setdefault(ref.stage, []).append(ref)
+    print("cold work by stage (s, summed over shards):",
+          ", ".join(f"{k} {summarize(v)['seconds']:.2f}" for k, v in stages.items()))
+    print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`physflow curate PATH...`: the curation flow from the command line."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+
+def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict[str, dict[str, Any]],
+            shard_size: int | None) -> Any:
+    """CurateParams from a TOML file (sections named like the params: analyze, dedup, filter, export ...)
+    with the command-line options on top."""
+    from flows.curate import CurateParams
+
+    data: dict[str, Any] = tomllib.loads(config.read_text()) if config else {}
+    for section, values in overrides.items():
+        for key, value in values.items():
+            if value is not None:
+                target = data.setdefault(section, {})
+                for part in key.split(".")[:-1]:
+                    target = target.setdefault(part, {})
+                target[key.split(".")[-1]] = value
+    data.update(inputs=paths, catalog=catalog)
+    if shard_size is not None:
+        data["shard_size"] = shard_size
+    return CurateParams.model_validate(data)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def curate(  # noqa: PLR0917 (typer reads options from the signature)
+        ctx: typer.Context,
+        paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, or files.")],
+        config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
+                                                    help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
+        shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,
+        width: Annotated[int | None, typer.Option(help="Working width in px for the analysis decode.")] = None,
+        threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
+        min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,
+        max_clip_s: Annotated[float | None, typer.Option(help="Longest clip window in seconds.")] = None,
+        min_duration_s: Annotated[float | None, typer.Option(help="Filter: shortest kept clip, seconds.")] = None,
+        short_side: Annotated[int | None, typer.Option(help="Export: short side of clip files, px.")] = None,
+    ) -> None:
+        """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
+        from pydantic import ValidationError
+
+        from flows.cli import _catalog_root, _fail, console, print_stage_summary
+        from flows.curate import curate_flow
+        from flows.inputs import InputError
+        from flows.progress import rich_progress
+
+        overrides = {
+            "analyze": {"width": width, "threads": threads, "shots.min_clip_s": min_clip_s,
+                        "shots.max_clip_s": max_clip_s},
+            "filter": {"min_duration_s": min_duration_s}, "export": {"short_side": short_side},
+        }
+        try:
+            params = _params(paths, _catalog_root(ctx), config, overrides, shard_size)
+        except (ValidationError, tomllib.TOMLDecodeError) as exc:
+            _fail(str(exc))
+        try:
+            with rich_progress():
+                result = curate_flow(params)
+        except (InputError, ValueError) as exc:
+            _fail(str(exc))
+        print_stage_summary(result.refs)
+        s = result.summary
+        console.print(f"{s['videos']} videos ({s['unreadable_videos']} unreadable), {s['clips']} clips")
+        table = Table(header_style="bold")
+        table.add_column("outcome")
+        table.add_column("clips", justify="right")
+        table.add_row("[green]kept[/]", str(s["kept"]))
+        for reason, n in s["rejected_by_reason"].items():
+            table.add_row(f"rejected: {reason}", str(n))
+        console.print(table)
+        console.print(f"{s['source_frames']} source frames in {s['seconds']} s ({s['frames_per_s']} frames/s)")

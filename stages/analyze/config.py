@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from stages.base import StageConfig
+from stages.quality.config import QualityConfig
+from stages.shots.config import ShotsConfig
+
+
+class AnalyzeConfig(StageConfig):
+    """One decode pass per video at a working resolution, feeding shot detection and every per-frame measure."""
+
+    width: int = Field(256, ge=64, le=1920, description="Working width in px the frames are decoded at (aspect kept).")
+    threads: int = Field(0, ge=0, le=64, description="Decoder threads per video (0: FFmpeg chooses).")
+    scaler: Literal["FAST_BILINEAR", "BILINEAR", "AREA", "BICUBIC"] = Field(
+        "FAST_BILINEAR", description="swscale filter that scales decoded frames to the working width."
+    )
+    shots: ShotsConfig = Field(default_factory=ShotsConfig, description="Shot detection and clip windows.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="Per-frame quality measures.")

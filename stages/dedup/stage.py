@@ -1,0 +1,93 @@
+"""Dedup: mark each clip whose keyframe pHashes are all within `max_distance` of an earlier clip's.
+
+Earlier means: clips already in the catalog (the reference set, passed in) first; then, within the run,
+the larger frame, the longer clip, then the clip id. Only canonical clips enter the index, so
+`duplicate_of` always names a clip that is itself no duplicate. The index is multi-index hashing on
+the middle keyframe's hash: building it is linear in the catalog and each query probes a few buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from data_catalog.schemas import CLIPS
+from stages.base import Stage
+from stages.dedup.config import DedupConfig
+from stages.dedup.index import HashIndex
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DedupInput:
+    clips: list[Row]  # this run's analysed clips
+    reference: list[Row]  # canonical clips already in the catalog: clip_id, video_id, phash
+
+
+@dataclass(frozen=True)
+class _Owner:
+    clip_id: str
+    video_id: str
+    hashes: tuple[int, ...]
+
+
+def parse_phash(text: str) -> tuple[int, ...]:
+    return tuple(int(part, 16) for part in text.split("-"))
+
+
+class DedupStage(Stage[DedupConfig, DedupInput]):
+    name = "dedup"
+    VERSION = 1
+    Config = DedupConfig
+    table = CLIPS
+    input_columns = ("clip_id", "video_id", "phash", "width", "height", "duration_s", "start_frame", "error")
+
+    def items(self, inputs: Sequence[DedupInput]) -> Sequence[DedupInput]:
+        return list(inputs)
+
+    def count_in(self, inputs: Sequence[DedupInput], items: Sequence[DedupInput]) -> int:
+        return sum(len(i.clips) for i in items)
+
+    def process(self, item: DedupInput) -> Iterable[Row]:
+        index, owners = HashIndex(self.config.chunks), []
+        for ref in item.reference:
+            owner = _Owner(ref["clip_id"], ref["video_id"], parse_phash(ref["phash"]))
+            index.add(owner.hashes[len(owner.hashes) // 2])
+            owners.append(owner)
+        rows = [dict(r) for r in item.clips]
+        for row in sorted((r for r in rows if r.get("phash") and not r.get("error")), key=_precedence):
+            mine = _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))
+            match = self._match(index, owners, mine)
+            if match:
+                row["duplicate_of"], row["dup_distance"] = match
+            else:
+                index.add(mine.hashes[len(mine.hashes) // 2])
+                owners.append(mine)
+        yield from rows
+
+    def _match(self, index: HashIndex, owners: list[_Owner], mine: _Owner) -> tuple[str, int] | None:
+        best: tuple[str, int] | None = None
+        for pos, _ in index.query(mine.hashes[len(mine.hashes) // 2], self.config.max_distance):
+            other = owners[pos]
+            if len(other.hashes) != len(mine.hashes) or (other.video_id == mine.video_id and not self.config.same_video):
+                continue
+            dist = max((a ^ b).bit_count() for a, b in zip(other.hashes, mine.hashes, strict=True))
+            if dist <= self.config.max_distance and (best is None or dist < best[1]):
+                best = (other.clip_id, dist)
+        return best
+
+    def error_rows(self, item: DedupInput, reason: str) -> list[Row]:
+        return [{**r, "error": r.get("error") or f"dedup failed: {reason}"} for r in item.clips]
+
+
+def _precedence(row: Row) -> tuple[Any, ...]:
+    pixels = (row.get("width") or 0) * (row.get("height") or 0)
+    return (-pixels, -(row.get("duration_s") or 0.0), row["video_id"], row["start_frame"])
+
+
+def run(inputs: Sequence[DedupInput], config: DedupConfig) -> pa.Table:
+    return DedupStage(config).run(inputs)

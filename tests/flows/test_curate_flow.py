@@ -1,0 +1,135 @@
+"""The curation flow on the real videos: keeps and rejects with reasons, survives broken files, exports
+clips, dedups copies against the catalog, and a warm re-run is all Cached and opens no video."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from data_catalog import Catalog
+from flows.curate import CurateParams, curate_flow
+from stages import video_io
+from stages.clip_export import ExportConfig
+from stages.curate_filter import FilterConfig
+from stages.video_io import iter_frames, probe, write_video
+from tests.flows.test_ingest_flow import _task_states
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(600)]
+
+CONSUMER_SQL = (
+    "SELECT c.clip_id, c.video_id, c.start_frame, c.end_frame, c.clip_uri, v.uri "
+    "FROM clips c JOIN videos v USING (video_id) WHERE c.keep"
+)
+
+
+def _params(inputs: list[Path], catalog: Path) -> CurateParams:
+    return CurateParams(inputs=[str(p) for p in inputs], catalog=str(catalog), shard_size=4,
+                        export=ExportConfig(short_side=128, max_frames=60))
+
+
+@pytest.fixture(scope="module")
+def curated(real_videos, tmp_path_factory, prefect_api):
+    params = _params([real_videos], tmp_path_factory.mktemp("curate") / "catalog")
+    state = curate_flow(params, return_state=True)
+    return params, state.result()
+
+
+def _by_file(params: CurateParams) -> dict[str, list[dict]]:
+    rows = Catalog(params.catalog).query(
+        "SELECT regexp_extract(v.uri, '[^/]*$') AS file, c.* FROM clips c JOIN videos v USING (video_id) "
+        "ORDER BY file, c.start_frame").to_pylist()
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["file"], []).append(row)
+    return out
+
+
+def test_keeps_physical_clips_and_rejects_with_reasons(curated):
+    params, result = curated
+    files = _by_file(params)
+    for name in ("sam2_05_default_juggle.mp4", "decord_flipping_a_pancake.mkv", "sam2_04_coffee_pour.mp4"):
+        assert any(c["keep"] for c in files[name]), files[name]
+    wall = files["testfiles_static_wall.mov"]
+    assert not any(c["keep"] for c in wall)
+    assert all("static" in c["reject_reason"] and "too_short" in c["reject_reason"] for c in wall)
+    dark = files["moviepy_no_duration_dark.webm"]
+    assert not any(c["keep"] for c in dark) and all("dark" in c["reject_reason"] for c in dark)
+    assert result.summary["kept"] >= 3 and result.summary["rejected_by_reason"]
+
+
+def test_broken_files_become_error_rows(curated):
+    params, result = curated
+    files = _by_file(params)
+    for name in ("decord_corrupted.mp4", "mp4parse_zero_empty_stsc.mp4"):
+        assert files[name] and all(c["error"] and not c["keep"] for c in files[name])
+    assert result.summary["videos"] == 14
+
+
+def test_kept_clips_are_h264_files_readable_by_the_consumer_query(curated):
+    params, _ = curated
+    kept = Catalog(params.catalog).query(CONSUMER_SQL).to_pylist()
+    assert kept
+    for row in kept[:3]:
+        info = probe(row["clip_uri"])
+        assert info.error is None and info.codec == "h264" and min(info.width, info.height) <= 128
+        assert 0 < info.n_frames <= 60 and Path(row["uri"]).exists()
+
+
+def test_warm_rerun_is_cached_and_opens_no_video(curated):
+    params, cold = curated
+    opened = video_io.OPEN_COUNT
+    state = curate_flow(params, return_state=True)
+    warm = state.result()
+    assert video_io.OPEN_COUNT == opened
+    states = _task_states(state.state_details.flow_run_id, len(warm.refs))
+    assert states and set(states) == {"Cached"}, states
+    assert [r.key for r in warm.refs] == [r.key for r in cold.refs]
+    assert warm.summary["kept"] == cold.summary["kept"]
+
+
+def test_copies_are_duplicates_of_the_first(real_videos, tmp_path):
+    original = tmp_path / "first" / "pancake.mkv"
+    original.parent.mkdir()
+    shutil.copy(real_videos / "decord_flipping_a_pancake.mkv", original)
+    catalog = tmp_path / "catalog"
+    curate_flow(_params([original], catalog))
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.copy(original, later / "same_bytes_other_name.mkv")
+    fps = probe(original, decode="none").fps
+    write_video(later / "reencoded_small.mp4", (f for _, f in iter_frames(original, width=320)), fps, crf=32)
+    curate_flow(_params([later], catalog))
+    rows = Catalog(catalog).query("SELECT * FROM clips ORDER BY video_id, start_frame").to_pylist()
+    first = [r for r in rows if r["keep"]]
+    copies = [r for r in rows if r["duplicate_of"]]
+    # The same bytes under another name are the same video: its clips exist once, still kept.
+    assert len({r["video_id"] for r in rows}) == 2 and len(first) == 2
+    assert len(copies) == 2 and {r["duplicate_of"] for r in copies} == {r["clip_id"] for r in first}
+    assert all(r["reject_reason"].startswith("duplicate:") for r in copies)
+
+
+def test_relevance_hook_without_scores_fails_before_work(tmp_path):
+    params = _params([tmp_path], tmp_path / "catalog").model_copy(
+        update={"filter": FilterConfig(min_motion_relevance=0.5)})
+    opened = video_io.OPEN_COUNT
+    with pytest.raises(ValueError, match="motion_relevance"):
+        curate_flow(params)
+    assert video_io.OPEN_COUNT == opened
+
+
+def test_upstream_rewrite_with_same_content_keeps_the_decisions_visible(real_videos, tmp_path):
+    video = tmp_path / "in" / "juggle.mp4"
+    video.parent.mkdir()
+    shutil.copy(real_videos / "sam2_05_default_juggle.mp4", video)
+    params = _params([video], tmp_path / "catalog")
+    curate_flow(params)
+    before = Catalog(params.catalog).query(CONSUMER_SQL + " ORDER BY clip_id").to_pylist()
+    # A decoder thread count changes the analysis key, not its rows: analyze reruns, the rest stays Cached.
+    changed = params.model_copy(update={"analyze": params.analyze.model_copy(update={"threads": 1})})
+    state = curate_flow(changed, return_state=True)
+    refs = state.result().refs
+    states = dict(_task_states(state.state_details.flow_run_id, len(refs), with_names=True))
+    assert states["analyze"] == "Completed" and states["clip_export"] == "Cached", states
+    assert before and Catalog(params.catalog).query(CONSUMER_SQL + " ORDER BY clip_id").to_pylist() == before
