@@ -35,9 +35,8 @@ def test_dask_runner_gives_identical_artifacts(demo_videos, tmp_path):
     folder = str(demo_videos[0].parent)
     default = PipelineParams(catalog=str(tmp_path / "default"), previews=3,
                              curate={"inputs": [folder], "shard_size": 1, "filter": DEMO_FILTER})
-    dask = default.model_copy(update={"catalog": str(tmp_path / "dask"),
-                                      "runner": {"kind": "dask", "workers": 2}})
-    dask = PipelineParams.model_validate(dask.model_dump())
+    dask = PipelineParams.model_validate({**default.model_dump(), "catalog": str(tmp_path / "dask"),
+                                          "runner": {"kind": "dask", "workers": 2}})
     pipeline_flow(default)
     opened = video_io.OPEN_COUNT
     b = pipeline_flow(dask)
