@@ -24,6 +24,9 @@ FLOWS = "flows"
 PHYSICS_CONTEXT = "physics_context"
 CHECKPOINTS = "checkpoints"
 GENERATIONS = "generations"
+SYNTH_CLIPS = "synth_clips"
+SYNTH_OBJECTS = "synth_objects"
+PHYSICS_METRICS = "physics_metrics"
 
 # Column names shared across tables.
 ERROR = "error"
@@ -77,21 +80,22 @@ TABLES: dict[str, TableSpec] = {
             ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
             ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str),
         ]),
-        _spec(DETECTIONS, 1, (CLIP_ID, "frame", "track_id"), [
+        _spec(DETECTIONS, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),
-            ("box", _vec(4)), ("mask_rle", _str),
+            ("box", _vec(4)), ("mask_rle", _str), ("source", _str),
         ]),
-        _spec(POSES, 1, (CLIP_ID, "frame", "track_id"), [
+        _spec(POSES, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32),
-            ("keypoints", pa.list_(_vec(3))), ("format", _str),
+            ("keypoints", pa.list_(_vec(3))), ("format", _str), ("score", _f32),
         ]),
-        _spec(BODY_FITS, 1, (CLIP_ID, "track_id", "frame"), [
+        _spec(BODY_FITS, 2, (CLIP_ID, "track_id", "frame"), [
             (CLIP_ID, _str), ("track_id", _i32), ("frame", _i32), ("model", _str),
             ("betas", _vec()), ("global_orient", _vec(3)), ("body_pose", _vec()), ("transl", _vec(3)),
-            ("camera", _vec()), ("fit_loss", _f32),
+            ("camera", _vec()), ("fit_loss", _f32), ("reproj_px", _f32),
         ]),
-        _spec(PART_MASKS, 1, (CLIP_ID, "frame"), [
-            (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32),
+        _spec(PART_MASKS, 2, (CLIP_ID, "frame"), [
+            (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32), ("width", _i32),
+            ("height", _i32), ("labels", _str), ("preview_uri", _str),
         ]),
         _spec(FLOWS, 2, (CLIP_ID, "method"), [
             (CLIP_ID, _str), ("method", _str), ("variant", _str), ("width", _i32), ("height", _i32),
@@ -111,6 +115,28 @@ TABLES: dict[str, TableSpec] = {
         _spec(GENERATIONS, 1, ("generation_id", "stage"), [
             ("generation_id", _str), ("prompt", _str), ("checkpoint_id", _str), ("stage", _str),
             ("video_uri", _str), ("metrics", _str),
+        ]),
+        _spec(SYNTH_CLIPS, 1, (CLIP_ID,), [
+            (CLIP_ID, _str), (VIDEO_ID, _str), ("index", _i32), ("scene", _str), ("seed", _i64), ("uri", _str),
+            ("sha256", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("n_frames", _i32),
+            ("ppm", _f64), ("g", _f64), ("restitution", _f64), ("friction", _f64), ("length_m", _f64),
+            ("mass", pa.list_(_f64)), ("params", _str), ("caption", _str), ("flow_uri", _str),
+        ]),
+        _spec(SYNTH_OBJECTS, 1, (CLIP_ID, "object_id", "frame"), [
+            (CLIP_ID, _str), ("object_id", _i32), ("frame", _i32), ("kind", _str), ("color", _str),
+            ("hue", _i32), ("x", _f64), ("y", _f64), ("vx", _f64), ("vy", _f64), ("radius", _f64),
+            ("mass", _f64), ("visible", pa.bool_()), ("mask_rle", _str), ("keypoints", pa.list_(_vec(3))),
+            ("betas", _vec()), ("body_pose", _vec()), ("global_orient", _vec(3)), ("transl", _vec(3)),
+        ]),
+        _spec(PHYSICS_METRICS, 1, (CLIP_ID, "tracker"), [
+            (CLIP_ID, _str), ("uri", _str), ("tracker", _str), ("n_frames", _i32), ("fps", _f64), ("ppm", _f64),
+            ("n_tracks", _i32), ("accel_y_px_s2", _f64), ("gravity_m_s2", _f64), ("fit_residual_px", _f64),
+            ("n_bounces", _i32), ("restitution", _f64), ("n_collisions", _i32), ("momentum_change", _f64),
+            ("energy_ratio", _f64), ("max_gap_px", _f64), ("teleports", _i32), ("smooth_fraction", _f64),
+            ("appeared", _i32), ("vanished", _i32), ("radius_drift", _f64), ("dynamic_degree", _f64),
+            ("motion_smoothness", _f64), ("temporal_flicker", _f64), ("gravity_rel_err", _f64),
+            ("restitution_rel_err", _f64), ("pos_err_px", _f64), ("vel_err_px_s", _f64),
+            ("violations", pa.list_(_str)),
         ]),
     ]
 }

@@ -32,6 +32,8 @@ _EXTENSIONS: tuple[str, ...] = (
     "flows.cli_orchestrate",
     "flows.cli_flow",
     "flows.cli_curate",
+    "flows.cli_synth",
+    "flows.cli_annotate",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 

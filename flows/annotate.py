@@ -1,0 +1,145 @@
+"""annotate-clips: detections, poses, body fits and part masks over the kept clips (DESIGN §2).
+
+Reads `clips` joined with `videos` (kept, readable clips), resolves weights from the registry before
+any work (a configured but missing file fails here, naming it), then runs each stage over content-keyed
+shards as cached Prefect tasks: detect -> pose -> body_fit -> part_masks. A stage's shard key is the
+content sha256 of its upstream artifacts, so changing one stage's config recomputes it and what follows.
+
+Other per-clip stages (optical flow, physics context) take the same `clips` list and `plan` / `run_jobs`
+them the same way; they do not depend on these four.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field
+
+from data_catalog import Catalog
+from data_catalog.keys import canonical_json, sha256_text
+from data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
+from flows.runtime import ArtifactRef, plan, run_jobs
+from models.registry import WeightsRegistry
+from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
+from stages.base import Stage, StageConfig
+from stages.body_fit import BodyFitConfig, BodyFitStage
+from stages.detect import DetectConfig, DetectStage
+from stages.part_masks import PartMasksConfig, PartMasksStage
+from stages.pose import PoseConfig, PoseStage
+
+DEFAULT_CATALOG = "./physflow-data"
+KEPT_CLIPS_SQL = """
+SELECT c.clip_id, c.video_id, c.start_frame, c.end_frame, c.clip_uri, v.uri, v.width, v.height
+FROM clips c JOIN videos v USING (video_id)
+WHERE c.keep AND c.error IS NULL AND v.error IS NULL AND c.end_frame > c.start_frame
+ORDER BY c.clip_id
+"""
+
+
+class AnnotateParams(BaseModel):
+    """Parameters of the annotate flow; `sampling` is applied to every stage that reads frames."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    shard_size: int = Field(64, ge=1, le=100_000, description="Average clips per cached shard.")
+    limit: int | None = Field(None, ge=1, description="Annotate at most this many kept clips (by clip_id).")
+    weights_config: str | None = Field(None, description="physflow.toml naming weights (default: ./physflow.toml).")
+    use_weights: bool = Field(True, description="False: embedded fallbacks even where weights are registered.")
+    sampling: FrameSampling = Field(default_factory=FrameSampling, description="Frames every stage annotates.")
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    pose: PoseConfig = Field(default_factory=PoseConfig)
+    body_fit: BodyFitConfig = Field(default_factory=BodyFitConfig)
+    part_masks: PartMasksConfig = Field(default_factory=PartMasksConfig)
+
+
+@dataclass(frozen=True)
+class StageConfigs:
+    detect: DetectConfig
+    pose: PoseConfig
+    body_fit: BodyFitConfig
+    part_masks: PartMasksConfig
+
+
+def _ref(registry: WeightsRegistry, name: str) -> WeightsRef | None:
+    found = registry.get(name)  # a configured file that is missing or mismatched fails here
+    if found is None or found.sha256 is None:
+        return None
+    return WeightsRef(path=str(found.path), sha256=found.sha256)
+
+
+def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = None) -> StageConfigs:
+    """Each stage's config with the shared sampling and the resolved weights; fails before any work."""
+    sampling = {"sampling": params.sampling}
+    detect, pose = params.detect.model_copy(update=sampling), params.pose.model_copy(update=sampling)
+    fit, masks = params.body_fit, params.part_masks.model_copy(update={**sampling, "model": params.body_fit.model,
+                                                                       "num_betas": params.body_fit.num_betas})
+    if params.use_weights:
+        registry = registry or WeightsRegistry.load(params.weights_config)
+        yolo = _ref(registry, "yolo-seg") or _ref(registry, "yolo-detect")
+        detect = detect.model_copy(update={"yolo": yolo})
+        pose = pose.model_copy(update={"yolo_pose": _ref(registry, "yolo-pose")})
+        body = _ref(registry, fit.model)
+        fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
+    return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))
+
+
+def _weights(config: StageConfig) -> dict[str, Any]:
+    """The WeightsRef fields of a config as objects (their paths are left out of dumps)."""
+    return {k: v for k, v in config if isinstance(v, WeightsRef)}
+
+
+def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:
+    rows = catalog.query(KEPT_CLIPS_SQL + (f" LIMIT {int(limit)}" if limit else "")).to_pylist()
+    return [ClipRef(r["clip_id"], r["video_id"], r["start_frame"], r["end_frame"], r["uri"], r["width"], r["height"],
+                    r["clip_uri"]) for r in rows]
+
+
+def clip_key(clip: ClipRef) -> str:
+    """Content key of a clip: its id holds the video's content hash and the frame range."""
+    return sha256_text(canonical_json([clip.clip_id, clip.clip_uri]))
+
+
+@dataclass(frozen=True)
+class ShardState:
+    """One shard of clips and the artifact of each table computed for it so far."""
+
+    clips: list[ClipRef]
+    refs: dict[str, ArtifactRef]
+
+
+def run_over_shards(stage_cls: type[Stage[Any, Any]], config: StageConfig, shards: list[ShardState],
+                    needs: tuple[str, ...], catalog: Catalog) -> list[ShardState]:
+    """Run a downstream stage once per shard, keyed by the content of the upstream artifacts it reads."""
+    items, keys = [], []
+    for shard in shards:
+        tables = {name: catalog.artifacts.read(shard.refs[name].stage, shard.refs[name].key) for name in needs}
+        items.append(AnnotatedShard(shard.clips, tables, blob_root=str(catalog.root.uri)))
+        keys.append(sha256_text(canonical_json([shard.refs[name].content_sha256 for name in needs])))
+    jobs = plan(stage_cls, config, items, keys=keys, catalog=catalog, shard_size=1)
+    by_clips = {tuple(c.clip_id for c in s.clips): s for s in shards}
+    out = []
+    for job, ref in zip(jobs, run_jobs(jobs), strict=True):
+        before = by_clips[tuple(c.clip_id for c in job.inputs[0].clips)]
+        out.append(ShardState(before.clips, {**before.refs, stage_cls.table: ref}))
+    return out
+
+
+@flow(name="annotate-clips", log_prints=True)
+def annotate_flow(params: AnnotateParams) -> dict[str, list[ArtifactRef]]:
+    configs = stage_configs(params)
+    catalog = Catalog(params.catalog)
+    clips = kept_clips(catalog, params.limit)
+    if not clips:
+        print("no kept clips to annotate (run the curate flow first)")
+        return {}
+    jobs = plan(DetectStage, configs.detect, clips, keys=[clip_key(c) for c in clips], catalog=catalog,
+                shard_size=params.shard_size)
+    shards = [ShardState(job.inputs, {DETECTIONS: ref}) for job, ref in zip(jobs, run_jobs(jobs), strict=True)]
+    shards = run_over_shards(PoseStage, configs.pose, shards, (DETECTIONS,), catalog)
+    shards = run_over_shards(BodyFitStage, configs.body_fit, shards, (POSES,), catalog)
+    shards = run_over_shards(PartMasksStage, configs.part_masks, shards, (DETECTIONS, BODY_FITS), catalog)
+    return {stage.name: [s.refs[stage.table] for s in shards]
+            for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)}

@@ -1,0 +1,235 @@
+"""SMPLify-style fitting of an smplx body model (SMPL or SMPL-X) to a 2D keypoint track.
+
+A pinhole camera at the origin looking down +z (image y down), focal length from the frame size, principal
+point at the centre. Per frame: global orientation, body pose and translation; per track: one shape.
+Loss: confidence-weighted robust (Geman-McClure) reprojection error of the COCO-17 keypoints, a shape prior,
+a pose prior, joint limits on elbows and knees (they bend one way), and temporal smoothness of joints and
+pose. Two phases, batched over every frame of the track: (1) orientation and translation from the torso
+keypoints, (2) everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# COCO-17 keypoints as smplx output joints: body joints by SMPL index, face points from the vertex
+# joints smplx appends after the body joints (nose, right eye, left eye, right ear, left ear).
+_COCO_BODY = (16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8)  # shoulders, elbows, wrists, hips, knees, ankles
+_COCO_FACE = (0, 2, 1, 4, 3)  # nose, left eye, right eye, left ear, right ear (offsets after body joints)
+_TORSO = (5, 6, 11, 12)  # COCO indices of the shoulders and hips
+# Joint limits (SMPLify): body_pose entries that must not go past zero in the given direction.
+_LIMITS = ((3 * 17 + 1, 1.0), (3 * 18 + 1, -1.0), (3 * 3 + 0, -1.0), (3 * 4 + 0, -1.0))  # l/r elbow y, l/r knee x
+
+
+def coco17_joint_index(n_body_joints: int) -> list[int]:
+    """Indices into smplx's output joints of the 17 COCO keypoints, for a model with `n_body_joints` joints."""
+    return [n_body_joints + k for k in _COCO_FACE] + list(_COCO_BODY)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    focal_scale: float = 1.0  # focal length = focal_scale * image diagonal, in pixels
+    iters_camera: int = 60
+    iters_full: int = 200
+    lr: float = 0.05
+    robust_px: float = 100.0  # Geman-McClure scale of the reprojection residual
+    w_pose: float = 1.0
+    w_shape: float = 2.0
+    w_limits: float = 300.0
+    w_smooth: float = 500.0
+    device: str = "cpu"
+    threads: int = 1  # torch CPU threads while fitting (small batched ops are fastest single-threaded)
+
+
+@dataclass
+class FitResult:
+    betas: np.ndarray  # (B,)
+    global_orient: np.ndarray  # (T, 3)
+    body_pose: np.ndarray  # (T, 3 * body joints)
+    transl: np.ndarray  # (T, 3)
+    camera: np.ndarray  # (5,) focal, cx, cy, width, height
+    loss: np.ndarray  # (T,) final loss per frame
+    reproj_px: np.ndarray  # (T,) mean reprojection error (px) over confident keypoints
+    joints: np.ndarray  # (T, J + 5, 3) fitted body joints and face keypoints in camera space (metres)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch CPU threads (small batched ops are fastest on one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def camera_for(width: int, height: int, focal_scale: float = 1.0) -> np.ndarray:
+    return np.array([focal_scale * float(np.hypot(width, height)), width / 2, height / 2, width, height])
+
+
+def project(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """(..., 3) camera-space points to (..., 2) pixels."""
+    z = points[..., 2:3].clamp(min=1e-3)
+    return camera[0] * points[..., :2] / z + camera[1:3]
+
+
+def body_forward(model, betas, global_orient, body_pose, transl):  # type: ignore[no-untyped-def]
+    """The smplx model over a batch of frames; SMPL-X's face, eye and hand poses stay at rest (zeros)."""
+    n = global_orient.shape[0]
+    extra = {}
+    if hasattr(model, "jaw_pose"):  # SMPL-X: every pose input needs the batch size
+        z = lambda k: torch.zeros(n, k, dtype=global_orient.dtype, device=global_orient.device)  # noqa: E731
+        extra = {"jaw_pose": z(3), "leye_pose": z(3), "reye_pose": z(3), "expression": z(model.num_expression_coeffs),
+                 "left_hand_pose": z(model.left_hand_pose.shape[1]), "right_hand_pose": z(model.right_hand_pose.shape[1])}
+    betas = betas if betas.shape[0] == n else betas.expand(n, -1)
+    return model(betas=betas, global_orient=global_orient, body_pose=body_pose, transl=transl, **extra)
+
+
+class KeypointModel:
+    """The body joints and the five face keypoint vertices of an smplx model, without posing the whole mesh.
+
+    Joints need only the rest vertices the joint regressor reads; the face keypoints are five skinned
+    vertices. Same numbers as the model's forward (a test checks it), several times faster for big meshes.
+    Output: (T, J + 5, 3) camera-space points, body joints then nose, right eye, left eye, right ear, left ear.
+    """
+
+    def __init__(self, model):  # type: ignore[no-untyped-def]
+        reg = model.J_regressor
+        face = model.vertex_joint_selector.extra_joints_idxs[:5]
+        idx = torch.unique(torch.cat([torch.nonzero(reg.abs().sum(0)).flatten(), face]))
+        self.face_pos = torch.searchsorted(idx, face)
+        n_pose = model.posedirs.shape[0]
+        self.v_template, self.shapedirs = model.v_template[idx], model.shapedirs[idx]
+        self.posedirs = model.posedirs.view(n_pose, -1, 3)[:, idx].reshape(n_pose, -1)
+        self.regressor, self.parents = reg[:, idx], model.parents
+        self.face_weights = model.lbs_weights[face]
+        self.pose_mean = getattr(model, "pose_mean", None)
+        self.n_joints = reg.shape[0]
+
+    def __call__(self, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor,
+                 transl: torch.Tensor) -> torch.Tensor:
+        from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes
+
+        n = global_orient.shape[0]
+        rest = torch.zeros(n, 3 * self.n_joints - 3 - body_pose.shape[1], dtype=body_pose.dtype, device=body_pose.device)
+        full = torch.cat([global_orient, body_pose, rest], dim=1)
+        if self.pose_mean is not None:
+            full = full + self.pose_mean
+        v_shaped = self.v_template + blend_shapes(betas.expand(n, -1), self.shapedirs)  # (T, n, 3)
+        joints = torch.einsum("jv,tvk->tjk", self.regressor, v_shaped)
+        rots = batch_rodrigues(full.reshape(-1, 3)).view(n, -1, 3, 3)
+        eye = torch.eye(3, dtype=rots.dtype, device=rots.device)
+        offsets = ((rots[:, 1:] - eye).reshape(n, -1) @ self.posedirs).view(n, -1, 3)
+        posed_joints, transforms = batch_rigid_transform(rots, joints, self.parents)
+        face = (v_shaped + offsets)[:, self.face_pos]  # (T, 5, 3)
+        skin = (self.face_weights @ transforms.view(n, self.n_joints, 16)).view(n, -1, 4, 4)
+        face = (skin[..., :3, :3] @ face[..., None])[..., 0] + skin[..., :3, 3]
+        return torch.cat([posed_joints, face], dim=1) + transl[:, None]
+
+
+def _initial_orient(kps: np.ndarray) -> np.ndarray:
+    """(T, 3) axis-angle: upright in the camera (SMPL y up -> image y down), facing it or turned away."""
+    facing = np.where(kps[:, 5, 0] >= kps[:, 6, 0], 1.0, -1.0)  # left shoulder right of the right one: facing
+    out = np.zeros((len(kps), 3))
+    out[facing > 0] = [np.pi, 0.0, 0.0]
+    out[facing < 0] = [0.0, 0.0, np.pi]  # pi about x, then pi about the vertical
+    return out
+
+
+def _initial_transl(model, kps: np.ndarray, camera: np.ndarray, orient: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Place the rest body so its torso has the keypoints' pixel size and centre."""
+    with torch.no_grad():
+        rest = model(betas=torch.zeros(1, model.num_betas)).joints[0].numpy()
+    idx = coco17_joint_index(model.J_regressor.shape[0])
+    torso3d = rest[[idx[i] for i in _TORSO]]
+    length3d = np.linalg.norm(torso3d[:2].mean(0) - torso3d[2:].mean(0))
+    out = np.zeros((len(kps), 3))
+    root = rest[0]
+    for t, frame in enumerate(kps):
+        pts = frame[list(_TORSO)]
+        ok = pts[:, 2] > 0.1
+        if ok.sum() >= 2 and ok[:2].any() and ok[2:].any():
+            length_px = np.linalg.norm(pts[:2][ok[:2], :2].mean(0) - pts[2:][ok[2:], :2].mean(0))
+            centre = pts[ok, :2].mean(0)
+        else:
+            seen = frame[frame[:, 2] > 0.1, :2]
+            centre = seen.mean(0) if len(seen) else camera[1:3]
+            length_px = max(np.ptp(seen[:, 1]) / 3, 10.0) if len(seen) > 1 else camera[4] / 4
+        z = camera[0] * length3d / max(length_px, 1.0)
+        target = np.array([(centre[0] - camera[1]) * z / camera[0], (centre[1] - camera[2]) * z / camera[0], z])
+        rot = torch.from_numpy(orient[t]).float()
+        from smplx.lbs import batch_rodrigues
+
+        r = batch_rodrigues(rot[None])[0].numpy()
+        out[t] = target - (r @ (torso3d.mean(0) - root) + root)
+    return out
+
+
+def fit_track(model, keypoints: np.ndarray, width: int, height: int, settings: FitSettings | None = None) -> FitResult:  # type: ignore[no-untyped-def]
+    """Fit one person's keypoint track (T, 17, 3: x, y, confidence in pixels) with `model` (an smplx model)."""
+    s = settings or FitSettings()
+    with torch_threads(s.threads):
+        return _fit(model, keypoints, width, height, s)
+
+
+def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings) -> FitResult:  # type: ignore[no-untyped-def]
+    kps = np.asarray(keypoints, np.float64)
+    n_frames, dev = len(kps), torch.device(s.device)
+    cam_np = camera_for(width, height, s.focal_scale)
+    cam = torch.tensor(cam_np, dtype=torch.float32, device=dev)
+    target = torch.tensor(kps[..., :2], dtype=torch.float32, device=dev)
+    conf = torch.tensor(kps[..., 2], dtype=torch.float32, device=dev).clamp(0, 1)
+    idx = coco17_joint_index(model.J_regressor.shape[0])
+    keypoint_model = KeypointModel(model)
+    orient0 = _initial_orient(kps)
+    p = {
+        "betas": torch.zeros(1, model.num_betas, device=dev),
+        "global_orient": torch.tensor(orient0, dtype=torch.float32, device=dev),
+        "body_pose": torch.zeros(n_frames, model.NUM_BODY_JOINTS * 3, device=dev),
+        "transl": torch.tensor(_initial_transl(model, kps, cam_np, orient0), dtype=torch.float32, device=dev),
+    }
+    torso = torch.zeros(17, device=dev)
+    torso[list(_TORSO)] = 1.0
+
+    def losses(joint_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        joints = keypoint_model(p["betas"], p["global_orient"], p["body_pose"], p["transl"])
+        pix = project(joints[:, idx], cam)
+        sq = ((pix - target) ** 2).sum(-1)
+        robust = s.robust_px**2 * sq / (sq + s.robust_px**2)
+        data = (conf * joint_weight * robust).sum(-1)  # (T,)
+        prior = s.w_pose * (p["body_pose"] ** 2).sum(-1) + s.w_shape * (p["betas"] ** 2).sum() / n_frames
+        limits = sum(torch.relu(sign * p["body_pose"][:, i]) ** 2 for i, sign in _LIMITS)
+        per_frame = data + prior + s.w_limits * limits
+        smooth = torch.zeros((), device=dev)
+        if n_frames > 1:
+            smooth = s.w_smooth * (((joints[1:, :24] - joints[:-1, :24]) ** 2).sum((-1, -2)).sum()
+                                   + 0.1 * ((p["body_pose"][1:] - p["body_pose"][:-1]) ** 2).sum())
+        return per_frame, smooth, sq
+
+    for names, iters, weight in ((("global_orient", "transl"), s.iters_camera, torso),
+                                 (tuple(p), s.iters_full, torch.ones(17, device=dev))):
+        params = [p[k].requires_grad_(True) for k in names]
+        opt = torch.optim.Adam(params, lr=s.lr)
+        for _ in range(iters):
+            opt.zero_grad()
+            per_frame, smooth, _ = losses(weight)
+            (per_frame.sum() + smooth).backward()
+            opt.step()
+        for k in names:
+            p[k] = p[k].detach()
+    with torch.no_grad():
+        per_frame, _, sq = losses(torch.ones(17, device=dev))
+        seen = conf > 0.1
+        reproj = (sq.sqrt() * seen).sum(-1) / seen.sum(-1).clamp(min=1)
+        joints = keypoint_model(p["betas"], p["global_orient"], p["body_pose"], p["transl"])
+    return FitResult(
+        betas=p["betas"][0].cpu().numpy(), global_orient=p["global_orient"].cpu().numpy(),
+        body_pose=p["body_pose"].cpu().numpy(), transl=p["transl"].cpu().numpy(), camera=cam_np,
+        loss=per_frame.cpu().numpy(), reproj_px=reproj.cpu().numpy(), joints=joints.cpu().numpy(),
+    )

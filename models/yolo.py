@@ -1,0 +1,117 @@
+"""ultralytics YOLO (detect, segment, pose) loaded from a local .pt file, with nothing reaching the network.
+
+`prepare_ultralytics` runs before the first `import ultralytics`: offline mode, no auto-install, settings
+sync off, and a local TrueType font as Arial.ttf in ultralytics' config folder (plotting otherwise
+downloads one). The tracker is ultralytics' own ByteTrack (its bundled bytetrack.yaml).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "C:/Windows/Fonts")
+
+
+def _local_font() -> Path | None:
+    for folder in _FONT_DIRS:
+        found = sorted(glob.glob(f"{folder}/**/*.ttf", recursive=True))
+        if found:
+            return Path(found[0])
+    try:
+        import cv2
+
+        found = sorted(glob.glob(str(Path(cv2.__file__).parent / "**" / "*.ttf"), recursive=True))
+        return Path(found[0]) if found else None
+    except ImportError:
+        return None
+
+
+def prepare_ultralytics(config_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Set ultralytics up to run offline; returns its config folder. Call before importing ultralytics."""
+    folder = Path(config_dir or os.environ.get("YOLO_CONFIG_DIR") or Path.home() / ".cache" / "physflow")
+    os.environ["YOLO_CONFIG_DIR"] = str(folder)
+    os.environ["YOLO_OFFLINE"] = "true"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    font = folder / "Ultralytics" / "Arial.ttf"
+    if not font.exists():
+        source = _local_font()
+        if source is not None:
+            font.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, font)
+    from ultralytics.utils import SETTINGS
+
+    if SETTINGS.get("sync", True):
+        SETTINGS.update({"sync": False})
+    return folder
+
+
+def load_yolo(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    """An ultralytics YOLO model from a local checkpoint file (never a hub name)."""
+    weights = Path(path)
+    if not weights.is_file():
+        raise FileNotFoundError(f"YOLO weights file {weights} does not exist")
+    prepare_ultralytics()
+    from ultralytics import YOLO
+
+    return YOLO(str(weights))
+
+
+@dataclass
+class YoloFrame:
+    """One frame's results in working-resolution pixels."""
+
+    boxes: np.ndarray  # (N, 4) x1, y1, x2, y2
+    scores: np.ndarray  # (N,)
+    classes: list[str]
+    track_ids: np.ndarray  # (N,) 0 when the tracker gave none
+    masks: np.ndarray | None  # (N, h, w) bool at the frame's size, or None
+    keypoints: np.ndarray | None  # (N, K, 3) x, y, confidence, or None
+
+
+def track_frames(model, frames: Sequence[np.ndarray], *, conf: float, iou: float, batch: int = 8,  # type: ignore[no-untyped-def]
+                 imgsz: int = 640, max_det: int = 100, device: str | None = None) -> list[YoloFrame]:
+    """Run `model` with ByteTrack over the frames of one clip (RGB arrays), in order."""
+    out: list[YoloFrame] = []
+    for start in range(0, len(frames), batch):
+        chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start:start + batch]]  # ultralytics wants BGR
+        results = model.track(chunk, persist=start > 0, tracker="bytetrack.yaml", conf=conf, iou=iou,
+                              imgsz=imgsz, max_det=max_det, device=device, verbose=False)
+        out += [_frame_result(r) for r in results]
+    return out
+
+
+def _frame_result(r) -> YoloFrame:  # type: ignore[no-untyped-def]
+    boxes = r.boxes
+    n = len(boxes)
+    ids = boxes.id.int().cpu().numpy() if boxes.id is not None else np.zeros(n, int)
+    masks = None
+    if r.masks is not None and n:
+        masks = _polygon_masks(r.masks.xy, r.orig_shape)
+    kps = None
+    if r.keypoints is not None and n:
+        xy = r.keypoints.xy.cpu().numpy()
+        c = r.keypoints.conf.cpu().numpy() if r.keypoints.conf is not None else np.ones(xy.shape[:2])
+        kps = np.concatenate([xy, c[..., None]], axis=2)
+    return YoloFrame(
+        boxes=boxes.xyxy.cpu().numpy().reshape(-1, 4), scores=boxes.conf.cpu().numpy(),
+        classes=[str(r.names[int(c)]) for c in boxes.cls.cpu().numpy()], track_ids=ids, masks=masks, keypoints=kps,
+    )
+
+
+def _polygon_masks(polygons: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Masks at the original frame size from ultralytics' polygons (already un-letterboxed)."""
+    import cv2
+
+    out = np.zeros((len(polygons), shape[0], shape[1]), np.uint8)
+    for i, poly in enumerate(polygons):
+        if len(poly) >= 3:
+            cv2.fillPoly(out[i], [np.round(poly).astype(np.int32)], 1)
+    return out.astype(bool)

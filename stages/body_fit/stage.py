@@ -1,0 +1,101 @@
+"""body_fit: SMPLify-style fits of SMPL or SMPL-X to each person's keypoint track (`body_fits`).
+
+One fit per (clip, track), batched over the track's frames (models/smplify.py); a row per fitted frame.
+Without a registered body model the stage builds physflow's procedural body, in the file format of the chosen
+family (SMPL pickle or SMPL-X npz), once, in setup.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from data_catalog.schemas import BODY_FITS
+from stages.annotation import AnnotatedShard, ClipWork, clip_error, clip_items
+from stages.base import Stage
+from stages.body_fit.config import BodyFitConfig
+
+PROCEDURAL = "procedural"
+PROCEDURAL_FILES = {"smpl": "SMPL_NEUTRAL.pkl", "smplx": "SMPLX_NEUTRAL.npz"}
+
+
+class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
+    name = "body_fit"
+    VERSION = 1
+    Config = BodyFitConfig
+    table = BODY_FITS
+    input_columns = ("clip_id", "frame", "track_id", "keypoints")
+
+    def __init__(self, config: BodyFitConfig):
+        super().__init__(config)
+        self.model: Any = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def weights_sha256(self) -> list[str]:
+        return [self.config.body_model.sha256] if self.config.body_model else []
+
+    def setup(self) -> None:
+        from models.body_model import build_body_model, load_body_model
+
+        if self.config.body_model:
+            path = Path(self.config.body_model.path)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="physflow-body-")
+            path = build_body_model(Path(self._tmp.name) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
+        self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
+        self.model.requires_grad_(False)
+
+    @property
+    def model_label(self) -> str:
+        return self.config.model if self.config.body_model else f"{self.config.model}-{PROCEDURAL}"
+
+    def items(self, inputs: Sequence[AnnotatedShard]) -> Sequence[ClipWork]:
+        return clip_items(inputs)
+
+    def process(self, item: ClipWork) -> Iterable[dict[str, Any]]:
+        from models.smplify import FitSettings, fit_track
+
+        c, clip = self.config, item.clip
+        tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in item.rows.get("poses", []):
+            tracks[row["track_id"]].append(row)
+        if not tracks:
+            return clip_error(clip, "no keypoints to fit (no pose rows for this clip)")
+        settings = FitSettings(
+            focal_scale=c.focal_scale, iters_camera=c.iters_camera, iters_full=c.iters_full, lr=c.lr,
+            w_pose=c.w_pose, w_shape=c.w_shape, w_limits=c.w_limits, w_smooth=c.w_smooth, device=c.device,
+            threads=c.threads,
+        )
+        rows: list[dict[str, Any]] = []
+        for track_id, track_rows in sorted(tracks.items()):
+            poses = sorted(track_rows, key=lambda r: r["frame"])
+            kps = np.array([r["keypoints"] for r in poses], np.float64)
+            kps[..., 2] = np.where(kps[..., 2] >= c.min_conf, kps[..., 2], 0.0)
+            usable = (kps[..., 2] > 0).sum(-1) >= c.min_keypoints
+            if not usable.any():
+                rows.append({"clip_id": clip.clip_id, "track_id": track_id,
+                             "error": f"too few keypoints: no frame has {c.min_keypoints} above {c.min_conf}"})
+                continue
+            fit = fit_track(self.model, kps[usable], clip.width, clip.height, settings)
+            frames = [r["frame"] for r, ok in zip(poses, usable, strict=True) if ok]
+            rows += [
+                {"clip_id": clip.clip_id, "track_id": track_id, "frame": frame, "model": self.model_label,
+                 "betas": fit.betas.tolist(), "global_orient": fit.global_orient[t].tolist(),
+                 "body_pose": fit.body_pose[t].tolist(), "transl": fit.transl[t].tolist(),
+                 "camera": fit.camera.tolist(), "fit_loss": float(fit.loss[t]), "reproj_px": float(fit.reproj_px[t])}
+                for t, frame in enumerate(frames)
+            ]
+        return rows
+
+    def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
+        return clip_error(item.clip, reason)
+
+
+def run(inputs: Sequence[AnnotatedShard], config: BodyFitConfig) -> pa.Table:
+    return BodyFitStage(config).run(inputs)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from stages.annotation import FrameSampling, WeightsRef
+from stages.base import StageConfig
+
+
+class PartMasksConfig(StageConfig):
+    sampling: FrameSampling = Field(default_factory=FrameSampling, description="Frames to annotate per clip.")
+    model: Literal["smpl", "smplx"] = Field("smpl", description="Body model family of the fits.")
+    body_model: WeightsRef | None = Field(
+        None, description="The body model file the fits used; None: physflow's procedural body.")
+    num_betas: int = Field(10, ge=1, le=300, description="Shape coefficients of the fits.")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads while posing the fitted bodies.")
+    objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
+    preview: bool = Field(True, description="Write one PNG per clip: its busiest mask over its frame.")
+    preview_alpha: float = Field(0.55, ge=0.0, le=1.0, description="Opacity of the label colours in the preview.")

@@ -1,0 +1,168 @@
+"""part_masks: per sampled frame, a uint8 part label map (`part_masks`, PNG blobs) and a preview per clip.
+
+Each fitted body is posed with its fit, projected through its fit's camera and rasterised z-ordered; a
+pixel's label is the body part (joint + 1, from the skinning weights) of the nearest face. Non-person
+tracks, and persons without a fit, are painted beneath as their own labels (OBJECT_BASE + n) from their
+masks, or their boxes when they have none. Confidence is 1.0 for a map with labels, 0.0 for an empty one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from data_catalog.blobs import BlobStore
+from data_catalog.schemas import PART_MASKS
+from data_catalog.storage import Root
+from stages.annotation import PERSON, AnnotatedShard, ClipRef, ClipWork, clip_error, clip_items, rle_decode
+from stages.base import Stage
+from stages.body_fit.stage import PROCEDURAL_FILES
+from stages.part_masks.config import PartMasksConfig
+
+OBJECT_BASE = 64
+_PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
+
+
+class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
+    name = "part_masks"
+    VERSION = 1
+    Config = PartMasksConfig
+    table = PART_MASKS
+    input_columns = ("clip_id", "frame", "track_id", "cls", "box", "mask_rle", "global_orient", "body_pose")
+
+    def __init__(self, config: PartMasksConfig):
+        super().__init__(config)
+        self.model: Any = None
+
+    def weights_sha256(self) -> list[str]:
+        return [self.config.body_model.sha256] if self.config.body_model else []
+
+    def setup(self) -> None:
+        from smplx.joint_names import JOINT_NAMES as SMPLX_NAMES
+
+        from models.body_model import JOINT_NAMES, build_body_model, load_body_model
+        from models.rasterize import face_labels
+
+        with tempfile.TemporaryDirectory(prefix="physflow-body-") as tmp:
+            path = Path(self.config.body_model.path) if self.config.body_model else build_body_model(
+                Path(tmp) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
+            self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
+        self.model.requires_grad_(False)
+        self.faces = np.asarray(self.model.faces, np.int64)
+        parts = self.model.lbs_weights.argmax(dim=1).numpy()
+        self.face_labels = face_labels(parts + 1, self.faces).astype(np.uint8)
+        n_joints = self.model.J_regressor.shape[0]
+        names = JOINT_NAMES if n_joints == len(JOINT_NAMES) else SMPLX_NAMES
+        self.part_names = {j + 1: names[j] for j in range(n_joints)}
+
+    def items(self, inputs: Sequence[AnnotatedShard]) -> Sequence[ClipWork]:
+        return clip_items(inputs)
+
+    def _posed(self, fits: list[dict[str, Any]]) -> np.ndarray:
+        """(N, V, 3) camera-space vertices of each fit row."""
+        import torch
+
+        from models.smplify import body_forward, torch_threads
+
+        if not fits:
+            return np.zeros((0, 0, 3))
+        t = lambda key: torch.tensor([f[key] for f in fits], dtype=torch.float32)  # noqa: E731
+        with torch.no_grad(), torch_threads(self.config.threads):
+            out = body_forward(self.model, t("betas"), t("global_orient"), t("body_pose"), t("transl"))
+        return out.vertices.numpy()
+
+    def render(self, clip: ClipRef, frame: int, fits: list[tuple[dict[str, Any], np.ndarray]],
+               objects: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
+        """The label map of one frame at the working size."""
+        from models.rasterize import rasterize_labels
+
+        size = clip.working_size(self.config.sampling)
+        base = np.zeros(size, np.uint8)
+        for label, det in objects:
+            if det.get("mask_rle"):
+                mask = rle_decode(det["mask_rle"])
+                if mask.shape != size:
+                    mask = cv2.resize(mask.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) > 0
+                base[mask] = label
+            else:
+                x1, y1, x2, y2 = (np.asarray(det["box"]) / clip.scale(self.config.sampling)).round().astype(int)
+                base[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = label
+        if not fits:
+            return base
+        camera = np.asarray(fits[0][0]["camera"], float)
+        meshes = [(verts, self.faces, self.face_labels) for _, verts in fits]
+        return rasterize_labels(meshes, camera, size, base)
+
+    def process(self, item: ClipWork) -> Iterable[dict[str, Any]]:
+        clip, cfg = item.clip, self.config
+        if item.blob_root is None:
+            raise ValueError("part_masks needs a blob root to store its maps")
+        blobs = BlobStore(Root(item.blob_root))
+        fit_rows = item.rows.get("body_fits", [])
+        posed = self._posed(fit_rows)
+        fits_at: dict[int, list[tuple[dict[str, Any], np.ndarray]]] = defaultdict(list)
+        for row, verts in zip(fit_rows, posed, strict=False):
+            fits_at[row["frame"]].append((row, verts))
+        objects_at, names = self._objects(item.rows.get("detections", []), fits_at) if cfg.objects else ({}, {})
+        rows, maps = [], {}
+        for frame in clip.sampled(cfg.sampling):
+            label_map = self.render(clip, frame, fits_at.get(frame, []), objects_at.get(frame, []))
+            maps[frame] = label_map
+            _, png = cv2.imencode(".png", label_map)
+            uri, _ = blobs.put_bytes(png.tobytes(), "png")
+            present = [int(v) for v in np.flatnonzero(np.bincount(label_map.ravel(), minlength=256)) if v]
+            rows.append({
+                "clip_id": clip.clip_id, "frame": frame, "mask_uri": uri, "confidence": 1.0 if present else 0.0,
+                "width": label_map.shape[1], "height": label_map.shape[0],
+                "labels": json.dumps({str(v): {**self.part_names, **names}.get(v, "?") for v in present}),
+            })
+        if not rows:
+            return clip_error(clip, "clip has no frames to mask")
+        if cfg.preview:
+            preview = self._preview(clip, maps, blobs)
+            for row in rows:
+                row["preview_uri"] = preview
+        return rows
+
+    def _objects(self, detections: list[dict[str, Any]], fits_at: dict[int, Any]
+                 ) -> tuple[dict[int, list[tuple[int, dict[str, Any]]]], dict[int, str]]:
+        """Per frame, the (label, detection) of each non-person track and each person without a fit there."""
+        fitted = {(f, row["track_id"]) for f, items in fits_at.items() for row, _ in items}
+        chosen = [d for d in detections if d["cls"] != PERSON or (d["frame"], d["track_id"]) not in fitted]
+        tracks = sorted({d["track_id"] for d in chosen})[: 256 - OBJECT_BASE]
+        label_of = {tid: OBJECT_BASE + i for i, tid in enumerate(tracks)}
+        names = {}
+        out: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        for d in sorted(chosen, key=lambda d: -(d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1])):
+            if d["track_id"] in label_of:  # larger first, so smaller objects stay visible on top
+                out[d["frame"]].append((label_of[d["track_id"]], d))
+                names[label_of[d["track_id"]]] = f"{d['cls']}#{d['track_id']}"
+        return out, names
+
+    def _preview(self, clip: ClipRef, maps: dict[int, np.ndarray], blobs: BlobStore) -> str | None:
+        """PNG of the busiest mask over its frame; None when the frame does not decode."""
+        frame = max(maps, key=lambda f: int((maps[f] > 0).sum()))
+        image = next((img for index, img in clip.frames(self.config.sampling) if index == frame), None)
+        if image is None:
+            return None
+        label_map = maps[frame]
+        colour = _PALETTE[label_map]
+        a = self.config.preview_alpha * (label_map > 0)[..., None]
+        blended = (image * (1 - a) + colour * a).astype(np.uint8)
+        _, png = cv2.imencode(".png", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+        return blobs.put_bytes(png.tobytes(), "png")[0]
+
+    def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
+        return clip_error(item.clip, reason)
+
+
+def run(inputs: Sequence[AnnotatedShard], config: PartMasksConfig) -> pa.Table:
+    return PartMasksStage(config).run(inputs)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from stages.base import StageConfig
+from stages.physics_metrics.metrics import Thresholds
+
+
+class PhysicsMetricsConfig(StageConfig):
+    """Tracking, fitting and violation limits of the physics-fidelity metrics."""
+
+    min_saturation: int = Field(90, ge=1, le=255, description="HSV saturation (0-255) above which a pixel is an object.")
+    min_area: int = Field(6, ge=1, le=100_000, description="Smallest blob, in pixels, that counts as an object.")
+    fit_tol_px: float = Field(0.6, gt=0.0, le=20.0, description="Quadratic-fit tolerance of a motion segment, px.")
+    min_len: int = Field(5, ge=3, le=100, description="Frames a segment needs for acceleration/restitution estimates.")
+    teleport_px: float = Field(3.0, gt=0.0, le=1000.0, description="Smallest continuity gap, px, counted as a teleport.")
+    min_smooth_fraction: float = Field(
+        0.6, ge=0.0, le=1.0, description="Fraction of frames in smooth segments below which frames are out of order."
+    )
+    max_radius_drift: float = Field(0.1, ge=0.0, le=10.0, description="Relative radius change flagged as size drift.")
+    max_momentum_change: float = Field(
+        0.1, ge=0.0, le=10.0, description="|dP| / sum m|v| across a collision flagged as momentum not conserved."
+    )
+    flow_metrics: bool = Field(True, description="Also compute DIS-flow measures (dynamic degree, smoothness, flicker).")
+    max_frames: int = Field(300, ge=3, le=10_000, description="Frames read per clip at most.")
+    width: int | None = Field(None, ge=32, le=4096, description="Decode width in pixels (None: the clip's own).")
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            fit_tol_px=self.fit_tol_px, min_len=self.min_len, teleport_px=self.teleport_px,
+            min_smooth_fraction=self.min_smooth_fraction, max_radius_drift=self.max_radius_drift,
+            max_momentum_change=self.max_momentum_change,
+        )

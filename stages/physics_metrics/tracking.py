@@ -1,0 +1,146 @@
+"""Object tracks for physics metrics: by colour segmentation (PhyWorld's method) or from a detections table.
+
+A colour track is one hue class: saturated pixels are grouped into hue classes over the whole clip, and
+in each frame the largest connected blob of a class gives a soft-weighted centroid and an equivalent
+radius sqrt(area / pi). Edge pixels count in proportion to their saturation, so anti-aliased edges give
+sub-pixel centroids. Frames where a class has no blob are missing from its track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Track:
+    """One object over time: frames where it was seen, centre (px) and equivalent radius (px) there."""
+
+    label: str
+    hue: float | None
+    frames: np.ndarray  # (n,) int
+    pos: np.ndarray  # (n, 2) px, pixel centres at integer coordinates
+    radius: np.ndarray  # (n,) px
+
+
+def _hue_classes(hues: np.ndarray, min_pixels: int, gap: int) -> list[tuple[int, int]]:
+    """Hue ranges [lo, hi] (OpenCV 0-179, may wrap) separated by at least `gap` empty bins."""
+    hist = np.bincount(hues, minlength=180)
+    # a bin counts when it holds a visible share of all saturated pixels: the few blended pixels where two
+    # touching objects meet must not bridge their hues
+    occupied = hist >= max(1, min_pixels // 20, 0.003 * hues.size)
+    if not occupied.any():
+        return []
+    if occupied.all():
+        return [(0, 179)]
+    start = int(np.argmin(occupied))  # an empty bin: walk the circle from there
+    runs: list[list[int]] = []
+    empty = gap
+    for k in range(180):
+        b = (start + k) % 180
+        if occupied[b]:
+            if empty >= gap or not runs:
+                runs.append([b, b])
+            runs[-1][1] = b
+            empty = 0
+        else:
+            empty += 1
+    classes = [(lo, hi) for lo, hi in runs if _count(hist, lo, hi) >= min_pixels]
+    return _merge_fringes(hist, classes)
+
+
+def _count(hist: np.ndarray, lo: int, hi: int) -> int:
+    return int(hist[np.arange(lo, lo + (hi - lo) % 180 + 1) % 180].sum())
+
+
+def _merge_fringes(hist: np.ndarray, classes: list[tuple[int, int]], reach: int = 16) -> list[tuple[int, int]]:
+    """Fold a class into a neighbour within `reach` hue steps that has over 6x its pixels: the fringe where an
+    object's edge blends with a tinted background or floor, not an object of its own."""
+    classes = sorted(classes, key=lambda c: _count(hist, *c))
+    merged = True
+    while merged and len(classes) > 1:
+        merged = False
+        for a, (lo, hi) in enumerate(classes):
+            for b, (lo2, hi2) in enumerate(classes):
+                near = min((lo2 - hi) % 180, (lo - hi2) % 180) <= reach
+                if b != a and near and _count(hist, lo2, hi2) > 6 * _count(hist, lo, hi):
+                    # the union runs from the start of one to the end of the other, the short way round
+                    union = (lo2, hi) if (lo - hi2) % 180 <= reach else (lo, hi2)
+                    classes = [c for k, c in enumerate(classes) if k not in (a, b)] + [union]
+                    merged = True
+                    break
+            if merged:
+                break
+    return classes
+
+
+def _in_range(h: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return (h >= lo) & (h <= hi) if lo <= hi else (h >= lo) | (h <= hi)
+
+
+def _measure(weight: np.ndarray, binary: np.ndarray, min_area: int) -> tuple[float, float, float] | None:
+    """Centroid and equivalent radius of the largest blob of `binary`, weighted by `weight` near it."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[k, cv2.CC_STAT_AREA] < min_area:
+        return None
+    support = cv2.dilate((labels == k).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    w = np.where(support, weight, 0.0)
+    total = float(w.sum())
+    ys, xs = np.indices(w.shape)
+    return float((w * xs).sum() / total), float((w * ys).sum() / total), float(np.sqrt(total / np.pi))
+
+
+def color_tracks(
+    frames: np.ndarray | Iterable[np.ndarray],
+    *,
+    min_saturation: int = 90,
+    min_value: int = 40,
+    min_area: int = 6,
+    hue_gap: int = 3,
+) -> list[Track]:
+    """Tracks of saturated, distinctly coloured objects in RGB frames (T x H x W x 3 uint8)."""
+    hsv = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2HSV) for f in frames]
+    if not hsv:
+        return []
+    fg = [(x[..., 1] >= min_saturation) & (x[..., 2] >= min_value) for x in hsv]
+    hues = np.concatenate([x[..., 0][m] for x, m in zip(hsv, fg, strict=True)]).astype(np.int64)
+    floor = 0.6 * min_saturation
+    tracks = []
+    for lo, hi in _hue_classes(hues, min_pixels=min_area * 2, gap=hue_gap):
+        found: list[tuple[int, float, float, float]] = []
+        for t, (x, m) in enumerate(zip(hsv, fg, strict=True)):
+            in_class = _in_range(x[..., 0], lo, hi)
+            weight = np.clip((x[..., 1].astype(np.float64) - floor) / (min_saturation * 1.5 - floor), 0, 1)
+            weight *= in_class & (x[..., 2] >= min_value)
+            got = _measure(weight, m & in_class, min_area)
+            if got is not None:
+                found.append((t, *got))
+        if len(found) >= 2:
+            arr = np.array(found)
+            centre = (lo + ((hi - lo) % 180) / 2) % 180
+            tracks.append(Track(f"hue{int(centre)}", float(centre), arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3]))
+    return tracks
+
+
+def tracks_from_detections(rows: Iterable[Mapping[str, Any]], *, start_frame: int = 0) -> list[Track]:
+    """Tracks from `detections` rows (frame, track_id, box x1,y1,x2,y2): box centres, radius = (w + h) / 4."""
+    by_id: dict[int, list[tuple[int, float, float, float]]] = {}
+    for row in rows:
+        if row.get("error") or row.get("box") is None or row.get("track_id") is None:
+            continue
+        x1, y1, x2, y2 = row["box"]
+        by_id.setdefault(int(row["track_id"]), []).append(
+            (int(row["frame"]) - start_frame, (x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4)
+        )
+    tracks = []
+    for tid, items in sorted(by_id.items()):
+        arr = np.array(sorted(items))
+        tracks.append(Track(f"track{tid}", None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3]))
+    return tracks

@@ -1,0 +1,73 @@
+"""Deliberately broken versions of a synthetic scene, for testing that physics metrics flag each violation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+
+from stages.synth.render import render_frames
+from stages.synth.scenes import Scene
+
+VIOLATIONS: tuple[str, ...] = ("shuffle", "reverse_gravity", "teleport", "vanish", "size_drift")
+
+
+def _teleport(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
+    """From a middle frame on, the first object is drawn displaced by 3 of its radii (sideways, inside the frame)."""
+    s = copy.deepcopy(scene)
+    obj = s.objects[0]
+    t0 = _quiet_frame(s, rng)
+    shift = 3.0 * obj.radius_px
+    direction = 1.0 if obj.pos[t0:, 0].max() + shift + obj.radius_px < s.width - 2 else -1.0
+    obj.pos = obj.pos.copy()
+    obj.pos[t0:, 0] += direction * shift
+    return render_frames(s)
+
+
+def _quiet_frame(scene: Scene, rng: np.random.Generator) -> int:
+    """A frame in the middle half of the clip, as far as possible from any bounce or collision."""
+    frames = np.arange(scene.n_frames // 4, 3 * scene.n_frames // 4)
+    events = np.array(scene.events or [-1e9]) * scene.fps
+    clearance = np.abs(frames[:, None] - events[None, :]).min(axis=1)
+    best = frames[clearance >= clearance.max() - 1]
+    return int(rng.choice(best))
+
+
+def _vanish(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
+    """The first object is no longer drawn from a middle frame on."""
+    s = copy.deepcopy(scene)
+    visible = np.ones(s.n_frames, bool)
+    visible[_quiet_frame(s, rng):] = False
+    s.objects[0].visible = visible
+    return render_frames(s)
+
+
+def _size_drift(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
+    """The first object's radius grows linearly by 50% over the clip."""
+    s = copy.deepcopy(scene)
+    s.objects[0].scale = np.linspace(1.0, 1.5, s.n_frames)
+    return render_frames(s)
+
+
+def _shuffle(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
+    frames = render_frames(scene)
+    return [frames[i] for i in rng.permutation(len(frames))]
+
+
+def _reverse_gravity(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
+    """Frames flipped upside down: objects fall upwards and bounce off a ceiling."""
+    return [np.ascontiguousarray(f[::-1]) for f in render_frames(scene)]
+
+
+_MAKERS: dict[str, Callable[[Scene, np.random.Generator], list[np.ndarray]]] = {
+    "shuffle": _shuffle, "reverse_gravity": _reverse_gravity, "teleport": _teleport, "vanish": _vanish,
+    "size_drift": _size_drift,
+}
+
+
+def broken_frames(scene: Scene, violation: str, seed: int = 0) -> list[np.ndarray]:
+    """The scene's frames with one violation of physics (`VIOLATIONS`), deterministic in `seed`."""
+    if violation not in _MAKERS:
+        raise ValueError(f"unknown violation {violation!r}; known: {', '.join(VIOLATIONS)}")
+    return _MAKERS[violation](scene, np.random.default_rng(seed))
