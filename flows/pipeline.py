@@ -1,7 +1,7 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
-Today the chain is curate (ingest, analyze, dedup, filter, export) -> optical flow; annotate, train
-and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
+Today the chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body
+fit, part masks) -> optical flow; train and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
 model; the pipeline sets its catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
 summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog import Catalog
+from flows.annotate import AnnotateParams, annotate_flow
 from flows.curate import CurateParams, curate_flow
 from flows.ingest import DEFAULT_CATALOG
 from flows.monitor import stage_states
@@ -36,6 +37,8 @@ class PipelineParams(BaseModel):
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI (every step's catalog).")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where stage task runs execute.")
     curate: CurateParams = Field(..., description="Curation of the input videos (its `inputs` are the pipeline's).")
+    annotate: AnnotateParams = Field(default_factory=AnnotateParams,
+                                     description="Annotation of kept clips (its catalog is the pipeline's).")
     optical_flow: OpticalFlowParams = Field(default_factory=OpticalFlowParams,
                                             description="Optical flow over kept clips (its catalog is the pipeline's).")
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
@@ -70,6 +73,8 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     run_id = str(state.state_details.flow_run_id)
     result = state.result()  # raises when the step failed: later steps need its output
     by_stage: dict[str, list[ArtifactRef]] = {}
+    if isinstance(result, dict):  # refs by stage
+        result = [ref for refs in result.values() for ref in refs]
     for ref in result if isinstance(result, list) else getattr(result, "refs", []):
         if isinstance(ref, ArtifactRef):
             by_stage.setdefault(ref.stage, []).append(ref)
@@ -95,6 +100,7 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
     report = PipelineReport(catalog=params.catalog, runner=params.runner.kind)
     with task_runner(params.runner) as runner:
         _step(report, "curate", curate_flow, _on(params.curate, params.catalog), runner)
+        _step(report, "annotate", annotate_flow, _on(params.annotate, params.catalog), runner)
         _step(report, "optical_flow", optical_flow_flow, _on(params.optical_flow, params.catalog), runner)
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]

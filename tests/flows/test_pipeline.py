@@ -40,9 +40,11 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
                             curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 1, "filter": DEMO_FILTER})
     state = pipeline_flow(params, return_state=True)
     report = state.result()
-    curate, optical_flow = report.steps
-    assert (curate.step, curate.state, optical_flow.step, optical_flow.state) == (
-        "curate", "Completed", "optical_flow", "Completed")
+    curate, annotate, optical_flow = report.steps
+    assert [(s.step, s.state) for s in report.steps] == [
+        ("curate", "Completed"), ("annotate", "Completed"), ("optical_flow", "Completed")]
+    assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
+                                    for stage in ("detect", "pose", "body_fit", "part_masks")}
     # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
     # export shard per readable video; the three kept clips get their optical flow in one shard.
     assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
@@ -65,7 +67,7 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     assert "| videos | 4 | 4 |" in summary["data"]
 
     warm = pipeline_flow(params)
-    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 6
+    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 10
     assert warm.previews == report.previews
 
 
