@@ -34,7 +34,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached curation shard.")] = 8,
     previews: Annotated[int, typer.Option(min=0, help="Preview images to write.")] = 4,
 ) -> None:
-    """Run the chain (today: curate -> optical flow) as one flow run with a markdown summary artifact."""
+    """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
     from pydantic import ValidationError
 
     from flows.demo import write_demo_videos

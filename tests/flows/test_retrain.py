@@ -64,7 +64,8 @@ def test_retrain_without_new_data_is_skipped(catalog_root):
         state.result()
 
 
-DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "curate-videos", "optical-flow": "optical-flow",
+DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "curate-videos", "annotate": "annotate-clips",
+               "optical-flow": "optical-flow",
                "pipeline": "physflow-pipeline", "retrain": "retrain-model"}
 
 
