@@ -29,6 +29,7 @@ app.add_typer(catalog_app, name="catalog")
 
 # Modules that add their commands to `app` (each defines `register(app)`), one line per area.
 _EXTENSIONS: tuple[str, ...] = (
+    "flows.cli_orchestrate",
     "flows.cli_flow",
     "flows.cli_curate",
     "flows.cli_synth",

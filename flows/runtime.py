@@ -3,26 +3,41 @@
 `plan` turns (stage, config, shards of items with content keys) into `StageJob`s; `run_jobs` submits
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code; otherwise the task runs the stage, writes the artifact (temp file, rename, manifest last),
-registers it in the catalog and publishes a table artifact with the stage's counters.
+registers it in the catalog and publishes a table artifact with the stage's counters; a shard that runs
+longer than `PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
+
+`RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
+prefect-dask (a local cluster of worker processes, or the address of an existing cluster), or
+prefect-ray when it is installed. Artifacts are the same whichever runner computed them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.futures import wait
-from pydantic import BaseModel, ConfigDict
+from prefect.states import Completed, State
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data_catalog import Catalog, cache_key
 from data_catalog.keys import shard_id
 from data_catalog.sharding import content_shards
 from flows.progress import reporter
-from stages.base import Stage, StageConfig
+from stages.base import ProgressFn, Stage, StageConfig
+
+PROGRESS_INTERVAL_S = 1.0
+"""A shard running longer than this publishes a progress artifact, updated at most this often."""
+
+log = logging.getLogger("physflow.runtime")
 
 
 class ArtifactRef(BaseModel):
@@ -86,15 +101,19 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(persist_result=True, cache_key_fn=_job_cache_key)
-def run_stage_job(job: StageJob) -> ArtifactRef:
+def run_stage_job(job: StageJob) -> ArtifactRef | State:
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    if store.exists(name, job.key):  # complete from an earlier run whose Prefect result was lost
+    done_before = store.exists(name, job.key)  # e.g. a run killed after the write, before Prefect cached it
+    if done_before:
         manifest = store.manifest(name, job.key)
     else:
         stage = job.stage_cls(job.config)
-        table = stage.run(job.inputs, progress=reporter(job.label))
+        progress = StageProgress(name, job.shard, reporter(job.label))
+        table = stage.run(job.inputs, progress=progress)
+        progress.finish()
         stats = stage.stats.as_dict()
         manifest = store.write(
             stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
@@ -103,10 +122,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef:
         )
         _publish_stats(name, job.shard, stats)
     catalog.register(manifest)
-    return ArtifactRef(
+    ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
     )
+    if done_before:
+        return Completed(name="Cached", data=ref, message=f"artifact {name}/{job.key[:12]} already complete")
+    return ref
 
 
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
@@ -147,9 +169,121 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
         *({"measure": f"rejected: {k}", "value": v} for k, v in stats["rejected"].items()),
     ]
     create_table_artifact(
-        key=f"{stage}-stats".replace("_", "-"), table=rows,
-        description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        key=artifact_key(stage, "stats"), table=rows,
+        description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", _sync=True,
     )
+
+
+def artifact_key(*parts: str) -> str:
+    """A Prefect artifact key from free text: lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+
+
+class StageProgress:
+    """Forwards stage progress to the terminal sink and, for long shards, to a Prefect progress artifact.
+
+    The artifact is created once the shard has run `PROGRESS_INTERVAL_S` and updated at most that often,
+    so short shards add no artifacts and long ones cost one API call per interval.
+    """
+
+    def __init__(self, stage: str, shard: str, sink: ProgressFn | None):
+        self.stage, self.shard, self.sink = stage, shard, sink
+        self.start = self.last = time.monotonic()
+        self.artifact_id: Any = None
+        self.done = self.total = 0
+        self.enabled = True
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.sink:
+            self.sink(done, total)
+        now = time.monotonic()
+        if self.enabled and now - self.last >= PROGRESS_INTERVAL_S and done < total:
+            self.last = now
+            self._publish()
+
+    def finish(self) -> None:
+        if self.artifact_id is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        percent = round(100.0 * self.done / self.total, 1) if self.total else 100.0
+        text = f"{self.stage} shard {self.shard[:8]}: {self.done}/{self.total} items"
+        try:
+            if self.artifact_id is None:
+                self.artifact_id = create_progress_artifact(
+                    progress=percent, key=artifact_key(self.stage, "progress"), description=text, _sync=True)
+            else:
+                update_progress_artifact(artifact_id=self.artifact_id, progress=percent, description=text,
+                                         _sync=True)
+        except Exception as exc:  # progress is a view; losing it must not lose the work
+            log.warning("progress artifact for %s disabled: %s", self.stage, exc)
+            self.enabled = False
+
+
+class RunnerSpec(BaseModel):
+    """Where a flow's task runs execute (an orchestration setting, not a stage setting)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["default", "dask", "ray"] = Field(
+        "default", description="default: Prefect's thread pool; dask: prefect-dask; ray: prefect-ray.")
+    address: str | None = Field(
+        None, max_length=500,
+        description="Address of an existing cluster (dask: tcp://host:8786, ray: ray://host:10001); "
+        "none starts a local one.")
+    workers: int = Field(2, ge=1, le=256, description="Worker processes of a local cluster.")
+    threads_per_worker: int = Field(1, ge=1, le=64, description="Threads in each local Dask worker.")
+
+    @model_validator(mode="after")
+    def _address_needs_cluster(self) -> RunnerSpec:
+        if self.address and self.kind == "default":
+            raise ValueError(f"runner address {self.address!r} needs kind 'dask' or 'ray', not 'default'")
+        return self
+
+
+@contextlib.contextmanager
+def task_runner(spec: RunnerSpec) -> Iterator[Any]:
+    """The task runner for `spec` (None = Prefect's default); a local cluster lives as long as the block.
+
+    One local cluster serves every flow run in the block, so nested flows do not each start their own.
+    """
+    if spec.kind == "default":
+        yield None
+    elif spec.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if spec.address:
+            yield DaskTaskRunner(address=spec.address)
+            return
+        from distributed import LocalCluster
+
+        # Workers report to this process's Prefect API, not to ephemeral servers of their own.
+        with LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
+                          host="127.0.0.1", dashboard_address=None, env={"PREFECT_API_URL": _api_url()},
+                          silence_logs=logging.WARNING) as cluster:
+            yield DaskTaskRunner(address=cluster.scheduler_address)
+    else:
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError:
+            raise RuntimeError(
+                "runner 'ray' needs prefect-ray, which is not installed: pip install 'physflow[ray]'"
+            ) from None
+        init = None if spec.address else {"num_cpus": spec.workers, "include_dashboard": False}
+        yield RayTaskRunner(address=spec.address, init_kwargs=init)
+
+
+def _api_url() -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # starts the ephemeral API if this process has none yet
+        return str(client.api_url).rstrip("/")
+
+
+def with_runner(flow_obj: Any, runner: Any) -> Any:
+    """`flow_obj` set to run its tasks on `runner` (from `task_runner`); unchanged for the default."""
+    return flow_obj if runner is None else flow_obj.with_options(task_runner=runner)
 
 
 def summarize(refs: Sequence[ArtifactRef]) -> dict[str, Any]:

@@ -209,7 +209,9 @@ def write_video(
                 stream.width, stream.height = arr.shape[1], arr.shape[0]
                 stream.pix_fmt = pix_fmt
                 if codec == "libx264":
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    # One encoder thread: x264's output depends on its thread count (and varies between
+                    # threaded runs), and blobs are addressed by content, so the same frames must give the same bytes.
+                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
                 c.mux(packet)
         if stream is None:

@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from data_catalog import Catalog
-
-ROOT = Path(__file__).resolve().parents[2]
-
-# Runs `physflow ingest`, but blocks forever just before the artifact's Parquet file is renamed into
-# place (after the temporary file is fully written): the worst moment to die.
-_DRIVER = textwrap.dedent(
-    """
-    import os, sys, time
-    import data_catalog.storage as storage
-    real_replace = os.replace
-    def slow_replace(src, dst):
-        if os.environ.get("PHYSFLOW_TEST_HANG") and dst.endswith(".parquet") and "/artifacts/ingest/" in dst:
-            open(os.environ["PHYSFLOW_TEST_HANG"], "w").write(src)
-            time.sleep(3600)
-        real_replace(src, dst)
-    storage.os = type(os)("os_proxy")
-    storage.os.__dict__.update(os.__dict__)
-    storage.os.replace = slow_replace
-    from flows.cli import app
-    app(sys.argv[1:])
-    """
-)
-
-
-def _physflow(args: list[str], tmp: Path, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    driver = tmp / "driver.py"
-    driver.write_text(_DRIVER)
-    env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home"), "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    env.pop("PREFECT_API_URL", None)
-    return subprocess.Popen([sys.executable, str(driver), *args], env=env, cwd=tmp, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+from tests.flows.kill_driver import physflow_process as _physflow
 
 
 @pytest.mark.timeout(300)
@@ -52,13 +17,14 @@ def test_sigkill_mid_write_leaves_nothing_partial(demo_videos, tmp_path):
     catalog = tmp_path / "catalog"
     marker = tmp_path / "hung"
     folder = str(demo_videos[0].parent)
-    proc = _physflow(["--catalog", str(catalog), "ingest", folder], tmp_path, {"PHYSFLOW_TEST_HANG": str(marker)})
+    proc = _physflow(["--catalog", str(catalog), "ingest", folder], tmp_path,
+                     {"PHYSFLOW_TEST_HANG": str(marker), "PHYSFLOW_TEST_MATCH": "/artifacts/ingest/"})
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()[0]
         assert time.monotonic() < deadline, "the run never reached the artifact write"
         time.sleep(0.1)
-    tmp_file = Path(marker.read_text())
+    tmp_file = Path(marker.read_text().split()[0])
     assert tmp_file.exists()  # a complete temporary file, not yet renamed
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

@@ -1,0 +1,134 @@
+"""Orchestration commands: `physflow pipeline`, `physflow status`, `physflow deploy`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+RunnerOpt = Annotated[str, typer.Option("--runner", help="default | dask | ray: where stage task runs execute.")]
+AddressOpt = Annotated[str | None, typer.Option(help="Address of an existing Dask/Ray cluster (default: start one).")]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes of a local Dask/Ray cluster.")]
+console = Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
+    ctx: typer.Context,
+    paths: Annotated[list[str] | None, typer.Argument(help="Folders (recursive), globs, path lists, or files.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Write the demo videos and run on them.")] = False,
+    runner: RunnerOpt = "default",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached curation shard.")] = 8,
+    previews: Annotated[int, typer.Option(min=0, help="Preview images to write.")] = 4,
+) -> None:
+    """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
+    from pydantic import ValidationError
+
+    from flows.demo import write_demo_videos
+    from flows.inputs import InputError
+    from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
+    from flows.progress import rich_progress
+
+    root = str(ctx.obj["catalog"])
+    inputs = list(paths or [])
+    if demo:
+        inputs.append(str(write_demo_videos(Path(root) / "demo-inbox")[0].parent))
+    if not inputs:
+        _fail("name at least one input (or --demo)")
+    try:
+        curate: dict[str, object] = {"inputs": inputs, "shard_size": shard_size}
+        if demo:
+            curate["filter"] = DEMO_FILTER
+        params = PipelineParams(catalog=root, previews=previews, curate=curate,
+                                runner={"kind": runner, "address": address, "workers": workers})
+    except ValidationError as exc:
+        _fail(str(exc))
+    try:
+        with rich_progress(transient=True):
+            report = pipeline_flow(params)
+    except (InputError, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title="pipeline", header_style="bold")
+    for col in ("step", "state", "stage", "task runs", "shards", "rows", "errors", "rejects", "seconds"):
+        table.add_column(col)
+    for row in summary_rows(report):
+        table.add_row(*row)
+    console.print(table)
+    for p in report.previews:
+        console.print(f"preview: {p}")
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+
+def status(
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Flow runs to read, newest first.")] = 20,
+) -> None:
+    """Print the last runs of each flow and the last task run of each stage, from the Prefect API."""
+    from flows.monitor import recent_runs
+
+    try:
+        runs, stages = recent_runs(limit)
+    except Exception as exc:  # an unreachable API is a bad run: say which
+        from prefect.settings import PREFECT_API_URL
+
+        _fail(f"cannot read the Prefect API at {PREFECT_API_URL.value() or 'the local database'}: {exc}")
+    flows = Table(title="flow runs (newest first)", header_style="bold")
+    for col in ("flow", "run", "state", "started (UTC)", "seconds", "task runs"):
+        flows.add_column(col)
+    for r in runs:
+        flows.add_row(r.flow, r.name, r.state, f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start else "-",
+                      "-" if r.seconds is None else str(r.seconds), _counts(r.tasks))
+    console.print(flows)
+    table = Table(title="stages", header_style="bold")
+    for col in ("stage", "last state", "last run (UTC)", "in flow run", "task runs by state"):
+        table.add_column(col)
+    for s in stages:
+        table.add_row(s.stage, s.last_state, f"{s.last_start:%Y-%m-%d %H:%M:%S}" if s.last_start else "-",
+                      s.flow_run, _counts(s.states))
+    console.print(table)
+    if not runs:
+        console.print("no flow runs yet")
+
+
+def deploy(
+    names: Annotated[list[str] | None, typer.Argument(help="Deployment names from prefect.yaml (default: all).")] = None,
+    prefect_file: Annotated[Path, typer.Option(help="The prefect.yaml to deploy.")] = PROJECT / "prefect.yaml",
+) -> None:
+    """Create the work pools and register prefect.yaml's deployments with the running Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.deploy import CPU_POOL, GPU_POOL, DeployError
+    from flows.deploy import deploy as deploy_file
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        _fail("no Prefect server: start one with `physflow ui` (or set PREFECT_API_URL), then deploy")
+    try:
+        made, done = deploy_file(prefect_file, names)
+    except DeployError as exc:
+        _fail(str(exc))
+    console.print(f"work pools: {CPU_POOL}, {GPU_POOL}" + (f" (created {', '.join(made)})" if made else ""))
+    for name in done:
+        console.print(f"deployed {name} to {url}")
+    console.print(f"start workers: prefect worker start --pool {CPU_POOL}   (and --pool {GPU_POOL} for training)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(pipeline)
+    app.command()(status)
+    app.command()(deploy)

@@ -1,0 +1,146 @@
+"""The pipeline flow: nested flow runs, stage states from the API, a markdown summary, progress that moves."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from prefect import flow
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.settings import PREFECT_API_URL
+from pydantic import ValidationError
+
+from data_catalog import Catalog
+from data_catalog.schemas import CLIPS
+from flows import runtime
+from flows.pipeline import DEMO_FILTER, SUMMARY_KEY, PipelineParams, pipeline_flow
+from flows.runtime import RunnerSpec, plan, run_jobs, task_runner
+from stages.base import Stage, StageConfig
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _artifacts(**filters: Any) -> list[dict[str, Any]]:
+    """Artifacts matching `filters` (the REST body of /artifacts/filter), newest first."""
+    url = PREFECT_API_URL.value()
+    body = {"artifacts": json.loads(ArtifactFilter(**filters).model_dump_json(exclude_unset=True)),
+            "sort": "CREATED_DESC", "limit": 200}
+    response = httpx.post(f"{url}/artifacts/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return list(response.json())
+
+
+@pytest.mark.timeout(240)
+def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
+    params = PipelineParams(catalog=str(catalog_root), previews=2,
+                            curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 1, "filter": DEMO_FILTER})
+    state = pipeline_flow(params, return_state=True)
+    report = state.result()
+    curate, annotate, optical_flow = report.steps
+    assert [(s.step, s.state) for s in report.steps] == [
+        ("curate", "Completed"), ("annotate", "Completed"), ("optical_flow", "Completed")]
+    assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
+                                    for stage in ("detect", "pose", "body_fit", "part_masks")}
+    # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
+    # export shard per readable video; the three kept clips get their optical flow in one shard.
+    assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
+                                  "curate_filter": {"Completed": 1}, "clip_export": {"Completed": 3}}
+    assert optical_flow.task_states == {"optical_flow": {"Completed": 1}}
+    assert curate.totals["ingest"]["rows"] == 4 and curate.totals["ingest"]["errors"] == {"open failed": 1}
+    assert optical_flow.totals["optical_flow"]["rows"] == 3
+    assert len(report.previews) == 2
+    for path in report.previews:
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    run_id = state.state_details.flow_run_id
+    (summary,) = _artifacts(flow_run_id=ArtifactFilterFlowRunId(any_=[str(run_id)]),
+                            key=ArtifactFilterKey(any_=[SUMMARY_KEY]))
+    assert summary["type"] == "markdown"
+    assert "| curate | Completed | ingest | Completed: 4 | 4 | 4 | open failed: 1 |" in summary["data"]
+    assert "| optical_flow | Completed | optical_flow | Completed: 1 | 1 | 3 | none |" in summary["data"]
+    assert all(p in summary["data"] for p in report.previews)
+    assert "| videos | 4 | 4 |" in summary["data"]
+
+    warm = pipeline_flow(params)
+    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 10
+    assert warm.previews == report.previews
+
+
+def test_params_fail_before_work_naming_the_value(catalog_root):
+    with pytest.raises(ValidationError, match="runner"):
+        PipelineParams(curate={"inputs": ["x"]}, runner={"kind": "spark"})
+    with pytest.raises(ValidationError, match="tcp://h:1"):
+        PipelineParams(curate={"inputs": ["x"]}, runner={"kind": "default", "address": "tcp://h:1"})
+    with pytest.raises(ValidationError, match="shard_size"):
+        PipelineParams(curate={"inputs": ["x"], "shard_size": 0})
+    with pytest.raises(ValidationError, match="inputs"):
+        PipelineParams(curate={"inputs": []})
+
+
+def test_ray_runner_needs_prefect_ray():
+    try:
+        import prefect_ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("prefect-ray is installed here; the missing-package message cannot be shown")
+    with pytest.raises(RuntimeError, match="prefect-ray"), task_runner(RunnerSpec(kind="ray")):
+        pass
+
+
+class SlowConfig(StageConfig):
+    seconds_per_item: float = 0.15
+
+
+class SlowStage(Stage[SlowConfig, int]):
+    """A stage whose items take a while, so its progress can be watched."""
+
+    name, VERSION, Config, table = "slow", 1, SlowConfig, CLIPS
+
+    def items(self, inputs):
+        return list(inputs)
+
+    def process(self, item):
+        time.sleep(self.config.seconds_per_item)
+        yield {"clip_id": f"v:{item}-{item + 1}", "video_id": "v", "start_frame": item, "end_frame": item + 1}
+
+    def error_rows(self, item, reason):
+        return [{"clip_id": f"v:{item}", "error": reason}]
+
+
+@flow(name="slow-stage")
+def _slow_flow(root: str) -> None:
+    jobs = plan(SlowStage, SlowConfig(), list(range(8)), keys=["0" * 63 + "1"] * 1 + ["a" * 64] * 7,
+                catalog=Catalog(root), shard_size=100)
+    run_jobs(jobs)
+
+
+@pytest.mark.timeout(120)
+def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch):
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+    seen: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for art in _artifacts(key=ArtifactFilterKey(any_=["slow-progress"])):
+                if not seen or seen[-1] != art["data"]:
+                    seen.append(art["data"])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        _slow_flow(str(catalog_root))
+    finally:
+        done.set()
+        watcher.join()
+    final = _artifacts(key=ArtifactFilterKey(any_=["slow-progress"]))
+    assert [a["data"] for a in final] == [100.0]
+    assert any(0 < v < 100 for v in seen), seen  # it moved while the stage ran
+    assert seen == sorted(seen)
