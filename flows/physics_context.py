@@ -28,14 +28,16 @@ class PhysicsParams(BaseModel):
     prompts: list[str] = Field(default_factory=list, max_length=1_000_000, description="Free text prompts.")
     captions: list[str] = Field(default_factory=list, description="Caption tables (.csv/.parquet), sidecar "
                                 "files (.txt/.json), or videos / folders / globs whose sidecars hold captions.")
+    from_catalog: bool = Field(False, description="Also enrich the captions the catalog holds (synthetic clips' "
+                               "captions) for every ingested video.")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     shard_size: int = Field(256, ge=1, le=100_000, description="Average texts per cached shard.")
     physics: PhysicsContextConfig = Field(default_factory=PhysicsContextConfig)
 
     @model_validator(mode="after")
     def _some_input(self) -> PhysicsParams:
-        if not self.prompts and not self.captions:
-            raise ValueError("give at least one prompt or caption source")
+        if not self.prompts and not self.captions and not self.from_catalog:
+            raise ValueError("give at least one prompt or caption source, or from_catalog")
         return self
 
 
@@ -59,6 +61,18 @@ def caption_items(sources: list[str], fingerprints: FingerprintCache) -> list[Ph
     return items
 
 
+CATALOG_CAPTIONS_SQL = """
+SELECT DISTINCT s.caption, s.video_id FROM synth_clips s JOIN videos v USING (video_id)
+WHERE s.caption IS NOT NULL AND v.error IS NULL ORDER BY s.video_id
+"""
+
+
+def catalog_captions(catalog: Catalog) -> list[PhysicsItem]:
+    """Captions already in the catalog (the synthetic world's), for videos that were ingested."""
+    rows = catalog.query(CATALOG_CAPTIONS_SQL).to_pylist()
+    return [PhysicsItem(r["caption"], "caption", None, r["video_id"]) for r in rows]
+
+
 def resolve_config(config: PhysicsContextConfig, catalog: Catalog) -> PhysicsContextConfig:
     """Fill in what the flow knows: the per-item cache file and, for `local`, the registry's GGUF file."""
     update: dict[str, object] = {}
@@ -74,7 +88,11 @@ def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     config = resolve_config(params.physics, catalog)
     fingerprints = FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE)
-    items = list(dict.fromkeys([PhysicsItem(p) for p in params.prompts] + caption_items(params.captions, fingerprints)))
+    items = [PhysicsItem(p) for p in params.prompts] + caption_items(params.captions, fingerprints)
+    items = list(dict.fromkeys(items + (catalog_captions(catalog) if params.from_catalog else [])))
+    if not items:
+        print("no prompts or captions found: nothing to enrich")
+        return []
     build_reasoner(config).check()  # an unreachable service or a missing model fails here, before any work
     keys = [item.content_key() for item in items]
     jobs = plan(PhysicsContextStage, config, items, keys=keys, catalog=catalog, shard_size=params.shard_size)

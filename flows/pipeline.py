@@ -1,7 +1,7 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
 Today the chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body
-fit, part masks) -> optical flow; train and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
+fit, part masks) -> optical flow -> physics context; train and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
 model; the pipeline sets its catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
 summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
@@ -20,8 +20,10 @@ from data_catalog import Catalog
 from flows.annotate import AnnotateParams, annotate_flow
 from flows.curate import CurateParams, curate_flow
 from flows.ingest import DEFAULT_CATALOG
+from flows.inputs import resolve_inputs
 from flows.monitor import stage_states
 from flows.optical_flow import OpticalFlowParams, optical_flow_flow
+from flows.physics_context import PhysicsParams, physics_context_flow
 from flows.previews import write_previews
 from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
 
@@ -41,6 +43,10 @@ class PipelineParams(BaseModel):
                                      description="Annotation of kept clips (its catalog is the pipeline's).")
     optical_flow: OpticalFlowParams = Field(default_factory=OpticalFlowParams,
                                             description="Optical flow over kept clips (its catalog is the pipeline's).")
+    physics_context: PhysicsParams = Field(
+        default_factory=lambda: PhysicsParams(from_catalog=True),
+        description="Physics context of the captions (the curate inputs' sidecars and the catalog's captions).",
+    )
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
 
 
@@ -102,6 +108,9 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
         _step(report, "curate", curate_flow, _on(params.curate, params.catalog), runner)
         _step(report, "annotate", annotate_flow, _on(params.annotate, params.catalog), runner)
         _step(report, "optical_flow", optical_flow_flow, _on(params.optical_flow, params.catalog), runner)
+        physics = params.physics_context.model_copy(
+            update={"captions": [*params.physics_context.captions, *resolve_inputs(list(params.curate.inputs))[0]]})
+        _step(report, "physics_context", physics_context_flow, _on(physics, params.catalog), runner)
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]
     create_markdown_artifact(key=artifact_key(SUMMARY_KEY), markdown=summary_markdown(report),

@@ -40,9 +40,11 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
                             curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 1, "filter": DEMO_FILTER})
     state = pipeline_flow(params, return_state=True)
     report = state.result()
-    curate, annotate, optical_flow = report.steps
+    curate, annotate, optical_flow, physics = report.steps
     assert [(s.step, s.state) for s in report.steps] == [
-        ("curate", "Completed"), ("annotate", "Completed"), ("optical_flow", "Completed")]
+        ("curate", "Completed"), ("annotate", "Completed"), ("optical_flow", "Completed"),
+        ("physics_context", "Completed")]
+    assert physics.totals == {}  # the demo videos carry no captions
     assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
                                     for stage in ("detect", "pose", "body_fit", "part_masks")}
     # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
