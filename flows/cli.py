@@ -119,25 +119,39 @@ def ingest(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Run the main job on embedded defaults: write small videos of moving shapes, ingest them, show the catalog."""
+def demo(
+    ctx: typer.Context,
+    synthetic: Annotated[int, typer.Option(min=0, max=64, help="Synthetic physics clips to render too.")] = 4,
+) -> None:
+    """Run the main job on embedded defaults (no weights): render small physics scenes and shape videos, then
+    curate, annotate, compute optical flow and physics context for them, and show the catalog."""
+    from data_catalog import Catalog
     from flows.demo import write_demo_videos
-    from flows.ingest import IngestParams, ingest_flow
+    from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
     from flows.progress import rich_progress
+    from flows.synth import SynthParams, synth_flow
 
     root = Path(_catalog_root(ctx))
-    videos = write_demo_videos(root / "demo-inbox")
-    console.print(f"wrote {len(videos)} demo videos to {root / 'demo-inbox'}")
+    inbox = root / "demo-inbox"
+    videos = write_demo_videos(inbox)
+    console.print(f"wrote {len(videos)} demo videos to {inbox}")
     with rich_progress():
-        refs = ingest_flow(IngestParams(inputs=[str(root / "demo-inbox")], catalog=str(root)))
-    print_stage_summary(refs)
+        inputs = [str(inbox)]
+        if synthetic:
+            synth_flow(SynthParams(n=synthetic, catalog=str(root)))
+            inputs += Catalog(str(root)).query("SELECT uri FROM synth_clips ORDER BY index").column("uri").to_pylist()
+        report = pipeline_flow(PipelineParams(catalog=str(root), curate={"inputs": inputs, "filter": DEMO_FILTER}))
+    for step in report.steps:
+        for stage, total in step.totals.items():
+            problems = ", ".join(f"{k}: {v}" for k, v in {**total["errors"], **total["rejected"]}.items()) or "none"
+            console.print(f"[bold]{step.step}/{stage}[/]: {total['rows']} rows in {total['shards']} shard(s); "
+                          f"errors/rejects: {problems}")
     _show_tables(str(root))
-    from data_catalog import Catalog
-
     print_arrow(Catalog(str(root)).query(
         "SELECT video_id, regexp_extract(uri, '[^/]*$') AS file, container, codec, width, height, fps, n_frames, "
         "duration_s, error FROM videos ORDER BY file"
     ), title="videos")
+    console.print("Browse the runs with `physflow ui`; query tables with `physflow catalog sql`.")
 
 
 def _show_tables(root: str) -> None:

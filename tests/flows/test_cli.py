@@ -40,7 +40,7 @@ def test_demo_then_catalog_commands(cli_env):
     result = runner.invoke(app, ["--catalog", cat, "catalog", "tables"])
     assert result.exit_code == 0 and "videos" in result.output
     result = runner.invoke(app, ["--catalog", cat, "catalog", "sql", "SELECT count(*) AS n FROM videos WHERE error IS NULL"])
-    assert result.exit_code == 0 and " 3 " in result.output
+    assert result.exit_code == 0 and " 7 " in result.output  # 3 shape videos + 4 synthetic clips
     result = runner.invoke(app, ["--catalog", cat, "catalog", "sql", "DROP VIEW videos"])
     assert result.exit_code == 2 and "read-only" in result.output.lower()
     result = runner.invoke(app, ["--catalog", cat, "catalog", "show", "nope"])
