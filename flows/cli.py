@@ -28,7 +28,7 @@ catalog_app = typer.Typer(help="Read the catalog: tables, rows, SQL (read-only).
 app.add_typer(catalog_app, name="catalog")
 
 # Modules that add their commands to `app` (each defines `register(app)`), one line per area.
-_EXTENSIONS: tuple[str, ...] = ()
+_EXTENSIONS: tuple[str, ...] = ("flows.cli_train",)
 console = Console() if sys.stdout.isatty() else Console(width=200)
 
 CatalogOpt = Annotated[
