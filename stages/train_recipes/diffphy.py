@@ -9,29 +9,24 @@ from pathlib import Path
 import torch
 from peft import LoraConfig
 
-from models.inner_guidance import InnerGuidance, sample_inner_guidance
 from models.physics_judge import EmbeddedPhysicsJudge, judge_losses
-from models.text_embed import HashTextEmbedder
-from models.video_dit import JointDiT
 from stages.train_data.snapshot import DataConfig
-from stages.train_recipes.base import Batch, Recipe, build_dit, fm_loss, noise_like, x0_from_velocity
+from stages.train_recipes.base import Batch, fm_loss, noise_like, x0_from_velocity
 from stages.train_recipes.config import DiffPhyConfig
+from stages.train_recipes.dit_base import DiTRecipe
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
 
-class DiffPhyRecipe(Recipe):
+class DiffPhyRecipe(DiTRecipe):
     name = "diffphy"
 
     def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__()
-        self.config, self.data = config, data
-        self.codec, dit = build_dit(config.dit, folder, seed)
-        dit.requires_grad_(False)
+        super().__init__(config, data, folder, seed)
+        dit = self.model.dit.requires_grad_(False)
         dit.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,
                                    target_modules=LORA_TARGETS))
-        self.model = JointDiT(dit, appearance_channels=self.codec.latent_channels, flow_channels=0)
-        self.text = HashTextEmbedder(dit.config.text_dim).requires_grad_(False)
+        self.text.requires_grad_(False)
         self.judge = EmbeddedPhysicsJudge(text_dim=32).requires_grad_(False)
 
     def prepare(self, batches: list[Batch]) -> dict[str, float]:
@@ -61,11 +56,3 @@ class DiffPhyRecipe(Recipe):
         terms = judge_losses(self.judge.score(video_hat, prompts), batch["phenomena"].float())
         loss = loss_fm + self.config.beta * (terms["phen"] + terms["com"] + terms["sem"])
         return loss, {"loss_x": float(loss_fm.detach()), **{f"judge_{k}": float(v.detach()) for k, v in terms.items()}}
-
-    @torch.no_grad()
-    def sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
-        prompts = list(batch["prompt"])
-        shape = tuple(self.codec.encode(batch["video"]).shape[1:])
-        x, _ = sample_inner_guidance(self.model, self.text(prompts), self.text([""] * len(prompts)), shape,
-                                     steps=steps, generator=generator, guidance=InnerGuidance(w1=3.0, w2=0.0))
-        return self.codec.decode(x).clamp(-1, 1)

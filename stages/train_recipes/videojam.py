@@ -11,27 +11,19 @@ from pathlib import Path
 
 import torch
 
-from models.inner_guidance import InnerGuidance, sample_inner_guidance
-from models.text_embed import HashTextEmbedder
-from models.video_dit import JointDiT, extend_for_flow
+from models.inner_guidance import InnerGuidance
 from stages.train_data.snapshot import DataConfig
-from stages.train_recipes.base import Batch, Recipe, build_dit, drop_prompts, fm_loss, noise_like
+from stages.train_recipes.base import Batch, drop_prompts, fm_loss, noise_like
 from stages.train_recipes.config import VideoJAMConfig
+from stages.train_recipes.dit_base import DiTRecipe
 
 
-class VideoJAMRecipe(Recipe):
+class VideoJAMRecipe(DiTRecipe):
     name = "videojam"
 
     def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__()
-        self.config, self.data = config, data
-        self.codec, dit = build_dit(config.dit, folder, seed)
-        c = self.codec.latent_channels
-        flow_c = c if config.use_flow else 0
-        if flow_c:
-            extend_for_flow(dit, flow_c)
-        self.model = JointDiT(dit, appearance_channels=c, flow_channels=flow_c)
-        self.text = HashTextEmbedder(dit.config.text_dim)
+        super().__init__(config, data, folder, seed, with_flow=config.use_flow)
+        self.guidance = InnerGuidance(config.w1, config.w2)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.codec.encode(batch["video"])  # [B, C, F, H, W]
@@ -53,12 +45,3 @@ class VideoJAMRecipe(Recipe):
         loss_d = (per_sample * keep.float()).sum() / keep.float().sum().clamp(min=1.0)
         loss = loss_x + self.config.flow_loss_weight * loss_d
         return loss, {"loss_x": float(loss_x.detach()), "loss_flow": float(loss_d.detach())}
-
-    @torch.no_grad()
-    def sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
-        prompts = list(batch["prompt"])
-        text, null = self.text(prompts), self.text([""] * len(prompts))
-        shape = tuple(self.codec.encode(batch["video"]).shape[1:])
-        x, _ = sample_inner_guidance(self.model, text, null, shape, steps=steps, generator=generator,
-                                     guidance=InnerGuidance(self.config.w1, self.config.w2))
-        return self.codec.decode(x).clamp(-1, 1)

@@ -8,45 +8,34 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F  # noqa: N812  (the torch convention)
 
-from models.inner_guidance import InnerGuidance, sample_inner_guidance
-from models.text_embed import HashTextEmbedder
-from models.video_dit import JointDiT
 from models.wisa import BlockFeatures, PhysicsClassifier, PhysicsTokens
 from stages.train_data.snapshot import DataConfig
-from stages.train_recipes.base import Batch, Recipe, build_dit, drop_prompts, fm_loss, noise_like
+from stages.train_recipes.base import Batch, drop_prompts, fm_loss, noise_like
 from stages.train_recipes.config import WisaConfig
+from stages.train_recipes.dit_base import DiTRecipe
 
 
-class WisaRecipe(Recipe):
+class WisaRecipe(DiTRecipe):
     name = "wisa"
 
     def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__()
-        self.config, self.data = config, data
-        self.codec, dit = build_dit(config.dit, folder, seed)
-        self.model = JointDiT(dit, appearance_channels=self.codec.latent_channels, flow_channels=0)
-        self.text = HashTextEmbedder(dit.config.text_dim)
+        super().__init__(config, data, folder, seed)
+        dit = self.model.dit
         self.physics = PhysicsTokens(dit.config.text_dim)
         inner = dit.config.num_attention_heads * dit.config.attention_head_dim
         self.classifier = PhysicsClassifier(inner)
         self._features = BlockFeatures(dit.blocks[-1])
 
+    def extra_tokens(self, batch: Batch) -> torch.Tensor:
+        return self.physics(batch["phenomena"], batch["quantities"])  # [B, 2, D]
+
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.codec.encode(batch["video"])
         text = self.text(drop_prompts(list(batch["prompt"]), self.config.text_dropout))
-        tokens = self.physics(batch["phenomena"], batch["quantities"])  # [B, 2, D]
+        tokens = self.extra_tokens(batch)
         x_t, t, target = noise_like(x0)
         u_x, _ = self.model(x_t, None, t, text, tokens)
         logits = self.classifier(self._features.take())  # [B, 17]
         loss_fm = fm_loss(u_x, target)
         loss_cls = F.binary_cross_entropy_with_logits(logits.float(), batch["phenomena"].float())
         return loss_fm + self.config.classifier_weight * loss_cls, {"loss_x": float(loss_fm.detach()), "loss_cls": float(loss_cls.detach())}
-
-    @torch.no_grad()
-    def sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
-        prompts = list(batch["prompt"])
-        tokens = self.physics(batch["phenomena"], batch["quantities"])
-        shape = tuple(self.codec.encode(batch["video"]).shape[1:])
-        x, _ = sample_inner_guidance(self.model, self.text(prompts), self.text([""] * len(prompts)), shape, steps=steps,
-                                     generator=generator, guidance=InnerGuidance(w1=3.0, w2=0.0), extra_tokens=tokens)
-        return self.codec.decode(x).clamp(-1, 1)

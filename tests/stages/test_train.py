@@ -104,3 +104,13 @@ def test_killed_run_resumes_where_it_stopped(world):
     assert np.allclose(resumed.losses, straight.losses[3:], rtol=1e-5), (resumed.losses, straight.losses)
     steps = world.query("SELECT step FROM checkpoints WHERE run_id = 'killed' ORDER BY step").column("step").to_pylist()
     assert steps == [3, 6]
+
+
+def test_ema_and_gradient_checkpointing_options_train_and_save(world):
+    snap = load_snapshot(world, DATA)
+    loop = LoopConfig(steps=2, batch_size=2, save_every=2, ema=True, ema_decay=0.5, gradient_checkpointing=True)
+    run_id, result = run_training(world, WisaConfig(), DATA, loop, snap, run_id="ema-gc")
+    assert result.steps == 2 and all(np.isfinite(result.losses))
+    folder = result.saved[-1][1]
+    assert (folder / "model.safetensors").exists() and any(folder.glob("custom_checkpoint_*.pkl"))
+    assert (run_dir(world, run_id) / "logs").is_dir()
