@@ -17,15 +17,16 @@ from stages.train_recipes import DiffPhyConfig, RevisionConfig, VideoJAMConfig, 
 from stages.train_recipes.conditions import mix_conditions
 from tests.fixtures.train_world import build_train_world
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(420)
 
 DATA = DataConfig(frames=4, size=16)
-# Each recipe at tiny size: (config, learning rate, steps, bound on mean(last 4) / mean(first 4)).
+# Each recipe at tiny size: (config, learning rate, steps, bound on mean(last 4) / mean(first 4), frame size).
+# The SVD UNet is the costliest on CPU, so its test runs at 8 px (a 4 x 4 latent).
 RECIPES = {
-    "revision": (RevisionConfig(), 3e-3, 14, 0.9),
-    "videojam": (VideoJAMConfig(), 3e-3, 14, 0.85),
-    "wisa": (WisaConfig(), 3e-3, 14, 0.85),
-    "diffphy": (DiffPhyConfig(judge_steps=8, lora_rank=8), 3e-2, 14, 0.95),
+    "revision": (RevisionConfig(), 3e-3, 12, 0.9, 8),
+    "videojam": (VideoJAMConfig(), 3e-3, 14, 0.85, 16),
+    "wisa": (WisaConfig(), 3e-3, 14, 0.85, 16),
+    "diffphy": (DiffPhyConfig(judge_steps=8, lora_rank=8), 3e-2, 14, 0.95, 16),
 }
 
 
@@ -66,8 +67,8 @@ def test_condition_mix_follows_40_30_30():
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_recipe_loss_falls_and_checkpoint_round_trips(world, name):
-    cfg, lr, steps, bound = RECIPES[name]
-    data = DATA.model_copy(update={"require_flow": name == "videojam"})
+    cfg, lr, steps, bound, size = RECIPES[name]
+    data = DATA.model_copy(update={"require_flow": name == "videojam", "size": size})
     snap = load_snapshot(world, data)
     loop = LoopConfig(steps=steps, batch_size=2, lr=lr, save_every=steps, seed=0)
     run_id, result = run_training(world, cfg, data, loop, snap)
@@ -85,7 +86,7 @@ def test_recipe_loss_falls_and_checkpoint_round_trips(world, name):
     again, _ = load_checkpoint(world, row["checkpoint_id"])
     a = recipe.sample(batch, 2, torch.Generator().manual_seed(0))
     b = again.sample(batch, 2, torch.Generator().manual_seed(0))
-    assert a.shape == (2, 3, 4, 16, 16) and torch.equal(a, b)
+    assert a.shape == (2, 3, 4, size, size) and torch.equal(a, b)
     from safetensors.torch import load_file
 
     saved = load_file(str(trained[1] / "model.safetensors"))
