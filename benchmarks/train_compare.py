@@ -70,7 +70,9 @@ def main() -> None:
         videos = recipe.sample(batch, args.sample_steps, torch.Generator().manual_seed(0))
         final = float(np.mean(result.losses[-10:]))
         rows.append((label, str(steps), _score([_uint8(v) for v in videos]), final, seconds))
-        print(f"done {label}: loss {result.losses[0]:.3f} -> {final:.3f} in {seconds:.0f} s", flush=True)
+        score = rows[-1][2]
+        print(f"done {label}: loss {result.losses[0]:.3f} -> {final:.3f} in {seconds:.0f} s; presence "
+              f"{score['presence']:.2f}, traj RMS {score['traj_rms_px']:.2f} px", flush=True)
     print("\n| model | steps | final loss (mean of last 10) | presence | traj RMS px (lower = closer to ballistic) | videos scored | train s |")
     print("|---|---|---|---|---|---|---|")
     for label, steps, s, loss, seconds in rows:
