@@ -109,9 +109,10 @@ TABLES: dict[str, TableSpec] = {
             ("quantities", _str), ("backend", _str),
             (VIDEO_ID, _str), ("source", _str), ("motion_relevance", _f32), ("model", _str), ("template_version", _str),
         ]),
-        _spec(CHECKPOINTS, 1, ("checkpoint_id",), [
+        _spec(CHECKPOINTS, 2, ("checkpoint_id",), [
             ("checkpoint_id", _str), ("recipe", _str), ("base", _str), ("path", _str), ("step", _i64),
             ("metrics", _str), ("data_snapshot", pa.list_(_str)), ("created_at", pa.timestamp("us", tz="UTC")),
+            ("run_id", _str), ("config", _str), ("weights_sha256", _str), ("n_samples", _i64),
         ]),
         _spec(GENERATIONS, 2, ("generation_id", "stage"), [
             ("generation_id", _str), ("prompt", _str), ("checkpoint_id", _str), ("stage", _str),

@@ -36,6 +36,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "flows.cli_annotate",
     "flows.cli_physics",
     "flows.cli_generate",
+    "flows.cli_train",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 
