@@ -66,7 +66,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
                             catalog=catalog, shard_size=1_000_000))
     rows = _rows(catalog, deduped)
     if relevance is not None:
-        rows = [{**r, "motion_relevance": relevance.get(r["clip_id"])} for r in rows]
+        rows = [{**r, "motion_relevance": relevance.get(r["clip_id"], relevance.get(r["video_id"]))} for r in rows]
     filtered = run_jobs(plan(FilterStage, params.filter, [rows], keys=[_refs_key(deduped)], catalog=catalog,
                              shard_size=1_000_000))
     items, keys = _export_items(catalog, _rows(catalog, filtered), {v["video_id"]: v["uri"] for v in videos})
@@ -111,17 +111,20 @@ def _reference(catalog: Catalog, run_videos: set[str]) -> list[dict[str, Any]]:
 
 
 def _relevance_scores(catalog: Catalog, policy: FilterConfig) -> dict[str, float] | None:
-    """The motion-relevance hook: scores from `physics_context` when the policy asks for them."""
+    """The motion-relevance hook: scores from `physics_context` by clip_id, or by video_id for video captions.
+    A policy that asks for them while the catalog has none fails before any work."""
     if policy.min_motion_relevance is None:
         return None
-    columns = set(catalog.query("SELECT * FROM physics_context LIMIT 0").column_names)
-    if "motion_relevance" not in columns:
+    rows = catalog.query(
+        "SELECT coalesce(clip_id, video_id) AS id, max(motion_relevance) AS score FROM physics_context "
+        "WHERE motion_relevance IS NOT NULL AND coalesce(clip_id, video_id) IS NOT NULL GROUP BY 1"
+    ).to_pylist()
+    if not rows:
         raise ValueError(
-            "filter.min_motion_relevance is set but the physics_context table has no motion_relevance column; "
-            "run the physics-context stage with motion scoring first, or leave min_motion_relevance unset"
+            "filter.min_motion_relevance is set but physics_context holds no motion_relevance score for any clip "
+            "or video; run the physics-context stage over the captions first, or leave min_motion_relevance unset"
         )
-    return {r["clip_id"]: r["motion_relevance"] for r in catalog.query(
-        "SELECT clip_id, motion_relevance FROM physics_context WHERE clip_id IS NOT NULL").to_pylist()}
+    return {r["id"]: r["score"] for r in rows}
 
 
 def _export_items(

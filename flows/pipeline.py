@@ -1,8 +1,9 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
-Today the chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body
-fit, part masks) -> optical flow -> physics context; train and generate join as they land, each as one section in `PipelineParams` (the flow's own parameter
-model; the pipeline sets its catalog) and one `_step(...)` line in `pipeline_flow`. Each step is a nested flow
+The chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body fit, part
+masks) -> optical flow -> physics context -> train (optional) -> generate (optional). A flow joins as one
+section in `PipelineParams` (the flow's own parameter model; the pipeline sets its catalog) and one
+`_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
 summarising every step (shards, Cached, rows, errors and rejects by reason, seconds) and naming the
 preview images it wrote.
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from data_catalog import Catalog
 from flows.annotate import AnnotateParams, annotate_flow
 from flows.curate import CurateParams, curate_flow
+from flows.generate import GenerateParams, generate_flow
 from flows.ingest import DEFAULT_CATALOG
 from flows.inputs import resolve_inputs
 from flows.monitor import stage_states
@@ -26,6 +28,7 @@ from flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from flows.physics_context import PhysicsParams, physics_context_flow
 from flows.previews import write_previews
 from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
+from flows.train import TrainParams, train_flow
 
 SUMMARY_KEY = "physflow-pipeline-summary"
 DEMO_FILTER = {"min_height": 96}  # the demo's shape videos are 128 px tall; keep their clips
@@ -47,6 +50,9 @@ class PipelineParams(BaseModel):
         default_factory=lambda: PhysicsParams(from_catalog=True),
         description="Physics context of the captions (the curate inputs' sidecars and the catalog's captions).",
     )
+    train: TrainParams | None = Field(None, description="Train on the catalog after enrichment (None: no training).")
+    generate: GenerateParams | None = Field(
+        None, description="Generate at the end (None: no generation); uses the checkpoint this run trained, if any.")
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
 
 
@@ -96,6 +102,14 @@ def _on(step_params: BaseModel, catalog: str) -> BaseModel:
     return step_params.model_copy(update={"catalog": catalog})
 
 
+def _with_checkpoint(params: GenerateParams, trained: Any) -> GenerateParams:
+    """Generation from the checkpoint trained earlier in the same run, when there is one."""
+    if not trained or not trained.checkpoint_ids:
+        return params
+    config = params.generate.model_copy(update={"checkpoint": trained.checkpoint_ids[-1]})
+    return params.model_copy(update={"generate": config})
+
+
 @task(name="previews")
 def previews_task(catalog: str, limit: int) -> list[str]:
     return write_previews(Catalog(catalog), limit)
@@ -111,6 +125,10 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
         physics = params.physics_context.model_copy(
             update={"captions": [*params.physics_context.captions, *resolve_inputs(list(params.curate.inputs))[0]]})
         _step(report, "physics_context", physics_context_flow, _on(physics, params.catalog), runner)
+        trained = _step(report, "train", train_flow, _on(params.train, params.catalog), runner) if params.train else None
+        if params.generate is not None:
+            _step(report, "generate", generate_flow, _on(_with_checkpoint(params.generate, trained), params.catalog),
+                  runner)
     report.previews = previews_task(params.catalog, params.previews) if params.previews else []
     report.tables = [t for t in Catalog(params.catalog).tables() if t["artifacts"]]
     create_markdown_artifact(key=artifact_key(SUMMARY_KEY), markdown=summary_markdown(report),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from data_catalog import Catalog
 from data_catalog.schemas import CHECKPOINTS, CLIPS
 from flows.ingest import DEFAULT_CATALOG
+from flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"
 
@@ -30,6 +31,7 @@ class RetrainParams(BaseModel):
 
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     min_new_clips: int = Field(1, ge=1, le=10_000_000, description="Train only when at least this many new kept clips.")
+    train: TrainParams = Field(default_factory=TrainParams, description="The training run (its catalog is this one's).")
 
 
 class RetrainDecision(BaseModel):
@@ -82,11 +84,9 @@ def check_new_data(catalog: str, min_new_clips: int) -> RetrainDecision:
 
 
 def _train(params: RetrainParams, decision: RetrainDecision) -> Any:
-    """Run the training flow on the catalog. The training flow (flows/train.py) is wired in here when it lands."""
-    raise RuntimeError(
-        f"retrain: {decision.reason}, but this build has no training flow (flows/train.py); "
-        f"nothing was trained on catalog {params.catalog}"
-    )
+    """Run the training flow (a nested flow run) on this catalog."""
+    print(f"training: {decision.reason}")
+    return train_flow(params.train.model_copy(update={"catalog": params.catalog}))
 
 
 @flow(name="retrain-model", log_prints=True)

@@ -8,7 +8,9 @@ file's path to the marker.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -48,5 +50,12 @@ def physflow_process(args: list[str], tmp: Path, env_extra: dict[str, str] | Non
     driver.write_text(DRIVER)
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home"), "PYTHONPATH": str(ROOT), **(env_extra or {})}
     env.pop("PREFECT_API_URL", None)
+    # A session of its own, so `kill_leftovers` can reach what it started (Prefect's ephemeral API server).
     return subprocess.Popen([sys.executable, str(driver), *args], env=env, cwd=tmp, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_leftovers(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL whatever is left of the child's process group (a killed run orphans its ephemeral server)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

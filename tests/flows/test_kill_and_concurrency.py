@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from data_catalog import Catalog
+from tests.flows.kill_driver import kill_leftovers
 from tests.flows.kill_driver import physflow_process as _physflow
 
 
@@ -28,6 +29,7 @@ def test_sigkill_mid_write_leaves_nothing_partial(demo_videos, tmp_path):
     assert tmp_file.exists()  # a complete temporary file, not yet renamed
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    kill_leftovers(proc)
 
     cat = Catalog(catalog)
     assert cat.artifacts.manifests() == []

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from data_catalog import Catalog
+from tests.flows.kill_driver import kill_leftovers
 from tests.flows.kill_driver import physflow_process as _physflow
 
 
@@ -29,6 +30,7 @@ def test_pipeline_killed_mid_stage_resumes_with_finished_shards_cached(demo_vide
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    kill_leftovers(proc)
     hung = [Path(p) for p in marker.read_text().split()]
     assert hung and all(p.exists() for p in hung)  # complete temporary files that were never renamed
     done = {(m.stage, m.key) for m in cat.artifacts.manifests()}
