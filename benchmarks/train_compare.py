@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.physics_metrics import PhysicsMetricsConfig, measure_frames
 from stages.train_data import DataConfig, TrainDataset, load_snapshot
 from stages.train_loop import LoopConfig
 from stages.train_loop.run import load_checkpoint, run_training
@@ -36,8 +37,12 @@ def _uint8(video: torch.Tensor) -> np.ndarray:
 def _score(videos: list[np.ndarray]) -> dict[str, float]:
     scores = [trajectory_score(v) for v in videos]
     rms = [s["traj_rms_px"] for s in scores if np.isfinite(s["traj_rms_px"])]
+    # The physics metrics (colour tracks -> violations such as teleport, vanish, size drift, temporal order).
+    physics = [measure_frames(v, fps=8.0, config=PhysicsMetricsConfig(flow_metrics=False)) for v in videos]
     return {"presence": float(np.mean([s["presence"] for s in scores])),
-            "traj_rms_px": float(np.mean(rms)) if rms else float("nan"), "scored": len(rms)}
+            "traj_rms_px": float(np.mean(rms)) if rms else float("nan"), "scored": len(rms),
+            "violations": float(np.mean([len(p["violations"]) for p in physics])),
+            "flagged": float(np.mean([bool(p["violations"]) for p in physics]))}
 
 
 def main() -> None:
@@ -73,10 +78,11 @@ def main() -> None:
         score = rows[-1][2]
         print(f"done {label}: loss {result.losses[0]:.3f} -> {final:.3f} in {seconds:.0f} s; presence "
               f"{score['presence']:.2f}, traj RMS {score['traj_rms_px']:.2f} px", flush=True)
-    print("\n| model | steps | final loss (mean of last 10) | presence | traj RMS px (lower = closer to ballistic) | videos scored | train s |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| model | steps | final loss (mean of last 10) | presence | traj RMS px (lower = closer to ballistic) "
+          "| videos scored | physics violations per video | videos flagged | train s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, steps, s, loss, seconds in rows:
-        print(f"| {label} | {steps} | {loss:.3f} | {s['presence']:.2f} | {s['traj_rms_px']:.2f} | {s['scored']} | {seconds:.0f} |")
+        print(f"| {label} | {steps} | {loss:.3f} | {s['presence']:.2f} | {s['traj_rms_px']:.2f} | {s['scored']} | {s['violations']:.2f} | {s['flagged']:.2f} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":

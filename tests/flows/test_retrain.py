@@ -66,7 +66,7 @@ def test_retrain_without_new_data_is_skipped(catalog_root):
 
 DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "curate-videos", "annotate": "annotate-clips",
                "optical-flow": "optical-flow",
-               "pipeline": "physflow-pipeline", "retrain": "retrain-model"}
+               "pipeline": "physflow-pipeline", "retrain": "retrain-model", "generate": "generate-video"}
 
 
 def _read_deployments() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -100,7 +100,8 @@ def test_deploy_registers_schedules_pools_and_concurrency(tmp_path, monkeypatch)
     curate = deps["curate"]
     ((interval),) = curate.schedules
     assert interval.schedule.interval == dt.timedelta(minutes=10) and curate.work_pool_name == "physflow-cpu"
-    assert {d.work_pool_name for d in deps.values() if d.name != "retrain"} == {"physflow-cpu"}
+    assert {d.work_pool_name for d in deps.values() if d.name not in ("retrain", "generate")} == {"physflow-cpu"}
+    assert deps["generate"].work_pool_name == "physflow-gpu"
 
     again = CliRunner().invoke(app, ["deploy", "retrain"])  # idempotent: pools exist, deployment updated
     assert again.exit_code == 0, again.output
