@@ -12,6 +12,7 @@ them the same way; they do not depend on these four.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from prefect import flow
@@ -98,8 +99,10 @@ def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:
 
 
 def clip_key(clip: ClipRef) -> str:
-    """Content key of a clip: its id holds the video's content hash and the frame range."""
-    return sha256_text(canonical_json([clip.clip_id, clip.clip_uri]))
+    """Content key of a clip: its id holds the video's content hash and the frame range, and an exported clip
+    file is named by its own sha256 (the file name, not the path, so the key does not depend on the catalog's
+    location)."""
+    return sha256_text(canonical_json([clip.clip_id, PurePosixPath(clip.clip_uri).name if clip.clip_uri else None]))
 
 
 @dataclass(frozen=True)
