@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -114,4 +115,5 @@ def test_ema_and_gradient_checkpointing_options_train_and_save(world):
     assert result.steps == 2 and all(np.isfinite(result.losses))
     folder = result.saved[-1][1]
     assert (folder / "model.safetensors").exists() and any(folder.glob("custom_checkpoint_*.pkl"))
-    assert (run_dir(world, run_id) / "logs").is_dir()
+    if importlib.util.find_spec("tensorboard") is not None:  # logs are written only with the `train` extra
+        assert (run_dir(world, run_id) / "logs").is_dir()
