@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 from flows import env
 from flows.cli import app
+from tests.servers import free_port
 
 runner = CliRunner()
 
@@ -62,15 +62,10 @@ def test_weights_lists_entries(cli_env):
     assert "raft" in result.output and "missing" in result.output and "not configured" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.mark.timeout(180)
 def test_ui_serves_on_loopback(tmp_path):
-    port = _free_port()
+    port = free_port()
     cat = tmp_path / "cat"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "--catalog", str(cat), "ui", "--port", str(port)],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -30,11 +31,6 @@ STAGE_RUN = re.compile(r"^[a-z_]+-[0-9a-f]{8}$")
 CURATE_STAGES = {"ingest", "analyze", "dedup", "curate_filter", "clip_export"}
 STATES = {"Completed", "Cached", "Failed", "Crashed", "Running", "Pending", "Cancelled", "Scheduled"}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()
@@ -61,7 +57,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture()
 def prefect_server(tmp_path: Path) -> Iterator[str]:
     """A real `prefect server start` on 127.0.0.1 with its own database."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "server-home"), "PREFECT_API_URL": url,
            "PREFECT_UI_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}

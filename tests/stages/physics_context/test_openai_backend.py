@@ -3,7 +3,6 @@ concurrency limit, clean failures, and resuming from the per-item cache."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, ServiceError
 from stages.physics_context.openai_backend import OpenAIReasoner
 from stages.physics_context.prompts import prompt_text
+from tests.servers import free_port
 from tests.stages.physics_context.http_endpoint import Behaviour, Endpoint
 
 pytestmark = pytest.mark.timeout(60)
@@ -79,9 +79,7 @@ def test_concurrency_is_limited():
 
 
 def test_server_down_fails_before_work_naming_the_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before use: nothing listens there
+    port = free_port()  # nothing listens there
     cfg = PhysicsContextConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=2)
     with pytest.raises(ServiceError, match=f"127.0.0.1:{port}/v1/models"):
         PhysicsContextStage(cfg).run([PhysicsItem(TEXTS[0])])
