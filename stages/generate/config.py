@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from stages.base import StageConfig
-from stages.generate_prior.config import ExtractConfig, PriorConfig
+from stages.generate_prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
 
 TINY_CHECKPOINTS = ("tiny-revision", "tiny-videojam")
 
@@ -44,6 +44,8 @@ class GenerateConfig(StageConfig):
     prior: PriorConfig = Field(default_factory=PriorConfig, description="Phase 2's optimiser (its fps is replaced "
                                "by `fps`).")
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Phase 2's object extraction.")
+    annotation: CoarseAnnotationConfig = Field(default_factory=CoarseAnnotationConfig, description="Phase 2's "
+                                               "annotation stages (detect, pose, body_fit) on the coarse video.")
     learned_prior: PriorTrainingConfig = Field(default_factory=PriorTrainingConfig)
     physics_context: bool = Field(True, description="Pass the prompt through the physics context stage's rules "
                                   "reasoner (when that stage is installed) and sample from its enhanced prompt.")

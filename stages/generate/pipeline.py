@@ -9,11 +9,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from models.physics_prior import TemporalPrior
 from stages.generate.config import GenerateConfig, GuidanceConfig
 from stages.generate.generator import Condition
 from stages.generate.media import flow_video_tensor, image_tensor, motion_flow, video_measures, video_uint8
-from stages.generate_prior.phase import PhaseTwo, prior_phase
+from stages.generate_prior.coarse import CoarseAnnotator
+from stages.generate_prior.phase import PhaseTwo, Priors, prior_phase
 from stages.generate_prior.scene import OBJECT_BASE, Camera
 
 
@@ -45,12 +45,15 @@ class GenerationResult:
 
 
 class GenerationPipeline:
-    """generator + config + (optional) learned temporal prior; call it with a request."""
+    """generator + config (+ learned temporal priors, + the annotation stages phase 2 reads the coarse video
+    with); call it with a request."""
 
-    def __init__(self, generator: VideoGenerator, config: GenerateConfig, object_prior: TemporalPrior | None = None):
+    def __init__(self, generator: VideoGenerator, config: GenerateConfig, priors: Priors | None = None,
+                 annotator: CoarseAnnotator | None = None):
         self.generator = generator
         self.config = config
-        self.object_prior = object_prior
+        self.priors = priors or Priors()
+        self.annotator = annotator
 
     def _sketch_condition(self, sketch: np.ndarray | None) -> Condition:
         """Empty, or the sketch on the final frame at the sketch confidence (the rest empty)."""
@@ -92,10 +95,13 @@ class GenerationPipeline:
         coarse = self._sample(first, request.prompt, self._sketch_condition(request.sketch), request.seed)
         seconds["coarse"] = time.perf_counter() - start
 
-        # 2. 3D: extract the moving objects, optimise their motion under the physical prior, project the
-        #    optimised sequence to part masks with confidence 1.
+        # 2. 3D: read the coarse video with the annotation stages (detections and tracks, pose, body fits),
+        #    optimise the motion of its objects and people under the physical prior, project the optimised
+        #    sequence to part masks with confidence 1.
         start = time.perf_counter()
-        prior = prior_phase(coarse, request.prompt, prior_cfg, cfg.extract, self.object_prior)
+        annotations = self.annotator(coarse, cfg.fps) if self.annotator is not None else None
+        prior = prior_phase(coarse, request.prompt, prior_cfg, cfg.extract, priors=self.priors,
+                            annotations=annotations, reading=cfg.annotation)
         seconds["prior"] = time.perf_counter() - start
 
         # 3. Refine: sample again from the same model and the same noise, conditioned on those masks.

@@ -31,6 +31,8 @@ from stages.generate.generator import build_generator
 from stages.generate.media import labels_rgb, side_by_side
 from stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
 from stages.generate_prior import synthetic
+from stages.generate_prior.coarse import CoarseAnnotator
+from stages.generate_prior.phase import Priors
 from stages.video_io import write_video
 
 PHASES = ("coarse", "prior", "refined")
@@ -83,7 +85,7 @@ def _json(value: Any) -> str:
 
 class GenerateStage(Stage[GenerateConfig, GenerateItem]):
     name = "generate"
-    VERSION = 1
+    VERSION = 2
     Config = GenerateConfig
     table = GENERATIONS
     input_columns = ("prompt", "image_path", "seed", "sketch_path")
@@ -91,13 +93,15 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
     def __init__(self, config: GenerateConfig):
         super().__init__(config)
         self._pipelines: dict[str | None, GenerationPipeline] = {}
-        self.object_prior: TemporalPrior | None = None
+        self.priors = Priors()
+        self.annotator: CoarseAnnotator | None = None
         self.reasoner: Any = None
 
     def setup(self) -> None:
         """Train the learned prior once; an embedded tiny generator is built here too."""
         cfg = self.config
-        self.object_prior = self._train_prior() if cfg.learned_prior.enabled else None
+        self.priors = Priors(objects=self._train_prior()) if cfg.learned_prior.enabled else Priors()
+        self.annotator = CoarseAnnotator(cfg.annotation) if cfg.annotation.enabled else None
         self.reasoner = physics_reasoner() if cfg.physics_context else None
         if cfg.checkpoint in TINY_CHECKPOINTS:
             self._pipeline(None)
@@ -107,7 +111,7 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         key = None if self.config.checkpoint in TINY_CHECKPOINTS else catalog_root
         if key not in self._pipelines:
             generator = build_generator(self.config.checkpoint, self.config.frames, catalog_root=key)
-            self._pipelines[key] = GenerationPipeline(generator, self.config, self.object_prior)
+            self._pipelines[key] = GenerationPipeline(generator, self.config, self.priors, self.annotator)
         return self._pipelines[key]
 
     def _train_prior(self) -> TemporalPrior:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from stages.annotation import FrameSampling
 from stages.base import StageConfig
+from stages.body_fit.config import BodyFitConfig
+from stages.detect.config import DetectConfig
+from stages.pose.config import PoseConfig
 
 
 class PriorWeights(StageConfig):
@@ -50,3 +54,24 @@ class ExtractConfig(StageConfig):
     metres_high: float = Field(2.0, gt=0, le=1000, description="Height of the frame in metres (the camera "
                                "scale); the bottom row is the ground.")
     free_objects: bool = Field(True, description="Treat objects as free (under gravity alone in the air).")
+
+
+class CoarseAnnotationConfig(StageConfig):
+    """Phase 2 reads the coarse video with the project's annotation stages: detect (boxes, masks and tracks
+    of people and objects), pose (COCO-17 keypoints) and body_fit (SMPL per person track). Their weights are
+    resolved from the registry by the flow, as for the annotate flow; without weights each stage uses its
+    embedded default (HOG people + motion blobs; no keypoints, so no bodies)."""
+
+    enabled: bool = Field(True, description="Run the annotation stages on the coarse video (False: objects from "
+                          "motion blobs only, no bodies).")
+    sampling: FrameSampling = Field(default_factory=lambda: FrameSampling(stride=1, max_frames=128, width=256),
+                                    description="Frames the stages read: every frame, upscaled to this working "
+                                    "width (generated videos are small; HOG needs people >= 128 px tall).")
+    detect: DetectConfig = Field(default_factory=DetectConfig, description="The detect stage's config.")
+    pose: PoseConfig = Field(default_factory=PoseConfig, description="The pose stage's config.")
+    body_fit: BodyFitConfig = Field(default_factory=lambda: BodyFitConfig(iters_camera=40, iters_full=120),
+                                    description="The body_fit stage's config (fewer steps than annotation's: "
+                                    "phase 2 optimises the fits again under the prior).")
+    min_track_frames: int = Field(4, ge=2, le=10_000, description="A track seen in fewer frames is noise: no "
+                                  "object or body is made of it.")
+    limb_px: int = Field(3, ge=1, le=64, description="Thickness (pixels) of the limbs drawn in body part masks.")

@@ -3,7 +3,7 @@
 `object_tracks` finds the moving blobs of a clip (difference to the median frame, connected components,
 greedy nearest-centre tracking). `Camera` is the orthographic side view phase 2 assumes when it has no
 body fit or depth: x to the right, y up from the ground row, z along the view ray (not seen).
-`object_masks` and `body_masks` draw an optimised sequence as uint8 part label maps (0 = none); the
+`object_masks`, `body_masks` and `draw_body` draw an optimised sequence as uint8 part label maps (0 = none); the
 masks carry confidence 1: they are exact renderings of the optimised motion.
 """
 
@@ -72,28 +72,37 @@ def object_tracks(frames: np.ndarray, *, max_objects: int = 4, threshold: float 
         for centre, area in _blobs(frames[t], background, threshold, min_area)[:max_objects]:
             last = [(np.linalg.norm(tr[max(tr)][0] - centre), i) for i, tr in enumerate(tracks) if t not in tr]
             near = [d_i for d_i in last if d_i[0] < max_jump * w]
+            radius = float(np.sqrt(area / np.pi))
             if near:
-                tracks[min(near)[1]][t] = (centre, area)
+                tracks[min(near)[1]][t] = (centre, radius)
             elif len(tracks) < max_objects:
-                tracks.append({t: (centre, area)})
-    tracks = [tr for tr in tracks if len(tr) >= max(3, f // 4)]  # a blob seen in a few frames is noise
-    centres = np.zeros((f, len(tracks), 2))
-    seen = np.zeros((f, len(tracks)), bool)
-    radius = np.zeros(len(tracks))
-    for i, tr in enumerate(tracks):
+                tracks.append({t: (centre, radius)})
+    return make_tracks(tracks, f, min_frames=max(3, f // 4))  # a blob seen in a few frames is noise
+
+
+def make_tracks(observed: list[dict[int, tuple[np.ndarray, float]]], n_frames: int, min_frames: int = 1) -> Tracks:
+    """Tracks from per-track observations {frame: (centre px [2], radius px)}: tracks seen in fewer than
+    `min_frames` frames are dropped, gaps and ends are filled by interpolation, radius is the median."""
+    kept = [tr for tr in observed if len(tr) >= min_frames]
+    centres = np.zeros((n_frames, len(kept), 2))
+    seen = np.zeros((n_frames, len(kept)), bool)
+    radius = np.zeros(len(kept))
+    for i, tr in enumerate(kept):
         frames_seen = np.array(sorted(tr))
         pts = np.array([tr[k][0] for k in frames_seen])
         for axis in range(2):
-            centres[:, i, axis] = np.interp(np.arange(f), frames_seen, pts[:, axis])
+            centres[:, i, axis] = np.interp(np.arange(n_frames), frames_seen, pts[:, axis])
         seen[frames_seen, i] = True
-        radius[i] = np.sqrt(np.median([tr[k][1] for k in frames_seen]) / np.pi)
+        radius[i] = np.median([tr[k][1] for k in frames_seen])
     return Tracks(centres, radius, seen)
 
 
-def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, first_label: int = OBJECT_BASE) -> np.ndarray:
-    """Objects [F, N, 3] (m) with radius [N] (m) drawn as filled discs, label first_label + n: [F, H, W] uint8."""
+def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, first_label: int = OBJECT_BASE,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Objects [F, N, 3] (m) with radius [N] (m) drawn as filled discs, label first_label + n: [F, H, W] uint8
+    (drawn onto `out` when given)."""
     f, n = positions.shape[:2]
-    out = np.zeros((f, camera.height, camera.width), np.uint8)
+    out = np.zeros((f, camera.height, camera.width), np.uint8) if out is None else out
     px = camera.to_pixels(positions)  # [F, N, 2]
     for t in range(f):
         for i in range(n):
@@ -103,14 +112,20 @@ def object_masks(positions: np.ndarray, radius: np.ndarray, camera: Camera, firs
 
 
 def body_masks(joints: np.ndarray, camera: Camera, limb_px: int = 3, out: np.ndarray | None = None) -> np.ndarray:
-    """A body's SMPL joints [F, 24, 3] (m) drawn as limbs: the bone from joint p to its child has p's part
-    label p + 1 (the joint whose skin wraps it), the head a disc of label head + 1. Drawn onto `out` [F, H, W] uint8 when given (bodies over objects)."""
-    f = joints.shape[0]
-    canvas = np.zeros((f, camera.height, camera.width), np.uint8) if out is None else out
-    px = np.round(camera.to_pixels(joints)).astype(int)  # [F, J, 2]
-    for t in range(f):
+    """A body's SMPL joints [F, 24, 3] (m) seen by the orthographic `camera`, drawn as limbs (`draw_body`).
+    Drawn onto `out` [F, H, W] uint8 when given (bodies over objects)."""
+    canvas = np.zeros((joints.shape[0], camera.height, camera.width), np.uint8) if out is None else out
+    return draw_body(camera.to_pixels(joints), canvas, limb_px)
+
+
+def draw_body(px: np.ndarray, canvas: np.ndarray, limb_px: int = 3, frames: np.ndarray | None = None) -> np.ndarray:
+    """SMPL joints in pixels [T, 24, 2] drawn onto label maps `canvas` [F, H, W] uint8 (at `frames` [T], by
+    default 0..T-1): the bone from joint p to its child has p's part label p + 1 (the joint whose skin wraps
+    it), the head a disc of label head + 1."""
+    pts = np.round(np.nan_to_num(px, nan=-1e4)).clip(-1e4, 1e4).astype(int)
+    for t, frame in enumerate(range(len(px)) if frames is None else frames):
         for child, parent in enumerate(PARENTS):
             if parent >= 0:
-                cv2.line(canvas[t], tuple(px[t, parent]), tuple(px[t, child]), parent + 1, limb_px)
-        cv2.circle(canvas[t], tuple(px[t, _HEAD]), 2 * limb_px, _HEAD + 1, -1)
+                cv2.line(canvas[frame], tuple(pts[t, parent]), tuple(pts[t, child]), parent + 1, limb_px)
+        cv2.circle(canvas[frame], tuple(pts[t, _HEAD]), 2 * limb_px, _HEAD + 1, -1)
     return canvas

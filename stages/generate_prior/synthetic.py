@@ -139,3 +139,42 @@ def body_training_set(n: int, frames: int, fps: float, seed: int = 0) -> torch.T
                              phase=rng.uniform(0, 6.3), skeleton=skel)
         out.append(body_features(torch.as_tensor(body_joints(params, skel)), fps))
     return torch.cat(out).float()
+
+
+@dataclass(frozen=True)
+class SeenWalk:
+    """A walk seen by a level pinhole camera: the truth in phase 2's world (camera at the origin, y up) and
+    the COCO-17 keypoints a pose model would give (pixel noise, some frames shifted down in the image)."""
+
+    joints: np.ndarray  # [F, 24, 3] true joints, world
+    keypoints: np.ndarray  # [F, 17, 3] x, y, confidence (pixels)
+    camera: np.ndarray  # focal, cx, cy, width, height
+
+
+def seen_walk(model, frames: int, fps: float, width: int, height: int, *, camera_height: float = 1.0,  # type: ignore[no-untyped-def]
+              distance: float = 4.0, noise_px: float = 2.0, shifted: tuple[int, ...] = (), shift_px: float = 12.0,
+              seed: int = 0) -> SeenWalk:
+    """A side-on walk to the right, `distance` m in front of a level camera `camera_height` m above the
+    ground, seen through `model` (an smplx SMPL model with zero shape)."""
+    from models.smplify import body_forward, camera_for, coco17_joint_index, project
+    from stages.generate_prior.bodies import camera_to_world
+
+    world = walk_params(frames, fps)
+    world["global_orient"][:] = [0.0, np.pi / 2, 0.0]  # facing +x: side on to the camera
+    world["transl"][:, 1] += -camera_height - body_joints(world)[..., 1].min()
+    world["transl"][:, 2] = -distance
+    world["transl"][:, 0] = -0.5 + 0.08 * np.arange(frames)
+    with torch.no_grad():
+        root = model(betas=torch.zeros(1, model.num_betas)).joints[0, 0].numpy().astype(np.float64)
+    orient, transl = camera_to_world(world["global_orient"], world["transl"], root)  # the flip is its own inverse
+    camera = camera_for(width, height)
+    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        out = body_forward(model, torch.zeros(1, model.num_betas), f32(orient),
+                           f32(world["body_pose"].reshape(frames, -1)), f32(transl))
+        clean = project(out.joints[:, coco17_joint_index(24)], f32(camera)).numpy()
+    rng = np.random.default_rng(seed)
+    noisy = clean + rng.normal(0, noise_px, clean.shape)
+    noisy[list(shifted), :, 1] += shift_px
+    keypoints = np.concatenate([noisy, np.ones((*clean.shape[:2], 1))], -1)
+    return SeenWalk(body_joints(world), keypoints, camera)
