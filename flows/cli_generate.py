@@ -26,27 +26,43 @@ def generate(
     steps: Annotated[int, typer.Option(help="Sampler steps per phase.")] = 8,
     guidance: Annotated[float, typer.Option(help="Text guidance weight (w1).")] = 5.0,
     motion_guidance: Annotated[float, typer.Option(help="Inner-Guidance motion weight (w2), joint models.")] = 3.0,
+    weights_config: Annotated[str | None, typer.Option(help="physflow.toml naming the weights of phase 2's "
+                                                        "detect, pose and body_fit stages.")] = None,
+    no_weights: Annotated[bool, typer.Option("--no-weights", help="Phase 2's annotation stages use their "
+                                             "embedded defaults only.")] = False,
+    annotate: Annotated[bool, typer.Option(help="Phase 2 reads the coarse video with the annotation stages "
+                                           "(--no-annotate: moving blobs only, no bodies).")] = True,
 ) -> None:
     """Generate videos in three phases: coarse, 3D physics-prior optimisation to part masks, refined. Writes an
-    MP4 per phase and a side-by-side preview (blobs) and `generations` rows with physics measures per phase."""
+    MP4 per phase and a side-by-side preview (blobs) and `generations` rows with physics measures per phase.
+
+    Phase 2 runs the detect, pose and body_fit stages on the coarse video (weights from physflow.toml, as for
+    `physflow annotate`), optimises the objects and people it finds under the physical prior and draws them
+    as part masks for phase 3."""
     from pydantic import ValidationError
 
     from data_catalog import Catalog
     from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary
     from flows.generate import GenerateParams, generate_flow
     from flows.progress import rich_progress
+    from models.registry import MissingWeightsError
 
     root = _catalog_root(ctx)
     try:
         params = GenerateParams(
-            prompts=prompt, image=image, sketch=sketch, seed=seed, catalog=root,
+            prompts=prompt, image=image, sketch=sketch, seed=seed, catalog=root, weights_config=weights_config,
+            use_weights=not no_weights,
             generate={"checkpoint": checkpoint, "frames": frames, "width": width, "height": height, "fps": fps,
-                      "steps": steps, "guidance": {"text": guidance, "motion": motion_guidance}},
+                      "steps": steps, "guidance": {"text": guidance, "motion": motion_guidance},
+                      "annotation": {"enabled": annotate}},
         )
     except ValidationError as exc:
         _fail(str(exc))
-    with rich_progress():
-        refs = generate_flow(params)
+    try:
+        with rich_progress():
+            refs = generate_flow(params)
+    except (MissingWeightsError, ValueError) as exc:
+        _fail(str(exc))
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT generation_id, seed, stage, round(seconds, 3) AS seconds, video_uri, preview_uri, metrics, error "

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_catalog import Catalog
 from data_catalog.keys import file_sha256
+from flows.annotate import AnnotateParams, stage_configs
 from flows.runtime import ArtifactRef, plan, run_jobs
 from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig
 from stages.generate.stage import GenerateItem, GenerateStage, generation_id
@@ -37,6 +38,10 @@ class GenerateParams(BaseModel):
                                "a drawing (non-black = part), used in phase 1 at the sketch confidence.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the first prompt; prompt i uses seed + i.")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
+    weights_config: str | None = Field(None, description="physflow.toml naming the weights phase 2's annotation "
+                                       "stages use (default: ./physflow.toml), as for the annotate flow.")
+    use_weights: bool = Field(True, description="False: phase 2's annotation stages use their embedded defaults "
+                              "even where weights are registered.")
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
 
     @field_validator("prompts")
@@ -60,13 +65,27 @@ def _require_checkpoint(catalog: Catalog, checkpoint: str) -> None:
         raise ValueError(f"no checkpoint {checkpoint!r} in catalog {catalog.root.uri} (physflow catalog show checkpoints)")
 
 
+def with_annotation_weights(params: GenerateParams) -> GenerateConfig:
+    """The generate config with the weights of phase 2's detect, pose and body_fit stages resolved from the
+    registry, exactly as the annotate flow resolves them: a configured file that is missing fails here."""
+    reading = params.generate.annotation
+    if not reading.enabled:
+        return params.generate
+    configs = stage_configs(AnnotateParams(
+        catalog=params.catalog, weights_config=params.weights_config, use_weights=params.use_weights,
+        sampling=reading.sampling, detect=reading.detect, pose=reading.pose, body_fit=reading.body_fit))
+    reading = reading.model_copy(update={"detect": configs.detect, "pose": configs.pose, "body_fit": configs.body_fit})
+    return params.generate.model_copy(update={"annotation": reading})
+
+
 @flow(name="generate-video", log_prints=True)
 def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     _require_checkpoint(catalog, params.generate.checkpoint)
+    config = with_annotation_weights(params)
     image_sha = file_sha256(params.image)
     items = [GenerateItem(prompt=p, image_path=params.image, image_sha256=image_sha, blob_root=str(catalog.root.uri),
                           seed=params.seed + i, sketch_path=params.sketch) for i, p in enumerate(params.prompts)]
-    keys = [generation_id(item, params.generate) for item in items]
-    jobs = plan(GenerateStage, params.generate, items, keys=keys, catalog=catalog, shard_size=1)
+    keys = [generation_id(item, config) for item in items]
+    jobs = plan(GenerateStage, config, items, keys=keys, catalog=catalog, shard_size=1)
     return run_jobs(jobs)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from data_catalog import Catalog
 from flows.cli import app
 from flows.generate import GenerateParams, generate_flow
+from models.registry import MissingWeightsError
 from tests.stages.generate import conftest as generate_fixtures
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
@@ -61,3 +62,43 @@ def test_cli_generate(first_frame, tmp_path, monkeypatch) -> None:
     assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"]
     bad = CliRunner().invoke(app, ["--catalog", cat, "generate", "--prompt", "x", "--image", "nope.png"])
     assert bad.exit_code == 2 and "not a readable image" in bad.output
+
+
+def test_phase_two_uses_the_registered_annotation_weights(first_frame, catalog_root, tmp_path) -> None:
+    """Weights named in physflow.toml reach phase 2's detect, pose and body_fit stages (ultralytics models saved
+    from their yaml, random weights: a tiny threshold still gives boxes and keypoints), enter the generation's
+    identity, and a missing file fails before any work."""
+    folder = _weights_dir(tmp_path)
+    toml = tmp_path / "physflow.toml"
+    toml.write_text(f'[weights]\nyolo-detect = "{folder / "yolo-detect.pt"}"\n'
+                    f'yolo-pose = "{folder / "yolo-pose.pt"}"\nsmpl = "{folder / "SMPL_NEUTRAL.pkl"}"\n')
+    reading = {"detect": {"conf": 1e-4, "imgsz": 320, "max_det": 3}, "pose": {"conf": 1e-4, "imgsz": 320, "max_det": 2},
+               "body_fit": {"iters_camera": 5, "iters_full": 10, "min_conf": 0.0}}
+    config = {**TINY, "annotation": reading}
+    with_weights = GenerateParams(prompts=["a man throws a ball"], image=str(first_frame), catalog=str(catalog_root),
+                                  weights_config=str(toml), generate=config)
+    refs = generate_flow(with_weights)
+    rows = Catalog(catalog_root).query("SELECT generation_id, stage, metrics FROM generations ORDER BY phase").to_pylist()
+    measures = json.loads(rows[1]["metrics"])
+    assert rows[1]["stage"] == "prior" and measures["detections_rows"] > 0 and measures["poses_rows"] > 0
+    assert measures["body_fits_rows"] > 0 and "people" in measures
+    plain = GenerateParams(prompts=["a man throws a ball"], image=str(first_frame), catalog=str(catalog_root),
+                           weights_config=str(toml), use_weights=False, generate=config)
+    assert generate_flow(plain)[0].key != refs[0].key  # other weights, another generation
+    toml.write_text('[weights]\nyolo-pose = "nowhere/pose.pt"\n')
+    with pytest.raises(MissingWeightsError, match=r"pose\.pt does not exist"):
+        generate_flow(with_weights)
+
+
+def _weights_dir(tmp_path):
+    from ultralytics import YOLO
+
+    from models.body_model import build_body_model
+    from models.yolo import prepare_ultralytics
+
+    folder = tmp_path / "weights"
+    prepare_ultralytics(folder / "ultralytics-config")
+    YOLO("yolov8n.yaml").save(str(folder / "yolo-detect.pt"))
+    YOLO("yolov8n-pose.yaml").save(str(folder / "yolo-pose.pt"))
+    build_body_model(folder / "SMPL_NEUTRAL.pkl")
+    return folder
