@@ -27,6 +27,7 @@ GENERATIONS = "generations"
 SYNTH_CLIPS = "synth_clips"
 SYNTH_OBJECTS = "synth_objects"
 PHYSICS_METRICS = "physics_metrics"
+PHYSICS_PRIORS = "physics_priors"
 
 # Column names shared across tables.
 ERROR = "error"
@@ -142,6 +143,11 @@ TABLES: dict[str, TableSpec] = {
             ("motion_smoothness", _f64), ("temporal_flicker", _f64), ("gravity_rel_err", _f64),
             ("restitution_rel_err", _f64), ("pos_err_px", _f64), ("vel_err_px_s", _f64),
             ("violations", pa.list_(_str)),
+        ]),
+        _spec(PHYSICS_PRIORS, 1, ("prior_id",), [
+            ("prior_id", _str), ("kind", _str), ("channels", _i32), ("window", _i32), ("sequences", _i64),
+            ("tracks", _i64), ("clips", _i64), ("fps_mean", _f64), ("steps", _i32), ("loss_first", _f64),
+            ("loss_last", _f64), ("heldout_gain", _f64), ("uri", _str), ("sha256", _str), ("config", _str),
         ]),
     ]
 }

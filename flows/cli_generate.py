@@ -9,6 +9,44 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command(name="generate")(generate)
+    app.command(name="train-prior")(train_prior)
+
+
+def train_prior(
+    ctx: typer.Context,
+    *,
+    window: Annotated[int, typer.Option(min=4, help="Frames per training window of a track.")] = 16,
+    steps: Annotated[int, typer.Option(min=1, help="Adam steps per prior.")] = 400,
+    min_sequences: Annotated[int, typer.Option(min=1, help="Fewer windows of a kind: that prior is not trained.")] = 8,
+    weights_config: Annotated[str | None, typer.Option(help="physflow.toml naming the SMPL file of the fits.")] = None,
+    no_weights: Annotated[bool, typer.Option("--no-weights", help="Use the procedural body model.")] = False,
+) -> None:
+    """Train generation's learned physical prior on the catalog's annotations: one temporal denoiser for object
+    trajectories (detect tracks) and one for body-pose sequences (SMPL body fits). `physflow generate` then
+    uses the newest ones (learned_prior.source auto or catalog). Cached: without new annotations, no work."""
+    from pydantic import ValidationError
+
+    from data_catalog import Catalog
+    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary
+    from flows.progress import rich_progress
+    from flows.train_prior import TrainPriorParams, train_prior_flow
+    from models.registry import MissingWeightsError
+
+    root = _catalog_root(ctx)
+    try:
+        params = TrainPriorParams(catalog=root, weights_config=weights_config, use_weights=not no_weights,
+                                  prior={"window": window, "steps": steps, "min_sequences": min_sequences})
+    except ValidationError as exc:
+        _fail(str(exc))
+    try:
+        with rich_progress():
+            refs = train_prior_flow(params)
+    except (MissingWeightsError, ValueError) as exc:
+        _fail(str(exc))
+    print_stage_summary(refs)
+    print_arrow(Catalog(root).query(
+        "SELECT prior_id, kind, clips, tracks, sequences, round(loss_last, 4) AS loss, "
+        "round(heldout_gain, 3) AS heldout_gain, error FROM physics_priors ORDER BY kind"), title="physics_priors")
 
 
 def generate(

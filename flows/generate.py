@@ -12,7 +12,8 @@ from data_catalog import Catalog
 from data_catalog.keys import file_sha256
 from flows.annotate import AnnotateParams, stage_configs
 from flows.runtime import ArtifactRef, plan, run_jobs
-from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig
+from flows.train_prior import newest_priors
+from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from stages.generate.stage import GenerateItem, GenerateStage, generation_id
 
 DEFAULT_CATALOG = "./physflow-data"
@@ -78,11 +79,26 @@ def with_annotation_weights(params: GenerateParams) -> GenerateConfig:
     return params.generate.model_copy(update={"annotation": reading})
 
 
+def with_learned_priors(catalog: Catalog, config: GenerateConfig) -> GenerateConfig:
+    """The generate config with the catalog's newest trained priors (train-physics-prior) filled in, as the
+    learned_prior source asks; `catalog` without any fails here, before work."""
+    lp = config.learned_prior
+    if not lp.enabled or lp.source == "synthetic" or lp.objects or lp.bodies:
+        return config
+    found = newest_priors(catalog)
+    if not found and lp.source == "catalog":
+        raise ValueError(f"learned_prior.source is 'catalog' but catalog {catalog.root.uri} has no trained physics "
+                         "prior: run `physflow train-prior` (or set learned_prior.source to 'synthetic')")
+    refs = {kind: PriorRef(prior_id=row["prior_id"], sha256=row["sha256"], uri=row["uri"],
+                           catalog=str(catalog.root.uri)) for kind, row in found.items()}
+    return config.model_copy(update={"learned_prior": lp.model_copy(update=refs)})
+
+
 @flow(name="generate-video", log_prints=True)
 def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     _require_checkpoint(catalog, params.generate.checkpoint)
-    config = with_annotation_weights(params)
+    config = with_learned_priors(catalog, with_annotation_weights(params))
     image_sha = file_sha256(params.image)
     items = [GenerateItem(prompt=p, image_path=params.image, image_sha256=image_sha, blob_root=str(catalog.root.uri),
                           seed=params.seed + i, sketch_path=params.sketch) for i, p in enumerate(params.prompts)]

@@ -1,7 +1,8 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
 The chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body fit, part
-masks) -> optical flow -> physics context -> train (optional) -> generate (optional). A flow joins as one
+masks) -> optical flow -> physics context -> train (optional) -> physics prior (optional) -> generate
+(optional). A flow joins as one
 section in `PipelineParams` (the flow's own parameter model; the pipeline sets its catalog) and one
 `_step(...)` line in `pipeline_flow`. Each step is a nested flow
 run (its own page in the UI, its stage task runs inside it); the run ends with a markdown artifact
@@ -29,6 +30,7 @@ from flows.physics_context import PhysicsParams, physics_context_flow
 from flows.previews import write_previews
 from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
 from flows.train import TrainParams, train_flow
+from flows.train_prior import TrainPriorParams, train_prior_flow
 
 SUMMARY_KEY = "physflow-pipeline-summary"
 DEMO_FILTER = {"min_height": 96}  # the demo's shape videos are 128 px tall; keep their clips
@@ -51,6 +53,8 @@ class PipelineParams(BaseModel):
         description="Physics context of the captions (the curate inputs' sidecars and the catalog's captions).",
     )
     train: TrainParams | None = Field(None, description="Train on the catalog after enrichment (None: no training).")
+    train_prior: TrainPriorParams | None = Field(
+        None, description="Train generation's learned physical prior on the annotations (None: not trained).")
     generate: GenerateParams | None = Field(
         None, description="Generate at the end (None: no generation); uses the checkpoint this run trained, if any.")
     previews: int = Field(4, ge=0, le=64, description="Preview images (middle frames of readable videos) to write.")
@@ -126,6 +130,8 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
             update={"captions": [*params.physics_context.captions, *resolve_inputs(list(params.curate.inputs))[0]]})
         _step(report, "physics_context", physics_context_flow, _on(physics, params.catalog), runner)
         trained = _step(report, "train", train_flow, _on(params.train, params.catalog), runner) if params.train else None
+        if params.train_prior is not None:
+            _step(report, "train_prior", train_prior_flow, _on(params.train_prior, params.catalog), runner)
         if params.generate is not None:
             _step(report, "generate", generate_flow, _on(_with_checkpoint(params.generate, trained), params.catalog),
                   runner)

@@ -6,8 +6,9 @@ prior, `prior_energy(x) = mean |x - D(x)|^2` is small on sequences that look lik
 bodies use C = 3 + 3 J (pelvis velocity, then joints relative to the pelvis, metres).
 
 `train_temporal_prior` trains it on clean sequences by adding Gaussian jitter; the optimiser lives in that
-function, not in the model. With no catalog annotations yet, the generate flow trains it on synthetic
-sequences (stages/generate_prior/synthetic.py).
+function, not in the model. The train_prior stage trains one per kind on the catalog's annotations (the
+`physics_priors` table); without those, the generate stage trains an object prior on synthetic sequences
+(stages/generate_prior/synthetic.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import torch
 from torch import nn
@@ -91,13 +93,13 @@ def train_temporal_prior(model: TemporalPrior, sequences: torch.Tensor, training
     return losses
 
 
-def save_prior(model: TemporalPrior, path: str) -> None:
+def save_prior(model: TemporalPrior, path: str | IO[bytes]) -> None:
     """A torch state dict plus the constructor arguments (no pickled module)."""
     torch.save({"channels": model.channels, "hidden": model.hidden, "kernel": model.kernel,
                 "state_dict": model.state_dict()}, path)
 
 
-def load_prior(path: str) -> TemporalPrior:
+def load_prior(path: str | IO[bytes]) -> TemporalPrior:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = TemporalPrior(int(blob["channels"]), int(blob["hidden"]), int(blob["kernel"]))
     model.load_state_dict(blob["state_dict"])

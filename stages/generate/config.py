@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from stages.base import StageConfig
@@ -17,15 +19,33 @@ class GuidanceConfig(StageConfig):
     motion: float = Field(3.0, ge=0, le=50, description="Inner-Guidance motion weight (w2), joint models only.")
 
 
-class PriorTrainingConfig(StageConfig):
-    """The learned temporal prior, trained once per stage instance on synthetic motion (no catalog
-    annotations are used yet)."""
+class PriorRef(StageConfig):
+    """A learned prior trained by the train_prior stage, in a catalog's blob store. Its sha256 names it; where
+    it lies is left out of dumps (and so of cache keys)."""
 
-    enabled: bool = Field(True, description="Train and use the learned temporal prior (False: explicit terms only).")
-    sequences: int = Field(16, ge=1, le=10_000, description="Synthetic sequences per training set.")
-    steps: int = Field(150, ge=1, le=100_000, description="Training steps.")
-    hidden: int = Field(32, ge=4, le=1024, description="Hidden channels of the temporal conv denoiser.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the synthetic data and training.")
+    prior_id: str = Field(..., min_length=1, max_length=200, description="prior_id of the `physics_priors` row.")
+    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$", description="sha256 of the saved prior.")
+    uri: str = Field(..., min_length=1, exclude=True, description="Blob uri of the saved prior.")
+    catalog: str = Field(..., min_length=1, exclude=True, description="Catalog root the blob belongs to.")
+
+
+class PriorTrainingConfig(StageConfig):
+    """Phase 2's learned temporal priors: trained on the catalog's annotations by the train-physics-prior flow
+    (`physflow train-prior`), or, for objects, on synthetic motion once per stage instance."""
+
+    enabled: bool = Field(True, description="Use learned temporal priors (False: explicit terms only).")
+    source: Literal["auto", "catalog", "synthetic"] = Field(
+        "auto", description="catalog: the newest priors in `physics_priors` (fails before work when there are "
+        "none); synthetic: an object prior trained on synthetic motion; auto: catalog when it has them, else "
+        "synthetic.")
+    objects: PriorRef | None = Field(None, description="The object-trajectory prior (set by the flow from the "
+                                     "catalog).")
+    bodies: PriorRef | None = Field(None, description="The body-pose-sequence prior (set by the flow from the "
+                                    "catalog).")
+    sequences: int = Field(16, ge=1, le=10_000, description="Synthetic: sequences per training set.")
+    steps: int = Field(150, ge=1, le=100_000, description="Synthetic: training steps.")
+    hidden: int = Field(32, ge=4, le=1024, description="Synthetic: hidden channels of the temporal conv denoiser.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Synthetic: seed of the data and training.")
 
 
 class GenerateConfig(StageConfig):

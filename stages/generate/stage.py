@@ -24,9 +24,9 @@ from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json
 from data_catalog.schemas import GENERATIONS
 from data_catalog.storage import Root
-from models.physics_prior import PriorTraining, TemporalPrior, train_temporal_prior
+from models.physics_prior import PriorTraining, TemporalPrior, load_prior, train_temporal_prior
 from stages.base import Stage
-from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig
+from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from stages.generate.generator import build_generator
 from stages.generate.media import labels_rgb, side_by_side
 from stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
@@ -79,6 +79,13 @@ def physics_reasoner() -> Any:
     return build_reasoner(PhysicsContextConfig(backend="rules"))
 
 
+def _load_prior(ref: PriorRef) -> TemporalPrior:
+    data = BlobStore(Root(ref.catalog)).read_bytes(ref.uri)
+    if hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise ValueError(f"prior {ref.prior_id} at {ref.uri} does not match its sha256 {ref.sha256[:12]}...")
+    return load_prior(io.BytesIO(data))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else str(v))
 
@@ -100,7 +107,7 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
     def setup(self) -> None:
         """Train the learned prior once; an embedded tiny generator is built here too."""
         cfg = self.config
-        self.priors = Priors(objects=self._train_prior()) if cfg.learned_prior.enabled else Priors()
+        self.priors = self._priors()
         self.annotator = CoarseAnnotator(cfg.annotation) if cfg.annotation.enabled else None
         self.reasoner = physics_reasoner() if cfg.physics_context else None
         if cfg.checkpoint in TINY_CHECKPOINTS:
@@ -113,6 +120,17 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
             generator = build_generator(self.config.checkpoint, self.config.frames, catalog_root=key)
             self._pipelines[key] = GenerationPipeline(generator, self.config, self.priors, self.annotator)
         return self._pipelines[key]
+
+    def _priors(self) -> Priors:
+        """The catalog's trained priors where the flow resolved them; else (unless the source is `catalog`) an
+        object prior trained here on synthetic motion."""
+        lp = self.config.learned_prior
+        if not lp.enabled:
+            return Priors()
+        objects = _load_prior(lp.objects) if lp.objects else None
+        if objects is None and lp.source != "catalog":
+            objects = self._train_prior()
+        return Priors(objects=objects, bodies=_load_prior(lp.bodies) if lp.bodies else None)
 
     def _train_prior(self) -> TemporalPrior:
         """The learned object prior, trained on synthetic motion at this config's frames and fps."""

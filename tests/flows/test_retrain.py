@@ -66,7 +66,8 @@ def test_retrain_without_new_data_is_skipped(catalog_root):
 
 DEPLOYMENTS = {"ingest": "ingest-videos", "curate": "curate-videos", "annotate": "annotate-clips",
                "optical-flow": "optical-flow",
-               "pipeline": "physflow-pipeline", "retrain": "retrain-model", "generate": "generate-video"}
+               "pipeline": "physflow-pipeline", "retrain": "retrain-model", "generate": "generate-video",
+               "train-prior": "train-physics-prior"}
 
 
 def _read_deployments() -> tuple[dict[str, Any], dict[str, Any]]:
