@@ -22,6 +22,10 @@ from stages.base import StageConfig
 from stages.video_io import iter_frames
 
 PERSON = "person"
+# Part labels of the catalog's label maps (part_masks, generation's phase 2, training's mask channel):
+# 0 = nothing, body parts = SMPL joint index + 1 (1..24), objects and unfitted people OBJECT_BASE + n.
+OBJECT_BASE = 64
+LABEL_SCALE = 255  # training's mask channel is label / LABEL_SCALE: every label within [0, 1]
 
 
 class FrameSampling(BaseModel):

@@ -27,6 +27,7 @@ from models.inner_guidance import InnerGuidance, inner_guidance_velocity
 from models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
 from models.text_embed import HashTextEmbedder
 from models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
+from stages.annotation import LABEL_SCALE
 from stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig
 
 
@@ -44,7 +45,7 @@ class RevisionGenerator(nn.Module):
 
     joint = False
 
-    def __init__(self, codec: nn.Module, model: MaskConditionedUNet, text: HashTextEmbedder, max_parts: int = 16):
+    def __init__(self, codec: nn.Module, model: MaskConditionedUNet, text: HashTextEmbedder, max_parts: int = LABEL_SCALE):
         super().__init__()
         self.codec, self.model, self.text = codec, model, text
         self.max_parts = max_parts  # part labels are divided by this to form the mask channel, as in training

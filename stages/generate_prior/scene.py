@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from models.body_model import JOINT_NAMES, PARENTS
+from stages.annotation import OBJECT_BASE
 
-# Label conventions of the part_masks table: body part = SMPL joint index + 1 (1..24), objects from 64 up.
-OBJECT_BASE = 64
 _HEAD = JOINT_NAMES.index("head")
 
 

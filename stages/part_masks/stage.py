@@ -22,12 +22,20 @@ import pyarrow as pa
 from data_catalog.blobs import BlobStore
 from data_catalog.schemas import PART_MASKS
 from data_catalog.storage import Root
-from stages.annotation import PERSON, AnnotatedShard, ClipRef, ClipWork, clip_error, clip_items, rle_decode
+from stages.annotation import (
+    OBJECT_BASE,
+    PERSON,
+    AnnotatedShard,
+    ClipRef,
+    ClipWork,
+    clip_error,
+    clip_items,
+    rle_decode,
+)
 from stages.base import Stage
 from stages.body_fit.stage import PROCEDURAL_FILES
 from stages.part_masks.config import PartMasksConfig
 
-OBJECT_BASE = 64
 _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 
 

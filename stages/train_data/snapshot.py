@@ -14,6 +14,7 @@ from pydantic import Field
 
 from data_catalog import Catalog
 from data_catalog.schemas import CLIPS, FLOWS, PART_MASKS, PHYSICS_CONTEXT
+from stages.annotation import LABEL_SCALE
 from stages.base import StageConfig
 
 SNAPSHOT_TABLES = (CLIPS, FLOWS, PART_MASKS, PHYSICS_CONTEXT)
@@ -56,7 +57,8 @@ class DataConfig(StageConfig):
     require_flow: bool = Field(False, description="Keep only clips that have a flow RGB rendering.")
     require_masks: bool = Field(False, description="Keep only clips that have part masks.")
     require_context: bool = Field(False, description="Keep only clips that have a physics_context row.")
-    max_parts: int = Field(16, ge=1, le=255, description="Part labels are divided by this to form the mask channel.")
+    max_parts: int = Field(LABEL_SCALE, ge=1, le=255, description="Part labels are divided by this to form the mask "
+                           "channel; 255 keeps the catalog's labels (body parts 1-24, objects from 64) within [0, 1].")
     limit: int | None = Field(None, ge=1, description="Use at most this many clips (first by clip_id).")
 
 
