@@ -55,6 +55,8 @@ def generate(
     prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="A prompt; repeat for a batch.")],
     image: Annotated[str, typer.Option("--image", "-i", help="First frame (an image file).")],
     sketch: Annotated[str | None, typer.Option(help="Target sketch for the final frame (an image file).")] = None,
+    pose: Annotated[str | None, typer.Option(help="Target pose for the final frame: JSON of 17 COCO keypoints "
+                                             "([x, y, confidence], first-frame pixels).")] = None,
     checkpoint: Annotated[str, typer.Option(help="tiny-revision | tiny-videojam.")] = "tiny-revision",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the first prompt (prompt i: seed + i).")] = 0,
     frames: Annotated[int, typer.Option(help="Frames per video.")] = 8,
@@ -88,7 +90,7 @@ def generate(
     root = _catalog_root(ctx)
     try:
         params = GenerateParams(
-            prompts=prompt, image=image, sketch=sketch, seed=seed, catalog=root, weights_config=weights_config,
+            prompts=prompt, image=image, sketch=sketch, pose=pose, seed=seed, catalog=root, weights_config=weights_config,
             use_weights=not no_weights,
             generate={"checkpoint": checkpoint, "frames": frames, "width": width, "height": height, "fps": fps,
                       "steps": steps, "guidance": {"text": guidance, "motion": motion_guidance},

@@ -15,6 +15,7 @@ from flows.runtime import ArtifactRef, plan, run_jobs
 from flows.train_prior import newest_priors
 from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from stages.generate.stage import GenerateItem, GenerateStage, generation_id
+from stages.generate.targets import load_target_pose
 
 DEFAULT_CATALOG = "./physflow-data"
 
@@ -53,8 +54,19 @@ class GenerateParams(BaseModel):
             raise ValueError(f"prompts at positions {empty} are empty")
         return prompts
 
+    pose: str | None = Field(None, description="Optional target pose for the final frame: a JSON file of 17 COCO "
+                             "keypoints in first-frame pixels, drawn as body parts and used like a sketch.")
+
     _image = field_validator("image")(_readable_image)
     _sketch = field_validator("sketch")(_readable_image)
+
+    @field_validator("pose")
+    @classmethod
+    def _readable_pose(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        load_target_pose(path)  # a missing or malformed file fails here, naming what is wrong
+        return str(Path(path).expanduser().resolve())
 
 
 def _require_checkpoint(catalog: Catalog, checkpoint: str) -> None:
@@ -101,7 +113,7 @@ def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
     config = with_learned_priors(catalog, with_annotation_weights(params))
     image_sha = file_sha256(params.image)
     items = [GenerateItem(prompt=p, image_path=params.image, image_sha256=image_sha, blob_root=str(catalog.root.uri),
-                          seed=params.seed + i, sketch_path=params.sketch) for i, p in enumerate(params.prompts)]
+                          seed=params.seed + i, sketch_path=params.sketch, pose_path=params.pose) for i, p in enumerate(params.prompts)]
     keys = [generation_id(item, config) for item in items]
     jobs = plan(GenerateStage, config, items, keys=keys, catalog=catalog, shard_size=1)
     return run_jobs(jobs)

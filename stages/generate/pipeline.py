@@ -26,8 +26,9 @@ class VideoGenerator(Protocol):
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """One video to generate: a prompt, the first frame (RGB uint8 [H, W, 3]), an optional target sketch
-    for the final frame (a label map [H, W], 0 = none) and a seed."""
+    """One video to generate: a prompt, the first frame (RGB uint8 [H, W, 3]), an optional target for the
+    final frame (a part label map [H, W], 0 = none: a sketch and/or a target pose, targets.sketch_labels) and a
+    seed."""
 
     prompt: str
     image: np.ndarray
@@ -118,8 +119,7 @@ class GenerationPipeline:
 
 
 def _resize_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A label map [H, W] resized to width x height (nearest: labels stay labels)."""
     import cv2
 
-    if labels.ndim == 3:  # a drawn sketch image: any non-black pixel is part 1
-        labels = (labels.max(axis=2) > 0).astype(np.uint8)
     return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)

@@ -30,6 +30,7 @@ from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from stages.generate.generator import build_generator
 from stages.generate.media import labels_rgb, side_by_side
 from stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
+from stages.generate.targets import load_target_pose, sketch_labels
 from stages.generate_prior import synthetic
 from stages.generate_prior.coarse import CoarseAnnotator
 from stages.generate_prior.phase import Priors
@@ -40,8 +41,8 @@ PHASES = ("coarse", "prior", "refined")
 
 @dataclass(frozen=True)
 class GenerateItem:
-    """One request: prompt, first-frame image file, optional sketch file (label map or drawing), seed, and
-    the catalog root its blobs go to."""
+    """One request: prompt, first-frame image file, optional sketch file (label map or drawing) and target
+    pose file (COCO-17 keypoints JSON) for the final frame, seed, and the catalog root its blobs go to."""
 
     prompt: str
     image_path: str
@@ -49,12 +50,15 @@ class GenerateItem:
     blob_root: str
     seed: int = 0
     sketch_path: str | None = None
+    pose_path: str | None = None
 
 
 def generation_id(item: GenerateItem, config: GenerateConfig) -> str:
     """Content id of a request under a config: the same request, seed and config give the same id."""
     key = {"prompt": item.prompt, "image": item.image_sha256, "seed": item.seed,
            "sketch": _sha(item.sketch_path) if item.sketch_path else None, "config": config.model_dump(mode="json")}
+    if item.pose_path:  # only when given, so ids of requests without one stay as they were
+        key["pose"] = _sha(item.pose_path)
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:16]
 
 
@@ -95,7 +99,7 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
     VERSION = 2
     Config = GenerateConfig
     table = GENERATIONS
-    input_columns = ("prompt", "image_path", "seed", "sketch_path")
+    input_columns = ("prompt", "image_path", "seed", "sketch_path", "pose_path")
 
     def __init__(self, config: GenerateConfig):
         super().__init__(config)
@@ -153,9 +157,11 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         sketch = cv2.imread(item.sketch_path, cv2.IMREAD_UNCHANGED) if item.sketch_path else None
         if item.sketch_path and sketch is None:
             raise ValueError(f"not a readable sketch image: {item.sketch_path}")
+        pose = load_target_pose(item.pose_path) if item.pose_path else None
         context = self.reasoner.reason(item.prompt, item.seed) if self.reasoner is not None else None
         text = context.enhanced_prompt if context is not None else item.prompt
-        request = GenerateRequest(text, _read_rgb(item.image_path), item.seed, sketch)
+        image = _read_rgb(item.image_path)
+        request = GenerateRequest(text, image, item.seed, sketch_labels(sketch, pose, *image.shape[:2]))
         result = self._pipeline(item.blob_root)(request)
         rows = self._rows(item, result)
         if context is not None:

@@ -48,6 +48,10 @@ def test_bad_params_fail_before_work(tmp_path, first_frame) -> None:
         GenerateParams(prompts=["x"], image=str(tmp_path / "missing.png"))
     with pytest.raises(ValidationError, match="empty"):
         GenerateParams(prompts=[" "], image=str(tmp_path / "missing.png"))
+    bad_pose = tmp_path / "pose.json"
+    bad_pose.write_text("[[1, 2]]")
+    with pytest.raises(ValidationError, match="17 COCO keypoints"):
+        GenerateParams(prompts=["x"], image=str(first_frame), pose=str(bad_pose))
 
 
 def test_cli_generate(first_frame, tmp_path, monkeypatch) -> None:
