@@ -67,6 +67,8 @@ class GenerateConfig(StageConfig):
     annotation: CoarseAnnotationConfig = Field(default_factory=CoarseAnnotationConfig, description="Phase 2's "
                                                "annotation stages (detect, pose, body_fit) on the coarse video.")
     learned_prior: PriorTrainingConfig = Field(default_factory=PriorTrainingConfig)
+    device: str | None = Field(None, pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="torch device of the video "
+                               "model in phases 1 and 3; None: cuda when available, else cpu.")
     physics_context: bool = Field(True, description="Pass the prompt through the physics context stage's rules "
                                   "reasoner (when that stage is installed) and sample from its enhanced prompt.")
 

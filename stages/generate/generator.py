@@ -10,7 +10,9 @@ frame is replaced by the first frame's latent at the same noise level, and, in p
 replaced by the latent of the optimised motion rendered as flow RGB at that noise level.
 
 Both sample flow matching (x_t = (1 - t) x_0 + t noise, velocity u = noise - x_0) by Euler steps from t = 1.
-Optimiser-free and gradient-free: every sampling call runs under no_grad.
+Optimiser-free and gradient-free: every sampling call runs under no_grad. They run on the device of their
+parameters; noise is drawn on the CPU from the request's seeded generator, so a seed names the same noise on
+every device.
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ class RevisionGenerator(nn.Module):
         b, c, h, w = z_first.shape
         mask = self._mask_input(cond, b, frames, h, w).to(z_first)
         text, null = self.text(prompts).mean(1, keepdim=True), self.text([""] * b).mean(1, keepdim=True)
+        text, null = text.to(z_first), null.to(z_first)
         x = torch.randn((b, frames, c, h, w), generator=generator).to(z_first)  # [B, F, C, h, w]
-        ts = torch.linspace(1.0, 0.0, steps + 1)
+        ts = torch.linspace(1.0, 0.0, steps + 1, device=z_first.device)
         for i in range(steps):
             t = ts[i].expand(b)
             u = self.model(x, z_first, mask, t, text)
@@ -118,14 +121,14 @@ class JointGenerator(nn.Module):
         """first [B, 3, H, W] in [-1, 1] -> video [B, 3, F, H, W] in [-1, 1], Inner-Guidance at every step."""
         z_first = self.codec.encode(first[:, :, None])  # [B, C, 1, h, w]
         b, c, _, h, w = z_first.shape
-        text, null = self.text(prompts), self.text([""] * b)
+        text, null = self.text(prompts).to(z_first), self.text([""] * b).to(z_first)
         x = torch.randn((b, c, frames, h, w), generator=generator).to(z_first)
         d = torch.randn((b, self.model.flow_channels, frames, h, w), generator=generator).to(z_first)
-        d_target = self.codec.encode(cond.flow_rgb).to(z_first) if cond.flow_rgb is not None else None
+        d_target = self.codec.encode(cond.flow_rgb.to(z_first)) if cond.flow_rgb is not None else None
         noise_first = torch.randn(z_first.shape, generator=generator).to(z_first)
         noise_d = torch.randn(d.shape, generator=generator).to(z_first)
         weights = InnerGuidance(guidance.text, guidance.motion)
-        ts = torch.linspace(1.0, 0.0, steps + 1)
+        ts = torch.linspace(1.0, 0.0, steps + 1, device=z_first.device)
         for i in range(steps):
             t = ts[i]
             x[:, :, :1] = (1 - t) * z_first + t * noise_first  # image-to-video by replacement

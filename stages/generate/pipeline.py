@@ -81,7 +81,8 @@ class GenerationPipeline:
 
     def _sample(self, first: torch.Tensor, prompt: str, cond: Condition, seed: int) -> np.ndarray:
         cfg = self.config
-        video = self.generator.sample(first, [prompt], cond, frames=cfg.frames, steps=cfg.steps,
+        device = next(self.generator.parameters()).device
+        video = self.generator.sample(first.to(device), [prompt], cond, frames=cfg.frames, steps=cfg.steps,
                                       guidance=cfg.guidance, generator=torch.Generator().manual_seed(seed))
         return video_uint8(video[0])
 

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
+import torch
 
 from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json
@@ -108,6 +109,10 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         self.annotator: CoarseAnnotator | None = None
         self.reasoner: Any = None
 
+    @property
+    def device(self) -> str:
+        return self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
     def setup(self) -> None:
         """Train the learned prior once; an embedded tiny generator is built here too."""
         cfg = self.config
@@ -121,7 +126,7 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         """The pipeline over the configured checkpoint, loaded once (a catalog checkpoint from its catalog)."""
         key = None if self.config.checkpoint in TINY_CHECKPOINTS else catalog_root
         if key not in self._pipelines:
-            generator = build_generator(self.config.checkpoint, self.config.frames, catalog_root=key)
+            generator = build_generator(self.config.checkpoint, self.config.frames, catalog_root=key).to(self.device)
             self._pipelines[key] = GenerationPipeline(generator, self.config, self.priors, self.annotator)
         return self._pipelines[key]
 
