@@ -30,6 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data_catalog.blobs import BlobStore
+from data_catalog.storage import Root
 from stages.optical_flow.flo import UNKNOWN_FLOW_THRESHOLD, end_point_error
 from stages.physics_metrics import PhysicsMetricsConfig, measure_frames
 from stages.physics_metrics.flowmetrics import dis_flows
@@ -50,7 +52,7 @@ def _flow_stage(**config: object) -> Callable[[Frames, Path], np.ndarray]:
         row = OpticalFlowStage(cfg).run([FlowClip("bench", str(path), 0, len(frames), str(path.parent))]).to_pylist()[0]
         if row["error"]:
             raise RuntimeError(row["error"])
-        return np.load(row["flow_uri"]).astype(np.float32)
+        return np.load(BlobStore(Root(path.parent)).resolve(row["flow_uri"])).astype(np.float32)
 
     return run
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_catalog.artifacts import ArtifactStore, Manifest
+from data_catalog.blobs import resolve_sql
 from data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES, TableSpec
 from data_catalog.storage import Root
 
@@ -206,13 +207,14 @@ class Catalog:
         return str(path)
 
     def _refresh_view(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-        """View = rows of the newest artifact per (stage, shard), one row per table key, newest first."""
+        """View = rows of the newest artifact per (stage, shard), one row per table key, newest first; blob
+        references in `*uri` columns resolved to locations under this root."""
         files = [r[0] for r in con.execute(
             "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
         ).fetchall()]
         files = [self._empty_file(spec), *[f for f in files if Path(f).exists()]]
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        cols = ", ".join(f't."{c}"' for c in spec.schema.names)
+        cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
         con.execute(
             f"""CREATE OR REPLACE VIEW "{spec.name}" AS
@@ -220,6 +222,12 @@ class Catalog:
                 LEFT JOIN current_artifacts a ON a.path = t._file
                 QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""
         )
+
+    def _column_sql(self, spec: TableSpec, name: str) -> str:
+        column = f't."{name}"'
+        if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
+            return f'{resolve_sql(column, self.root.path(""))} AS "{name}"'
+        return column
 
 
 def _spec(name: str) -> TableSpec:

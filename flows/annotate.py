@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog import Catalog
 from data_catalog.keys import canonical_json, sha256_text
+from data_catalog.queries import kept_clip_rows
 from data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
 from flows.runtime import ArtifactRef, plan, run_jobs
 from models.registry import WeightsRegistry
@@ -31,12 +32,6 @@ from stages.part_masks import PartMasksConfig, PartMasksStage
 from stages.pose import PoseConfig, PoseStage
 
 DEFAULT_CATALOG = "./physflow-data"
-KEPT_CLIPS_SQL = """
-SELECT c.clip_id, c.video_id, c.start_frame, c.end_frame, c.clip_uri, v.uri, v.width, v.height
-FROM clips c JOIN videos v USING (video_id)
-WHERE c.keep AND c.error IS NULL AND v.error IS NULL AND c.end_frame > c.start_frame
-ORDER BY c.clip_id
-"""
 
 
 class AnnotateParams(BaseModel):
@@ -93,7 +88,7 @@ def _weights(config: StageConfig) -> dict[str, Any]:
 
 
 def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:
-    rows = catalog.query(KEPT_CLIPS_SQL + (f" LIMIT {int(limit)}" if limit else "")).to_pylist()
+    rows = kept_clip_rows(catalog, limit)
     return [ClipRef(r["clip_id"], r["video_id"], r["start_frame"], r["end_frame"], r["uri"], r["width"], r["height"],
                     r["clip_uri"]) for r in rows]
 

@@ -15,17 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog import Catalog, canonical_json
 from data_catalog.keys import sha256_text
+from data_catalog.queries import kept_clip_rows
 from flows.runtime import ArtifactRef, StageJob, plan, run_jobs
 from models.registry import WeightsRegistry
 from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
 
 DEFAULT_CATALOG = "./physflow-data"
-KEPT_CLIPS_SQL = """
-SELECT c.clip_id, c.video_id, c.start_frame, c.end_frame, c.clip_uri, v.uri, v.fps
-FROM clips c JOIN videos v USING (video_id)
-WHERE c.keep
-ORDER BY c.clip_id
-"""
 
 
 class OpticalFlowParams(BaseModel):
@@ -41,7 +36,7 @@ class OpticalFlowParams(BaseModel):
 
 def kept_clips(catalog: Catalog) -> list[dict[str, Any]]:
     """Kept clips with their video's path and frame rate."""
-    return catalog.query(KEPT_CLIPS_SQL).to_pylist()
+    return kept_clip_rows(catalog)
 
 
 def clip_item(row: dict[str, Any], blob_root: str) -> tuple[FlowClip, str]:
@@ -77,7 +72,7 @@ def build_jobs(
     shard_size: int = 16,
     registry: WeightsRegistry | None = None,
 ) -> list[StageJob]:
-    """Cached optical-flow jobs for clip rows (columns of KEPT_CLIPS_SQL; `fps` optional)."""
+    """Cached optical-flow jobs for clip rows (columns of data_catalog.queries.KEPT_CLIPS_SQL; `fps` optional)."""
     config = resolve_config(config, registry or WeightsRegistry())
     pairs = [clip_item(row, str(catalog.root.uri)) for row in rows]
     return plan(OpticalFlowStage, config, [p[0] for p in pairs], keys=[p[1] for p in pairs], catalog=catalog,

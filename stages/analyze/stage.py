@@ -26,7 +26,7 @@ def clip_id(video_id: str, start: int, end: int) -> str:
 
 class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     name = "analyze"
-    VERSION = 1
+    VERSION = 2  # 2: motion magnitudes in float64 (the same bits on any task runner)
     Config = AnalyzeConfig
     table = CLIPS
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")

@@ -33,7 +33,7 @@ class ExportItem:
 
 class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
-    VERSION = 1
+    VERSION = 2  # 2: clip_uri is the catalog-relative blob reference
     Config = ExportConfig
     table = CLIPS
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
@@ -72,7 +72,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     def _write(self, blobs: BlobStore, tmp: Path, clip: Row, frames: list[np.ndarray], fps: float) -> Row:
         path = write_video(tmp / "clip.mp4", frames, fps, crf=self.config.crf)
         uri, sha = blobs.put_file(path, "mp4")
-        return {**clip, "clip_uri": uri, "clip_sha256": sha}
+        return {**clip, "clip_uri": blobs.ref(uri), "clip_sha256": sha}
 
     def error_rows(self, item: ExportItem, reason: str) -> list[Row]:
         return [{**c, "keep": False, "error": f"export failed: {reason}"} for c in item.clips]

@@ -99,7 +99,7 @@ class _ClipSinks:
 
 class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
     name = "optical_flow"
-    VERSION = 1
+    VERSION = 2  # 2: flow, flow RGB and spectral uris are catalog-relative blob references
     Config = OpticalFlowConfig
     table = FLOWS
     input_columns = ("clip_id", "video_id", "start_frame", "end_frame", "clip_uri", "uri")
@@ -173,8 +173,8 @@ class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
         height, width = sinks.writer.shape or (None, None)
         yield {
             "clip_id": item.clip_id, "method": cfg.method, "variant": self.variant, "width": width,
-            "height": height, "n_pairs": sinks.writer.count, "flow_uri": flow_uri, "flow_sha256": flow_sha,
-            "flow_rgb_uri": rgb_uri, "flow_rgb_sha256": rgb_sha, "spectral_uri": spec_uri,
+            "height": height, "n_pairs": sinks.writer.count, "flow_uri": store.ref(flow_uri), "flow_sha256": flow_sha,
+            "flow_rgb_uri": store.ref(rgb_uri), "flow_rgb_sha256": rgb_sha, "spectral_uri": store.ref(spec_uri),
             "spectral_sha256": spec_sha, "spectral_frames": sinks.spectral_frames,
             "spectral_k": sinks.spectrum.k, "mag_mean": mag_mean, "mag_p90": mag_p90,
         }

@@ -41,7 +41,7 @@ _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 
 class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
     name = "part_masks"
-    VERSION = 1
+    VERSION = 2  # 2: mask_uri and preview_uri are catalog-relative blob references
     Config = PartMasksConfig
     table = PART_MASKS
     input_columns = ("clip_id", "frame", "track_id", "cls", "box", "mask_rle", "global_orient", "body_pose")
@@ -125,10 +125,10 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
             label_map = self.render(clip, frame, fits_at.get(frame, []), objects_at.get(frame, []))
             maps[frame] = label_map
             _, png = cv2.imencode(".png", label_map)
-            uri, _ = blobs.put_bytes(png.tobytes(), "png")
+            ref = blobs.ref(blobs.put_bytes(png.tobytes(), "png")[0])
             present = [int(v) for v in np.flatnonzero(np.bincount(label_map.ravel(), minlength=256)) if v]
             rows.append({
-                "clip_id": clip.clip_id, "frame": frame, "mask_uri": uri, "confidence": 1.0 if present else 0.0,
+                "clip_id": clip.clip_id, "frame": frame, "mask_uri": ref, "confidence": 1.0 if present else 0.0,
                 "width": label_map.shape[1], "height": label_map.shape[0],
                 "labels": json.dumps({str(v): {**self.part_names, **names}.get(v, "?") for v in present}),
             })
@@ -166,7 +166,7 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         a = self.config.preview_alpha * (label_map > 0)[..., None]
         blended = (image * (1 - a) + colour * a).astype(np.uint8)
         _, png = cv2.imencode(".png", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
-        return blobs.put_bytes(png.tobytes(), "png")[0]
+        return blobs.ref(blobs.put_bytes(png.tobytes(), "png")[0])
 
     def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
         return clip_error(item.clip, reason)

@@ -78,6 +78,17 @@ def _neighbour_counts(boxes: np.ndarray) -> np.ndarray:
     return near.sum(axis=1)
 
 
+def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Vector length in float64 from IEEE basic operations, so the same vectors give the same bits anywhere.
+
+    Not `cv2.magnitude`: the opencv-python wheels route it to IPP's ippsMagnitude_32f, whose float32 result
+    differs by one ULP depending on how the output buffer happens to be aligned in memory; with several shards
+    decoded concurrently in one process (the thread-pool runner) allocations land differently than in a
+    single-threaded process, so the same video measured differently depending on the task runner.
+    """
+    return np.sqrt(np.square(x, dtype=np.float64) + np.square(y, dtype=np.float64))
+
+
 @dataclass
 class FrameMeasures:
     """Collects per-frame measures; `clip(start, end)` aggregates a frame range."""
@@ -122,11 +133,11 @@ class FrameMeasures:
         assert self._prev is not None
         gx = cv2.Sobel(self._prev, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(self._prev, cv2.CV_32F, 0, 1, ksize=3)
-        textured = cv2.magnitude(gx, gy) > self.config.texture_min
+        textured = _magnitude(gx, gy) > self.config.texture_min
         if textured.mean() < 0.01:
             return 0.0, 0.0
         flow = self._dis.calc(self._prev, small, None)
-        mag = cv2.magnitude(flow[..., 0], flow[..., 1])[textured] / math.hypot(*small.shape)
+        mag = _magnitude(flow[..., 0], flow[..., 1])[textured] / math.hypot(*small.shape)
         return float(mag.mean()), float(np.percentile(mag, 90))
 
     def clip(self, start: int, end: int) -> dict[str, object]:

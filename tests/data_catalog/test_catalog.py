@@ -69,3 +69,25 @@ def test_blob_store_is_content_addressed(tmp_path):
     assert uri.endswith(f"blobs/{sha[:2]}/{sha}.npy")
     assert blobs.put_bytes(b"flow field", "npy") == (uri, sha)
     assert blobs.read_bytes(uri) == b"flow field"
+
+
+def test_rows_hold_blob_references_that_views_resolve_under_their_root(tmp_path):
+    """Two catalogs holding the same blob write the same rows (bytes); each view resolves them under its root."""
+    written = {}
+    for name in ("a", "b"):
+        cat = Catalog(tmp_path / name)
+        blobs = BlobStore(cat.root)
+        uri, sha = blobs.put_bytes(b"flow field", "npy")
+        ref = blobs.ref(uri)
+        assert ref == f"blobs/{sha[:2]}/{sha}.npy" and blobs.resolve(ref) == uri and blobs.read_bytes(ref) == b"flow field"
+        row = {"clip_id": "v:0-8", "method": "dis", "flow_uri": ref, "flow_rgb_uri": "/elsewhere/rgb.mp4"}
+        m = cat.artifacts.write(stage="optical_flow", version=1, key="k", table_name="flows", shard="s", config={},
+                                inputs=["s"], table=pa.Table.from_pylist([row], schema=TABLES["flows"].schema))
+        cat.register(m)
+        written[name] = m.content_sha256
+        got = cat.query("SELECT flow_uri, flow_rgb_uri FROM flows").to_pylist()
+        assert got == [{"flow_uri": uri, "flow_rgb_uri": "/elsewhere/rgb.mp4"}]  # other paths pass through
+        assert blobs.resolve_row(row)["flow_uri"] == uri
+    assert written["a"] == written["b"]
+    with pytest.raises(ValueError, match="not a blob"):
+        BlobStore(Catalog(tmp_path / "a").root).ref(str(tmp_path / "b" / "blobs" / "x.npy"))

@@ -48,10 +48,12 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
                                     for stage in ("detect", "pose", "body_fit", "part_masks")}
     # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
-    # export shard per readable video; the three kept clips get their optical flow in one shard.
+    # export shard per readable video; the three kept clips' optical flow in content-defined shards (how many
+    # follows from the clips' content hashes: 1 today), one task run per shard.
     assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
                                   "curate_filter": {"Completed": 1}, "clip_export": {"Completed": 3}}
-    assert optical_flow.task_states == {"optical_flow": {"Completed": 1}}
+    flow_shards = optical_flow.totals["optical_flow"]["shards"]
+    assert optical_flow.task_states == {"optical_flow": {"Completed": flow_shards}}
     assert curate.totals["ingest"]["rows"] == 4 and curate.totals["ingest"]["errors"] == {"open failed": 1}
     assert optical_flow.totals["optical_flow"]["rows"] == 3
     assert len(report.previews) == 2
@@ -64,7 +66,8 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
                             key=ArtifactFilterKey(any_=[SUMMARY_KEY]))
     assert summary["type"] == "markdown"
     assert "| curate | Completed | ingest | Completed: 4 | 4 | 4 | open failed: 1 |" in summary["data"]
-    assert "| optical_flow | Completed | optical_flow | Completed: 1 | 1 | 3 | none |" in summary["data"]
+    assert (f"| optical_flow | Completed | optical_flow | Completed: {flow_shards} | {flow_shards} | 3 | none |"
+            in summary["data"])
     assert all(p in summary["data"] for p in report.previews)
     assert "| videos | 4 | 4 |" in summary["data"]
 

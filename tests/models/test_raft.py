@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from data_catalog.blobs import BlobStore
+from data_catalog.storage import Root
 from models.raft import RaftFlow, RaftWeightsError, build_raft, load_raft
 from models.registry import MissingWeightsError, WeightsRegistry
 from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
@@ -78,7 +80,7 @@ def test_stage_runs_raft_on_a_real_clip(raft_small_file, real_videos, tmp_path):
     clip = FlowClip("pancake:0-6", str(real_videos / PANCAKE), 0, 6, str(tmp_path), 30.0)
     row = stage.run([clip]).to_pylist()[0]
     assert row["error"] is None and (row["method"], row["variant"], row["n_pairs"]) == ("raft", "raft_small", 5)
-    assert read_flow_sequence(row["flow_uri"]).shape == (5, 72, 128, 2)
+    assert read_flow_sequence(BlobStore(Root(tmp_path)).resolve(row["flow_uri"])).shape == (5, 72, 128, 2)
 
 
 def test_stage_without_weights_fails_before_work(tmp_path, real_videos):

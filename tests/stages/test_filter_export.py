@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from data_catalog.blobs import BlobStore
+from data_catalog.storage import Root
 from flows.demo import write_demo_videos
 from stages.clip_export import ExportConfig, ExportItem, ExportStage
 from stages.curate_filter import FilterConfig, FilterStage
@@ -44,6 +46,7 @@ def test_export_writes_h264_mp4_blobs_at_the_short_side(tmp_path):
     out = ExportStage(ExportConfig(short_side=64, fps=12.0)).run(
         [ExportItem(root=str(tmp_path / "catalog"), uri=str(video), clips=clips)]).to_pylist()
     assert [r["error"] for r in out] == [None, None]
-    first = probe(out[0]["clip_uri"])
+    assert out[0]["clip_uri"].startswith("blobs/")  # a catalog-relative blob reference
+    first = probe(BlobStore(Root(tmp_path / "catalog")).resolve(out[0]["clip_uri"]))
     assert (first.codec, first.height, first.width, first.n_frames) == ("h264", 64, 96, 10)
     assert out[1]["clip_uri"].endswith(".mp4") and out[0]["clip_sha256"] in out[0]["clip_uri"]

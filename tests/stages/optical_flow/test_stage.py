@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data_catalog.blobs import BlobStore
+from data_catalog.storage import Root
 from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage, spectral
 from stages.optical_flow.encoding import normalised_magnitude, rgb_to_flow
 from stages.optical_flow.flo import read_flow_sequence
@@ -26,7 +28,8 @@ def dis_run(real_videos, tmp_path_factory):
         FlowClip("short:5-6", str(real_videos / PANCAKE), 5, 6, root),
     ]
     stage = OpticalFlowStage(OpticalFlowConfig(width=128, spectral_frames=8, sigma=5.0))
-    rows = {r["clip_id"]: r for r in stage.run(clips).to_pylist()}
+    store = BlobStore(Root(root))
+    rows = {r["clip_id"]: store.resolve_row(r) for r in stage.run(clips).to_pylist()}
     return rows, stage, clips
 
 
@@ -96,6 +99,7 @@ def test_clip_file_is_decoded_whole(real_videos, tmp_path):
         FlowClip("range", str(real_videos / PANCAKE), 40, 46, str(tmp_path), 30.0),
     ]).to_pylist()
     assert [r["error"] for r in rows] == [None, None]
-    a, b = (read_flow_sequence(r["flow_uri"]).astype(np.float32) for r in rows)
+    store = BlobStore(Root(tmp_path))
+    a, b = (read_flow_sequence(store.resolve(r["flow_uri"])).astype(np.float32) for r in rows)
     assert a.shape == b.shape == (5, 72, 128, 2)
     assert np.abs(a - b).mean() < 0.1  # yuv420p re-encoding only
