@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from data_catalog.blobs import BlobStore
 from data_catalog.keys import file_sha256
 from stages.generate.config import GenerateConfig
 from stages.generate.stage import GenerateItem, GenerateStage
@@ -112,7 +113,7 @@ def main() -> None:
               f"{s['radius_drift']:.3f} | {s['n_tracks']:.2f} | {s['dynamic_degree']:.2f} | "
               f"{s['temporal_flicker']:.3f} | {secs:.2f} |")
     print(f"\nphase 2 seconds per video: {statistics.mean(seconds['prior']):.2f}")
-    videos = {(r["generation_id"], r["stage"]): np.stack([f for _, f in iter_frames(r["video_uri"])]).astype(float)
+    videos = {(r["generation_id"], r["stage"]): np.stack([f for _, f in iter_frames(BlobStore(catalog.root).resolve(r["video_uri"]))]).astype(float)
               for r in rows if r["error"] is None and r["stage"] in ("coarse", "refined")}
     diffs = [np.abs(videos[(g, "refined")] - videos[(g, "coarse")]).mean() for g, s in videos if s == "coarse"]
     print(f"mean |refined - coarse| per pixel and channel (0-255): {statistics.mean(diffs):.2f}")

@@ -14,6 +14,7 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_catalog import Catalog
+from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json, sha256_text
 from data_catalog.schemas import BODY_FITS, DETECTIONS
 from flows.annotate import AnnotateParams, stage_configs
@@ -81,4 +82,5 @@ def newest_priors(catalog: Catalog) -> dict[str, dict[str, Any]]:
         return {}
     rows = catalog.query("SELECT * FROM read_parquet(?) WHERE error IS NULL AND uri IS NOT NULL",
                          [newest[0]["path"]]).to_pylist()
-    return {r["kind"]: r for r in rows}
+    blobs = BlobStore(catalog.root)
+    return {r["kind"]: blobs.resolve_row(r) for r in rows}

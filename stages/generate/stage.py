@@ -181,11 +181,12 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
         with tempfile.TemporaryDirectory(prefix="physflow-generate-") as tmp:
             put = {name: store.put_file(write_video(Path(tmp) / f"{name}.mp4", v, self.config.fps), "mp4")
                    for name, v in videos.items()}
-            preview_uri, _ = store.put_file(write_video(
-                Path(tmp) / "preview.mp4", side_by_side(result.coarse, masks, result.refined), self.config.fps), "mp4")
+            put = {name: (store.ref(uri), sha) for name, (uri, sha) in put.items()}  # catalog-relative references
+            preview_uri = store.ref(store.put_file(write_video(
+                Path(tmp) / "preview.mp4", side_by_side(result.coarse, masks, result.refined), self.config.fps), "mp4")[0])
         buf = io.BytesIO()
         np.savez_compressed(buf, labels=result.prior.labels)
-        mask_uri, _ = store.put_bytes(buf.getvalue(), "npz")
+        mask_uri = store.ref(store.put_bytes(buf.getvalue(), "npz")[0])
         rows = []
         for phase, name in enumerate(PHASES, 1):
             rows.append({

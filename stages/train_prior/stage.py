@@ -175,7 +175,9 @@ class TrainPriorStage(Stage[TrainPriorConfig, AnnotationSet]):
         losses = train_temporal_prior(model, train, training)
         buf = io.BytesIO()
         save_prior(model, buf)
-        uri, sha = BlobStore(Root(item.blob_root)).put_bytes(buf.getvalue(), "pt")
+        store = BlobStore(Root(item.blob_root))
+        uri, sha = store.put_bytes(buf.getvalue(), "pt")
+        uri = store.ref(uri)  # a catalog-relative reference, as every table holds blobs
         gain = denoising_gain(model, torch.as_tensor(data[held], dtype=torch.float32), cfg.noise, cfg.seed) \
             if held.any() else None
         return {**row, "prior_id": f"{kind}-{sha[:16]}", "channels": int(data.shape[2]), "steps": cfg.steps,

@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+from data_catalog.blobs import BlobStore
+from data_catalog.storage import Root
 from stages.generate.config import GenerateConfig
 from stages.generate.stage import GenerateItem, GenerateStage
 from stages.video_io import probe
@@ -25,6 +27,6 @@ def test_three_phases_on_gpu(first_frame, tmp_path, checkpoint) -> None:
     assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"], rows[0].get("error")
     assert next(stage._pipeline(str(tmp_path)).generator.parameters()).device.type == "cuda"
     for row in rows:
-        assert row["error"] is None and probe(row["video_uri"]).n_frames == 32
+        assert row["error"] is None and probe(BlobStore(Root(tmp_path)).resolve(row["video_uri"])).n_frames == 32
     print(f"{checkpoint} on {torch.cuda.get_device_name()}: " + ", ".join(
         f"{r['stage']} {r['seconds']:.2f} s" for r in rows) + f"; phase 2 found {json.loads(rows[1]['metrics'])['objects']} objects")

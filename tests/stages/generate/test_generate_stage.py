@@ -10,6 +10,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from data_catalog.blobs import BlobStore, is_ref
 from data_catalog.storage import Root
 from stages.generate.config import GenerateConfig
 from stages.generate.generator import Condition, JointGenerator, RevisionGenerator
@@ -38,17 +39,19 @@ def test_three_phases_give_videos_and_rows(first_frame, tmp_path, checkpoint) ->
     assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"] and [r["phase"] for r in rows] == [1, 2, 3]
     assert all(r["error"] is None for r in rows)
     assert len({r["generation_id"] for r in rows}) == 1 and len({r["preview_uri"] for r in rows}) == 1
+    blobs = BlobStore(Root(tmp_path))
+    assert all(is_ref(r["video_uri"]) and is_ref(r["preview_uri"]) for r in rows)  # catalog-relative references
     for row in rows:
-        info = probe(row["video_uri"])
+        info = probe(blobs.resolve(row["video_uri"]))
         assert info.error is None and info.n_frames == 8 and (info.width, info.height) == (32, 32)
         assert row["seconds"] > 0
         assert json.loads(row["metrics"])
-    preview = probe(rows[0]["preview_uri"])
+    preview = probe(blobs.resolve(rows[0]["preview_uri"]))
     assert preview.n_frames == 8 and preview.width == 3 * 32 + 2 * 2
     coarse, prior, refined = (json.loads(r["metrics"]) for r in rows)
     assert coarse["frames"] == refined["frames"] == 8 and "flicker" in coarse
     assert "objects" in prior
-    labels = np.load(io.BytesIO(Root(tmp_path).read_bytes(rows[1]["mask_uri"])))["labels"]
+    labels = np.load(io.BytesIO(blobs.read_bytes(rows[1]["mask_uri"])))["labels"]
     assert labels.shape == (8, 32, 32) and labels.dtype == np.uint8
     assert rows[1]["confidence"] == (1.0 if prior["objects"] else 0.0)
 
