@@ -8,6 +8,7 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_catalog import Catalog
+from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json, sha256_text
 from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
 from flows.runtime import ArtifactRef, plan, run_jobs
@@ -47,7 +48,9 @@ def synth_items(params: SynthParams) -> list[SynthItem]:
 
 
 def _rows(catalog: Catalog, refs: list[ArtifactRef]) -> list[dict[str, Any]]:
-    return [row for ref in refs for row in catalog.artifacts.read(ref.stage, ref.key).to_pylist()]
+    """The rows of these artifacts, blob references resolved to locations under the catalog."""
+    blobs = BlobStore(catalog.root)
+    return [blobs.resolve_row(row) for ref in refs for row in catalog.artifacts.read(ref.stage, ref.key).to_pylist()]
 
 
 @flow(name="synth-world", log_prints=True)

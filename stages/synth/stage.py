@@ -49,7 +49,7 @@ def clip_row(scene: Scene, config: SynthConfig, item: SynthItem, *, uri: str, sh
 
 class SynthStage(Stage[SynthConfig, SynthItem]):
     name = "synth"
-    VERSION = 1
+    VERSION = 2  # 2: uri and flow_uri are catalog-relative blob references
     Config = SynthConfig
     table = SYNTH_CLIPS
 
@@ -69,11 +69,11 @@ class SynthStage(Stage[SynthConfig, SynthItem]):
         with tempfile.TemporaryDirectory(prefix="physflow-synth-") as tmp:
             path = write_video(Path(tmp) / "clip.mp4", render_frames(scene), scene.fps, crf=self.config.crf)
             uri, sha = blobs.put_file(path, "mp4")
-        flow_uri = None
+        uri, flow_uri = blobs.ref(uri), None  # rows hold catalog-relative blob references
         if self.config.flow_every and item.index % self.config.flow_every == 0 and scene.layers is None:
             buf = io.BytesIO()
             np.savez_compressed(buf, flow=analytic_flow(scene).astype(np.float16))
-            flow_uri, _ = blobs.put_bytes(buf.getvalue(), "npz")
+            flow_uri = blobs.ref(blobs.put_bytes(buf.getvalue(), "npz")[0])
         yield clip_row(scene, self.config, item, uri=uri, sha=sha, flow_uri=flow_uri)
 
     def error_rows(self, item: SynthItem, reason: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data_catalog.blobs import BlobStore
+from data_catalog.blobs import BlobStore, is_ref
 from data_catalog.storage import Root
 from stages.synth import SCENE_KINDS, SynthConfig, SynthItem, SynthStage, SynthTruthStage, simulate
 from stages.synth.render import analytic_flow, object_mask, render_frames, rle_decode, rle_encode
@@ -121,8 +121,10 @@ def test_synth_stage_writes_h264_clips_flow_and_truth_rows(tmp_path):
     clips = stage.run(items).to_pylist()
     good = [c for c in clips if not c["error"]]
     assert len(good) == 2 and stage.stats.errors == {"ValueError": 1}
+    blobs = BlobStore(Root(root))
     for c in good:
-        info = probe(c["uri"])
+        assert is_ref(c["uri"])  # a catalog-relative reference, the same in any catalog
+        info = probe(blobs.resolve(c["uri"]))
         assert (info.codec, info.width, info.height, info.n_frames, info.error) == ("h264", 160, 128, 32, None)
         assert c["clip_id"] == f"{c['sha256'][:16]}:0-32" and c["caption"]
         assert json.loads(c["params"])["config"]["width"] == 160
