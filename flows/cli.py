@@ -62,6 +62,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] = (ValueError,)) -> Any:
+    """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
+    ends the command with its message and exit status 2, before or instead of a traceback."""
+    from flows.progress import rich_progress
+
+    try:
+        with rich_progress():
+            return flow_fn(params)
+    except errors as exc:
+        _fail(str(exc))
+
+
 def print_arrow(table: Any, title: str | None = None, limit: int = 50) -> None:
     """Print a pyarrow table as a rich table (first `limit` rows)."""
     out = Table(title=title, show_lines=False, header_style="bold")

@@ -57,8 +57,7 @@ def annotate(
     from pydantic import ValidationError
 
     from flows.annotate import AnnotateParams, annotate_flow
-    from flows.cli import _catalog_root, _fail, console, print_stage_summary
-    from flows.progress import rich_progress
+    from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
     from models.registry import MissingWeightsError
 
     try:
@@ -69,11 +68,7 @@ def annotate(
         )
     except ValidationError as exc:
         _fail(str(exc))
-    try:
-        with rich_progress():
-            refs = annotate_flow(params)
-    except (MissingWeightsError, ValueError) as exc:
-        _fail(str(exc))
+    refs = run_flow(annotate_flow, params, (MissingWeightsError, ValueError))
     if not refs:
         console.print("no kept clips to annotate: run the curation flow first (clips with keep = true)")
     print_stage_summary([r for stage_refs in refs.values() for r in stage_refs])

@@ -48,10 +48,9 @@ def register(app: typer.Typer) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
         from pydantic import ValidationError
 
-        from flows.cli import _catalog_root, _fail, console, print_stage_summary
+        from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
         from flows.curate import curate_flow
         from flows.inputs import InputError
-        from flows.progress import rich_progress
 
         overrides = {
             "analyze": {"width": width, "threads": threads, "shots.min_clip_s": min_clip_s,
@@ -62,11 +61,7 @@ def register(app: typer.Typer) -> None:
             params = _params(paths, _catalog_root(ctx), config, overrides, shard_size)
         except (ValidationError, tomllib.TOMLDecodeError) as exc:
             _fail(str(exc))
-        try:
-            with rich_progress():
-                result = curate_flow(params)
-        except (InputError, ValueError) as exc:
-            _fail(str(exc))
+        result = run_flow(curate_flow, params, (InputError, ValueError))
         print_stage_summary(result.refs)
         s = result.summary
         console.print(f"{s['videos']} videos ({s['unreadable_videos']} unreadable), {s['clips']} clips")

@@ -26,7 +26,6 @@ def flow(
 
     from flows import cli
     from flows.optical_flow import OpticalFlowParams, optical_flow_flow
-    from flows.progress import rich_progress
     from models.raft import RaftWeightsError
     from models.registry import MissingWeightsError
 
@@ -39,11 +38,7 @@ def flow(
         )
     except ValidationError as exc:
         cli._fail(str(exc))
-    try:
-        with rich_progress():
-            refs = optical_flow_flow(params)
-    except (MissingWeightsError, RaftWeightsError, FileNotFoundError) as exc:
-        cli._fail(str(exc))
+    refs = cli.run_flow(optical_flow_flow, params, (MissingWeightsError, RaftWeightsError, FileNotFoundError))
     if not refs:
         cli.console.print("no kept clips in the catalog: run the curate flow first")
     cli.print_stage_summary(refs)

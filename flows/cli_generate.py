@@ -27,8 +27,7 @@ def train_prior(
     from pydantic import ValidationError
 
     from data_catalog import Catalog
-    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary
-    from flows.progress import rich_progress
+    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
     from flows.train_prior import TrainPriorParams, train_prior_flow
     from models.registry import MissingWeightsError
 
@@ -38,11 +37,7 @@ def train_prior(
                                   prior={"window": window, "steps": steps, "min_sequences": min_sequences})
     except ValidationError as exc:
         _fail(str(exc))
-    try:
-        with rich_progress():
-            refs = train_prior_flow(params)
-    except (MissingWeightsError, ValueError) as exc:
-        _fail(str(exc))
+    refs = run_flow(train_prior_flow, params, (MissingWeightsError, ValueError))
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT prior_id, kind, clips, tracks, sequences, round(loss_last, 4) AS loss, "
@@ -82,9 +77,8 @@ def generate(
     from pydantic import ValidationError
 
     from data_catalog import Catalog
-    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary
+    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
     from flows.generate import GenerateParams, generate_flow
-    from flows.progress import rich_progress
     from models.registry import MissingWeightsError
 
     root = _catalog_root(ctx)
@@ -98,11 +92,7 @@ def generate(
         )
     except ValidationError as exc:
         _fail(str(exc))
-    try:
-        with rich_progress():
-            refs = generate_flow(params)
-    except (MissingWeightsError, ValueError) as exc:
-        _fail(str(exc))
+    refs = run_flow(generate_flow, params, (MissingWeightsError, ValueError))
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT generation_id, seed, stage, round(seconds, 3) AS seconds, video_uri, preview_uri, metrics, error "

@@ -31,14 +31,13 @@ def enrich(  # noqa: PLR0917 (Typer options are parameters)
 ) -> None:
     """Reason about the physics of prompts or captions and print the context (cached in the catalog)."""
     from flows import env
-    from flows.cli import _catalog_root, _fail, console, print_stage_summary
+    from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
 
     env.prefect_home(_catalog_root(ctx)).mkdir(parents=True, exist_ok=True)  # a fresh catalog: Prefect needs it
     from pydantic import ValidationError
 
     from flows.inputs import InputError
     from flows.physics_context import PhysicsParams, physics_context_flow
-    from flows.progress import rich_progress
     from models.registry import MissingWeightsError
     from stages.physics_context import ServiceError
     from stages.physics_context.captions import CaptionInputError
@@ -52,11 +51,7 @@ def enrich(  # noqa: PLR0917 (Typer options are parameters)
         )
     except ValidationError as exc:
         _fail(str(exc))
-    try:
-        with rich_progress():
-            refs = physics_context_flow(params)
-    except (InputError, CaptionInputError, ServiceError, MissingWeightsError) as exc:
-        _fail(str(exc))
+    refs = run_flow(physics_context_flow, params, (InputError, CaptionInputError, ServiceError, MissingWeightsError))
     if not as_json:
         print_stage_summary(refs)
     _print_rows(refs, params.catalog, as_json, limit, console)
