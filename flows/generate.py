@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 from prefect import flow
+from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data_catalog import Catalog
@@ -18,6 +20,7 @@ from stages.generate.stage import GenerateItem, GenerateStage, generation_id
 from stages.generate.targets import load_target_pose
 
 DEFAULT_CATALOG = "./physflow-data"
+SUMMARY_KEY = "physflow-generation-summary"
 
 
 def _readable_image(path: str | None) -> str | None:
@@ -116,4 +119,31 @@ def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
                           seed=params.seed + i, sketch_path=params.sketch, pose_path=params.pose) for i, p in enumerate(params.prompts)]
     keys = [generation_id(item, config) for item in items]
     jobs = plan(GenerateStage, config, items, keys=keys, catalog=catalog, shard_size=1)
-    return run_jobs(jobs)
+    refs = run_jobs(jobs)
+    create_markdown_artifact(key=SUMMARY_KEY, markdown=summary_markdown(catalog, keys), _sync=True,
+                             description="physflow generation: seconds, physics measures and videos per phase")
+    return refs
+
+
+def summary_markdown(catalog: Catalog, ids: list[str]) -> str:
+    """Per generation and phase: seconds, what phase 2 found, the physics violations, and the videos."""
+    rows = catalog.query(
+        "SELECT generation_id, seed, prompt, stage, seconds, metrics, video_uri, preview_uri, error FROM generations "
+        "WHERE generation_id IN (SELECT unnest(?)) ORDER BY generation_id, phase", [ids]).to_pylist()
+    lines = ["# physflow generation", "", "| generation | seed | phase | seconds | measures | video |",
+             "|---|---|---|---|---|---|"]
+    previews = {}
+    for r in rows:
+        if r["error"]:
+            lines.append(f"| {r['generation_id']} | {r['seed']} | failed | | {r['error']} | |")
+            continue
+        m = json.loads(r["metrics"] or "{}")
+        found = {k: m[k] for k in ("objects", "objects_from", "people") if k in m}
+        violations = (m.get("physics_metrics") or {}).get("violations")
+        shown = found if r["stage"] == "prior" else {"violations": violations if violations is not None else "n/a"}
+        lines.append(f"| {r['generation_id']} | {r['seed']} | {r['stage']} | {r['seconds']:.2f} | "
+                     f"{', '.join(f'{k}: {v}' for k, v in shown.items())} | {r['video_uri']} |")
+        previews[r["generation_id"]] = (r["prompt"], r["preview_uri"])
+    lines += ["", "Side-by-side previews (coarse | part masks | refined):", ""]
+    lines += [f"- {gid}: {prompt!r}: {uri}" for gid, (prompt, uri) in previews.items()]
+    return "\n".join(lines) + "\n"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from prefect.client.schemas.filters import ArtifactFilterKey
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from data_catalog import Catalog
 from flows.cli import app
-from flows.generate import GenerateParams, generate_flow
+from flows.generate import SUMMARY_KEY, GenerateParams, generate_flow
 from models.registry import MissingWeightsError
+from tests.flows.test_pipeline import _artifacts
 from tests.stages.generate import conftest as generate_fixtures
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
@@ -36,6 +38,9 @@ def test_flow_generates_a_batch_and_caches(first_frame, catalog_root) -> None:
     assert all(r["error"] is None and json.loads(r["metrics"]) for r in table)
     again = generate_flow(params)  # same request, same config: the cached artifacts, no new work
     assert [r.key for r in again] == [r.key for r in refs]
+    (summary, *_) = _artifacts(key=ArtifactFilterKey(any_=[SUMMARY_KEY]))  # the newest: the cached run's
+    assert summary["type"] == "markdown" and "| coarse |" in summary["data"] and "| refined |" in summary["data"]
+    assert all(r["video_uri"] in summary["data"] for r in table)  # the views' resolved locations
 
 
 def test_bad_params_fail_before_work(tmp_path, first_frame) -> None:
