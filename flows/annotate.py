@@ -59,7 +59,8 @@ class StageConfigs:
     part_masks: PartMasksConfig
 
 
-def _ref(registry: WeightsRegistry, name: str) -> WeightsRef | None:
+def weights_ref(registry: WeightsRegistry, name: str) -> WeightsRef | None:
+    """The registry's file for `name` as a WeightsRef, or None when none is registered."""
     found = registry.get(name)  # a configured file that is missing or mismatched fails here
     if found is None or found.sha256 is None:
         return None
@@ -74,10 +75,10 @@ def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = Non
                                                                        "num_betas": params.body_fit.num_betas})
     if params.use_weights:
         registry = registry or WeightsRegistry.load(params.weights_config)
-        yolo = _ref(registry, "yolo-seg") or _ref(registry, "yolo-detect")
+        yolo = weights_ref(registry, "yolo-seg") or weights_ref(registry, "yolo-detect")
         detect = detect.model_copy(update={"yolo": yolo})
-        pose = pose.model_copy(update={"yolo_pose": _ref(registry, "yolo-pose")})
-        body = _ref(registry, fit.model)
+        pose = pose.model_copy(update={"yolo_pose": weights_ref(registry, "yolo-pose")})
+        body = weights_ref(registry, fit.model)
         fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
     return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))
 

@@ -17,8 +17,9 @@ from data_catalog import Catalog
 from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json, sha256_text
 from data_catalog.schemas import BODY_FITS, DETECTIONS
-from flows.annotate import AnnotateParams, stage_configs
+from flows.annotate import weights_ref
 from flows.runtime import ArtifactRef, plan, run_jobs
+from models.registry import WeightsRegistry
 from stages.train_prior import AnnotationSet, TrainPriorConfig, TrainPriorStage
 from stages.train_prior.stage import ClipInfo
 
@@ -59,9 +60,9 @@ def annotation_set(catalog: Catalog) -> tuple[AnnotationSet, str]:
 
 
 def resolve_config(params: TrainPriorParams) -> TrainPriorConfig:
-    """The config with the body model resolved from the registry, as the annotate flow resolves it."""
-    body = stage_configs(AnnotateParams(catalog=params.catalog, weights_config=params.weights_config,
-                                        use_weights=params.use_weights)).body_fit.body_model
+    """The config with the SMPL file resolved from the registry, as the annotate flow resolves it (only that
+    entry: the detection and pose weights play no part here)."""
+    body = weights_ref(WeightsRegistry.load(params.weights_config), "smpl") if params.use_weights else None
     return TrainPriorConfig.model_validate(params.prior.model_dump() | {"body_model": body})
 
 

@@ -11,7 +11,6 @@ a low percentile of the fitted feet heights (most frames stand on it; the lowest
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -19,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from models.body_model import PARENTS
+from models.body_model import N_JOINTS, PARENTS
 from models.physics_prior import TemporalPrior
 from stages.generate_prior import metrics
 from stages.generate_prior.config import PriorConfig
@@ -27,7 +26,7 @@ from stages.generate_prior.optimise import PriorResult, optimise_body
 from stages.generate_prior.skeleton import FOOT_JOINTS, Skeleton, joint_limits
 
 FLIP = np.diag([1.0, -1.0, -1.0])  # camera frame <-> y-up world (its own inverse)
-SMPL_POSE = 69  # body_pose values of an SMPL fit (23 joints x 3)
+SMPL_POSE = 3 * (N_JOINTS - 1)  # body_pose values of an SMPL fit
 GROUND_PERCENTILE = 10.0
 
 
@@ -41,6 +40,15 @@ class BodyTrack:
     params: dict[str, np.ndarray]  # global_orient [T, 3], body_pose [T, 23, 3], transl [T, 3]
     rest: np.ndarray  # [24, 3] rest joints of the fitted shape
     camera: np.ndarray  # focal, cx, cy (pixels)
+
+    def skeleton(self) -> Skeleton:
+        return Skeleton(torch.as_tensor(self.rest, dtype=torch.float32), PARENTS)
+
+    def joints(self) -> np.ndarray:
+        """[T, 24, 3] world joints of the fitted (interpolated) parameters."""
+        p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in self.params.items()}
+        with torch.no_grad():
+            return self.skeleton().joints(p["global_orient"], p["body_pose"], p["transl"]).numpy().astype(np.float64)
 
 
 @dataclass
@@ -74,10 +82,18 @@ def world_to_pixels(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
     return px
 
 
-def body_tracks(fits: pa.Table, rest_joints: Callable[[np.ndarray], np.ndarray], *, min_frames: int,
+def rest_joints(model, betas: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """SMPL rest joints [24, 3] (m) of an smplx body model for shape `betas`."""
+    with torch.no_grad():
+        out = model(betas=torch.as_tensor(betas, dtype=torch.float32).reshape(1, -1))
+    return out.joints[0, :N_JOINTS].numpy().astype(np.float64)
+
+
+def body_tracks(fits: pa.Table, model, *, min_frames: int,  # type: ignore[no-untyped-def]
                 n_frames: int) -> tuple[list[BodyTrack], dict[str, int]]:
-    """The body_fit rows of one video as world sequences, one per track fitted in >= min_frames frames;
-    and why other tracks were left out (reason -> tracks)."""
+    """The body_fit rows of one video as world sequences, one per track fitted in >= min_frames frames, with
+    the rest joints of `model` (the smplx model the fits were made with); and why other tracks were left out
+    (reason -> tracks)."""
     grouped: dict[int, list[dict]] = defaultdict(list)
     for row in fits.to_pylist():
         if not row.get("error") and row["frame"] < n_frames:
@@ -91,11 +107,11 @@ def body_tracks(fits: pa.Table, rest_joints: Callable[[np.ndarray], np.ndarray],
         if len(rows) < min_frames:
             skipped[f"fitted in fewer than {min_frames} frames"] += 1
             continue
-        tracks.append(_track(track_id, rows, rest_joints))
+        tracks.append(_track(track_id, rows, rest_joints(model, np.array(rows[0]["betas"]))))
     return tracks, dict(skipped)
 
 
-def _track(track_id: int, rows: list[dict], rest_joints: Callable[[np.ndarray], np.ndarray]) -> BodyTrack:
+def _track(track_id: int, rows: list[dict], rest: np.ndarray) -> BodyTrack:
     fitted = np.array([r["frame"] for r in rows])
     frames = np.arange(fitted[0], fitted[-1] + 1)
 
@@ -103,7 +119,6 @@ def _track(track_id: int, rows: list[dict], rest_joints: Callable[[np.ndarray], 
         values = np.array([r[name] for r in rows], np.float64)
         return np.stack([np.interp(frames, fitted, values[:, k]) for k in range(values.shape[1])], 1)
 
-    rest = rest_joints(np.array(rows[0]["betas"]))
     orient, transl = camera_to_world(series("global_orient"), series("transl"), rest[0])
     params = {"global_orient": orient, "body_pose": series("body_pose").reshape(len(frames), 23, 3),
               "transl": transl}
@@ -124,15 +139,13 @@ def optimise_track(track: BodyTrack, config: PriorConfig, *, intensity: float = 
                    prior: TemporalPrior | None = None) -> BodyResult:
     """Optimise one body under the physical prior, seeded from and held to its fits (interpolated frames
     carry no data weight)."""
-    skeleton = Skeleton(torch.as_tensor(track.rest, dtype=torch.float32), PARENTS)
-    p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in track.params.items()}
-    with torch.no_grad():
-        fitted = skeleton.joints(p["global_orient"], p["body_pose"], p["transl"]).numpy().astype(np.float64)
+    fitted = track.joints()
     feet = fitted[:, list(FOOT_JOINTS), 1].min(1)  # [T] lowest foot point per frame
     ground = float(np.percentile(feet[track.seen], GROUND_PERCENTILE))
     cfg = config.model_copy(update={"ground_y": ground})
     conf = np.repeat(track.seen.astype(np.float32)[:, None], fitted.shape[1], 1)
-    result = optimise_body(track.params, fitted, conf, cfg, skeleton=skeleton, intensity=intensity, prior=prior)
+    result = optimise_body(track.params, fitted, conf, cfg, skeleton=track.skeleton(), intensity=intensity,
+                           prior=prior)
     measures = {**body_measures(fitted, track.params["body_pose"], ground, config.fps, "extracted_"),
                 **body_measures(result.positions, result.params["body_pose"], ground, config.fps, "optimised_")}
     return BodyResult(track, fitted, result, ground, measures)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from stages.annotation import PERSON, AnnotatedShard, ClipRef
 from stages.body_fit import BodyFitStage
@@ -26,8 +25,6 @@ from stages.generate_prior.config import CoarseAnnotationConfig
 from stages.generate_prior.scene import Tracks, make_tracks
 from stages.pose import PoseStage
 from stages.video_io import write_video
-
-SMPL_BODY_JOINTS = 24
 
 
 @dataclass
@@ -38,12 +35,6 @@ class CoarseAnnotations:
     poses: pa.Table
     body_fits: pa.Table
     body_model: Any = None  # the smplx model of the body_fit stage (rest joints for a shape), when it ran
-
-    def rest_joints(self, betas: np.ndarray) -> np.ndarray:
-        """SMPL rest joints [24, 3] (m) of the fitted body model for shape `betas`."""
-        with torch.no_grad():
-            out = self.body_model(betas=torch.as_tensor(betas, dtype=torch.float32)[None])
-        return out.joints[0, :SMPL_BODY_JOINTS].numpy().astype(np.float64)
 
     def summary(self) -> dict[str, Any]:
         """Rows per table and the error reasons the stages gave (for the generation's measures)."""

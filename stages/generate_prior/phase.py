@@ -95,7 +95,7 @@ def prior_phase(frames: np.ndarray, prompt: str, prior: PriorConfig, extract: Ex
 
     bodies: list[BodyResult] = []
     if annotations is not None and annotations.body_model is not None:
-        people, skipped = body_tracks(annotations.body_fits, annotations.rest_joints,
+        people, skipped = body_tracks(annotations.body_fits, annotations.body_model,
                                       min_frames=reading.min_track_frames, n_frames=f)
         for track in people:
             body = optimise_track(track, prior, intensity=intensity, prior=priors.bodies)

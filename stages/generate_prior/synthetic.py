@@ -157,15 +157,14 @@ def seen_walk(model, frames: int, fps: float, width: int, height: int, *, camera
     """A side-on walk to the right, `distance` m in front of a level camera `camera_height` m above the
     ground, seen through `model` (an smplx SMPL model with zero shape)."""
     from models.smplify import body_forward, camera_for, coco17_joint_index, project
-    from stages.generate_prior.bodies import camera_to_world
+    from stages.generate_prior.bodies import camera_to_world, rest_joints
 
     world = walk_params(frames, fps)
     world["global_orient"][:] = [0.0, np.pi / 2, 0.0]  # facing +x: side on to the camera
     world["transl"][:, 1] += -camera_height - body_joints(world)[..., 1].min()
     world["transl"][:, 2] = -distance
     world["transl"][:, 0] = -0.5 + 0.08 * np.arange(frames)
-    with torch.no_grad():
-        root = model(betas=torch.zeros(1, model.num_betas)).joints[0, 0].numpy().astype(np.float64)
+    root = rest_joints(model, np.zeros(model.num_betas))[0]
     orient, transl = camera_to_world(world["global_orient"], world["transl"], root)  # the flip is its own inverse
     camera = camera_for(width, height)
     f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731

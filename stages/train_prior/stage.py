@@ -28,15 +28,13 @@ from data_catalog.blobs import BlobStore
 from data_catalog.keys import canonical_json
 from data_catalog.schemas import PHYSICS_PRIORS
 from data_catalog.storage import Root
-from models.body_model import PARENTS
 from models.physics_prior import PriorTraining, TemporalPrior, save_prior, train_temporal_prior
 from stages.base import Stage
 from stages.body_fit import BodyFitConfig, BodyFitStage
 from stages.generate_prior.bodies import body_tracks
-from stages.generate_prior.coarse import CoarseAnnotations, detection_tracks
+from stages.generate_prior.coarse import detection_tracks
 from stages.generate_prior.optimise import body_features
 from stages.generate_prior.scene import Camera
-from stages.generate_prior.skeleton import Skeleton
 from stages.train_prior.config import TrainPriorConfig
 
 OBJECTS, BODIES = "objects", "bodies"
@@ -131,18 +129,13 @@ class TrainPriorStage(Stage[TrainPriorConfig, AnnotationSet]):
 
     def body_windows(self, data: AnnotationSet) -> Windows:
         cfg, out = self.config, Windows([], fps=[])
-        rest_of = CoarseAnnotations(data.detections, data.body_fits, data.body_fits, self.body.model).rest_joints
         for clip_id, table in sorted(_by_clip(data.body_fits).items()):
             info = data.clips.get(clip_id)
             if info is None:
                 continue
-            people, _ = body_tracks(table, rest_of, min_frames=cfg.window, n_frames=info.n_frames)
+            people, _ = body_tracks(table, self.body.model, min_frames=cfg.window, n_frames=info.n_frames)
             for person in people:
-                skeleton = Skeleton(torch.as_tensor(person.rest, dtype=torch.float32), PARENTS)
-                p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in person.params.items()}
-                with torch.no_grad():
-                    joints = skeleton.joints(p["global_orient"], p["body_pose"], p["transl"])
-                    features = body_features(joints, info.fps)[0].numpy()
+                features = body_features(torch.as_tensor(person.joints()), info.fps)[0].numpy()
                 out.sequences += _windows(features, cfg.window, cfg.hop)
             out.tracks += len(people)
             out.clips += bool(people)

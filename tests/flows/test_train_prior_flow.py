@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
 
 from data_catalog import Catalog
 from data_catalog.keys import sha256_text
@@ -24,7 +23,7 @@ from models.body_model import build_body_model, load_body_model
 from models.physics_prior import load_prior
 from models.smplify import camera_for
 from stages.generate_prior import synthetic
-from stages.generate_prior.bodies import camera_to_world
+from stages.generate_prior.bodies import camera_to_world, rest_joints
 from stages.generate_prior.scene import Camera
 from tests.stages.generate import conftest as generate_fixtures
 
@@ -70,8 +69,7 @@ def _walk_rows(clip_id: str, root: np.ndarray, seed: int) -> list[dict]:
 def annotated(catalog_root: Path, tmp_path: Path) -> Catalog:
     catalog = Catalog(catalog_root)
     model = load_body_model(build_body_model(tmp_path / "SMPL_NEUTRAL.pkl"), "smpl")
-    with torch.no_grad():
-        root = model(betas=torch.zeros(1, 10)).joints[0, 0].numpy().astype(np.float64)
+    root = rest_joints(model, np.zeros(10))[0]
     clips = [f"v{i}:0-{FRAMES}" for i in range(4)]
     _register(catalog, VIDEOS, [{"video_id": f"v{i}", "uri": f"/videos/v{i}.mp4", "width": W, "height": H,
                                  "fps": FPS, "n_frames": FRAMES} for i in range(4)])
