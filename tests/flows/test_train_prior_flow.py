@@ -116,3 +116,20 @@ def test_no_annotations_or_no_prior_fail_before_work(catalog_root, first_frame) 
     with pytest.raises(ValueError, match="physflow train-prior"):
         generate_flow(gen)
     assert Catalog(catalog_root).query("SELECT count(*) FROM generations").column(0)[0].as_py() == 0
+
+
+def test_priors_from_real_clips_annotated_by_the_embedded_stages(real_videos, catalog_root) -> None:
+    """Two real clips annotated with the embedded defaults (HOG people, motion blobs; no pose weights): the
+    object prior trains on their tracks, the body prior is a row saying why it could not."""
+    from flows.annotate import AnnotateParams, annotate_flow
+    from tests.flows.clip_fixtures import register_clips
+
+    register_clips(catalog_root, real_videos)
+    annotate_flow(AnnotateParams(catalog=str(catalog_root), use_weights=False, shard_size=2,
+                                 sampling={"max_frames": 24, "width": 256}))
+    train_prior_flow(TrainPriorParams(catalog=str(catalog_root), use_weights=False,
+                                      prior={"window": 8, "hop": 4, "steps": 60, "min_sequences": 4}))
+    rows = {r["kind"]: r for r in Catalog(catalog_root).query("SELECT * FROM physics_priors").to_pylist()}
+    objects, bodies = rows["objects"], rows["bodies"]
+    assert objects["error"] is None and objects["clips"] >= 1 and objects["sequences"] >= 4 and objects["uri"]
+    assert bodies["error"].startswith("only 0 bodies windows") and bodies["uri"] is None

@@ -100,3 +100,20 @@ def test_annotation_stages_read_the_coarse_video_and_give_the_objects() -> None:
     late = slice(4, frames)  # the motion-blob detector needs a few frames of background first
     assert np.abs(seen[late] - truth[late]).max() < 8.0
 
+
+
+def test_phase_two_on_a_real_video(real_videos) -> None:
+    """A real clip (juggling) as the coarse video: the stages run on it, its objects come from the detect
+    stage's tracks and are drawn as object labels, and without pose weights no body is made (the reason is
+    reported)."""
+    from stages.video_io import iter_frames
+
+    torch.set_num_threads(1)
+    frames = np.stack([f for _, f in iter_frames(real_videos / "sam2_05_default_juggle.mp4", end=24, width=256)])
+    annotations = CoarseAnnotator(CoarseAnnotationConfig())(frames, 25.0)
+    out = prior_phase(frames, "a man juggles balls", PriorConfig(fps=25.0), ExtractConfig(), annotations=annotations)
+    m = out.measures
+    assert m["detections_rows"] > 0 and m["poses_errors"] == {"no pose model configured": 1}
+    assert m["people"] == 0 and m["objects_from"] == "detect" and 1 <= m["objects"] <= ExtractConfig().max_objects
+    assert out.labels.shape == frames.shape[:3] and set(np.unique(out.labels)) - {0} <= set(range(64, 64 + m["objects"]))
+    assert m["optimised_penetration_m"] <= m.get("extracted_penetration_m", 0.0) + 1e-6
