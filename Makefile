@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.physflow-installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows stages models data_catalog tests benchmarks
+	$(BIN)/ruff check physflow flows stages models data_catalog tests benchmarks setup.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py

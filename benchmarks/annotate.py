@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyarrow as pa
 
-from models.body_model import build_body_model, load_body_model
-from models.classical_detector import ClassicalDetector
-from models.rasterize import face_labels, rasterize_labels
-from models.smplify import (
+from physflow.models.body_model import build_body_model, load_body_model
+from physflow.models.classical_detector import ClassicalDetector
+from physflow.models.rasterize import face_labels, rasterize_labels
+from physflow.models.smplify import (
     FitSettings,
     body_forward,
     camera_for,
@@ -39,12 +39,12 @@ from models.smplify import (
     project,
     torch_threads,
 )
-from models.yolo import load_yolo, prepare_ultralytics, track_frames
-from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
-from stages.body_fit import BodyFitConfig, BodyFitStage
-from stages.detect import DetectConfig, DetectStage
-from stages.part_masks import PartMasksConfig, PartMasksStage
-from stages.pose import PoseConfig, PoseStage
+from physflow.models.yolo import load_yolo, prepare_ultralytics, track_frames
+from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
+from physflow.stages.common.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
+from physflow.stages.detect import DetectConfig, DetectStage
+from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
+from physflow.stages.pose import PoseConfig, PoseStage
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
 VIDEO = "sam2_05_default_juggle.mp4"
@@ -88,7 +88,7 @@ def report(name: str, frames: int, direct: float, staged: float) -> None:
 
 
 def make_weights(folder: Path) -> dict[str, WeightsRef]:
-    from data_catalog.keys import file_sha256
+    from physflow.data_catalog.keys import file_sha256
 
     prepare_ultralytics(folder / "ultralytics")
     from ultralytics import YOLO
@@ -190,7 +190,7 @@ def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Pa
     """The annotate flow over the same clip, against the sum of its stage runs."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.annotate import AnnotateParams, annotate_flow
+    from physflow.flows.annotate import AnnotateParams, annotate_flow
     from tests.flows.clip_fixtures import register_clips
 
     toml = tmp / "physflow.toml"

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import av
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.curate import CurateParams, curate_flow
-from flows.inputs import resolve_inputs
-from flows.runtime import summarize
-from stages.analyze import AnalyzeConfig
-from stages.video_io import open_video
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.inputs import resolve_inputs
+from physflow.flows.runtime import summarize
+from physflow.stages.analyze import AnalyzeConfig
+from physflow.stages.common.video_io import open_video
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
 

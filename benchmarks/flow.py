@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.raft import RaftFlow, build_raft, load_raft
-from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
-from stages.optical_flow.engines import DIS_PRESETS, DisFlow, FlowEngine
-from stages.optical_flow.flo import end_point_error, read_flo
+from physflow.models.flow_engines import DIS_PRESETS, DisFlow, FlowEngine
+from physflow.models.raft import RaftFlow, build_raft, load_raft
+from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
+from physflow.stages.optical_flow.flo import end_point_error, read_flo
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 SCENES = ("RubberWhale", "Dimetrodon")

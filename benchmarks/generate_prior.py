@@ -28,18 +28,19 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from data_catalog import Catalog
-from data_catalog.schemas import DETECTIONS, table_spec
-from models.physics_prior import PriorTraining, TemporalPrior, train_temporal_prior
-from stages.annotation import AnnotatedShard, ClipRef
-from stages.body_fit import BodyFitConfig, BodyFitStage
-from stages.generate_prior import metrics, synthetic
-from stages.generate_prior.coarse import CoarseAnnotations, CoarseAnnotator
-from stages.generate_prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
-from stages.generate_prior.optimise import optimise_body, optimise_objects
-from stages.generate_prior.phase import Priors, prior_phase
-from stages.generate_prior.scene import Camera, object_masks
-from stages.generate_prior.skeleton import joint_limits
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.schemas import DETECTIONS, table_spec
+from physflow.models.physics_prior import PriorTraining, TemporalPrior, train_temporal_prior
+from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
+from physflow.stages.common.annotation import AnnotatedShard, ClipRef
+from physflow.stages.common.prior import metrics
+from physflow.stages.common.prior.optimise import optimise_body, optimise_objects
+from physflow.stages.common.prior.scene import Camera, object_masks
+from physflow.stages.common.prior.skeleton import joint_limits
+from physflow.stages.generate.prior import synthetic
+from physflow.stages.generate.prior.coarse import CoarseAnnotations, CoarseAnnotator
+from physflow.stages.generate.prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
+from physflow.stages.generate.prior.phase import Priors, prior_phase
 
 FPS = 8.0
 
@@ -159,9 +160,9 @@ def main() -> None:
     objects(args.frames, 1, None, "none (explicit terms only)")
     objects(args.frames, 1, prior, "trained on synthetic motion")
     if args.catalog:
-        from flows.train_prior import newest_priors
-        from stages.generate.config import PriorRef
-        from stages.generate.stage import _load_prior
+        from physflow.flows.train_prior import newest_priors
+        from physflow.stages.generate.config import PriorRef
+        from physflow.stages.generate.stage import _load_prior
 
         row = newest_priors(Catalog(args.catalog)).get("objects")
         if row is None:

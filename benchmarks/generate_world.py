@@ -25,16 +25,16 @@ import cv2
 import numpy as np
 import torch
 
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import file_sha256
-from stages.generate.config import GenerateConfig
-from stages.generate.stage import GenerateItem, GenerateStage
-from stages.physics_metrics import PhysicsMetricsConfig, measure_frames
-from stages.train_data import DataConfig, load_snapshot
-from stages.train_loop import LoopConfig
-from stages.train_loop.run import run_training
-from stages.train_recipes import RevisionConfig
-from stages.video_io import iter_frames
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import file_sha256
+from physflow.stages.common.video_io import iter_frames
+from physflow.stages.generate.config import GenerateConfig
+from physflow.stages.generate.stage import GenerateItem, GenerateStage
+from physflow.stages.physics_metrics import PhysicsMetricsConfig, measure_frames
+from physflow.stages.train.data import DataConfig, load_snapshot
+from physflow.stages.train.loop import LoopConfig
+from physflow.stages.train.loop.run import run_training
+from physflow.stages.train.recipes import RevisionConfig
 from tests.fixtures.train_world import build_train_world
 
 FPS = 8.0

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.ingest import IngestParams, ingest_flow
-from stages import video_io
+from physflow.flows.ingest import IngestParams, ingest_flow
+from physflow.stages.common import video_io
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
 

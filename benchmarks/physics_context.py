@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.physics_context import CATEGORIES, PhysicsContextConfig, PhysicsContextStage, PhysicsItem  # noqa: E402
-from stages.physics_context.rules import RulesReasoner  # noqa: E402
+from physflow.stages.physics_context import CATEGORIES, PhysicsContextConfig, PhysicsContextStage, PhysicsItem  # noqa: E402
+from physflow.stages.physics_context.rules import RulesReasoner  # noqa: E402
 
 DATA = ROOT / "tests" / "stages" / "physics_context" / "data"
 

@@ -4,7 +4,7 @@
 
 Trains, with the same seed, data and steps: VideoJAM (DiT + flow) vs the same DiT without flow, and ReVision
 with vs without the part-mask channels; then samples one video per clip and scores each with
-stages/train_loop/trajectory_metric (presence, RMS px from a constant-acceleration path), next to the same
+stages/train/loop/trajectory_metric (presence, RMS px from a constant-acceleration path), next to the same
 score on the training clips themselves. Prints a Markdown table.
 """
 
@@ -20,12 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.physics_metrics import PhysicsMetricsConfig, measure_frames
-from stages.train_data import DataConfig, TrainDataset, load_snapshot
-from stages.train_loop import LoopConfig
-from stages.train_loop.run import load_checkpoint, run_training
-from stages.train_loop.trajectory_metric import trajectory_score
-from stages.train_recipes import RevisionConfig, VideoJAMConfig
+from physflow.stages.physics_metrics import PhysicsMetricsConfig, measure_frames
+from physflow.stages.train.data import DataConfig, TrainDataset, load_snapshot
+from physflow.stages.train.loop import LoopConfig
+from physflow.stages.train.loop.run import load_checkpoint, run_training
+from physflow.stages.train.loop.trajectory_metric import trajectory_score
+from physflow.stages.train.recipes import RevisionConfig, VideoJAMConfig
 from tests.fixtures.train_world import build_train_world
 
 

@@ -30,22 +30,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from stages.optical_flow.flo import UNKNOWN_FLOW_THRESHOLD, end_point_error
-from stages.physics_metrics import PhysicsMetricsConfig, measure_frames
-from stages.physics_metrics.flowmetrics import dis_flows
-from stages.synth import SCENE_KINDS, SynthConfig, simulate
-from stages.synth.render import analytic_flow, object_mask, render_frames
-from stages.synth.violations import VIOLATIONS, broken_frames
-from stages.video_io import iter_frames, write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.stages.common.video_io import iter_frames, write_video
+from physflow.stages.optical_flow.flo import UNKNOWN_FLOW_THRESHOLD, end_point_error
+from physflow.stages.physics_metrics import PhysicsMetricsConfig, measure_frames
+from physflow.stages.physics_metrics.flowmetrics import dis_flows
+from physflow.stages.synth import SCENE_KINDS, SynthConfig, simulate
+from physflow.stages.synth.render import analytic_flow, object_mask, render_frames
+from physflow.stages.synth.violations import VIOLATIONS, broken_frames
 
 Frames = list[np.ndarray]
 Box = tuple[float, float, float, float]
 
 def _flow_stage(**config: object) -> Callable[[Frames, Path], np.ndarray]:
     """The project's optical_flow stage on the clip file, at the clip's own width; its flow-field blob read back."""
-    from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
+    from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
 
     def run(frames: Frames, path: Path) -> np.ndarray:
         cfg = OpticalFlowConfig(width=frames[0].shape[1], **config)  # type: ignore[arg-type]
@@ -58,7 +58,7 @@ def _flow_stage(**config: object) -> Callable[[Frames, Path], np.ndarray]:
 
 
 def _raft_weights() -> str | None:
-    from models.registry import WeightsRegistry
+    from physflow.models.registry import WeightsRegistry
 
     try:
         weights = WeightsRegistry.load().get("raft")
@@ -112,7 +112,7 @@ DETECTORS: dict[str, Callable[[Frames], list[list[Box]]]] = {
 
 def _pose_model():  # type: ignore[no-untyped-def]
     """A registered ultralytics pose model (models/registry.py `yolo-pose`), or None."""
-    from models.registry import WeightsRegistry
+    from physflow.models.registry import WeightsRegistry
 
     try:
         weights = WeightsRegistry.load().get("yolo-pose")

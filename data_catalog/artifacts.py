@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from data_catalog.schemas import table_spec
-from data_catalog.storage import Root
+from physflow.data_catalog.schemas import table_spec
+from physflow.data_catalog.storage import Root
 
 ARTIFACTS_DIR = "artifacts"
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from data_catalog.keys import file_sha256
-from data_catalog.storage import Root
+from physflow.data_catalog.keys import file_sha256
+from physflow.data_catalog.storage import Root
 
 BLOBS_DIR = "blobs"
 REF_PREFIX = f"{BLOBS_DIR}/"

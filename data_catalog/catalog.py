@@ -21,10 +21,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_catalog.artifacts import ArtifactStore, Manifest
-from data_catalog.blobs import resolve_sql
-from data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES, TableSpec
-from data_catalog.storage import Root
+from physflow.data_catalog.artifacts import ArtifactStore, Manifest
+from physflow.data_catalog.blobs import resolve_sql
+from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES, TableSpec
+from physflow.data_catalog.storage import Root
 
 CATALOG_FILE = "catalog.duckdb"
 LOCK_FILE = "catalog.lock"
@@ -231,6 +231,6 @@ class Catalog:
 
 
 def _spec(name: str) -> TableSpec:
-    from data_catalog.schemas import table_spec
+    from physflow.data_catalog.schemas import table_spec
 
     return table_spec(name)

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from data_catalog.keys import file_sha256
+from physflow.data_catalog.keys import file_sha256
 
 FINGERPRINTS_FILE = "fingerprints.sqlite"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_catalog.catalog import Catalog
+from physflow.data_catalog.catalog import Catalog
 
 KEPT_CLIPS_SQL = """
 SELECT c.clip_id, c.video_id, c.start_frame, c.end_frame, c.clip_uri, v.uri, v.width, v.height, v.fps

@@ -18,18 +18,18 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from data_catalog.keys import canonical_json, sha256_text
-from data_catalog.queries import kept_clip_rows
-from data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
-from flows.runtime import ArtifactRef, plan, run_jobs
-from models.registry import WeightsRegistry
-from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
-from stages.base import Stage, StageConfig
-from stages.body_fit import BodyFitConfig, BodyFitStage
-from stages.detect import DetectConfig, DetectStage
-from stages.part_masks import PartMasksConfig, PartMasksStage
-from stages.pose import PoseConfig, PoseStage
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.data_catalog.queries import kept_clip_rows
+from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.base import Stage, StageConfig
+from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
+from physflow.stages.common.annotation import AnnotatedShard, ClipRef, FrameSampling, WeightsRef
+from physflow.stages.detect import DetectConfig, DetectStage
+from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
+from physflow.stages.pose import PoseConfig, PoseStage
 
 DEFAULT_CATALOG = "./physflow-data"
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows import env
+from physflow.flows import env
 
 app = typer.Typer(
     name="physflow",
@@ -29,14 +29,14 @@ app.add_typer(catalog_app, name="catalog")
 
 # Modules that add their commands to `app` (each defines `register(app)`), one line per area.
 _EXTENSIONS: tuple[str, ...] = (
-    "flows.cli_orchestrate",
-    "flows.cli_flow",
-    "flows.cli_curate",
-    "flows.cli_synth",
-    "flows.cli_annotate",
-    "flows.cli_physics",
-    "flows.cli_generate",
-    "flows.cli_train",
+    "physflow.flows.cli_orchestrate",
+    "physflow.flows.cli_flow",
+    "physflow.flows.cli_curate",
+    "physflow.flows.cli_synth",
+    "physflow.flows.cli_annotate",
+    "physflow.flows.cli_physics",
+    "physflow.flows.cli_generate",
+    "physflow.flows.cli_train",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 
@@ -65,7 +65,7 @@ def _fail(message: str) -> None:
 def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] = (ValueError,)) -> Any:
     """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
     ends the command with its message and exit status 2, before or instead of a traceback."""
-    from flows.progress import rich_progress
+    from physflow.flows.progress import rich_progress
 
     try:
         with rich_progress():
@@ -92,7 +92,7 @@ def _short(value: Any) -> str:
 
 
 def print_stage_summary(refs: list[Any]) -> None:
-    from flows.runtime import summarize
+    from physflow.flows.runtime import summarize
 
     by_stage: dict[str, list[Any]] = {}
     for ref in refs:
@@ -114,9 +114,9 @@ def ingest(
     """Probe videos into the `videos` table (unreadable files become rows with an error)."""
     from pydantic import ValidationError
 
-    from flows.ingest import IngestParams, ingest_flow
-    from flows.inputs import InputError
-    from flows.progress import rich_progress
+    from physflow.flows.ingest import IngestParams, ingest_flow
+    from physflow.flows.inputs import InputError
+    from physflow.flows.progress import rich_progress
 
     try:
         params = IngestParams(inputs=paths, catalog=_catalog_root(ctx), shard_size=shard_size,
@@ -138,11 +138,11 @@ def demo(
 ) -> None:
     """Run the main job on embedded defaults (no weights): render small physics scenes and shape videos, then
     curate, annotate, compute optical flow and physics context for them, and show the catalog."""
-    from data_catalog import Catalog
-    from flows.demo import write_demo_videos
-    from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
-    from flows.progress import rich_progress
-    from flows.synth import SynthParams, synth_flow
+    from physflow.data_catalog import Catalog
+    from physflow.flows.demo import write_demo_videos
+    from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
+    from physflow.flows.progress import rich_progress
+    from physflow.flows.synth import SynthParams, synth_flow
 
     root = Path(_catalog_root(ctx))
     inbox = root / "demo-inbox"
@@ -168,7 +168,7 @@ def demo(
 
 
 def _show_tables(root: str) -> None:
-    from data_catalog import Catalog
+    from physflow.data_catalog import Catalog
 
     table = Table(title=f"catalog {Path(root).resolve()}", header_style="bold")
     for col in ("table", "rows", "artifacts", "bytes"):
@@ -191,8 +191,8 @@ def catalog_show(
     limit: Annotated[int, typer.Option(min=1, help="Rows to print.")] = 20,
 ) -> None:
     """Print the current rows of one table."""
-    from data_catalog import Catalog
-    from data_catalog.schemas import TABLES
+    from physflow.data_catalog import Catalog
+    from physflow.data_catalog.schemas import TABLES
 
     if table not in TABLES:
         _fail(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
@@ -209,7 +209,7 @@ def catalog_sql(
     """Run a read-only SQL query over the catalog's views (videos, clips, ...) and `artifacts`."""
     import duckdb
 
-    from data_catalog import Catalog
+    from physflow.data_catalog import Catalog
 
     try:
         result = Catalog(_catalog_root(ctx)).query(query)
@@ -221,7 +221,7 @@ def catalog_sql(
 @catalog_app.command("rebuild")
 def catalog_rebuild(ctx: typer.Context) -> None:
     """Re-register every complete artifact on disk (after catalog.duckdb was lost or damaged)."""
-    from data_catalog import Catalog
+    from physflow.data_catalog import Catalog
 
     n = Catalog(_catalog_root(ctx)).rebuild()
     console.print(f"registered {n} artifacts")
@@ -232,7 +232,7 @@ def weights(
     config: Annotated[Path | None, typer.Option(help="physflow.toml to read (default: ./physflow.toml).")] = None,
 ) -> None:
     """List each known weights entry as present, missing or not configured, with its fallback."""
-    from models.registry import WeightsRegistry
+    from physflow.models.registry import WeightsRegistry
 
     try:
         registry = WeightsRegistry.load(config)

@@ -31,8 +31,8 @@ def make_body_model(
         "weights/SMPL_NEUTRAL.pkl"),
 ) -> None:
     """Write physflow's procedural body model (24 joints, SMPL pickle format) for the `smpl` registry entry."""
-    from flows.cli import console
-    from models.body_model import build_body_model, read_model_file
+    from physflow.flows.cli import console
+    from physflow.models.body_model import build_body_model, read_model_file
 
     out = build_body_model(path)
     data = read_model_file(out)
@@ -56,9 +56,9 @@ def annotate(
     """Detect, track, pose, fit bodies and draw part masks over the kept clips (cached per shard)."""
     from pydantic import ValidationError
 
-    from flows.annotate import AnnotateParams, annotate_flow
-    from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
-    from models.registry import MissingWeightsError
+    from physflow.flows.annotate import AnnotateParams, annotate_flow
+    from physflow.flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
+    from physflow.models.registry import MissingWeightsError
 
     try:
         params = AnnotateParams(

@@ -14,7 +14,7 @@ def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict
             shard_size: int | None) -> Any:
     """CurateParams from a TOML file (sections named like the params: analyze, dedup, filter, export ...)
     with the command-line options on top."""
-    from flows.curate import CurateParams
+    from physflow.flows.curate import CurateParams
 
     data: dict[str, Any] = tomllib.loads(config.read_text()) if config else {}
     for section, values in overrides.items():
@@ -48,9 +48,9 @@ def register(app: typer.Typer) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
         from pydantic import ValidationError
 
-        from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
-        from flows.curate import curate_flow
-        from flows.inputs import InputError
+        from physflow.flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
+        from physflow.flows.curate import curate_flow
+        from physflow.flows.inputs import InputError
 
         overrides = {
             "analyze": {"width": width, "threads": threads, "shots.min_clip_s": min_clip_s,

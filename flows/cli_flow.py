@@ -24,10 +24,10 @@ def flow(
     """Flow fields, VideoJAM flow-RGB videos and spectral volumes for every kept clip (the `flows` table)."""
     from pydantic import ValidationError
 
-    from flows import cli
-    from flows.optical_flow import OpticalFlowParams, optical_flow_flow
-    from models.raft import RaftWeightsError
-    from models.registry import MissingWeightsError
+    from physflow.flows import cli
+    from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
+    from physflow.models.raft import RaftWeightsError
+    from physflow.models.registry import MissingWeightsError
 
     try:
         params = OpticalFlowParams(

@@ -26,10 +26,10 @@ def train_prior(
     uses the newest ones (learned_prior.source auto or catalog). Cached: without new annotations, no work."""
     from pydantic import ValidationError
 
-    from data_catalog import Catalog
-    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
-    from flows.train_prior import TrainPriorParams, train_prior_flow
-    from models.registry import MissingWeightsError
+    from physflow.data_catalog import Catalog
+    from physflow.flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
+    from physflow.flows.train_prior import TrainPriorParams, train_prior_flow
+    from physflow.models.registry import MissingWeightsError
 
     root = _catalog_root(ctx)
     try:
@@ -76,10 +76,10 @@ def generate(
     as part masks for phase 3."""
     from pydantic import ValidationError
 
-    from data_catalog import Catalog
-    from flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
-    from flows.generate import GenerateParams, generate_flow
-    from models.registry import MissingWeightsError
+    from physflow.data_catalog import Catalog
+    from physflow.flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
+    from physflow.flows.generate import GenerateParams, generate_flow
+    from physflow.models.registry import MissingWeightsError
 
     root = _catalog_root(ctx)
     try:

@@ -37,10 +37,10 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
     from pydantic import ValidationError
 
-    from flows.demo import write_demo_videos
-    from flows.inputs import InputError
-    from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
-    from flows.progress import rich_progress
+    from physflow.flows.demo import write_demo_videos
+    from physflow.flows.inputs import InputError
+    from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
+    from physflow.flows.progress import rich_progress
 
     root = str(ctx.obj["catalog"])
     inputs = list(paths or [])
@@ -79,7 +79,7 @@ def status(
     limit: Annotated[int, typer.Option(min=1, max=200, help="Flow runs to read, newest first.")] = 20,
 ) -> None:
     """Print the last runs of each flow and the last task run of each stage, from the Prefect API."""
-    from flows.monitor import recent_runs
+    from physflow.flows.monitor import recent_runs
 
     try:
         runs, stages = recent_runs(limit)
@@ -112,8 +112,8 @@ def deploy(
     """Create the work pools and register prefect.yaml's deployments with the running Prefect server."""
     from prefect.settings import PREFECT_API_URL
 
-    from flows.deploy import CPU_POOL, GPU_POOL, DeployError
-    from flows.deploy import deploy as deploy_file
+    from physflow.flows.deploy import CPU_POOL, GPU_POOL, DeployError
+    from physflow.flows.deploy import deploy as deploy_file
 
     url = PREFECT_API_URL.value()
     if not url:

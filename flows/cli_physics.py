@@ -30,17 +30,17 @@ def enrich(  # noqa: PLR0917 (Typer options are parameters)
     limit: Annotated[int, typer.Option(min=1, help="Rows to print.")] = 20,
 ) -> None:
     """Reason about the physics of prompts or captions and print the context (cached in the catalog)."""
-    from flows import env
-    from flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
+    from physflow.flows import env
+    from physflow.flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
 
     env.prefect_home(_catalog_root(ctx)).mkdir(parents=True, exist_ok=True)  # a fresh catalog: Prefect needs it
     from pydantic import ValidationError
 
-    from flows.inputs import InputError
-    from flows.physics_context import PhysicsParams, physics_context_flow
-    from models.registry import MissingWeightsError
-    from stages.physics_context import ServiceError
-    from stages.physics_context.captions import CaptionInputError
+    from physflow.flows.inputs import InputError
+    from physflow.flows.physics_context import PhysicsParams, physics_context_flow
+    from physflow.models.registry import MissingWeightsError
+    from physflow.stages.physics_context import ServiceError
+    from physflow.stages.physics_context.captions import CaptionInputError
 
     key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
     try:
@@ -58,7 +58,7 @@ def enrich(  # noqa: PLR0917 (Typer options are parameters)
 
 
 def _print_rows(refs: list[Any], catalog_root: str, as_json: bool, limit: int, console: Any) -> None:
-    from data_catalog import Catalog
+    from physflow.data_catalog import Catalog
 
     store = Catalog(catalog_root).artifacts
     rows = [row for ref in refs for row in store.read(ref.stage, ref.key).to_pylist()][:limit]

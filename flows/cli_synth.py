@@ -28,10 +28,10 @@ def synth(
     them (videos) and measure them (physics_metrics)."""
     from pydantic import ValidationError
 
-    from data_catalog import Catalog
-    from flows.cli import _catalog_root, _fail, console, print_arrow, print_stage_summary
-    from flows.progress import rich_progress
-    from flows.synth import SynthParams, synth_flow
+    from physflow.data_catalog import Catalog
+    from physflow.flows.cli import _catalog_root, _fail, console, print_arrow, print_stage_summary
+    from physflow.flows.progress import rich_progress
+    from physflow.flows.synth import SynthParams, synth_flow
 
     root = _catalog_root(ctx)
     try:

@@ -26,8 +26,8 @@ def train(
     """Train a recipe on the catalog's training set (kept clips + flows + part masks + physics context)."""
     from pydantic import ValidationError
 
-    from flows.cli import _catalog_root, _fail, console
-    from flows.train import TrainParams, train_flow
+    from physflow.flows.cli import _catalog_root, _fail, console
+    from physflow.flows.train import TrainParams, train_flow
 
     raw: dict[str, Any] = {}
     if config is not None:

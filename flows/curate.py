@@ -16,15 +16,15 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from data_catalog.keys import canonical_json, sha256_text
-from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
-from flows.runtime import ArtifactRef, plan, run_jobs
-from stages.analyze import AnalyzeConfig, AnalyzeStage
-from stages.clip_export import ExportConfig, ExportItem, ExportStage
-from stages.curate_filter import FilterConfig, FilterStage
-from stages.dedup import DedupConfig, DedupInput, DedupStage
-from stages.ingest import IngestConfig
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
+from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
+from physflow.stages.curate_filter import FilterConfig, FilterStage
+from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage
+from physflow.stages.ingest import IngestConfig
 
 
 class CurateParams(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.video_io import write_video
+from physflow.stages.common.video_io import write_video
 
 W, H, FPS, N = 192, 128, 24, 48
 

@@ -60,6 +60,12 @@ def _concurrency(spec: Any) -> tuple[int | None, ConcurrencyOptions | None]:
     return int(spec["limit"]), ConcurrencyOptions(collision_strategy=strategy)
 
 
+def _entrypoint(prefect_file: Path, entrypoint: str) -> str:
+    """A module entrypoint (`physflow.flows.curate:curate_flow`) as is; a file entrypoint relative to prefect.yaml."""
+    path, _, _ = entrypoint.rpartition(":")
+    return str(prefect_file.parent / entrypoint) if path.endswith(".py") else entrypoint
+
+
 def load(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The deployments of `prefect_file` (all, or those named), checked before any is registered."""
     config = yaml.safe_load(prefect_file.read_text())
@@ -71,7 +77,7 @@ def load(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, A
     chosen = [d for d in deployments if not names or d["name"] in names]
     for d in chosen:
         d["_schedules"] = [_schedule(s) for s in d.get("schedules") or []]
-        d["_flow"] = load_flow_from_entrypoint(str(prefect_file.parent / d["entrypoint"]))
+        d["_flow"] = load_flow_from_entrypoint(_entrypoint(prefect_file, d["entrypoint"]))
     return chosen
 
 

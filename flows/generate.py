@@ -10,14 +10,14 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data_catalog import Catalog
-from data_catalog.keys import file_sha256
-from flows.annotate import AnnotateParams, stage_configs
-from flows.runtime import ArtifactRef, plan, run_jobs
-from flows.train_prior import newest_priors
-from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
-from stages.generate.stage import GenerateItem, GenerateStage, generation_id
-from stages.generate.targets import load_target_pose
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import file_sha256
+from physflow.flows.annotate import AnnotateParams, stage_configs
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.train_prior import newest_priors
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
+from physflow.stages.generate.stage import GenerateItem, GenerateStage, generation_id
+from physflow.stages.generate.targets import load_target_pose
 
 DEFAULT_CATALOG = "./physflow-data"
 SUMMARY_KEY = "physflow-generation-summary"

@@ -7,11 +7,11 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
-from flows.inputs import resolve_inputs
-from flows.runtime import ArtifactRef, plan, run_jobs
-from stages.ingest import IngestConfig, IngestItem, IngestStage
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
+from physflow.flows.inputs import resolve_inputs
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
 
 DEFAULT_CATALOG = "./physflow-data"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from stages.video_io import sniff_container
+from physflow.stages.common.video_io import sniff_container
 
 _GLOB_CHARS = set("*?[")
 

@@ -13,12 +13,12 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog, canonical_json
-from data_catalog.keys import sha256_text
-from data_catalog.queries import kept_clip_rows
-from flows.runtime import ArtifactRef, StageJob, plan, run_jobs
-from models.registry import WeightsRegistry
-from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
+from physflow.data_catalog import Catalog, canonical_json
+from physflow.data_catalog.keys import sha256_text
+from physflow.data_catalog.queries import kept_clip_rows
+from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
 
 DEFAULT_CATALOG = "./physflow-data"
 
@@ -56,7 +56,7 @@ def resolve_config(config: OpticalFlowConfig, registry: WeightsRegistry) -> Opti
     """Fill RAFT's weights from the registry and prove they load; fails before any work, naming the problem."""
     if config.method != "raft":
         return config
-    from models.raft import load_raft
+    from physflow.models.raft import load_raft
 
     if config.raft_weights is None:
         config = config.model_copy(update={"raft_weights": str(registry.require("raft").path)})

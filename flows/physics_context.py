@@ -7,14 +7,20 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from data_catalog import Catalog
-from data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
-from flows.inputs import resolve_inputs
-from flows.runtime import ArtifactRef, plan, run_jobs
-from models.registry import WeightsRegistry
-from stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, build_reasoner
-from stages.physics_context.captions import SIDECAR_SUFFIXES, TABLE_SUFFIXES, read_sidecar, read_table, sidecars_of
-from stages.video_io import sniff_container
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
+from physflow.flows.inputs import resolve_inputs
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.common.video_io import sniff_container
+from physflow.stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, build_reasoner
+from physflow.stages.physics_context.captions import (
+    SIDECAR_SUFFIXES,
+    TABLE_SUFFIXES,
+    read_sidecar,
+    read_table,
+    sidecars_of,
+)
 
 DEFAULT_CATALOG = "./physflow-data"
 ITEM_CACHE_FILE = "physics_context_cache.sqlite"

@@ -18,19 +18,19 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from flows.annotate import AnnotateParams, annotate_flow
-from flows.curate import CurateParams, curate_flow
-from flows.generate import GenerateParams, generate_flow
-from flows.ingest import DEFAULT_CATALOG
-from flows.inputs import resolve_inputs
-from flows.monitor import stage_states
-from flows.optical_flow import OpticalFlowParams, optical_flow_flow
-from flows.physics_context import PhysicsParams, physics_context_flow
-from flows.previews import write_previews
-from flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
-from flows.train import TrainParams, train_flow
-from flows.train_prior import TrainPriorParams, train_prior_flow
+from physflow.data_catalog import Catalog
+from physflow.flows.annotate import AnnotateParams, annotate_flow
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.generate import GenerateParams, generate_flow
+from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.inputs import resolve_inputs
+from physflow.flows.monitor import stage_states
+from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
+from physflow.flows.physics_context import PhysicsParams, physics_context_flow
+from physflow.flows.previews import write_previews
+from physflow.flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
+from physflow.flows.train import TrainParams, train_flow
+from physflow.flows.train_prior import TrainPriorParams, train_prior_flow
 
 SUMMARY_KEY = "physflow-pipeline-summary"
 DEMO_FILTER = {"min_height": 96}  # the demo's shape videos are 128 px tall; keep their clips

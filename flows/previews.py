@@ -10,8 +10,8 @@ import logging
 
 import cv2
 
-from data_catalog import Catalog
-from stages.video_io import iter_frames
+from physflow.data_catalog import Catalog
+from physflow.stages.common.video_io import iter_frames
 
 PREVIEWS_DIR = "previews"
 PREVIEW_WIDTH = 256

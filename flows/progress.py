@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from stages.base import ProgressFn
+from physflow.stages.base import ProgressFn
 
 Sink = Callable[[str, int, int], None]  # (label, done, total)
 _sink: Sink | None = None

@@ -16,10 +16,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from data_catalog.schemas import CHECKPOINTS, CLIPS
-from flows.ingest import DEFAULT_CATALOG
-from flows.train import TrainParams, train_flow
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.schemas import CHECKPOINTS, CLIPS
+from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"
 

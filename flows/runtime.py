@@ -28,11 +28,11 @@ from prefect.futures import wait
 from prefect.states import Completed, State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from data_catalog import Catalog, cache_key
-from data_catalog.keys import shard_id
-from data_catalog.sharding import content_shards
-from flows.progress import reporter
-from stages.base import ProgressFn, Stage, StageConfig
+from physflow.data_catalog import Catalog, cache_key
+from physflow.data_catalog.keys import shard_id
+from physflow.data_catalog.sharding import content_shards
+from physflow.flows.progress import reporter
+from physflow.stages.base import ProgressFn, Stage, StageConfig
 
 PROGRESS_INTERVAL_S = 1.0
 """A shard running longer than this publishes a progress artifact, updated at most this often."""

@@ -7,14 +7,14 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data_catalog import Catalog
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import canonical_json, sha256_text
-from flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
-from flows.runtime import ArtifactRef, plan, run_jobs
-from stages.ingest import IngestConfig
-from stages.physics_metrics import MetricsItem, PhysicsMetricsConfig, PhysicsMetricsStage
-from stages.synth import SCENE_KINDS, SynthConfig, SynthItem, SynthStage, SynthTruthStage
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.stages.ingest import IngestConfig
+from physflow.stages.physics_metrics import MetricsItem, PhysicsMetricsConfig, PhysicsMetricsStage
+from physflow.stages.synth import SCENE_KINDS, SynthConfig, SynthItem, SynthStage, SynthTruthStage
 
 
 class SynthParams(BaseModel):

@@ -9,13 +9,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from flows.ingest import DEFAULT_CATALOG
-from models.registry import WeightsRegistry
-from stages.train_data import DataConfig, TrainingSnapshot, load_snapshot
-from stages.train_loop import LoopConfig
-from stages.train_loop.run import run_id_for, run_training
-from stages.train_recipes import RecipeConfig, VideoJAMConfig
+from physflow.data_catalog import Catalog
+from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.train.data import DataConfig, TrainingSnapshot, load_snapshot
+from physflow.stages.train.loop import LoopConfig
+from physflow.stages.train.loop.run import run_id_for, run_training
+from physflow.stages.train.recipes import RecipeConfig, VideoJAMConfig
 
 
 class TrainParams(BaseModel):

@@ -13,15 +13,15 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from data_catalog import Catalog
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import canonical_json, sha256_text
-from data_catalog.schemas import BODY_FITS, DETECTIONS
-from flows.annotate import weights_ref
-from flows.runtime import ArtifactRef, plan, run_jobs
-from models.registry import WeightsRegistry
-from stages.train_prior import AnnotationSet, TrainPriorConfig, TrainPriorStage
-from stages.train_prior.stage import ClipInfo
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS
+from physflow.flows.annotate import weights_ref
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.train_prior import AnnotationSet, TrainPriorConfig, TrainPriorStage
+from physflow.stages.train_prior.stage import ClipInfo
 
 DEFAULT_CATALOG = "./physflow-data"
 CLIP_INFO_SQL = """

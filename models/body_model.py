@@ -334,3 +334,20 @@ def load_body_model(path: str | os.PathLike[str], kind: str = "smpl", batch_size
 def part_labels(path: str | os.PathLike[str]) -> np.ndarray:
     """(V,) the joint each vertex mostly follows (argmax of its skinning weights): the body part of a vertex."""
     return np.asarray(read_model_file(path)["weights"]).argmax(axis=1)
+
+
+PROCEDURAL_FILES = {"smpl": "SMPL_NEUTRAL.pkl", "smplx": "SMPLX_NEUTRAL.npz"}
+
+
+def open_body_model(path: str | os.PathLike[str] | None, kind: str = "smpl", num_betas: int = 10):  # type: ignore[no-untyped-def]
+    """The one body-model loader: a registered SMPL/SMPL-X file, or (path None) physflow's procedural body built
+    in that family's file format; frozen (no gradients to its buffers)."""
+    import tempfile
+
+    if path is not None:
+        model = load_body_model(path, kind, num_betas=num_betas)
+    else:
+        with tempfile.TemporaryDirectory(prefix="physflow-body-") as tmp:
+            built = build_body_model(Path(tmp) / PROCEDURAL_FILES[kind], kind=kind)
+            model = load_body_model(built, kind, num_betas=num_betas)
+    return model.requires_grad_(False)

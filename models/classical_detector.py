@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stages.annotation import PERSON, IouTracker, box_iou
+from physflow.models.tracker import PERSON, IouTracker, box_iou
 
 MOVING = "moving object"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.video_dit import JointDiT
+from physflow.models.video_dit import JointDiT
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812  (the torch convention)
 from torch import nn
 
-from models.text_embed import HashTextEmbedder
-from models.wisa import PHENOMENA
+from physflow.models.text_embed import HashTextEmbedder
+from physflow.models.wisa import PHENOMENA
 
 
 @dataclass

@@ -8,7 +8,7 @@ bodies use C = 3 + 3 J (pelvis velocity, then joints relative to the pelvis, met
 `train_temporal_prior` trains it on clean sequences by adding Gaussian jitter; the optimiser lives in that
 function, not in the model. The train_prior stage trains one per kind on the catalog's annotations (the
 `physics_priors` table); without those, the generate stage trains an object prior on synthetic sequences
-(stages/generate_prior/synthetic.py).
+(stages/generate/prior/synthetic.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torchvision.models.optical_flow import RAFT, raft_large, raft_small
 
-from models.registry import WeightsRegistry
+from physflow.models.registry import WeightsRegistry
 
 RaftVariant = Literal["raft_small", "raft_large"]
 _BUILDERS: dict[str, Callable[..., RAFT]] = {"raft_small": raft_small, "raft_large": raft_large}

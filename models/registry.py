@@ -132,6 +132,10 @@ class WeightsRegistry:
                 f"weights {name!r}: file {path} has sha256 {sha}, not the pinned {pinned}; "
                 f"put the right file there or update the pin"
             )
+        if name.startswith("yolo-"):
+            from physflow.models.yolo import check_ultralytics_checkpoint
+
+            check_ultralytics_checkpoint(path)  # a YOLOv5-repository file fails here, before any work
         return Weights(name, path, sha)
 
     def require(self, name: str) -> Weights:

@@ -53,11 +53,60 @@ def prepare_ultralytics(config_dir: str | os.PathLike[str] | None = None) -> Pat
     return folder
 
 
+SUPPORTED_FORMATS = (
+    "an ultralytics checkpoint (.pt saved by the ultralytics package: YOLOv8, YOLO11, YOLOv5u ...), a model yaml, "
+    "or an ultralytics export (.onnx, .torchscript, .tflite, OpenVINO folder)"
+)
+
+
+class UnsupportedCheckpoint(ValueError):
+    """A weights file the ultralytics package cannot load (named, with the formats it can)."""
+
+
+def pickled_modules(path: str | os.PathLike[str]) -> set[str]:
+    """The top-level module names a torch .pt checkpoint's pickle refers to, read without unpickling anything."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            data = archive.read(name) if name else b""
+    except (zipfile.BadZipFile, OSError):
+        return set()
+    modules, strings = set(), []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE"}:
+                strings.append(str(arg))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                modules.add(strings[-2])
+            elif op.name == "GLOBAL":
+                modules.add(str(arg).split(" ")[0])
+    except Exception:  # a damaged pickle: let the loader report it
+        return modules
+    return modules
+
+
+def check_ultralytics_checkpoint(path: str | os.PathLike[str]) -> None:
+    """Fail, naming the file and the supported formats, when a .pt was saved by the YOLOv5 repository (it pickles
+    that repository's `models.yolo` classes, which the ultralytics package does not have)."""
+    if Path(path).suffix != ".pt":
+        return
+    roots = {m.split(".")[0] for m in pickled_modules(path)}
+    if "models" in roots and "ultralytics" not in roots:
+        raise UnsupportedCheckpoint(
+            f"{path} is a checkpoint of the YOLOv5 repository (it pickles classes of that repository's `models` "
+            f"package), which the ultralytics package cannot load. Supported: {SUPPORTED_FORMATS}. Re-export it "
+            "with the YOLOv5 repository (export.py --include onnx) or use a YOLOv5u/YOLOv8/YOLO11 checkpoint.")
+
+
 def load_yolo(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     """An ultralytics YOLO model from a local checkpoint file (never a hub name)."""
     weights = Path(path)
-    if not weights.is_file():
+    if not weights.is_file() and not weights.is_dir():
         raise FileNotFoundError(f"YOLO weights file {weights} does not exist")
+    check_ultralytics_checkpoint(weights)
     prepare_ultralytics()
     from ultralytics import YOLO
 

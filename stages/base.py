@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from data_catalog.schemas import ERROR, REJECT_REASON, table_spec
+from physflow.data_catalog.schemas import ERROR, REJECT_REASON, table_spec
 
 ProgressFn = Callable[[int, int], None]
 """Called with (items done, items total) as a stage works."""

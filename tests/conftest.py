@@ -54,6 +54,6 @@ def catalog_root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Small H.264 shape videos plus one truncated file, written by the demo code."""
-    from flows.demo import write_demo_videos
+    from physflow.flows.demo import write_demo_videos
 
     return write_demo_videos(tmp_path_factory.mktemp("demo-videos"))

@@ -4,9 +4,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.base import StageConfig
-from stages.quality.config import QualityConfig
-from stages.shots.config import ShotsConfig
+from physflow.stages.analyze.quality.config import QualityConfig
+from physflow.stages.analyze.shots.config import ShotsConfig
+from physflow.stages.base import StageConfig
 
 
 class AnalyzeConfig(StageConfig):

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.schemas import CLIPS
-from stages.analyze.config import AnalyzeConfig
-from stages.base import Stage
-from stages.quality.measures import FrameMeasures
-from stages.shots.detect import ShotDetector, segments
-from stages.video_io import iter_frames
+from physflow.data_catalog.schemas import CLIPS
+from physflow.stages.analyze.config import AnalyzeConfig
+from physflow.stages.analyze.quality.measures import FrameMeasures
+from physflow.stages.analyze.shots.detect import ShotDetector, segments
+from physflow.stages.base import Stage
+from physflow.stages.common.video_io import iter_frames
 
 VideoRow = dict[str, Any]
 _FULL_RANGE = np.clip((np.arange(256) - 16) * 255.0 / 219.0, 0, 255).round().astype(np.uint8)  # a `videos` row: video_id, uri, fps, width, height, ...

@@ -1,6 +1,6 @@
 """body_fit: SMPL / SMPL-X fits to 2D keypoint tracks into `body_fits` rows."""
 
-from stages.body_fit.config import BodyFitConfig
-from stages.body_fit.stage import BodyFitStage, run
+from physflow.stages.body_fit.config import BodyFitConfig
+from physflow.stages.body_fit.stage import BodyFitStage, run
 
 __all__ = ["BodyFitConfig", "BodyFitStage", "run"]

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.annotation import WeightsRef
-from stages.base import StageConfig
+from physflow.stages.base import StageConfig
+from physflow.stages.common.annotation import WeightsRef
 
 
 class BodyFitConfig(StageConfig):

@@ -7,22 +7,19 @@ family (SMPL pickle or SMPL-X npz), once, in setup.
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.schemas import BODY_FITS
-from stages.annotation import AnnotatedShard, ClipWork, clip_error, clip_items
-from stages.base import Stage
-from stages.body_fit.config import BodyFitConfig
+from physflow.data_catalog.schemas import BODY_FITS
+from physflow.stages.base import Stage
+from physflow.stages.body_fit.config import BodyFitConfig
+from physflow.stages.common.annotation import AnnotatedShard, ClipWork, clip_error, clip_items
 
 PROCEDURAL = "procedural"
-PROCEDURAL_FILES = {"smpl": "SMPL_NEUTRAL.pkl", "smplx": "SMPLX_NEUTRAL.npz"}
 
 
 class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
@@ -35,21 +32,15 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
     def __init__(self, config: BodyFitConfig):
         super().__init__(config)
         self.model: Any = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def weights_sha256(self) -> list[str]:
         return [self.config.body_model.sha256] if self.config.body_model else []
 
     def setup(self) -> None:
-        from models.body_model import build_body_model, load_body_model
+        from physflow.models.body_model import open_body_model
 
-        if self.config.body_model:
-            path = Path(self.config.body_model.path)
-        else:
-            self._tmp = tempfile.TemporaryDirectory(prefix="physflow-body-")
-            path = build_body_model(Path(self._tmp.name) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
-        self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
-        self.model.requires_grad_(False)
+        path = self.config.body_model.path if self.config.body_model else None
+        self.model = open_body_model(path, self.config.model, num_betas=self.config.num_betas)
 
     @property
     def model_label(self) -> str:
@@ -59,7 +50,7 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
         return clip_items(inputs)
 
     def process(self, item: ClipWork) -> Iterable[dict[str, Any]]:
-        from models.smplify import FitSettings, fit_track
+        from physflow.models.smplify import FitSettings, fit_track
 
         c, clip = self.config, item.clip
         tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)

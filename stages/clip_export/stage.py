@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.blobs import BlobStore
-from data_catalog.schemas import CLIPS
-from data_catalog.storage import Root
-from stages.base import Stage
-from stages.clip_export.config import ExportConfig
-from stages.video_io import iter_frames, write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.storage import Root
+from physflow.stages.base import Stage
+from physflow.stages.clip_export.config import ExportConfig
+from physflow.stages.common.video_io import iter_frames, write_video
 
 Row = dict[str, Any]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from stages.base import StageConfig
+from physflow.stages.base import StageConfig
 
 
 class FilterConfig(StageConfig):

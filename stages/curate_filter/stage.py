@@ -11,9 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from data_catalog.schemas import CLIPS
-from stages.base import Stage
-from stages.curate_filter.config import FilterConfig
+from physflow.data_catalog.schemas import CLIPS
+from physflow.stages.base import Stage
+from physflow.stages.curate_filter.config import FilterConfig
 
 Row = dict[str, Any]
 

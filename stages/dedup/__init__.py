@@ -1,7 +1,7 @@
 """Dedup: near-duplicate clips by perceptual-hash distance, indexed by multi-index hashing."""
 
-from stages.dedup.config import DedupConfig
-from stages.dedup.index import HashIndex
-from stages.dedup.stage import DedupInput, DedupStage, parse_phash, run
+from physflow.stages.dedup.config import DedupConfig
+from physflow.stages.dedup.index import HashIndex
+from physflow.stages.dedup.stage import DedupInput, DedupStage, parse_phash, run
 
 __all__ = ["DedupConfig", "DedupInput", "DedupStage", "HashIndex", "parse_phash", "run"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from stages.base import StageConfig
+from physflow.stages.base import StageConfig
 
 
 class DedupConfig(StageConfig):

@@ -14,10 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from data_catalog.schemas import CLIPS
-from stages.base import Stage
-from stages.dedup.config import DedupConfig
-from stages.dedup.index import HashIndex
+from physflow.data_catalog.schemas import CLIPS
+from physflow.stages.base import Stage
+from physflow.stages.dedup.config import DedupConfig
+from physflow.stages.dedup.index import HashIndex
 
 Row = dict[str, Any]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from stages.annotation import WeightsRef, YoloSettings
+from physflow.stages.common.annotation import WeightsRef, YoloSettings
 
 
 class DetectConfig(YoloSettings):

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.schemas import DETECTIONS
-from stages.annotation import ClipRef, IouTracker, clip_error, fill_track_ids, rle_encode
-from stages.base import Stage
-from stages.detect.config import DetectConfig
+from physflow.data_catalog.schemas import DETECTIONS
+from physflow.stages.base import Stage
+from physflow.stages.common.annotation import ClipRef, IouTracker, clip_error, fill_track_ids, rle_encode
+from physflow.stages.detect.config import DetectConfig
 
 
 class DetectStage(Stage[DetectConfig, ClipRef]):
@@ -35,7 +35,7 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
 
     def setup(self) -> None:
         if self.config.yolo:
-            from models.yolo import load_yolo
+            from physflow.models.yolo import load_yolo
 
             self.model = load_yolo(self.config.yolo.path)
 
@@ -61,7 +61,7 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
         return rows or clip_error(clip, f"nothing detected in {len(frames)} frames")
 
     def _yolo(self, frames: list[np.ndarray]) -> list[list[tuple[Any, ...]]]:
-        from models.yolo import track_frames
+        from physflow.models.yolo import track_frames
 
         c = self.config
         out = []
@@ -77,7 +77,7 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
         return out
 
     def _classical(self, frames: list[np.ndarray]) -> list[list[tuple[Any, ...]]]:
-        from models.classical_detector import ClassicalDetector
+        from physflow.models.classical_detector import ClassicalDetector
 
         detector = ClassicalDetector(min_person_score=self.config.min_person_score,
                                      min_blob_area=self.config.min_blob_area)

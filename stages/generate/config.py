@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from stages.base import StageConfig
-from stages.generate_prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
+from physflow.stages.base import StageConfig
+from physflow.stages.generate.prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
 
 TINY_CHECKPOINTS = ("tiny-revision", "tiny-videojam")
 

@@ -24,13 +24,13 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from models.codec import PixelCodec
-from models.inner_guidance import InnerGuidance, inner_guidance_velocity
-from models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
-from models.text_embed import HashTextEmbedder
-from models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
-from stages.annotation import LABEL_SCALE
-from stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig
+from physflow.models.codec import PixelCodec
+from physflow.models.inner_guidance import InnerGuidance, inner_guidance_velocity
+from physflow.models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
+from physflow.models.text_embed import HashTextEmbedder
+from physflow.models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
+from physflow.stages.common.annotation import LABEL_SCALE
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig
 
 
 @dataclass
@@ -61,7 +61,7 @@ class RevisionGenerator(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> RevisionGenerator:
-        """The modules of a trained ReVision recipe (stages/train_recipes/revision.py)."""
+        """The modules of a trained ReVision recipe (stages/train/recipes/revision.py)."""
         return cls(recipe.codec, recipe.model, recipe.text, recipe.data.max_parts).eval()
 
     def _mask_input(self, cond: Condition, b: int, f: int, h: int, w: int) -> torch.Tensor:
@@ -112,7 +112,7 @@ class JointGenerator(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> JointGenerator:
-        """The modules of a trained VideoJAM recipe (stages/train_recipes/videojam.py)."""
+        """The modules of a trained VideoJAM recipe (stages/train/recipes/videojam.py)."""
         return cls(recipe.codec, recipe.model, recipe.text).eval()
 
     @torch.no_grad()
@@ -145,15 +145,15 @@ class JointGenerator(nn.Module):
 def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None,
                     seed: int = 0) -> RevisionGenerator | JointGenerator:
     """The model named by `checkpoint`: an embedded tiny name, or a checkpoint_id of the `checkpoints` table of
-    the catalog at `catalog_root`, loaded by the training stages (stages/train_loop)."""
+    the catalog at `catalog_root`, loaded by the training stages (stages/train/loop)."""
     if checkpoint == "tiny-revision":
         return RevisionGenerator.tiny(frames, seed)
     if checkpoint == "tiny-videojam":
         return JointGenerator.tiny(seed)
     if catalog_root is None:
         raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(TINY_CHECKPOINTS)} and no catalog is given")
-    from data_catalog import Catalog
-    from stages.train_loop.run import load_checkpoint
+    from physflow.data_catalog import Catalog
+    from physflow.stages.train.loop.run import load_checkpoint
 
     recipe, row = load_checkpoint(Catalog(catalog_root), checkpoint)
     if row["recipe"] == "revision":

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import torch
 
-from stages.generate_prior.config import ExtractConfig
-from stages.generate_prior.phase import motion_measures
-from stages.generate_prior.scene import Camera, object_tracks
-from stages.optical_flow.encoding import flow_to_rgb
+from physflow.stages.common.flow_encoding import flow_to_rgb
+from physflow.stages.common.prior.scene import Camera, object_tracks
+from physflow.stages.generate.prior.config import ExtractConfig
+from physflow.stages.generate.prior.phase import motion_measures
 
 _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 _PALETTE[0] = 0
@@ -70,7 +70,7 @@ def video_measures(frames: np.ndarray, fps: float, extract: ExtractConfig) -> di
     f, h, w = frames.shape[:3]
     out: dict[str, Any] = {"frames": f}
     try:
-        from stages.physics_metrics import measure_frames
+        from physflow.stages.physics_metrics import measure_frames
     except ImportError:  # the physics_metrics stage is optional here
         measure_frames = None
     if measure_frames is not None and f >= 3:

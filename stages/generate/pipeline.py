@@ -9,12 +9,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from stages.generate.config import GenerateConfig, GuidanceConfig
-from stages.generate.generator import Condition
-from stages.generate.media import flow_video_tensor, image_tensor, motion_flow, video_measures, video_uint8
-from stages.generate_prior.coarse import CoarseAnnotator
-from stages.generate_prior.phase import PhaseTwo, Priors, prior_phase
-from stages.generate_prior.scene import OBJECT_BASE, Camera
+from physflow.stages.common.prior.scene import OBJECT_BASE, Camera
+from physflow.stages.generate.config import GenerateConfig, GuidanceConfig
+from physflow.stages.generate.generator import Condition
+from physflow.stages.generate.media import flow_video_tensor, image_tensor, motion_flow, video_measures, video_uint8
+from physflow.stages.generate.prior.coarse import CoarseAnnotator
+from physflow.stages.generate.prior.phase import PhaseTwo, Priors, prior_phase
 
 
 class VideoGenerator(Protocol):

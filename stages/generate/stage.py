@@ -21,21 +21,21 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import canonical_json
-from data_catalog.schemas import GENERATIONS
-from data_catalog.storage import Root
-from models.physics_prior import PriorTraining, TemporalPrior, load_prior, train_temporal_prior
-from stages.base import Stage
-from stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
-from stages.generate.generator import build_generator
-from stages.generate.media import labels_rgb, side_by_side
-from stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
-from stages.generate.targets import load_target_pose, sketch_labels
-from stages.generate_prior import synthetic
-from stages.generate_prior.coarse import CoarseAnnotator
-from stages.generate_prior.phase import Priors
-from stages.video_io import write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import canonical_json
+from physflow.data_catalog.schemas import GENERATIONS
+from physflow.data_catalog.storage import Root
+from physflow.models.physics_prior import PriorTraining, TemporalPrior, load_prior, train_temporal_prior
+from physflow.stages.base import Stage
+from physflow.stages.common.video_io import write_video
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
+from physflow.stages.generate.generator import build_generator
+from physflow.stages.generate.media import labels_rgb, side_by_side
+from physflow.stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
+from physflow.stages.generate.prior import synthetic
+from physflow.stages.generate.prior.coarse import CoarseAnnotator
+from physflow.stages.generate.prior.phase import Priors
+from physflow.stages.generate.targets import load_target_pose, sketch_labels
 
 PHASES = ("coarse", "prior", "refined")
 
@@ -78,7 +78,7 @@ def physics_reasoner() -> Any:
     """The physics context stage's rules reasoner (enhanced prompt, phenomena, categories; no service, no
     weights), or None where that stage is not installed."""
     try:
-        from stages.physics_context import PhysicsContextConfig, build_reasoner
+        from physflow.stages.physics_context import PhysicsContextConfig, build_reasoner
     except ImportError:
         return None
     return build_reasoner(PhysicsContextConfig(backend="rules"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.body_model import JOINT_NAMES
-from stages.annotation import OBJECT_BASE
+from physflow.models.body_model import JOINT_NAMES
+from physflow.stages.common.annotation import OBJECT_BASE
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
           "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",

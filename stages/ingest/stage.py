@@ -9,10 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from data_catalog.schemas import VIDEOS
-from stages.base import Stage
-from stages.ingest.config import IngestConfig
-from stages.video_io import probe, sniff_container
+from physflow.data_catalog.schemas import VIDEOS
+from physflow.stages.base import Stage
+from physflow.stages.common.video_io import probe, sniff_container
+from physflow.stages.ingest.config import IngestConfig
 
 
 @dataclass(frozen=True)

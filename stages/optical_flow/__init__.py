@@ -1,6 +1,6 @@
 """Optical flow: per-clip flow fields (DIS or RAFT), VideoJAM flow-RGB video and spectral volume."""
 
-from stages.optical_flow.config import OpticalFlowConfig
-from stages.optical_flow.stage import FlowClip, OpticalFlowStage, run
+from physflow.stages.optical_flow.config import OpticalFlowConfig
+from physflow.stages.optical_flow.stage import FlowClip, OpticalFlowStage, run
 
 __all__ = ["FlowClip", "OpticalFlowConfig", "OpticalFlowStage", "run"]

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.base import StageConfig
+from physflow.stages.base import StageConfig
 
 
 class OpticalFlowConfig(StageConfig):

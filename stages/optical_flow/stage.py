@@ -17,17 +17,17 @@ import av
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import file_sha256
-from data_catalog.schemas import FLOWS
-from data_catalog.storage import Root
-from stages.base import Stage
-from stages.optical_flow import spectral
-from stages.optical_flow.config import OpticalFlowConfig
-from stages.optical_flow.encoding import flow_to_rgb
-from stages.optical_flow.engines import DisFlow, FlowEngine, pair_flows
-from stages.optical_flow.flo import FlowSequenceWriter
-from stages.video_io import iter_frames, probe, write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import file_sha256
+from physflow.data_catalog.schemas import FLOWS
+from physflow.data_catalog.storage import Root
+from physflow.models.flow_engines import DisFlow, FlowEngine, pair_flows
+from physflow.stages.base import Stage
+from physflow.stages.common.flow_encoding import flow_to_rgb
+from physflow.stages.common.video_io import iter_frames, probe, write_video
+from physflow.stages.optical_flow import spectral
+from physflow.stages.optical_flow.config import OpticalFlowConfig
+from physflow.stages.optical_flow.flo import FlowSequenceWriter
 
 _MAG_BIN = 0.01  # pixels per histogram bin for the magnitude percentile
 _MAG_BINS = 400_000  # up to 4000 px; larger magnitudes land in the last bin
@@ -131,7 +131,7 @@ class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
             return
         import torch
 
-        from models.raft import RaftFlow, load_raft
+        from physflow.models.raft import RaftFlow, load_raft
 
         device = self.config.device
         if device == "auto":

@@ -9,20 +9,19 @@ masks, or their boxes when they have none. Confidence is 1.0 for a map with labe
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.blobs import BlobStore
-from data_catalog.schemas import PART_MASKS
-from data_catalog.storage import Root
-from stages.annotation import (
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.schemas import PART_MASKS
+from physflow.data_catalog.storage import Root
+from physflow.stages.base import Stage
+from physflow.stages.common.annotation import (
     OBJECT_BASE,
     PERSON,
     AnnotatedShard,
@@ -32,9 +31,7 @@ from stages.annotation import (
     clip_items,
     rle_decode,
 )
-from stages.base import Stage
-from stages.body_fit.stage import PROCEDURAL_FILES
-from stages.part_masks.config import PartMasksConfig
+from physflow.stages.part_masks.config import PartMasksConfig
 
 _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 
@@ -56,14 +53,11 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
     def setup(self) -> None:
         from smplx.joint_names import JOINT_NAMES as SMPLX_NAMES
 
-        from models.body_model import JOINT_NAMES, build_body_model, load_body_model
-        from models.rasterize import face_labels
+        from physflow.models.body_model import JOINT_NAMES, open_body_model
+        from physflow.models.rasterize import face_labels
 
-        with tempfile.TemporaryDirectory(prefix="physflow-body-") as tmp:
-            path = Path(self.config.body_model.path) if self.config.body_model else build_body_model(
-                Path(tmp) / PROCEDURAL_FILES[self.config.model], kind=self.config.model)
-            self.model = load_body_model(path, self.config.model, num_betas=self.config.num_betas)
-        self.model.requires_grad_(False)
+        path = self.config.body_model.path if self.config.body_model else None
+        self.model = open_body_model(path, self.config.model, num_betas=self.config.num_betas)
         self.faces = np.asarray(self.model.faces, np.int64)
         parts = self.model.lbs_weights.argmax(dim=1).numpy()
         self.face_labels = face_labels(parts + 1, self.faces).astype(np.uint8)
@@ -78,7 +72,7 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         """(N, V, 3) camera-space vertices of each fit row."""
         import torch
 
-        from models.smplify import body_forward, torch_threads
+        from physflow.models.smplify import body_forward, torch_threads
 
         if not fits:
             return np.zeros((0, 0, 3))
@@ -90,7 +84,7 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
     def render(self, clip: ClipRef, frame: int, fits: list[tuple[dict[str, Any], np.ndarray]],
                objects: list[tuple[int, dict[str, Any]]]) -> np.ndarray:
         """The label map of one frame at the working size."""
-        from models.rasterize import rasterize_labels
+        from physflow.models.rasterize import rasterize_labels
 
         size = clip.working_size(self.config.sampling)
         base = np.zeros(size, np.uint8)

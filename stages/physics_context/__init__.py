@@ -1,15 +1,15 @@
 """Physics context: DiffPhy-style physics reasoning and WISA phenomenon labels for captions and prompts."""
 
-from stages.physics_context.config import PhysicsContextConfig
-from stages.physics_context.reasoner import (
+from physflow.stages.physics_context.config import PhysicsContextConfig
+from physflow.stages.physics_context.reasoner import (
     InvalidAnswerError,
     PhysicsReasoner,
     ServiceError,
     build_reasoner,
     parse_answer,
 )
-from stages.physics_context.schema import CATEGORIES, DOMAINS, PhysicsContext, Quantities
-from stages.physics_context.stage import PhysicsContextStage, PhysicsItem, run
+from physflow.stages.physics_context.schema import CATEGORIES, DOMAINS, PhysicsContext, Quantities
+from physflow.stages.physics_context.stage import PhysicsContextStage, PhysicsItem, run
 
 __all__ = [
     "CATEGORIES",

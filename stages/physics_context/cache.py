@@ -11,8 +11,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from data_catalog.keys import canonical_json, sha256_text
-from stages.physics_context.schema import PhysicsContext
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.stages.physics_context.schema import PhysicsContext
 
 
 def item_key(backend: str, model: str, template: str, text: str, sampling: dict[str, object]) -> str:

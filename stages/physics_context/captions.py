@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from stages.physics_context.stage import PhysicsItem
+from physflow.stages.physics_context.stage import PhysicsItem
 
 TEXT_KEYS = ("caption", "text", "prompt", "description")
 SIDECAR_SUFFIXES = (".txt", ".json")

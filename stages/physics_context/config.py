@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from stages.base import StageConfig
+from physflow.stages.base import StageConfig
 
 
 class PhysicsContextConfig(StageConfig):

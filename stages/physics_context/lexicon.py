@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from stages.physics_context.prompts import DATA_DIR
-from stages.physics_context.schema import CATEGORIES
+from physflow.stages.physics_context.prompts import DATA_DIR
+from physflow.stages.physics_context.schema import CATEGORIES
 
 MAX_NGRAM = 4
 _WORD = re.compile(r"[a-z]+")

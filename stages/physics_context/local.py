@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from stages.physics_context.config import PhysicsContextConfig
-from stages.physics_context.reasoner import ChatReasoner, ServiceError
-from stages.physics_context.schema import answer_json_schema
+from physflow.stages.physics_context.config import PhysicsContextConfig
+from physflow.stages.physics_context.reasoner import ChatReasoner, ServiceError
+from physflow.stages.physics_context.schema import answer_json_schema
 
 INSTALL_HINT = "pip install 'physflow[llm]' (llama-cpp-python)"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from stages.physics_context.config import PhysicsContextConfig
-from stages.physics_context.reasoner import ChatReasoner, ServiceError
-from stages.physics_context.schema import answer_json_schema
+from physflow.stages.physics_context.config import PhysicsContextConfig
+from physflow.stages.physics_context.reasoner import ChatReasoner, ServiceError
+from physflow.stages.physics_context.schema import answer_json_schema
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 60.0

@@ -15,7 +15,7 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
-from stages.physics_context.schema import answer_json_schema
+from physflow.stages.physics_context.schema import answer_json_schema
 
 HERE = Path(__file__).parent
 PROMPTS_DIR = HERE / "prompts"

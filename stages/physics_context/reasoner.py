@@ -15,9 +15,9 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from stages.physics_context.config import PhysicsContextConfig
-from stages.physics_context.prompts import leaks_instructions, messages, repair_messages
-from stages.physics_context.schema import PhysicsContext
+from physflow.stages.physics_context.config import PhysicsContextConfig
+from physflow.stages.physics_context.prompts import leaks_instructions, messages, repair_messages
+from physflow.stages.physics_context.schema import PhysicsContext
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -97,13 +97,13 @@ class ChatReasoner(ABC):
 def build_reasoner(config: PhysicsContextConfig) -> PhysicsReasoner:
     """The reasoner for `config.backend` (not yet checked: call `check()` before work)."""
     if config.backend == "rules":
-        from stages.physics_context.rules import RulesReasoner
+        from physflow.stages.physics_context.rules import RulesReasoner
 
         return RulesReasoner()
     if config.backend == "openai":
-        from stages.physics_context.openai_backend import OpenAIReasoner
+        from physflow.stages.physics_context.openai_backend import OpenAIReasoner
 
         return OpenAIReasoner(config)
-    from stages.physics_context.local import LocalReasoner
+    from physflow.stages.physics_context.local import LocalReasoner
 
     return LocalReasoner(config)

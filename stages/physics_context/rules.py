@@ -7,8 +7,8 @@ enhanced-prompt templates, and derives WISA's quantities from the materials and 
 
 from __future__ import annotations
 
-from stages.physics_context.lexicon import Entity, Lexicon, load_lexicon, ngrams, words
-from stages.physics_context.schema import CATEGORIES, PhysicsContext, Quantities
+from physflow.stages.physics_context.lexicon import Entity, Lexicon, load_lexicon, ngrams, words
+from physflow.stages.physics_context.schema import CATEGORIES, PhysicsContext, Quantities
 
 ROOM_TEMPERATURE_C = 20.0
 # Forces or sources implied by a category when the text names none.

@@ -18,14 +18,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from data_catalog.keys import canonical_json, file_sha256, sha256_text
-from data_catalog.schemas import PHYSICS_CONTEXT
-from stages.base import ProgressFn, Stage
-from stages.physics_context.cache import ItemCache, item_key
-from stages.physics_context.config import PhysicsContextConfig
-from stages.physics_context.prompts import sanitize, template_version
-from stages.physics_context.reasoner import PhysicsReasoner, ServiceError, build_reasoner
-from stages.physics_context.schema import PhysicsContext
+from physflow.data_catalog.keys import canonical_json, file_sha256, sha256_text
+from physflow.data_catalog.schemas import PHYSICS_CONTEXT
+from physflow.stages.base import ProgressFn, Stage
+from physflow.stages.physics_context.cache import ItemCache, item_key
+from physflow.stages.physics_context.config import PhysicsContextConfig
+from physflow.stages.physics_context.prompts import sanitize, template_version
+from physflow.stages.physics_context.reasoner import PhysicsReasoner, ServiceError, build_reasoner
+from physflow.stages.physics_context.schema import PhysicsContext
 
 _SHA_MEMO: dict[str, str] = {}
 

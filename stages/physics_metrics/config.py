@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from stages.base import StageConfig
-from stages.physics_metrics.metrics import Thresholds
+from physflow.stages.base import StageConfig
+from physflow.stages.physics_metrics.metrics import Thresholds
 
 
 class PhysicsMetricsConfig(StageConfig):

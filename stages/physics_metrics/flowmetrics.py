@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from stages.optical_flow.engines import DisFlow
+from physflow.models.flow_engines import DisFlow
 
 
 def dis_flows(frames: Sequence[np.ndarray], step: int = 1, preset: str = "medium") -> list[np.ndarray]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.physics_metrics.tracking import Track
-from stages.physics_metrics.trajectory import (
+from physflow.stages.physics_metrics.tracking import Track
+from physflow.stages.physics_metrics.trajectory import (
     Segment,
     TrackPhysics,
     acceleration,

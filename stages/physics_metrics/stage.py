@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.schemas import PHYSICS_METRICS
-from stages.base import Stage
-from stages.physics_metrics.config import PhysicsMetricsConfig
-from stages.physics_metrics.flowmetrics import flow_metrics
-from stages.physics_metrics.metrics import track_metrics, truth_errors
-from stages.physics_metrics.tracking import color_tracks
-from stages.video_io import iter_frames
+from physflow.data_catalog.schemas import PHYSICS_METRICS
+from physflow.stages.base import Stage
+from physflow.stages.common.video_io import iter_frames
+from physflow.stages.physics_metrics.config import PhysicsMetricsConfig
+from physflow.stages.physics_metrics.flowmetrics import flow_metrics
+from physflow.stages.physics_metrics.metrics import track_metrics, truth_errors
+from physflow.stages.physics_metrics.tracking import color_tracks
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def measure_frames(
 
 
 def _against_truth(m: dict[str, Any], tracks: list, truth: dict[str, Any], cfg: PhysicsMetricsConfig) -> dict:
-    from stages.synth.stage import scene_of  # ground truth exists only for synthetic clips
+    from physflow.stages.synth.stage import scene_of  # ground truth exists only for synthetic clips
 
     scene = scene_of(truth)
     rigid = [o for o in scene.objects if o.kind != "human"]  # a person's colour tracks are clothes, not the pelvis
@@ -78,7 +78,7 @@ def measure_video(path: str, config: PhysicsMetricsConfig | None = None, *, fps:
                   start: int = 0, end: int | None = None, ppm: float | None = None,
                   truth: dict[str, Any] | None = None) -> dict[str, Any]:
     """`measure_frames` on frames [start, end) of a video file (fps from the file unless given)."""
-    from stages.video_io import probe
+    from physflow.stages.common.video_io import probe
 
     cfg = config or PhysicsMetricsConfig()
     if fps is None:

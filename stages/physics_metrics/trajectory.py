@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.physics_metrics.tracking import Track
+from physflow.stages.physics_metrics.tracking import Track
 
 
 @dataclass

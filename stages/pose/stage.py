@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from data_catalog.schemas import POSES
-from stages.annotation import (
+from physflow.data_catalog.schemas import POSES
+from physflow.stages.base import Stage
+from physflow.stages.common.annotation import (
     PERSON,
     AnnotatedShard,
     ClipWork,
@@ -26,8 +27,7 @@ from stages.annotation import (
     clip_items,
     fill_track_ids,
 )
-from stages.base import Stage
-from stages.pose.config import PoseConfig
+from physflow.stages.pose.config import PoseConfig
 
 COCO17 = "coco17"
 POSE_TRACK_BASE = 200_000
@@ -51,7 +51,7 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
 
     def setup(self) -> None:
         if self.config.yolo_pose:
-            from models.yolo import load_yolo
+            from physflow.models.yolo import load_yolo
 
             self.model = load_yolo(self.config.yolo_pose.path)
 
@@ -62,7 +62,7 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         clip = item.clip
         if self.model is None:
             return clip_error(clip, NO_POSE_MODEL)
-        from models.yolo import track_frames
+        from physflow.models.yolo import track_frames
 
         c = self.config
         decoded = list(clip.frames(c.sampling))

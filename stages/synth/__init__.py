@@ -1,8 +1,8 @@
 """Synthetic physics world: procedural scenes with exact ground truth, rendered to H.264 clips."""
 
-from stages.synth.config import SynthConfig
-from stages.synth.scenes import SCENE_KINDS, Scene, SceneObject, simulate
-from stages.synth.stage import SynthItem, SynthStage, SynthTruthStage, object_rows, scene_of
+from physflow.stages.synth.config import SynthConfig
+from physflow.stages.synth.scenes import SCENE_KINDS, Scene, SceneObject, simulate
+from physflow.stages.synth.stage import SynthItem, SynthStage, SynthTruthStage, object_rows, scene_of
 
 __all__ = [
     "SCENE_KINDS", "Scene", "SceneObject", "SynthConfig", "SynthItem", "SynthStage", "SynthTruthStage",

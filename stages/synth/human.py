@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.body_model import JOINT_NAMES, build_body_model, load_body_model
+from physflow.models.body_model import JOINT_NAMES, build_body_model, load_body_model
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 # COCO-17 keypoints as smplx SMPL output joints: 24 body joints, then nose, reye, leye, rear, lear (24..28).
@@ -152,7 +152,7 @@ MOTIONS: dict[str, str] = {"human_walk": "walk", "human_jump": "jump", "human_wa
 
 def build_human(rng: np.random.Generator, fr, seed: int, kind: str):  # type: ignore[no-untyped-def]
     """A human scene (`Scene`) from a `scenes._Frame`: posed mesh layers, pelvis track, COCO-17 keypoints."""
-    from stages.synth.scenes import PALETTE, Scene, SceneObject
+    from physflow.stages.synth.scenes import PALETTE, Scene, SceneObject
 
     motion = MOTIONS[kind]
     g, cfg = fr.cfg.gravity, fr.cfg

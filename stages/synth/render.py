@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.synth.scenes import Scene, SceneObject
+from physflow.stages.synth.scenes import Scene, SceneObject
 
 _LIGHT = np.array([-0.45, -0.55, 0.70]) / np.linalg.norm([-0.45, -0.55, 0.70])
 _STRING_RGB = (55, 55, 60)

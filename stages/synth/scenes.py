@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.synth.config import SynthConfig
+from physflow.stages.synth.config import SynthConfig
 
 # Hue (OpenCV scale 0-180) and name of the ball colours; neighbours differ by >= 20 hue steps.
 PALETTE: tuple[tuple[int, str], ...] = (
@@ -328,7 +328,7 @@ def _sliding(rng: np.random.Generator, fr: _Frame, seed: int) -> Scene:
 
 
 def _human(rng: np.random.Generator, fr: _Frame, seed: int, kind: str) -> Scene:
-    from stages.synth.human import build_human  # needs torch and smplx: loaded only for human scenes
+    from physflow.stages.synth.human import build_human  # needs torch and smplx: loaded only for human scenes
 
     return build_human(rng, fr, seed, kind)
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from data_catalog.blobs import BlobStore
-from data_catalog.schemas import SYNTH_CLIPS, SYNTH_OBJECTS
-from data_catalog.storage import Root
-from stages.base import Stage
-from stages.synth.config import SynthConfig
-from stages.synth.render import analytic_flow, object_mask, render_frames, rle_encode
-from stages.synth.scenes import Scene, simulate
-from stages.video_io import write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.schemas import SYNTH_CLIPS, SYNTH_OBJECTS
+from physflow.data_catalog.storage import Root
+from physflow.stages.base import Stage
+from physflow.stages.common.video_io import write_video
+from physflow.stages.synth.config import SynthConfig
+from physflow.stages.synth.render import analytic_flow, object_mask, render_frames, rle_encode
+from physflow.stages.synth.scenes import Scene, simulate
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class SynthStage(Stage[SynthConfig, SynthItem]):
 
     def setup(self) -> None:
         if getattr(self, "_humans", False):
-            from stages.synth.human import body_model
+            from physflow.stages.synth.human import body_model
 
             body_model()  # build and load the SMPL-format body once per process, before the first human scene
 

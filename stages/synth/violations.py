@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stages.synth.render import render_frames
-from stages.synth.scenes import Scene
+from physflow.stages.synth.render import render_frames
+from physflow.stages.synth.scenes import Scene
 
 VIOLATIONS: tuple[str, ...] = ("shuffle", "reverse_gravity", "teleport", "vanish", "size_drift")
 

@@ -24,18 +24,17 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from data_catalog.blobs import BlobStore
-from data_catalog.keys import canonical_json
-from data_catalog.schemas import PHYSICS_PRIORS
-from data_catalog.storage import Root
-from models.physics_prior import PriorTraining, TemporalPrior, save_prior, train_temporal_prior
-from stages.base import Stage
-from stages.body_fit import BodyFitConfig, BodyFitStage
-from stages.generate_prior.bodies import body_tracks
-from stages.generate_prior.coarse import detection_tracks
-from stages.generate_prior.optimise import body_features
-from stages.generate_prior.scene import Camera
-from stages.train_prior.config import TrainPriorConfig
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.keys import canonical_json
+from physflow.data_catalog.schemas import PHYSICS_PRIORS
+from physflow.data_catalog.storage import Root
+from physflow.models.physics_prior import PriorTraining, TemporalPrior, save_prior, train_temporal_prior
+from physflow.stages.base import Stage
+from physflow.stages.common.prior.bodies import body_tracks
+from physflow.stages.common.prior.optimise import body_features
+from physflow.stages.common.prior.scene import Camera
+from physflow.stages.common.prior.tracks import detection_tracks
+from physflow.stages.train_prior.config import TrainPriorConfig
 
 OBJECTS, BODIES = "objects", "bodies"
 SCALES = {OBJECTS: 2.0, BODIES: 1.0}  # feature units per network unit (m/s; m/s and m)
@@ -92,13 +91,16 @@ class TrainPriorStage(Stage[TrainPriorConfig, AnnotationSet]):
 
     def __init__(self, config: TrainPriorConfig):
         super().__init__(config)
-        self.body = BodyFitStage(BodyFitConfig(body_model=config.body_model))
+        self.body_model: Any = None
 
     def weights_sha256(self) -> list[str]:
         return [self.config.body_model.sha256] if self.config.body_model else []
 
     def setup(self) -> None:
-        self.body.setup()  # the body model, for the rest joints of each fitted shape
+        from physflow.models.body_model import open_body_model
+
+        # the body model, for the rest joints of each fitted shape
+        self.body_model = open_body_model(self.config.body_model.path if self.config.body_model else None, "smpl")
 
     def items(self, inputs: Sequence[AnnotationSet]) -> Sequence[AnnotationSet]:
         return list(inputs)
@@ -133,7 +135,7 @@ class TrainPriorStage(Stage[TrainPriorConfig, AnnotationSet]):
             info = data.clips.get(clip_id)
             if info is None:
                 continue
-            people, _ = body_tracks(table, self.body.model, min_frames=cfg.window, n_frames=info.n_frames)
+            people, _ = body_tracks(table, self.body_model, min_frames=cfg.window, n_frames=info.n_frames)
             for person in people:
                 features = body_features(torch.as_tensor(person.joints()), info.fps)[0].numpy()
                 out.sequences += _windows(features, cfg.window, cfg.hop)

@@ -2,9 +2,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from data_catalog import Catalog, CatalogVersionError
-from data_catalog.blobs import BlobStore
-from data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES
+from physflow.data_catalog import Catalog, CatalogVersionError
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES
 
 
 def _videos(ids: list[str], codec: str = "h264") -> pa.Table:

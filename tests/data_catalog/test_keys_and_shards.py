@@ -1,6 +1,6 @@
-from data_catalog.keys import cache_key, canonical_json, shard_id
-from data_catalog.sharding import content_shards
-from stages.ingest import IngestConfig
+from physflow.data_catalog.keys import cache_key, canonical_json, shard_id
+from physflow.data_catalog.sharding import content_shards
+from physflow.stages.ingest import IngestConfig
 
 
 def test_canonical_json_ignores_key_order():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from data_catalog import Catalog
-from data_catalog.keys import sha256_text
-from data_catalog.schemas import CLIPS, TABLES
-from flows.ingest import IngestParams, ingest_flow
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import sha256_text
+from physflow.data_catalog.schemas import CLIPS, TABLES
+from physflow.flows.ingest import IngestParams, ingest_flow
 
 CLIP_VIDEOS = {"sam2_05_default_juggle.mp4": (0, 24), "mmaction2_basketball_structuralize.mp4": (30, 54)}
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = textwrap.dedent(
     """
     import os, sys, threading, time
-    import data_catalog.storage as storage
+    import physflow.data_catalog.storage as storage
     real_replace, lock, passed = os.replace, threading.Lock(), [0]
     def gated_replace(src, dst):
         match = os.environ.get("PHYSFLOW_TEST_MATCH", "/artifacts/")
@@ -37,7 +37,7 @@ DRIVER = textwrap.dedent(
     storage.os = type(os)("os_proxy")
     storage.os.__dict__.update(os.__dict__)
     storage.os.replace = gated_replace
-    from flows.cli import app
+    from physflow.flows.cli import app
     app(sys.argv[1:])
     """
 )

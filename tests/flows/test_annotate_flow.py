@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from data_catalog.blobs import BlobStore
-from flows.annotate import AnnotateParams, annotate_flow, kept_clips
-from models.body_model import build_body_model
-from models.registry import MissingWeightsError
-from stages import video_io
+from physflow.data_catalog.blobs import BlobStore
+from physflow.flows.annotate import AnnotateParams, annotate_flow, kept_clips
+from physflow.models.body_model import build_body_model
+from physflow.models.registry import MissingWeightsError
+from physflow.stages.common import video_io
 from tests.flows.clip_fixtures import register_clips
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(400)]
@@ -42,7 +42,7 @@ sys.addaudithook(_audit)
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory) -> Path:
     """ultralytics models built from their yaml and saved as .pt, and the procedural body model."""
-    from models.yolo import prepare_ultralytics
+    from physflow.models.yolo import prepare_ultralytics
 
     folder = tmp_path_factory.mktemp("weights")
     prepare_ultralytics(folder / "ultralytics-config")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows import env
-from flows.cli import app
+from physflow.flows import env
+from physflow.flows.cli import app
 from tests.servers import free_port
 
 runner = CliRunner()
@@ -68,7 +68,7 @@ def test_ui_serves_on_loopback(tmp_path):
     port = free_port()
     cat = tmp_path / "cat"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "--catalog", str(cat), "ui", "--port", str(port)],
+        [sys.executable, "-m", "physflow.flows.cli", "--catalog", str(cat), "ui", "--port", str(port)],
         env={k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")},
         cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from data_catalog import Catalog
-from flows.cli import app
+from physflow.data_catalog import Catalog
+from physflow.flows.cli import app
 
 runner = CliRunner()
 

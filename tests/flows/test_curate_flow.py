@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from data_catalog import Catalog
-from flows.curate import CurateParams, curate_flow
-from stages import video_io
-from stages.clip_export import ExportConfig
-from stages.curate_filter import FilterConfig
-from stages.video_io import iter_frames, probe, write_video
+from physflow.data_catalog import Catalog
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.stages.clip_export import ExportConfig
+from physflow.stages.common import video_io
+from physflow.stages.common.video_io import iter_frames, probe, write_video
+from physflow.stages.curate_filter import FilterConfig
 from tests.flows.test_ingest_flow import _task_states
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(600)]

@@ -9,10 +9,10 @@ from prefect.client.schemas.filters import ArtifactFilterKey
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from data_catalog import Catalog
-from flows.cli import app
-from flows.generate import SUMMARY_KEY, GenerateParams, generate_flow
-from models.registry import MissingWeightsError
+from physflow.data_catalog import Catalog
+from physflow.flows.cli import app
+from physflow.flows.generate import SUMMARY_KEY, GenerateParams, generate_flow
+from physflow.models.registry import MissingWeightsError
 from tests.flows.test_pipeline import _artifacts
 from tests.stages.generate import conftest as generate_fixtures
 
@@ -102,8 +102,8 @@ def test_phase_two_uses_the_registered_annotation_weights(first_frame, catalog_r
 def _weights_dir(tmp_path):
     from ultralytics import YOLO
 
-    from models.body_model import build_body_model
-    from models.yolo import prepare_ultralytics
+    from physflow.models.body_model import build_body_model
+    from physflow.models.yolo import prepare_ultralytics
 
     folder = tmp_path / "weights"
     prepare_ultralytics(folder / "ultralytics-config")

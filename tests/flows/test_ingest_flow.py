@@ -13,13 +13,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
 
-from data_catalog import Catalog
-from data_catalog.schemas import CLIPS
-from flows.ingest import IngestParams, ingest_flow
-from flows.runtime import ArtifactRef, plan, run_jobs
-from stages import video_io
-from stages.base import Stage, StageConfig
-from stages.ingest import IngestConfig
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.schemas import CLIPS
+from physflow.flows.ingest import IngestParams, ingest_flow
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.stages.base import Stage, StageConfig
+from physflow.stages.common import video_io
+from physflow.stages.ingest import IngestConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from flows.inputs import InputError, resolve_inputs
+from physflow.flows.inputs import InputError, resolve_inputs
 
 
 def test_folder_glob_list_and_file(demo_videos, tmp_path):

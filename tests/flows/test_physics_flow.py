@@ -8,9 +8,9 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from data_catalog import Catalog
-from flows.cli import app
-from flows.physics_context import PhysicsParams, physics_context_flow
+from physflow.data_catalog import Catalog
+from physflow.flows.cli import app
+from physflow.flows.physics_context import PhysicsParams, physics_context_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 runner = CliRunner()

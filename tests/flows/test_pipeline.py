@@ -14,12 +14,12 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from data_catalog import Catalog
-from data_catalog.schemas import CLIPS
-from flows import runtime
-from flows.pipeline import DEMO_FILTER, SUMMARY_KEY, PipelineParams, pipeline_flow
-from flows.runtime import RunnerSpec, plan, run_jobs, task_runner
-from stages.base import Stage, StageConfig
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.schemas import CLIPS
+from physflow.flows import runtime
+from physflow.flows.pipeline import DEMO_FILTER, SUMMARY_KEY, PipelineParams, pipeline_flow
+from physflow.flows.runtime import RunnerSpec, plan, run_jobs, task_runner
+from physflow.stages.base import Stage, StageConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

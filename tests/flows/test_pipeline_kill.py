@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from data_catalog import Catalog
+from physflow.data_catalog import Catalog
 from tests.flows.kill_driver import kill_leftovers
 from tests.flows.kill_driver import physflow_process as _physflow
 

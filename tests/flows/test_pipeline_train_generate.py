@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_catalog import Catalog
-from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
+from physflow.data_catalog import Catalog
+from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

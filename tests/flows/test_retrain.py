@@ -11,10 +11,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
-from data_catalog import Catalog, cache_key
-from data_catalog.schemas import CHECKPOINTS, CLIPS, table_spec
-from flows.cli import app
-from flows.retrain import SKIPPED, RetrainParams, new_clips_since_checkpoint, retrain_flow
+from physflow.data_catalog import Catalog, cache_key
+from physflow.data_catalog.schemas import CHECKPOINTS, CLIPS, table_spec
+from physflow.flows.cli import app
+from physflow.flows.retrain import SKIPPED, RetrainParams, new_clips_since_checkpoint, retrain_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

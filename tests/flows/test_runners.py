@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from data_catalog import Catalog
-from data_catalog.schemas import TABLES
-from flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
-from stages import video_io
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.schemas import TABLES
+from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
+from physflow.stages.common import video_io
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 PIPELINE_STAGES = {"ingest", "analyze", "dedup", "curate_filter", "clip_export", "detect", "pose", "body_fit",

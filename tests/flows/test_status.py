@@ -7,8 +7,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.pipeline import PipelineParams, pipeline_flow
+from physflow.flows.cli import app
+from physflow.flows.pipeline import PipelineParams, pipeline_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from data_catalog import Catalog
-from flows.cli import app
-from flows.synth import SynthParams, synth_flow
-from stages import video_io
+from physflow.data_catalog import Catalog
+from physflow.flows.cli import app
+from physflow.flows.synth import SynthParams, synth_flow
+from physflow.stages.common import video_io
 
 runner = CliRunner()
 SMALL = {"width": 128, "height": 96, "n_frames": 24}

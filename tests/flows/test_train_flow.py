@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from data_catalog import Catalog
-from flows.train import TrainParams, train_flow
-from models.registry import MissingWeightsError
+from physflow.data_catalog import Catalog
+from physflow.flows.train import TrainParams, train_flow
+from physflow.models.registry import MissingWeightsError
 from tests.fixtures.train_world import build_train_world
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
@@ -52,7 +52,7 @@ def test_missing_video_base_fails_before_work(world_root, tmp_path):
 
 
 def test_cli_train_with_a_toml_config(world_root, tmp_path):
-    from flows.cli import app
+    from physflow.flows.cli import app
 
     toml = tmp_path / "train.toml"
     toml.write_text('[recipe]\nrecipe = "videojam"\n\n[data]\nframes = 4\nsize = 16\n\n[loop]\nsteps = 2\nsave_every = 2\n')

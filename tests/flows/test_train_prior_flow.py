@@ -14,17 +14,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from data_catalog import Catalog
-from data_catalog.keys import sha256_text
-from data_catalog.schemas import BODY_FITS, CLIPS, DETECTIONS, TABLES, VIDEOS
-from flows.generate import GenerateParams, generate_flow
-from flows.train_prior import TrainPriorParams, newest_priors, train_prior_flow
-from models.body_model import build_body_model, load_body_model
-from models.physics_prior import load_prior
-from models.smplify import camera_for
-from stages.generate_prior import synthetic
-from stages.generate_prior.bodies import camera_to_world, rest_joints
-from stages.generate_prior.scene import Camera
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import sha256_text
+from physflow.data_catalog.schemas import BODY_FITS, CLIPS, DETECTIONS, TABLES, VIDEOS
+from physflow.flows.generate import GenerateParams, generate_flow
+from physflow.flows.train_prior import TrainPriorParams, newest_priors, train_prior_flow
+from physflow.models.body_model import build_body_model, load_body_model
+from physflow.models.physics_prior import load_prior
+from physflow.models.smplify import camera_for
+from physflow.stages.common.prior.bodies import camera_to_world, rest_joints
+from physflow.stages.common.prior.scene import Camera
+from physflow.stages.generate.prior import synthetic
 from tests.stages.generate import conftest as generate_fixtures
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
@@ -121,7 +121,7 @@ def test_no_annotations_or_no_prior_fail_before_work(catalog_root, first_frame) 
 def test_priors_from_real_clips_annotated_by_the_embedded_stages(real_videos, catalog_root) -> None:
     """Two real clips annotated with the embedded defaults (HOG people, motion blobs; no pose weights): the
     object prior trains on their tracks, the body prior is a row saying why it could not."""
-    from flows.annotate import AnnotateParams, annotate_flow
+    from physflow.flows.annotate import AnnotateParams, annotate_flow
     from tests.flows.clip_fixtures import register_clips
 
     register_clips(catalog_root, real_videos)

@@ -85,7 +85,7 @@ def prefect_server(tmp_path: Path) -> Iterator[str]:
 def _run_pipeline(url: str, catalog: Path) -> str:
     env = {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(ROOT)}
     env.pop("PREFECT_HOME", None)
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "--catalog", str(catalog), "pipeline", "--demo",
+    out = subprocess.run([sys.executable, "-m", "physflow.flows.cli", "--catalog", str(catalog), "pipeline", "--demo",
                           "--previews", "2"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from models.body_model import JOINT_NAMES, PARENTS, VERTEX_IDS_KEY, build_body_model, load_body_model, part_labels
+from physflow.models.body_model import (
+    JOINT_NAMES,
+    PARENTS,
+    VERTEX_IDS_KEY,
+    build_body_model,
+    load_body_model,
+    part_labels,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from models.raft import RaftFlow, RaftWeightsError, build_raft, load_raft
-from models.registry import MissingWeightsError, WeightsRegistry
-from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
-from stages.optical_flow.flo import read_flow_sequence
-from stages.video_io import iter_frames
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.models.raft import RaftFlow, RaftWeightsError, build_raft, load_raft
+from physflow.models.registry import MissingWeightsError, WeightsRegistry
+from physflow.stages.common.video_io import iter_frames
+from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
+from physflow.stages.optical_flow.flo import read_flow_sequence
 
 PANCAKE = "decord_flipping_a_pancake.mkv"
 

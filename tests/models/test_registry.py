@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from models.registry import SPECS, MissingWeightsError, WeightsRegistry
+from physflow.models.registry import SPECS, MissingWeightsError, WeightsRegistry
 
 
 def test_nothing_configured_means_fallbacks(tmp_path):

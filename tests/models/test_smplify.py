@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.body_model import build_body_model, load_body_model
-from models.smplify import KeypointModel, body_forward, camera_for, project
+from physflow.models.body_model import build_body_model, load_body_model
+from physflow.models.smplify import KeypointModel, body_forward, camera_for, project
 
 
 @pytest.mark.parametrize(("kind", "name"), [("smpl", "SMPL_NEUTRAL.pkl"), ("smplx", "SMPLX_NEUTRAL.npz")])

@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 
-from models.inner_guidance import InnerGuidance, inner_guidance_velocity, sample_inner_guidance
-from models.physics_judge import EmbeddedPhysicsJudge, judge_losses
-from models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
-from models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
-from models.wisa import PHENOMENA
+from physflow.models.inner_guidance import InnerGuidance, inner_guidance_velocity, sample_inner_guidance
+from physflow.models.physics_judge import EmbeddedPhysicsJudge, judge_losses
+from physflow.models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
+from physflow.models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
+from physflow.models.wisa import PHENOMENA
 
 pytestmark = pytest.mark.timeout(120)
 

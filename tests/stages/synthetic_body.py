@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.smplify import body_forward, camera_for, coco17_joint_index, project
+from physflow.models.smplify import body_forward, camera_for, coco17_joint_index, project
 
 WIDTH, HEIGHT = 640, 480
 

@@ -6,11 +6,19 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from data_catalog.keys import cache_key
-from stages.annotation import AnnotatedShard, ClipRef, FrameSampling, IouTracker, WeightsRef, rle_decode, rle_encode
-from stages.detect import DetectConfig, DetectStage
-from stages.pose import PoseConfig, PoseStage
-from stages.pose.stage import NO_POSE_MODEL, link_tracks
+from physflow.data_catalog.keys import cache_key
+from physflow.stages.common.annotation import (
+    AnnotatedShard,
+    ClipRef,
+    FrameSampling,
+    IouTracker,
+    WeightsRef,
+    rle_decode,
+    rle_encode,
+)
+from physflow.stages.detect import DetectConfig, DetectStage
+from physflow.stages.pose import PoseConfig, PoseStage
+from physflow.stages.pose.stage import NO_POSE_MODEL, link_tracks
 
 
 def _clip(real_videos, name: str, frames: tuple[int, int], size: tuple[int, int]) -> ClipRef:
@@ -78,8 +86,8 @@ def test_weights_path_stays_out_of_the_cache_key():
 
 @pytest.mark.timeout(120)
 def test_yolo_seg_checkpoint_gives_masks(real_videos, tmp_path):
-    from data_catalog.keys import file_sha256
-    from models.yolo import prepare_ultralytics
+    from physflow.data_catalog.keys import file_sha256
+    from physflow.models.yolo import prepare_ultralytics
 
     prepare_ultralytics(tmp_path / "ultralytics")
     import torch

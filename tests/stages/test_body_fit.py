@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from models.body_model import build_body_model, load_body_model
-from models.rasterize import face_labels, rasterize_labels
-from models.smplify import FitSettings, body_forward, fit_track
-from stages.annotation import AnnotatedShard, ClipRef, FrameSampling
-from stages.body_fit import BodyFitConfig, BodyFitStage
-from stages.part_masks import PartMasksConfig, PartMasksStage
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.models.body_model import build_body_model, load_body_model
+from physflow.models.rasterize import face_labels, rasterize_labels
+from physflow.models.smplify import FitSettings, body_forward, fit_track
+from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
+from physflow.stages.common.annotation import AnnotatedShard, ClipRef, FrameSampling
+from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
 from tests.stages.synthetic_body import HEIGHT, WIDTH, synthetic_track
 
 FILES = {"smpl": "SMPL_NEUTRAL.pkl", "smplx": "SMPLX_NEUTRAL.npz"}
@@ -45,8 +45,8 @@ def test_fit_recovers_synthetic_body(model, truth, kind):
     fit = fit_track(model, truth.keypoints, WIDTH, HEIGHT, FitSettings())
     true_j, fit_j = truth.joints[:, :24], fit.joints[:, :24]
     mpjpe = np.linalg.norm((fit_j - fit_j[:, :1]) - (true_j - true_j[:, :1]), axis=-1).mean()
-    from models.rasterize import project_np
-    from models.smplify import coco17_joint_index
+    from physflow.models.rasterize import project_np
+    from physflow.models.smplify import coco17_joint_index
 
     kps = coco17_joint_index(model.J_regressor.shape[0])
     clean_err = np.linalg.norm(project_np(fit.joints[:, kps], truth.camera) - truth.clean, axis=-1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from stages.dedup import DedupConfig, DedupInput, DedupStage, HashIndex
+from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage, HashIndex
 
 
 def test_multi_index_finds_exactly_what_a_scan_finds():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from flows.demo import write_demo_videos
-from stages.clip_export import ExportConfig, ExportItem, ExportStage
-from stages.curate_filter import FilterConfig, FilterStage
-from stages.video_io import probe
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.flows.demo import write_demo_videos
+from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
+from physflow.stages.common.video_io import probe
+from physflow.stages.curate_filter import FilterConfig, FilterStage
 
 GOOD = {"clip_id": "v:0-60", "video_id": "v", "duration_s": 4.0, "height": 480, "brightness": 0.4,
         "blur": 300.0, "motion_p90": 0.01, "static": False, "text_area": 0.01, "duplicate_of": None}

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from data_catalog.keys import file_sha256
-from stages.ingest import IngestConfig, IngestItem, run
+from physflow.data_catalog.keys import file_sha256
+from physflow.stages.ingest import IngestConfig, IngestItem, run
 
 EXPECTED = {  # file: (container, codec, width, height, frames, fps, has_audio)
     "sam2_05_default_juggle.mp4": ("mp4", "h264", 1280, 720, 247, 24, False),

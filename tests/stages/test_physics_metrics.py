@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.physics_metrics import (
+from physflow.stages.common.video_io import iter_frames, write_video
+from physflow.stages.physics_metrics import (
     MetricsItem,
     PhysicsMetricsConfig,
     PhysicsMetricsStage,
@@ -15,11 +16,10 @@ from stages.physics_metrics import (
     measure_video,
     tracks_from_detections,
 )
-from stages.synth import SynthConfig, simulate
-from stages.synth.render import render_frames
-from stages.synth.stage import SynthItem, clip_row
-from stages.synth.violations import VIOLATIONS, broken_frames
-from stages.video_io import iter_frames, write_video
+from physflow.stages.synth import SynthConfig, simulate
+from physflow.stages.synth.render import render_frames
+from physflow.stages.synth.stage import SynthItem, clip_row
+from physflow.stages.synth.violations import VIOLATIONS, broken_frames
 
 CFG = SynthConfig(width=160, height=128, n_frames=32, fps=16.0)
 NO_FLOW = PhysicsMetricsConfig(flow_metrics=False)

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from data_catalog.blobs import BlobStore, is_ref
-from data_catalog.storage import Root
-from stages.synth import SCENE_KINDS, SynthConfig, SynthItem, SynthStage, SynthTruthStage, simulate
-from stages.synth.render import analytic_flow, object_mask, render_frames, rle_decode, rle_encode
-from stages.video_io import probe
+from physflow.data_catalog.blobs import BlobStore, is_ref
+from physflow.data_catalog.storage import Root
+from physflow.stages.common.video_io import probe
+from physflow.stages.synth import SCENE_KINDS, SynthConfig, SynthItem, SynthStage, SynthTruthStage, simulate
+from physflow.stages.synth.render import analytic_flow, object_mask, render_frames, rle_decode, rle_encode
 
 CFG = SynthConfig(width=160, height=128, n_frames=32, fps=16.0)
 

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from stages.generate.config import GenerateConfig
-from stages.generate.stage import GenerateItem, GenerateStage
-from stages.video_io import probe
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.stages.common.video_io import probe
+from physflow.stages.generate.config import GenerateConfig
+from physflow.stages.generate.stage import GenerateItem, GenerateStage
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(600)]
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from data_catalog.blobs import BlobStore, is_ref
-from data_catalog.storage import Root
-from stages.generate.config import GenerateConfig
-from stages.generate.generator import Condition, JointGenerator, RevisionGenerator
-from stages.generate.pipeline import GenerationPipeline
-from stages.generate.stage import GenerateItem, GenerateStage
-from stages.generate_prior.optimise import PriorResult
-from stages.generate_prior.phase import PhaseTwo
-from stages.video_io import probe
+from physflow.data_catalog.blobs import BlobStore, is_ref
+from physflow.data_catalog.storage import Root
+from physflow.stages.common.prior.optimise import PriorResult
+from physflow.stages.common.video_io import probe
+from physflow.stages.generate.config import GenerateConfig
+from physflow.stages.generate.generator import Condition, JointGenerator, RevisionGenerator
+from physflow.stages.generate.pipeline import GenerationPipeline
+from physflow.stages.generate.prior.phase import PhaseTwo
+from physflow.stages.generate.stage import GenerateItem, GenerateStage
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -121,7 +121,7 @@ def test_joint_model_refines_with_the_optimised_motion_as_flow() -> None:
 
 
 def test_prompt_goes_through_the_physics_context_stage(first_frame, tmp_path) -> None:
-    pytest.importorskip("stages.physics_context", reason="the physics context stage is not installed")
+    pytest.importorskip("physflow.stages.physics_context", reason="the physics context stage is not installed")
     item = GenerateItem(prompt="a red ball falls and bounces on the floor", image_path=str(first_frame),
                         image_sha256="ab" * 32, blob_root=str(tmp_path))
     rows = GenerateStage(GenerateConfig(**TINY)).run([item]).to_pylist()

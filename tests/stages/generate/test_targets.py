@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from stages.annotation import OBJECT_BASE
-from stages.generate.config import GenerateConfig
-from stages.generate.stage import GenerateItem, GenerateStage, generation_id
-from stages.generate.targets import COCO17, load_target_pose, pose_label_map, sketch_labels
+from physflow.stages.common.annotation import OBJECT_BASE
+from physflow.stages.generate.config import GenerateConfig
+from physflow.stages.generate.stage import GenerateItem, GenerateStage, generation_id
+from physflow.stages.generate.targets import COCO17, load_target_pose, pose_label_map, sketch_labels
 
 pytestmark = pytest.mark.timeout(300)
 LEFT_KNEE_PART, HEAD_PART = 5, 16  # SMPL left_knee (4) + 1 wraps the shin; head (15) + 1

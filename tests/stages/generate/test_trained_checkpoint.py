@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("stages.train_loop.run", reason="the training stages (stages/train_loop) are not installed")
+pytest.importorskip("physflow.stages.train.loop.run", reason="the training stages (stages/train/loop) are not installed")
 
-from data_catalog import Catalog
-from stages.generate.config import GenerateConfig
-from stages.generate.generator import JointGenerator, RevisionGenerator
-from stages.generate.stage import GenerateItem, GenerateStage
+from physflow.data_catalog import Catalog
+from physflow.stages.generate.config import GenerateConfig
+from physflow.stages.generate.generator import JointGenerator, RevisionGenerator
+from physflow.stages.generate.stage import GenerateItem, GenerateStage
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def _train(root, recipe_cfg) -> str:
-    from stages.train_data import DataConfig, load_snapshot
-    from stages.train_loop import LoopConfig
-    from stages.train_loop.run import run_training
-
+    from physflow.stages.train.data import DataConfig, load_snapshot
+    from physflow.stages.train.loop import LoopConfig
+    from physflow.stages.train.loop.run import run_training
     from tests.fixtures.train_world import build_train_world
 
     catalog = build_train_world(root, n_clips=2, frames=8, size=32)
@@ -30,7 +29,7 @@ def _train(root, recipe_cfg) -> str:
 
 @pytest.mark.parametrize("recipe", ["revision", "videojam"])
 def test_generate_from_a_registered_checkpoint(tmp_path, first_frame, recipe) -> None:
-    from stages.train_recipes import RevisionConfig, VideoJAMConfig
+    from physflow.stages.train.recipes import RevisionConfig, VideoJAMConfig
 
     root = tmp_path / "catalog"
     checkpoint = _train(root, RevisionConfig() if recipe == "revision" else VideoJAMConfig())

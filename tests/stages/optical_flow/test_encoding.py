@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.optical_flow.encoding import (
+from physflow.stages.common.flow_encoding import (
     angle_error_deg,
     direction_deg,
     flow_to_rgb,
     normalised_magnitude,
     rgb_to_flow,
 )
-from stages.video_io import iter_frames, write_video
+from physflow.stages.common.video_io import iter_frames, write_video
 
 
 def _radial_flow(h=64, w=96, scale=8.0):

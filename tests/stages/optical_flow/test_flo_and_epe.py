@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.optical_flow.engines import DisFlow
-from stages.optical_flow.flo import (
+from physflow.models.flow_engines import DisFlow
+from physflow.stages.optical_flow.flo import (
     FloFormatError,
     FlowSequenceWriter,
     end_point_error,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.optical_flow import spectral
+from physflow.stages.optical_flow import spectral
 
 
 def _sinusoid(n_frames=48, h=12, w=16):

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_catalog.blobs import BlobStore
-from data_catalog.storage import Root
-from stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage, spectral
-from stages.optical_flow.encoding import normalised_magnitude, rgb_to_flow
-from stages.optical_flow.flo import read_flow_sequence
-from stages.video_io import iter_frames, write_video
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.stages.common.flow_encoding import normalised_magnitude, rgb_to_flow
+from physflow.stages.common.video_io import iter_frames, write_video
+from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage, spectral
+from physflow.stages.optical_flow.flo import read_flow_sequence
 
 PANCAKE = "decord_flipping_a_pancake.mkv"  # 426 x 240, 310 frames, 30 fps
 

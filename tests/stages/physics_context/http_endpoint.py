@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from stages.physics_context.rules import RulesReasoner
+from physflow.stages.physics_context.rules import RulesReasoner
 
 _CAPTION = re.compile(r"<caption>(.*)</caption>", re.DOTALL)
 

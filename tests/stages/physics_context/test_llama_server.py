@@ -13,8 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stages.physics_context import PhysicsContext, PhysicsContextConfig, PhysicsContextStage, PhysicsItem, ServiceError
-from stages.physics_context.openai_backend import OpenAIReasoner
+from physflow.stages.physics_context import (
+    PhysicsContext,
+    PhysicsContextConfig,
+    PhysicsContextStage,
+    PhysicsItem,
+    ServiceError,
+)
+from physflow.stages.physics_context.openai_backend import OpenAIReasoner
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(900)

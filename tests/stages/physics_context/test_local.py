@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from data_catalog import Catalog
-from flows.physics_context import resolve_config
-from models.registry import WeightsRegistry
-from stages.physics_context import CATEGORIES, PhysicsContextConfig, PhysicsContextStage, PhysicsItem, ServiceError
+from physflow.data_catalog import Catalog
+from physflow.flows.physics_context import resolve_config
+from physflow.models.registry import WeightsRegistry
+from physflow.stages.physics_context import (
+    CATEGORIES,
+    PhysicsContextConfig,
+    PhysicsContextStage,
+    PhysicsItem,
+    ServiceError,
+)
 
 pytestmark = pytest.mark.timeout(900)
 

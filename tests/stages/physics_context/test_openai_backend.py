@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, ServiceError
-from stages.physics_context.openai_backend import OpenAIReasoner
-from stages.physics_context.prompts import prompt_text
+from physflow.stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, ServiceError
+from physflow.stages.physics_context.openai_backend import OpenAIReasoner
+from physflow.stages.physics_context.prompts import prompt_text
 from tests.servers import free_port
 from tests.stages.physics_context.http_endpoint import Behaviour, Endpoint
 

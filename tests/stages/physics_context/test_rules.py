@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from stages.physics_context import CATEGORIES, PhysicsContext, PhysicsContextConfig, PhysicsContextStage, PhysicsItem
-from stages.physics_context.rules import RulesReasoner
+from physflow.stages.physics_context import (
+    CATEGORIES,
+    PhysicsContext,
+    PhysicsContextConfig,
+    PhysicsContextStage,
+    PhysicsItem,
+)
+from physflow.stages.physics_context.rules import RulesReasoner
 
 DATA = Path(__file__).parent / "data"
 

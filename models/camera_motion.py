@@ -1,0 +1,122 @@
+"""The camera's own frame-to-frame motion, from a dense flow field, and what it says about the shot.
+
+`estimate(flow)` fits a 3x3 homography (or an affine model) robustly (RANSAC) to a grid of flow samples: most of a
+frame is background, so the dominant motion is the camera's. `residual(flow, H)` is the flow left once the camera
+motion is taken out (what moved in the scene). `classify(motions)` names a clip's camera from the per-frame
+estimates: static, pan, tilt, zoom or shaky. `stabilise(points, motions)` maps image points of every frame into
+the first frame's coordinates, so that object physics is measured as if the camera had not moved.
+
+Used by the moving-object detector (objects = residual flow), the physics measures (stabilised tracks) and
+curation (the camera class as a clip measure). Units: pixels of the flow field's frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CAMERA_CLASSES = ("static", "pan", "tilt", "zoom", "shaky")
+
+
+@dataclass(frozen=True)
+class CameraMotion:
+    """One frame pair's camera motion: `matrix` maps a point of frame t to frame t+1 (homogeneous, 3x3)."""
+
+    matrix: np.ndarray  # (3, 3) float64
+    inliers: float  # share of flow samples the model explains (1 = all background moved as one)
+
+    @property
+    def translation(self) -> np.ndarray:
+        return self.matrix[:2, 2].copy()
+
+    @property
+    def scale(self) -> float:
+        """Isotropic zoom factor of the linear part (1 = no zoom)."""
+        return float(np.sqrt(abs(np.linalg.det(self.matrix[:2, :2]))))
+
+
+IDENTITY = CameraMotion(np.eye(3), 1.0)
+
+
+def _samples(flow: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
+    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    dst = src + flow[ys.ravel(), xs.ravel()].astype(np.float32)
+    return src, dst
+
+
+def estimate(flow: np.ndarray, *, model: str = "homography", step: int = 8, threshold: float = 1.0) -> CameraMotion:
+    """Camera motion of one flow field (H, W, 2) px: RANSAC fit over a grid of samples every `step` px, a
+    sample an inlier within `threshold` px. Too few samples or a failed fit give the identity."""
+    src, dst = _samples(flow, max(1, step))
+    if len(src) < 8:
+        return IDENTITY
+    if model == "homography":
+        matrix, mask = cv2.findHomography(src, dst, cv2.RANSAC, threshold, maxIters=500, confidence=0.99)
+    elif model == "affine":
+        affine, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold)
+        matrix = None if affine is None else np.vstack([affine, [0.0, 0.0, 1.0]])
+    else:
+        raise ValueError(f"unknown camera model {model!r}; known: homography, affine")
+    if matrix is None or not np.all(np.isfinite(matrix)):
+        return IDENTITY
+    return CameraMotion(np.asarray(matrix, np.float64), float(np.mean(mask)) if mask is not None else 0.0)
+
+
+def camera_flow(shape: tuple[int, int], motion: CameraMotion) -> np.ndarray:
+    """The flow (H, W, 2) the camera motion alone would cause."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    pts = np.stack([xs, ys, np.ones_like(xs)], -1) @ motion.matrix.T
+    moved = pts[..., :2] / np.where(np.abs(pts[..., 2:]) < 1e-9, 1e-9, pts[..., 2:])
+    return (moved - np.stack([xs, ys], -1)).astype(np.float32)
+
+
+def residual(flow: np.ndarray, motion: CameraMotion) -> np.ndarray:
+    """Flow minus the camera's: what moved in the scene (H, W, 2) px."""
+    return flow - camera_flow(flow.shape[:2], motion)
+
+
+def cumulative(motions: list[CameraMotion]) -> list[np.ndarray]:
+    """For each frame t (0..len(motions)), the matrix taking frame-t points back into frame 0."""
+    out, to_t = [np.eye(3)], np.eye(3)
+    for m in motions:
+        to_t = m.matrix @ to_t  # frame 0 -> frame t+1
+        out.append(np.linalg.inv(to_t))
+    return out
+
+
+def stabilise(points: np.ndarray, frames: np.ndarray, motions: list[CameraMotion]) -> np.ndarray:
+    """Image points (N, 2) seen at frames (N,) mapped into frame 0's coordinates."""
+    back = cumulative(motions)
+    pts = np.asarray(points, np.float64)
+    out = np.empty_like(pts)
+    for i, (p, t) in enumerate(zip(pts, np.asarray(frames, int), strict=True)):
+        q = back[min(max(t, 0), len(back) - 1)] @ np.array([p[0], p[1], 1.0])
+        out[i] = q[:2] / q[2]
+    return out
+
+
+def classify(motions: list[CameraMotion], size: tuple[int, int], *, still_px: float = 0.2,
+             shaky_ratio: float = 1.5, zoom_rate: float = 0.002) -> str:
+    """A clip's camera class from its per-frame motions, size (H, W): `static` when the mean translation is under
+    `still_px` px per frame; `zoom` when the mean scale change per frame exceeds `zoom_rate`; `shaky` when the
+    translation's frame-to-frame jitter is `shaky_ratio` times its steady part; else `pan` (mostly horizontal) or
+    `tilt` (mostly vertical). Thresholds scale with the frame diagonal (given at 256 px)."""
+    if not motions:
+        return "static"
+    diag = float(np.hypot(*size)) / float(np.hypot(256, 256))
+    t = np.array([m.translation for m in motions]) / diag
+    zoom = float(np.mean([m.scale for m in motions]) - 1.0)
+    steady = np.abs(t.mean(0))
+    jitter = float(np.linalg.norm(np.diff(t, axis=0), axis=1).mean()) if len(t) > 1 else 0.0
+    if abs(zoom) > zoom_rate:
+        return "zoom"
+    if np.linalg.norm(steady) < still_px:
+        return "shaky" if jitter > max(still_px, 1e-9) * shaky_ratio * 2 else "static"
+    if jitter > shaky_ratio * float(np.linalg.norm(steady)):
+        return "shaky"
+    return "pan" if steady[0] >= steady[1] else "tilt"

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from physflow.stages.base import StageConfig
+
+
+class QualityConfig(StageConfig):
+    """Per-frame measures taken on the shared decode, aggregated per clip."""
+
+    flow_width: int = Field(160, ge=32, le=1024, description="Width in px of the grey frames DIS optical flow runs on.")
+    flow_every: int = Field(1, ge=1, le=30, description="Optical flow on every n-th consecutive frame pair.")
+    texture_min: float = Field(
+        40.0, ge=0.0, le=2000.0, description="Sobel gradient magnitude (grey 0-255) above which a pixel's flow counts."
+    )
+    static_p90: float = Field(
+        0.0015, ge=0.0, le=1.0,
+        description="A clip is static when its p90 flow magnitude per frame, as a fraction of the frame diagonal, "
+        "is below this.",
+    )
+    text_every_s: float = Field(1.0, gt=0.0, le=60.0, description="Seconds between the keyframes MSER text runs on.")
+    hash_keyframes: int = Field(3, ge=1, le=8, description="Keyframes per clip hashed (evenly spaced inside the clip).")

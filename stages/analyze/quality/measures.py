@@ -1,0 +1,161 @@
+"""Per-frame quality measures, streamed over frames decoded once, and their per-clip aggregates.
+
+- brightness: mean luma / 255;
+- blur: variance of the Laplacian of the grey working frame (higher is sharper);
+- motion: OpenCV DIS optical flow (ultrafast preset) between consecutive grey frames at `flow_width`,
+  per pair the mean and the 90th percentile of the magnitude divided by the frame diagonal, over the
+  pixels with texture (Sobel gradient above `texture_min`);
+- text area: MSER regions filtered as characters (size, aspect, extent, stroke-width variation from the
+  distance transform) that line up with at least two neighbours, as in the MSER text-detection method
+  (Chen et al. 2011, "Robust text detection in natural images with edge-enhanced MSER"); the area of
+  their boxes over the frame area, on one keyframe every `text_every_s`;
+- perceptual hash: pHash (DCT of the 32x32 grey frame, 8x8 low frequencies against their median), 64 bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from physflow.stages.analyze.quality.config import QualityConfig
+
+
+def phash(gray: np.ndarray) -> int:
+    """64-bit pHash of a grey frame."""
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8].ravel()
+    bits = low > np.median(low)
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def make_mser() -> cv2.MSER:
+    """An MSER detector for text; one per thread (OpenCV feature objects are not thread-safe)."""
+    return cv2.MSER_create(delta=5, min_area=8, max_area=4000)
+
+
+def text_area(gray: np.ndarray, mser: cv2.MSER | None = None) -> float:
+    """Fraction of the frame covered by boxes of MSER regions that look like lined-up characters."""
+    h, w = gray.shape
+    regions, boxes = (mser or make_mser()).detectRegions(gray)
+    chars = [tuple(b) for pts, b in zip(regions, boxes, strict=True) if _is_char(pts, b, h)]
+    if not chars:
+        return 0.0
+    unique = np.unique(np.asarray(chars, dtype=np.int32), axis=0)
+    kept = unique[_neighbour_counts(unique) >= 2]
+    if not len(kept):
+        return 0.0
+    mask = np.zeros((h, w), np.uint8)
+    for x, y, bw, bh in kept:
+        mask[y:y + bh, x:x + bw] = 1
+    return float(mask.mean())
+
+
+def _is_char(pts: np.ndarray, box: np.ndarray, frame_h: int) -> bool:
+    x, y, bw, bh = (int(v) for v in box)
+    if not (0.02 * frame_h <= bh <= 0.25 * frame_h) or not (0.1 <= bw / bh <= 1.5):
+        return False
+    extent = len(pts) / (bw * bh)
+    if not 0.2 <= extent <= 0.9:
+        return False
+    patch = np.zeros((bh + 2, bw + 2), np.uint8)
+    patch[pts[:, 1] - y + 1, pts[:, 0] - x + 1] = 1
+    dist = cv2.distanceTransform(patch, cv2.DIST_L2, 3)
+    strokes = dist[dist > 0]
+    return bool(strokes.size) and float(strokes.std() / strokes.mean()) < 0.6
+
+
+def _neighbour_counts(boxes: np.ndarray) -> np.ndarray:
+    """Per box (x, y, w, h), the boxes of similar height on the same line within two heights horizontally."""
+    x, y, w, h = (boxes[:, i, None].astype(np.float32) for i in range(4))
+    ratio = h.T / h
+    gap = np.maximum(x.T - (x + w), x - (x.T + w.T))
+    same_line = np.abs((y.T + h.T / 2) - (y + h / 2)) < 0.4 * h
+    near = (ratio >= 0.66) & (ratio <= 1.5) & same_line & (gap < 2 * h)
+    np.fill_diagonal(near, False)
+    return near.sum(axis=1)
+
+
+def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Vector length in float64 from IEEE basic operations, so the same vectors give the same bits anywhere.
+
+    Not `cv2.magnitude`: the opencv-python wheels route it to IPP's ippsMagnitude_32f, whose float32 result
+    differs by one ULP depending on how the output buffer happens to be aligned in memory; with several shards
+    decoded concurrently in one process (the thread-pool runner) allocations land differently than in a
+    single-threaded process, so the same video measured differently depending on the task runner.
+    """
+    return np.sqrt(np.square(x, dtype=np.float64) + np.square(y, dtype=np.float64))
+
+
+@dataclass
+class FrameMeasures:
+    """Collects per-frame measures; `clip(start, end)` aggregates a frame range."""
+
+    config: QualityConfig
+    fps: float
+    luma: list[float] = field(default_factory=list)
+    blur: list[float] = field(default_factory=list)
+    motion_mean: list[float] = field(default_factory=list)
+    motion_p90: list[float] = field(default_factory=list)
+    hashes: list[int] = field(default_factory=list)
+    text: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._mser = make_mser()
+        self._prev: np.ndarray | None = None
+        self._text_step = max(1, round(self.config.text_every_s * self.fps))
+
+    def feed(self, index: int, gray: np.ndarray) -> float:
+        """Measure one frame (frames come in order from 0); returns its mean luma (0-255)."""
+        luma = float(gray.mean())
+        self.luma.append(luma / 255.0)
+        self.blur.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
+        self.hashes.append(phash(gray))
+        if index % self._text_step == self._text_step // 2:
+            self.text[index] = text_area(gray, self._mser)
+        h, w = gray.shape
+        fw = min(self.config.flow_width, w)
+        small = cv2.resize(gray, (fw, max(8, round(h * fw / w))), interpolation=cv2.INTER_AREA)
+        mean = p90 = math.nan
+        if self._prev is not None and index % self.config.flow_every == 0:
+            mean, p90 = self._motion(small)
+        self.motion_mean.append(mean)
+        self.motion_p90.append(p90)
+        self._prev = small
+        return luma
+
+    def _motion(self, small: np.ndarray) -> tuple[float, float]:
+        """DIS flow from the previous frame, measured where the previous frame has texture (flow elsewhere is
+        noise: a blank wall yields random vectors); a frame with almost no texture has no measurable motion."""
+        assert self._prev is not None
+        gx = cv2.Sobel(self._prev, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(self._prev, cv2.CV_32F, 0, 1, ksize=3)
+        textured = _magnitude(gx, gy) > self.config.texture_min
+        if textured.mean() < 0.01:
+            return 0.0, 0.0
+        flow = self._dis.calc(self._prev, small, None)
+        mag = _magnitude(flow[..., 0], flow[..., 1])[textured] / math.hypot(*small.shape)
+        return float(mag.mean()), float(np.percentile(mag, 90))
+
+    def clip(self, start: int, end: int) -> dict[str, object]:
+        """Aggregates over frames [start, end): quality columns of a `clips` row."""
+        pairs_mean = np.asarray(self.motion_mean[start + 1:end], dtype=np.float64)
+        pairs_p90 = np.asarray(self.motion_p90[start + 1:end], dtype=np.float64)
+        have = ~np.isnan(pairs_p90)
+        motion_mean = float(pairs_mean[have].mean()) if have.any() else 0.0
+        motion_p90 = float(pairs_p90[have].mean()) if have.any() else 0.0
+        texts = [a for i, a in self.text.items() if start <= i < end]
+        k = self.config.hash_keyframes
+        keyframes = [min(end - 1, start + int((j + 0.5) * (end - start) / k)) for j in range(k)]
+        return {
+            "brightness": float(np.mean(self.luma[start:end])),
+            "blur": float(np.median(self.blur[start:end])),
+            "motion_mean": motion_mean,
+            "motion_p90": motion_p90,
+            "static": motion_p90 < self.config.static_p90,
+            "text_area": max(texts) if texts else None,
+            "phash": "-".join(f"{self.hashes[i]:016x}" for i in keyframes),
+        }

@@ -1,0 +1,70 @@
+"""Quality measures on small synthetic frames: pHash robustness, MSER text area, DIS motion and static."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from physflow.data_catalog.keys import file_sha256
+from physflow.stages.analyze.config import AnalyzeConfig
+from physflow.stages.analyze.quality import FrameMeasures, QualityConfig, phash, text_area
+from physflow.stages.analyze.stage import AnalyzeStage
+from physflow.stages.ingest.config import IngestConfig
+from physflow.stages.ingest.stage import IngestItem, IngestStage
+
+
+def _scene(seed: int, h: int = 144, w: int = 256) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h // 8, w // 8), dtype=np.uint8), (3, 3), 0)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_phash_survives_resize_and_recompression_but_not_a_new_scene():
+    a = _scene(1)
+    small = cv2.resize(cv2.resize(a, (128, 72), interpolation=cv2.INTER_AREA), (256, 144))
+    _, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 40])
+    b = cv2.imdecode(jpg, cv2.IMREAD_GRAYSCALE)
+    assert (phash(a) ^ phash(b)).bit_count() <= 6
+    assert (phash(a) ^ phash(_scene(2))).bit_count() >= 16
+
+
+def test_text_area_finds_burned_in_caption_and_not_a_smooth_scene():
+    plain = np.tile(np.linspace(60, 200, 256, dtype=np.uint8), (144, 1))
+    captioned = plain.copy()
+    cv2.rectangle(captioned, (20, 100), (236, 132), 20, -1)
+    cv2.putText(captioned, "BREAKING NEWS 24", (26, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 255, 2, cv2.LINE_AA)
+    assert text_area(plain) == 0.0
+    assert text_area(captioned) > 0.03
+
+
+def test_motion_of_a_shifting_texture_and_a_static_one():
+    cfg = QualityConfig()
+    base = _scene(3, 160, 288)
+    moving, still = FrameMeasures(cfg, 25.0), FrameMeasures(cfg, 25.0)
+    for i in range(10):
+        moving.feed(i, np.ascontiguousarray(base[8:152, 2 * i:2 * i + 256]))
+        still.feed(i, np.ascontiguousarray(base[8:152, :256]))
+    m, s = moving.clip(0, 10), still.clip(0, 10)
+    # 2 px per frame at 256 px wide, measured at 160 px: about 1.25 px over a diagonal of about 184 px.
+    assert 0.004 < m["motion_mean"] < 0.012 and not m["static"]
+    assert s["motion_p90"] < 1e-3 and s["static"]
+    assert len(m["phash"].split("-")) == cfg.hash_keyframes
+
+
+def test_analysis_is_the_same_alone_and_with_shards_running_concurrently(demo_videos):
+    """The default task runner analyses shards in threads of one process: the clips rows must not depend on it.
+    (cv2.magnitude's IPP path gave float32 results that varied with buffer alignment, i.e. with what else ran.)"""
+    files = [p for p in demo_videos if "truncated" not in p.name]
+    videos = IngestStage(IngestConfig()).run([IngestItem(str(p), file_sha256(p)) for p in files]).to_pylist()
+
+    def analyze(video: dict) -> pa.Table:
+        return AnalyzeStage(AnalyzeConfig()).run([video])
+
+    alone = [analyze(v) for v in videos]
+    for _ in range(8):
+        with ThreadPoolExecutor(len(videos)) as pool:
+            together = list(pool.map(analyze, videos))
+        assert all(a.equals(b) for a, b in zip(alone, together, strict=True))
