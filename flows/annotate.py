@@ -22,7 +22,9 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.queries import kept_clip_rows
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
@@ -30,8 +32,6 @@ from physflow.stages.common.annotation import AnnotatedShard, ClipRef, FrameSamp
 from physflow.stages.detect import DetectConfig, DetectStage
 from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
 from physflow.stages.pose import PoseConfig, PoseStage
-
-DEFAULT_CATALOG = "./physflow-data"
 
 
 class AnnotateParams(BaseModel):
@@ -59,14 +59,6 @@ class StageConfigs:
     part_masks: PartMasksConfig
 
 
-def weights_ref(registry: WeightsRegistry, name: str) -> WeightsRef | None:
-    """The registry's file for `name` as a WeightsRef, or None when none is registered."""
-    found = registry.get(name)  # a configured file that is missing or mismatched fails here
-    if found is None or found.sha256 is None:
-        return None
-    return WeightsRef(path=str(found.path), sha256=found.sha256)
-
-
 def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = None) -> StageConfigs:
     """Each stage's config with the shared sampling and the resolved weights; fails before any work."""
     sampling = {"sampling": params.sampling}
@@ -75,12 +67,8 @@ def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = Non
                                                                        "num_betas": params.body_fit.num_betas})
     if params.use_weights:
         registry = registry or WeightsRegistry.load(params.weights_config)
-        yolo = weights_ref(registry, "yolo-seg") or weights_ref(registry, "yolo-detect")
-        detect = detect.model_copy(update={"yolo": yolo})
-        pose = pose.model_copy(update={"yolo_pose": weights_ref(registry, "yolo-pose")})
-        body = weights_ref(registry, fit.model)
-        fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
-    return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))
+    configs = [resolve_weights(c, registry, params.use_weights) for c in (detect, pose, fit, masks)]
+    return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in configs))
 
 
 def _weights(config: StageConfig) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import file_sha256
 from physflow.flows.annotate import AnnotateParams, stage_configs
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
 from physflow.flows.train_prior import newest_priors
 from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from physflow.stages.generate.stage import GenerateItem, GenerateStage, generation_id
 from physflow.stages.generate.targets import load_target_pose
 
-DEFAULT_CATALOG = "./physflow-data"
 SUMMARY_KEY = "physflow-generation-summary"
 
 

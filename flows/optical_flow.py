@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog, canonical_json
 from physflow.data_catalog.keys import sha256_text
 from physflow.data_catalog.queries import kept_clip_rows
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
-
-DEFAULT_CATALOG = "./physflow-data"
 
 
 class OpticalFlowParams(BaseModel):
@@ -58,8 +58,7 @@ def resolve_config(config: OpticalFlowConfig, registry: WeightsRegistry) -> Opti
         return config
     from physflow.models.raft import load_raft
 
-    if config.raft_weights is None:
-        config = config.model_copy(update={"raft_weights": str(registry.require("raft").path)})
+    config = resolve_weights(config, registry)
     load_raft(config.raft_weights, config.raft_model)  # type: ignore[arg-type]
     return config
 

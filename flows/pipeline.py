@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.flows.annotate import AnnotateParams, annotate_flow
 from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.generate import GenerateParams, generate_flow
-from physflow.flows.ingest import DEFAULT_CATALOG
 from physflow.flows.inputs import resolve_inputs
 from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.schemas import CHECKPOINTS, CLIPS
-from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"

@@ -14,21 +14,37 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from physflow.data_catalog.keys import file_sha256
 from physflow.data_catalog.schemas import ERROR, REJECT_REASON, table_spec
 
 ProgressFn = Callable[[int, int], None]
 """Called with (items done, items total) as a stage works."""
 
 
+@dataclass(frozen=True)
+class WeightsField:
+    """A config field that holds a weights file: the registry entries that can fill it (the first registered
+    one wins) and whether the config's settings cannot run without it (else the stage has a fallback)."""
+
+    names: tuple[str, ...]
+    required: bool = False
+
+
 class StageConfig(BaseModel):
     """Base of every stage config: frozen, unknown fields rejected, every field typed and bounded."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        """The fields holding weights files under these settings (flows fill them from the registry through
+        flows/weights.py:resolve_weights; the stage's cache key includes each file's sha256)."""
+        return {}
 
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
@@ -51,6 +67,18 @@ class StageStats:
             "items": self.items, "rows_in": self.rows_in, "rows_out": self.rows_out,
             "errors": dict(self.errors), "rejected": dict(self.rejected), "seconds": round(self.seconds, 3),
         }
+
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(path: str) -> str:
+    """sha256 of a weights file, computed once per (path, size, mtime) in a process."""
+    stat = Path(path).stat()
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_MEMO:
+        _SHA_MEMO[key] = file_sha256(path)
+    return _SHA_MEMO[key]
 
 
 def reason_label(text: str) -> str:
@@ -80,8 +108,15 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
         """Load heavy models; called once per stage instance, before the first item."""
 
     def weights_sha256(self) -> list[str]:
-        """sha256 of every weights file this config uses; part of the cache key."""
-        return []
+        """sha256 of every weights file the config names (its `weights_fields`); part of the cache key."""
+        out = []
+        for field_name in self.config.weights_fields():
+            value = getattr(self.config, field_name)
+            if value is None:
+                continue
+            sha = getattr(value, "sha256", None)  # a WeightsRef carries its own
+            out.append(sha if isinstance(sha, str) else _file_sha256(str(value)))
+        return out
 
     @abstractmethod
     def items(self, inputs: Any) -> Sequence[ItemT]:
