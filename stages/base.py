@@ -1,7 +1,7 @@
 """The stage contract (DESIGN §4) and the bookkeeping every stage shares.
 
 A stage subclass declares `name`, `VERSION`, `Config`, the `table` it writes and the `input_columns`
-it reads, and implements `items` (split the inputs into work items) and `process` (one item to output
+it reads (checked before any work when its inputs are a table or rows), and implements `items` (split the inputs into work items) and `process` (one item to output
 rows). `Stage.run` does the rest once for all stages: lazy model set-up, progress, timing, turning an
 item's exception into an error row, counters of rows in/out and rejects by reason, and conforming
 rows to the output schema.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -81,6 +81,15 @@ def _file_sha256(path: str) -> str:
     return _SHA_MEMO[key]
 
 
+def _columns(inputs: Any) -> set[str] | None:
+    """The column names of tabular inputs, or None for inputs of other kinds (or no rows to tell by)."""
+    if isinstance(inputs, pa.Table):
+        return set(inputs.column_names)
+    if isinstance(inputs, Sequence) and inputs and isinstance(inputs[0], Mapping):
+        return set(inputs[0])
+    return None
+
+
 def reason_label(text: str) -> str:
     """A short counter label for a reason: the text before its first colon."""
     return text.split(":", 1)[0].strip()[:80] or "unknown"
@@ -130,12 +139,22 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     def error_rows(self, item: ItemT, reason: str) -> list[dict[str, Any]]:
         """The rows that record `item` as failed with `reason` (identifying columns plus `error`)."""
 
+    def check_inputs(self, inputs: Any) -> None:
+        """Fail before any work when tabular inputs (an Arrow table, or rows as mappings) lack a column of
+        `input_columns`, naming it. Typed inputs (dataclasses such as ClipRef) are checked by their types."""
+        present = _columns(inputs)
+        missing = [c for c in self.input_columns if present is not None and c not in present]
+        if missing:
+            raise ValueError(f"{self.name}: input lacks column(s) {', '.join(missing)} (it reads "
+                             f"{', '.join(self.input_columns)})")
+
     def count_in(self, inputs: Any, items: Sequence[ItemT]) -> int:
         return len(items)
 
     def run(self, inputs: Any, progress: ProgressFn | None = None) -> pa.Table:
         """Process every item; an item that raises becomes error rows and the run goes on."""
         start = time.perf_counter()
+        self.check_inputs(inputs)
         items = self.items(inputs)
         self.stats.items += len(items)
         self.stats.rows_in += self.count_in(inputs, items)
