@@ -12,7 +12,6 @@ them the same way; they do not depend on these four.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from prefect import flow
@@ -23,6 +22,7 @@ from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.queries import kept_clip_rows
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.results import FlowResult
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
 from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
@@ -82,13 +82,6 @@ def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:
                     r["clip_uri"]) for r in rows]
 
 
-def clip_key(clip: ClipRef) -> str:
-    """Content key of a clip: its id holds the video's content hash and the frame range, and an exported clip
-    file is named by its own sha256 (the file name, not the path, so the key does not depend on the catalog's
-    location)."""
-    return sha256_text(canonical_json([clip.clip_id, PurePosixPath(clip.clip_uri).name if clip.clip_uri else None]))
-
-
 @dataclass(frozen=True)
 class ShardState:
     """One shard of clips and the artifact of each table computed for it so far."""
@@ -115,18 +108,18 @@ def run_over_shards(stage_cls: type[Stage[Any, Any]], config: StageConfig, shard
 
 
 @flow(name="annotate-clips", log_prints=True)
-def annotate_flow(params: AnnotateParams) -> dict[str, list[ArtifactRef]]:
+def annotate_flow(params: AnnotateParams) -> FlowResult:
     configs = stage_configs(params)
     catalog = Catalog(params.catalog)
     clips = kept_clips(catalog, params.limit)
     if not clips:
         print("no kept clips to annotate (run the curate flow first)")
-        return {}
-    jobs = plan(DetectStage, configs.detect, clips, keys=[clip_key(c) for c in clips], catalog=catalog,
+        return FlowResult()
+    jobs = plan(DetectStage, configs.detect, clips, keys=[c.content_key for c in clips], catalog=catalog,
                 shard_size=params.shard_size)
     shards = [ShardState(job.inputs, {DETECTIONS: ref}) for job, ref in zip(jobs, run_jobs(jobs), strict=True)]
     shards = run_over_shards(PoseStage, configs.pose, shards, (DETECTIONS,), catalog)
     shards = run_over_shards(BodyFitStage, configs.body_fit, shards, (POSES,), catalog)
     shards = run_over_shards(PartMasksStage, configs.part_masks, shards, (DETECTIONS, BODY_FITS), catalog)
-    return {stage.name: [s.refs[stage.table] for s in shards]
-            for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)}
+    return FlowResult(refs=[s.refs[stage.table] for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)
+                            for s in shards])

@@ -36,10 +36,10 @@ def annotate(
         )
     except ValidationError as exc:
         fail(str(exc))
-    refs = run_flow(annotate_flow, params, (MissingWeightsError, ValueError))
+    refs = run_flow(annotate_flow, params, (MissingWeightsError, ValueError)).refs
     if not refs:
         console.print("no kept clips to annotate: run the curation flow first (clips with keep = true)")
-    print_stage_summary([r for stage_refs in refs.values() for r in stage_refs])
+    print_stage_summary(refs)
 
 
 def register(app: typer.Typer) -> None:

@@ -39,7 +39,7 @@ def flow(
         )
     except ValidationError as exc:
         fail(str(exc))
-    refs = run_flow(optical_flow_flow, params, (MissingWeightsError, RaftWeightsError, FileNotFoundError))
+    refs = run_flow(optical_flow_flow, params, (MissingWeightsError, RaftWeightsError, FileNotFoundError)).refs
     if not refs:
         console.print("no kept clips in the catalog: run the curate flow first")
     print_stage_summary(refs)

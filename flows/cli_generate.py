@@ -38,7 +38,7 @@ def train_prior(
                                   prior={"window": window, "steps": steps, "min_sequences": min_sequences})
     except ValidationError as exc:
         fail(str(exc))
-    refs = run_flow(train_prior_flow, params, (MissingWeightsError, ValueError))
+    refs = run_flow(train_prior_flow, params, (MissingWeightsError, ValueError)).refs
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT prior_id, kind, clips, tracks, sequences, round(loss_last, 4) AS loss, "
@@ -92,7 +92,7 @@ def generate(
         )
     except ValidationError as exc:
         fail(str(exc))
-    refs = run_flow(generate_flow, params, (MissingWeightsError, ValueError))
+    refs = run_flow(generate_flow, params, (MissingWeightsError, ValueError)).refs
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT generation_id, seed, stage, round(seconds, 3) AS seconds, video_uri, preview_uri, metrics, error "

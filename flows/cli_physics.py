@@ -87,7 +87,8 @@ def _enrich_flow(root: str, prompts: list[str], captions: list[str], config: Any
         params = PhysicsParams(prompts=prompts, captions=captions, catalog=root, shard_size=shard_size, physics=config)
     except ValidationError as exc:
         fail(str(exc))
-    refs = run_flow(physics_context_flow, params, (InputError, CaptionInputError, ServiceError, MissingWeightsError))
+    refs = run_flow(physics_context_flow, params,
+                    (InputError, CaptionInputError, ServiceError, MissingWeightsError)).refs
     if not as_json:
         print_stage_summary(refs)
     store = Catalog(root).artifacts

@@ -11,7 +11,8 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import content_sha256, resolve_inputs
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE, sniff_container
@@ -89,7 +90,7 @@ def resolve_config(config: PhysicsContextConfig, catalog: Catalog) -> PhysicsCon
 
 
 @flow(name="physics-context", log_prints=True)
-def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
+def physics_context_flow(params: PhysicsParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     config = resolve_config(params.physics, catalog)
     fingerprints = FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE)
@@ -97,8 +98,8 @@ def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
     items = list(dict.fromkeys(items + (catalog_captions(catalog) if params.from_catalog else [])))
     if not items:
         print("no prompts or captions found: nothing to enrich")
-        return []
+        return FlowResult()
     build_reasoner(config).check()  # an unreachable service or a missing model fails here, before any work
     keys = [item.content_key() for item in items]
     jobs = plan(PhysicsContextStage, config, items, keys=keys, catalog=catalog, shard_size=params.shard_size)
-    return run_jobs(jobs)
+    return FlowResult(refs=run_jobs(jobs))

@@ -18,7 +18,8 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS
 from physflow.flows.env import DEFAULT_CATALOG
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.train_prior import AnnotationSet, TrainPriorConfig, TrainPriorStage
@@ -68,12 +69,12 @@ def resolve_config(params: TrainPriorParams) -> TrainPriorConfig:
 
 
 @flow(name="train-physics-prior", log_prints=True)
-def train_prior_flow(params: TrainPriorParams) -> list[ArtifactRef]:
+def train_prior_flow(params: TrainPriorParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     config = resolve_config(params)
     data, key = annotation_set(catalog)
     jobs = plan(TrainPriorStage, config, [data], keys=[key], catalog=catalog, shard_size=1)
-    return run_jobs(jobs)
+    return FlowResult(refs=run_jobs(jobs))
 
 
 def newest_priors(catalog: Catalog) -> dict[str, dict[str, Any]]:
