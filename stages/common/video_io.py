@@ -7,6 +7,7 @@ no video.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import re
@@ -109,12 +110,37 @@ def open_video(path: str | os.PathLike[str], frame_rate: float = DEFAULT_FRAME_R
             raise ValueError(f"{path} is a folder without numbered PNG/JPEG frames")
         container = av.open(seq.pattern, mode="r", format="image2",
                             options={"start_number": str(seq.start), "framerate": str(frame_rate)})
+    elif sniff_container(path) == "webp":
+        container = av.open(_webp_as_video(path), mode="r")
     else:
         container = av.open(os.fspath(path), mode="r")
     try:
         yield container
     finally:
         container.close()
+
+
+def _webp_as_video(path: str | os.PathLike[str]) -> io.BytesIO:
+    """An animated WebP as an in-memory lossless video (FFV1 in Matroska) at its mean frame duration: the
+    FFmpeg PyAV bundles demuxes animated WebP but cannot decode it; Pillow can."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with Image.open(path) as image, av.open(buf, mode="w", format="matroska") as out:
+        frames, durations = [], []
+        for i in range(getattr(image, "n_frames", 1)):
+            image.seek(i)
+            image.load()
+            frames.append(np.asarray(image.convert("RGB")))
+            durations.append(image.info.get("duration") or 1000 / DEFAULT_FRAME_RATE)
+        rate = Fraction(1000 * len(durations), round(sum(durations))).limit_denominator(1001)
+        stream = out.add_stream("ffv1", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = image.width, image.height, "bgr0"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")))
+        out.mux(stream.encode())
+    buf.seek(0)
+    return buf
 
 
 @dataclass
@@ -152,6 +178,8 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
             cc = v.codec_context
             info.container = container_name or c.format.name.split(",")[0]
             info.codec, info.width, info.height = cc.name, cc.width, cc.height
+            if info.container == "webp":
+                info.codec = "webp"  # decoded by Pillow (see _webp_as_video)
             rate = v.average_rate or v.guessed_rate
             info.fps = float(rate) if rate else None
             info.has_audio = bool(c.streams.audio)
