@@ -75,7 +75,15 @@ class Catalog:
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if exclusive:
+                raise
+            if not self._lock_path.exists():  # a read-only catalog without a lock file: nothing can write it
+                yield
+                return
+            fd = os.open(self._lock_path, os.O_RDONLY)  # a read-only catalog (mount): shared locks still work
         try:
             deadline = time.monotonic() + self.lock_timeout_s
             mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB

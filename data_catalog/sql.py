@@ -5,9 +5,11 @@ Two walls, each enough alone for the statements they cover:
 1. The statement: exactly one SELECT (with, values, from-first, describe, summarize, show are SELECTs);
    COPY, ATTACH, EXPORT, INSTALL, LOAD, SET, PRAGMA, CALL and every writing statement are refused before
    DuckDB runs anything, with an error naming the statement.
-2. The connection: the database opened read-only; external access off except the catalog's `artifacts/`
-   folder (`allowed_directories`), so table functions such as read_csv cannot read other files; no
-   extension installed or loaded automatically; the configuration locked, so no statement turns it back on.
+2. The connection: the database opened read-only; external access off except the very files the views read
+   (`allowed_paths`: the current artifacts and the empty-table files; not a whole folder, since DuckDB does
+   not resolve `..` in an allowed directory's paths), so table functions such as read_csv cannot read other
+   files; no extension installed or loaded automatically; the configuration locked, so no statement turns it
+   back on.
 
 A query runs under a time limit (interrupted when it passes) and returns at most `max_rows` rows.
 """
@@ -20,8 +22,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from physflow.data_catalog.artifacts import ARTIFACTS_DIR
-from physflow.data_catalog.catalog import Catalog
+from physflow.data_catalog.catalog import EMPTY_DIR, Catalog
 
 MAX_SQL_CHARS = 100_000
 
@@ -54,7 +55,7 @@ def run_read_only(catalog: Catalog, sql: str, limits: SqlLimits | None = None) -
         timer = threading.Timer(limits.timeout_s, con.interrupt)
         timer.start()
         try:
-            reader = con.execute(statement).fetch_record_batch(min(limits.max_rows + 1, 1 << 16))
+            reader = con.sql(statement).to_arrow_reader(min(limits.max_rows + 1, 1 << 16))
             batches, rows = [], 0
             for batch in reader:
                 batches.append(batch)
@@ -92,9 +93,10 @@ def _single_select(sql: str) -> str:
 
 
 def _lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, limits: SqlLimits) -> None:
-    """External access only to the catalog's artifact files, limits set, then the configuration locked."""
-    folder = catalog.root.path(ARTIFACTS_DIR) + "/"
-    con.execute("SET allowed_directories = ?", [[folder]])
+    """External access only to the files the views read, limits set, then the configuration locked."""
+    files = [catalog.artifact_file(r[0]) for r in con.execute("SELECT path FROM current_artifacts").fetchall()]
+    files += [str(p) for p in sorted(catalog.root.local_path(EMPTY_DIR).glob("*.parquet"))]
+    con.execute("SET allowed_paths = ?", [files])
     con.execute("SET enable_external_access = false")
     con.execute("SET memory_limit = ?", [limits.memory_limit])
     con.execute("SET lock_configuration = true")
