@@ -115,8 +115,8 @@ class Catalog:
         if not self.db_path.exists():
             with self.writer():
                 pass
-        self._settle()
         self.check_current()
+        self._settle()
         with self._locked(exclusive=False):
             con = duckdb.connect(str(self.db_path), read_only=True, config=config or {})
             try:
@@ -156,8 +156,9 @@ class Catalog:
     # -- writing -------------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection under the exclusive lock; held briefly."""
+    def writer(self, relocate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection under the exclusive lock; held briefly. Rebuilds the views first when the
+        catalog was moved (unless `relocate` is off: dropping a damaged artifact must not read it)."""
         with self._locked(exclusive=True):
             con = duckdb.connect(str(self.db_path))
             try:
@@ -167,7 +168,7 @@ class Catalog:
                     "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)", [str(CATALOG_SCHEMA_VERSION)]
                 )
                 self._ensure_views(con)
-                if self._moved(con):
+                if relocate and self._moved(con):
                     self._relocate_views(con, temp=False)
                 yield con
             finally:
@@ -252,7 +253,7 @@ class Catalog:
         """Drop an artifact from the registry and its table's view (it was damaged or lost its manifest)."""
         log.warning("artifact %s/%s left the catalog: %s", stage, key, reason)
         self._checked.pop(key, None)
-        with self.writer() as con:
+        with self.writer(relocate=False) as con:
             rows = con.execute("SELECT table_name FROM artifacts WHERE key = ?", [key]).fetchall()
             con.execute("DELETE FROM artifacts WHERE key = ?", [key])
             for (table_name,) in rows:
