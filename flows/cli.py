@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from physflow.flows import env
+from physflow.flows import env, lifetime
 
 app = typer.Typer(
     name="physflow",
@@ -52,6 +52,7 @@ CatalogOpt = Annotated[
 def main(ctx: typer.Context, catalog: CatalogOpt = "./physflow-data") -> None:
     ctx.obj = {"catalog": catalog}
     env.configure(catalog)
+    lifetime.bind_children_to_this_process()  # a temporary Prefect server never outlives the command
 
 
 def _catalog_root(ctx: typer.Context) -> str:
