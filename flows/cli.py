@@ -67,12 +67,13 @@ def _fail(message: str) -> None:
 def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] = (ValueError,)) -> Any:
     """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
     ends the command with its message and exit status 2, before or instead of a traceback."""
+    from physflow.data_catalog.storage import StorageWriteError
     from physflow.flows.progress import rich_progress
 
     try:
         with rich_progress():
             return flow_fn(params)
-    except errors as exc:
+    except (*errors, StorageWriteError) as exc:
         _fail(str(exc))
 
 
@@ -125,10 +126,12 @@ def ingest(
                               ingest={"decode_check": decode_check})
     except ValidationError as exc:
         _fail(str(exc))
+    from physflow.data_catalog.storage import StorageWriteError
+
     try:
         with rich_progress():
             refs = ingest_flow(params)
-    except InputError as exc:
+    except (InputError, StorageWriteError) as exc:
         _fail(str(exc))
     print_stage_summary(refs)
 
