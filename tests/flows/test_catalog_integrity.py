@@ -131,3 +131,22 @@ def test_reading_a_damaged_artifact_raises_after_quarantine(undamaged, tmp_path)
     assert key not in cat.query("SELECT key FROM artifacts").column("key").to_pylist()
     entry = Quarantine(cat.root).entries()[0]
     assert entry["path"].startswith("artifacts/ingest/") and "size" in entry["reason"]
+
+
+def test_scheduled_verify_deployment_fails_on_damage_and_repairs(undamaged, tmp_path):
+    import yaml
+
+    from physflow.flows.catalog_verify import VerifyParams, verify_flow
+
+    deployment = next(d for d in yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())
+                      ["deployments"] if d["name"] == "verify-catalog")
+    assert deployment["entrypoint"] == "physflow.flows.catalog_verify:verify_flow"
+    assert VerifyParams(**deployment["parameters"]["params"]).repair
+    original, _ = undamaged
+    root = tmp_path / "catalog"
+    shutil.copytree(original, root)
+    _truncate(root)
+    assert verify_flow(VerifyParams(catalog=str(root), grace_s=0), return_state=True).is_failed()
+    repaired = verify_flow(VerifyParams(catalog=str(root), repair=True, grace_s=0))
+    assert repaired["damaged"] == 1 and repaired["repaired"]
+    assert verify_flow(VerifyParams(catalog=str(root), grace_s=0))["damaged"] == 0
