@@ -19,6 +19,7 @@ import typer
 from physflow.flows import (
     cli_annotate,
     cli_catalog,
+    cli_catalog_verify,
     cli_curate,
     cli_flow,
     cli_generate,
@@ -28,6 +29,7 @@ from physflow.flows import (
     cli_synth,
     cli_train,
     env,
+    lifetime,
 )
 
 app = typer.Typer(
@@ -50,12 +52,14 @@ CatalogOpt = Annotated[
 def main(ctx: typer.Context, catalog: CatalogOpt = env.DEFAULT_CATALOG) -> None:
     ctx.obj = {"catalog": catalog}
     env.configure(catalog)
+    lifetime.bind_children_to_this_process()  # a temporary Prefect server never outlives the command
 
 
 # One line per command module, in the order their commands appear in `physflow --help`.
 COMMAND_MODULES = (
     cli_ingest,
     cli_catalog,
+    cli_catalog_verify,
     cli_orchestrate,
     cli_curate,
     cli_annotate,

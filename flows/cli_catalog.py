@@ -40,19 +40,27 @@ def catalog_show(
 @catalog_app.command("sql")
 def catalog_sql(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help='One SQL statement, e.g. "SELECT codec, count(*) FROM videos GROUP BY 1".')],
+    query: Annotated[str, typer.Argument(help='One SELECT, e.g. "SELECT codec, count(*) FROM videos GROUP BY 1".')],
     limit: Annotated[int, typer.Option(min=1, help="Rows to print.")] = 50,
+    timeout: Annotated[float, typer.Option(min=0.1, max=86400, help="Seconds before the query is stopped.")] = 60.0,
 ) -> None:
-    """Run a read-only SQL query over the catalog's views (videos, clips, ...) and `artifacts`."""
+    """Run one read-only SELECT over the catalog's views (videos, clips, ...) and `artifacts`. It reads only
+    the catalog: COPY, ATTACH, EXPORT, INSTALL, LOAD, SET and files outside the catalog are refused."""
     import duckdb
 
     from physflow.data_catalog import Catalog
+    from physflow.data_catalog.integrity import DamagedFileError
+    from physflow.data_catalog.sql import RefusedQueryError, SqlLimits, run_read_only
 
     try:
-        result = Catalog(catalog_root(ctx)).query(query)
+        result = run_read_only(Catalog(catalog_root(ctx)), query, SqlLimits(timeout_s=timeout, max_rows=limit))
+    except (RefusedQueryError, DamagedFileError) as exc:
+        fail(str(exc))
     except duckdb.Error as exc:
         fail(str(exc).splitlines()[0])
-    print_arrow(result, limit=limit)
+    print_arrow(result.table, limit=limit)
+    if result.truncated:
+        console.print("... more rows (use --limit)")
 
 
 @catalog_app.command("rebuild")

@@ -33,12 +33,13 @@ def fail(message: str) -> NoReturn:
 def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] = (ValueError,)) -> Any:
     """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
     ends the command with its message and exit status 2, before or instead of a traceback."""
+    from physflow.data_catalog.storage import StorageWriteError
     from physflow.flows.progress import rich_progress
 
     try:
         with rich_progress():
             return flow_fn(params)
-    except errors as exc:
+    except (*errors, StorageWriteError) as exc:
         fail(str(exc))
 
 

@@ -106,9 +106,12 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    done_before = store.exists(name, job.key)  # e.g. a run killed after the write, before Prefect cached it
-    if done_before:
-        manifest = store.manifest(name, job.key)
+    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before Prefect cached it); a
+    # damaged one is quarantined here and computed again.
+    found = store.intact(name, job.key, with_blobs=True)
+    done_before = found is not None
+    if found is not None:
+        manifest = found
     else:
         stage = job.stage_cls(job.config)
         progress = StageProgress(name, job.shard, reporter(job.label))
@@ -139,9 +142,10 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     can never stand in for data that is gone.
     """
     futures = []
+    catalogs: dict[str, Catalog] = {}
     for job in jobs:
-        catalog = Catalog(job.catalog_root)
-        complete = catalog.artifacts.exists(job.stage_cls.name, job.key)
+        catalog = catalogs.setdefault(job.catalog_root, Catalog(job.catalog_root))
+        complete = catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
         runner = run_stage_job.with_options(
             name=job.stage_cls.name,
             task_run_name=job.label.replace(" ", "-"),

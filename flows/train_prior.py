@@ -84,6 +84,6 @@ def newest_priors(catalog: Catalog) -> dict[str, dict[str, Any]]:
     if not newest:
         return {}
     rows = catalog.query("SELECT * FROM read_parquet(?) WHERE error IS NULL AND uri IS NOT NULL",
-                         [newest[0]["path"]]).to_pylist()
+                         [catalog.artifact_file(newest[0]["path"])]).to_pylist()
     blobs = BlobStore(catalog.root)
     return {r["kind"]: blobs.resolve_row(r) for r in rows}
