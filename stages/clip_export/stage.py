@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from physflow.data_catalog.blobs import BlobStore
-from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.schemas import CLIP_FILES
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
 from physflow.stages.clip_export.config import ExportConfig
@@ -33,9 +33,9 @@ class ExportItem:
 
 class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
-    VERSION = 2  # 2: clip_uri is the catalog-relative blob reference
+    VERSION = 3  # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files
     Config = ExportConfig
-    table = CLIPS
+    table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
 
     def items(self, inputs: Sequence[ExportItem]) -> Sequence[ExportItem]:
@@ -67,15 +67,19 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
                     if not pending:
                         break
         for clip in pending:  # the video ended before these clips did
-            yield {**clip, "keep": False, "error": f"export failed: video ended before frame {clip['end_frame']}"}
+            yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
 
     def _write(self, blobs: BlobStore, tmp: Path, clip: Row, frames: list[np.ndarray], fps: float) -> Row:
         path = write_video(tmp / "clip.mp4", frames, fps, crf=self.config.crf)
         uri, sha = blobs.put_file(path, "mp4")
-        return {**clip, "clip_uri": blobs.ref(uri), "clip_sha256": sha}
+        return {**_ids(clip), "clip_uri": blobs.ref(uri), "clip_sha256": sha}
 
     def error_rows(self, item: ExportItem, reason: str) -> list[Row]:
-        return [{**c, "keep": False, "error": f"export failed: {reason}"} for c in item.clips]
+        return [{**_ids(c), "error": f"export failed: {reason}"} for c in item.clips]
+
+
+def _ids(clip: Row) -> Row:
+    return {"clip_id": clip["clip_id"], "video_id": clip["video_id"]}
 
 
 def _out_width(width: int, height: int, short_side: int) -> int:
