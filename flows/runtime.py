@@ -16,11 +16,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import multiprocessing as mp
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
+import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
@@ -110,15 +115,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     if done_before:
         manifest = store.manifest(name, job.key)
     else:
-        stage = job.stage_cls(job.config)
         progress = StageProgress(name, job.shard, reporter(job.label))
-        table = stage.run(job.inputs, progress=progress)
+        table, stats = _compute(job, progress)
         progress.finish()
-        stats = stage.stats.as_dict()
         manifest = store.write(
             stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
             table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
-            weights=stage.weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
+            weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
         )
         _publish_stats(name, job.shard, stats)
     catalog.register(manifest)
@@ -129,6 +132,44 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     if done_before:
         return Completed(name="Cached", data=ref, message=f"artifact {name}/{job.key[:12]} already complete")
     return ref
+
+
+def run_stage(job: StageJob, progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """The stage's rows for one job and its counters (what a worker process returns)."""
+    stage = job.stage_cls(job.config)
+    table = stage.run(job.inputs, progress=progress)
+    return table, stage.stats.as_dict()
+
+
+def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
+    """A CPU-bound stage under Prefect's thread pool runs in a worker process, one shard at a time each, so the
+    GIL no longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers,
+    already processes) in this one. The rows are the same either way."""
+    if job.stage_cls.cpu_bound and _on_thread_pool():
+        return _process_pool().submit(run_stage, job).result()
+    return run_stage(job, progress)
+
+
+def _on_thread_pool() -> bool:
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    ctx = FlowRunContext.get()
+    return ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner) and (os.cpu_count() or 1) > 1
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    """One pool per flow process, a worker per core, started on first use (spawned: forking a process that
+    runs Prefect's threads is unsafe); Python shuts it down at exit."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+        return _POOL
 
 
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:

@@ -30,6 +30,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     Config = AnalyzeConfig
     table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")
+    cpu_bound = True
 
     def items(self, inputs: Sequence[VideoRow]) -> Sequence[VideoRow]:
         return [v for v in inputs if not v.get("error")]

@@ -18,8 +18,8 @@ from physflow.data_catalog import Catalog
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.analyze import AnalyzeConfig
 from physflow.stages.clip_export import ExportConfig
-from physflow.stages.curate_filter import FilterConfig
 from physflow.stages.common.video_io import write_video
+from physflow.stages.curate_filter import FilterConfig
 from tests.flows.test_ingest_flow import _task_states
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(600)]
@@ -81,8 +81,13 @@ def test_one_new_video_computes_only_its_shards(tmp_path):
     assert len(refs) <= len(first.refs) + 5  # the same shards, the new video's replacing (or splitting) one
 
     after = {r["clip_id"]: r for r in catalog.query("SELECT * FROM clips").to_pylist()}
+    # Old clips read the same through the join; only clips re-exported with the new video's shard may carry
+    # a new file (see the notes: a clip's encoded bytes can vary with what the process encoded before).
+    recomputed = set().union(*(_clip_ids(catalog, r) for r in computed if r.stage == "clip_export"))
     changed = {r["clip_id"]: {k for k in r if r[k] != after[r["clip_id"]][k]} for r in before}
-    assert not {c: cols for c, cols in changed.items() if cols}  # old clips unchanged through the join
+    assert not {c: cols for c, cols in changed.items() if cols - ({"clip_uri", "clip_sha256"} if c in recomputed
+                                                                  else set())}
+    assert all(after[r["clip_id"]]["clip_uri"] for r in before if r["keep"])
     new = [r for r in after.values() if r["video_id"] == new_id]
     assert len(new) == 1 and new[0]["keep"] and new[0]["clip_uri"]
 
@@ -91,6 +96,10 @@ def _new_video_id(path: Path) -> str:
     from physflow.data_catalog.keys import file_sha256
 
     return file_sha256(path)[:16]
+
+
+def _clip_ids(catalog: Catalog, ref) -> set[str]:
+    return set(catalog.artifacts.read(ref.stage, ref.key).column("clip_id").to_pylist())
 
 
 def _video_ids(catalog: Catalog, ref) -> set[str]:
