@@ -101,6 +101,8 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     Config: ClassVar[type[StageConfig]]
     table: ClassVar[str]
     input_columns: ClassVar[tuple[str, ...]] = ()
+    cpu_bound: ClassVar[bool] = False
+    """Decode/encode-heavy work held by the GIL: the default runner runs its shards in worker processes."""
 
     def __init__(self, config: ConfigT):
         if not isinstance(config, self.Config):

@@ -234,6 +234,21 @@ def _reason(exc: BaseException) -> str:
     return text[:300]
 
 
+def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame from an (H * 3 / 2) x W array, each plane's row padding filled by repeating its last
+    pixel: the encoder reads past the width, and uninitialised padding made the same frames encode to
+    different bytes from one process to the next."""
+    h, w = arr.shape[0] * 2 // 3, arr.shape[1]
+    y = arr[:h]
+    u = arr[h:h + h // 4].reshape(h // 2, w // 2)
+    v = arr[h + h // 4:].reshape(h // 2, w // 2)
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(frame.planes, (y, u, v), strict=True):
+        pad = plane.line_size - data.shape[1]
+        plane.update(np.pad(data, ((0, 0), (0, pad)), mode="edge").tobytes() if pad else data.tobytes())
+    return frame
+
+
 def iter_frames(
     path: str | os.PathLike[str],
     *,
@@ -249,6 +264,7 @@ def iter_frames(
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
     `threads` sets the decoder's thread count (0: FFmpeg's choice); `interpolation` names the swscale
     filter for scaling (e.g. "FAST_BILINEAR", cheapest for analysis at a small working width).
+    An array may view a buffer the decoder reuses for a later frame: copy the ones you keep.
     """
     with open_video(path) as c:
         v = c.streams.video[0]
@@ -278,8 +294,10 @@ def write_video(
     codec: str = "libx264",
     crf: int = 23,
     pix_fmt: str = "yuv420p",
+    frame_format: str = "rgb24",
 ) -> Path:
-    """Encode RGB uint8 frames (H x W x 3, even H and W for yuv420p) to a video file."""
+    """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
+    `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
@@ -288,13 +306,17 @@ def write_video(
         for arr in frames:
             if stream is None:
                 stream = c.add_stream(codec, rate=rate)
-                stream.width, stream.height = arr.shape[1], arr.shape[0]
+                rows = arr.shape[0] * 2 // 3 if frame_format == "yuv420p" else arr.shape[0]
+                stream.width, stream.height = arr.shape[1], rows
                 stream.pix_fmt = pix_fmt
                 if codec == "libx264":
                     # One encoder thread: x264's output depends on its thread count (and varies between
                     # threaded runs), and blobs are addressed by content, so the same frames must give the same bytes.
                     stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
+                    stream.codec_context.thread_count = 1
+            frame = _i420_frame(arr) if frame_format == "yuv420p" else av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(arr), format=frame_format)
+            for packet in stream.encode(frame):
                 c.mux(packet)
         if stream is None:
             raise ValueError(f"no frames to write to {out}")
