@@ -35,6 +35,11 @@ class PhysicsMetricsConfig(StageConfig):
     camera_model: Literal["affine", "homography"] = Field(
         "affine", description="Camera motion model: affine (rotation, zoom, shift) or a full homography."
     )
+    camera_step: int = Field(4, ge=1, le=64, description="Grid step, px, of the flow samples the camera is fitted to.")
+    camera_threshold_px: float = Field(
+        0.25, gt=0.0, le=20.0, description="RANSAC inlier distance, px, of the camera fit (small: the stabilised "
+        "track chains every frame's estimate, so its errors add up)."
+    )
     expected_g_m_s2: float | None = Field(None, ge=0.0, le=1000.0, description="Expected gravity, m/s^2 (needs ppm).")
     seconds_per_frame: float | None = Field(
         None, gt=0.0, le=3600.0, description="Physical seconds one frame spans (a simulation's time base)."

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physflow.stages.physics_metrics.flight import Flight
+from physflow.stages.physics_metrics.tracking import Track
 from physflow.stages.physics_metrics.trajectory import TrackPhysics, boundaries
 
 
@@ -42,18 +43,24 @@ def rests(phys: Sequence[TrackPhysics], *, min_frames: int, rest_px: float) -> l
     return out
 
 
-def support_level(phys: Sequence[TrackPhysics]) -> float:
-    """The lowest point (largest image y) any object reached: the floor, when there is one in view."""
-    return max((float(tp.track.bottom.max()) for tp in phys if len(tp.track.frames)), default=np.inf)
+def support_level(tracks: Sequence[Track], height: int, border_px: float = 3.0) -> float:
+    """The lowest point (largest image y) any object reached: the floor, when there is one in view. An object cut
+    by the bottom border went through where a floor would be: then nothing in view can stand on one."""
+    level = -np.inf
+    for tr in tracks:
+        if len(tr.frames):
+            level = max(level, float(tr.bottom.max()))
+            if (tr.is_cut & (tr.bottom >= height - 1 - border_px)).any():
+                level = max(level, float(height))
+    return level
 
 
 def hovering(phys: Sequence[TrackPhysics], rest_runs: Sequence[Rest], found: Sequence[Flight], *,
-             gravity_present: bool, margin_px: float) -> list[Rest]:
+             gravity_present: bool, floor: float, margin_px: float) -> list[Rest]:
     """Rests in mid-air: an object that was (or becomes) in free flight right next to the rest, stays still with
     its bottom above the lowest point reached in the clip (nothing there to stand on), while gravity acts."""
     if not gravity_present:
         return []
-    floor = support_level(phys)
     out = []
     for r in rest_runs:
         tp = phys[r.track]
@@ -81,15 +88,14 @@ def _touching(phys: Sequence[TrackPhysics], k: int, t: float, fps: float, gap_px
 
 
 def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit: Sequence[float],
-                     min_change: float, min_speed_px: float, gravity_present: bool, margin_px: float,
+                     min_change: float, min_speed_px: float, gravity_present: bool, floor: float, margin_px: float,
                      contact_px: float) -> list[tuple[int, float, float]]:
     """Velocity changes at segment boundaries of isolated objects: (track, time s, |dv| / speed).
 
     A change is forced (left out) when another object touches this one then, or, with gravity, when the object
-    moves down onto the clip's lowest level (a floor bounce or landing). A change counts when |dv| exceeds
-    `min_change` of the larger speed and `min_speed_px` px per frame, and both sides span 3 frames or more.
+    moves down onto the clip's lowest level `floor` (a floor bounce or landing). A change counts when |dv| exceeds
+    `min_change` of the fastest speed on either side and `min_speed_px` px per frame, and both sides span 3 frames or more.
     """
-    floor = support_level(phys)
     out = []
     for k, tp in enumerate(phys):
         for b, t_ev, gap in boundaries(tp, fps):
@@ -98,7 +104,8 @@ def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit
                 continue
             v_in, v_out = tp.fits[b].vel(t_ev), tp.fits[b + 1].vel(t_ev)
             dv = float(np.linalg.norm(v_out - v_in))
-            speed = max(float(np.linalg.norm(v_in)), float(np.linalg.norm(v_out)))
+            # against the fastest the object went on either side: braking to a halt (friction) ends slowly
+            speed = max(_peak_speed(tp, b), _peak_speed(tp, b + 1))
             if dv < min_change * speed or dv < min_speed_px * fps:
                 continue
             # where the fit before the event puts the object then: a bounce's contact point, not the last frame
@@ -110,6 +117,11 @@ def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit
                 continue
             out.append((k, float(t_ev), dv / max(speed, 1e-9)))
     return out
+
+
+def _peak_speed(tp: TrackPhysics, k: int) -> float:
+    fit = tp.fits[k]
+    return float(np.linalg.norm(fit.vel(tp.times[fit.i0:fit.i1 + 1]), axis=-1).max())
 
 
 def frame_timing(phys: Sequence[TrackPhysics], n_frames: int, *, moving_px: float, still_px: float,

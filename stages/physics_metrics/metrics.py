@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from physflow.stages.physics_metrics.events import frame_timing, hovering, rests, unforced_changes
+from physflow.stages.physics_metrics.events import frame_timing, hovering, rests, support_level, unforced_changes
 from physflow.stages.physics_metrics.expect import Expectation, deviations
 from physflow.stages.physics_metrics.flight import Flight, flights, gravity
 from physflow.stages.physics_metrics.tracking import Track
@@ -45,7 +45,7 @@ class Thresholds:
     rest_px: float = 0.5  # motion within a rest, px (or 5% of the radius)
     support_margin_px: float = 3.0  # a rest this far above the lowest level reached is in mid-air
     min_velocity_change: float = 0.5  # |dv| / speed of an unforced velocity change
-    min_change_px: float = 1.0  # and |dv| at least this many px per frame
+    min_change_px: float = 0.3  # and |dv| at least this many px per frame
     contact_px: float = 3.0  # surfaces this close count as touching
     moving_px: float = 1.0  # a step of at least this, px per frame, is motion (frame-timing checks)
     still_px: float = 0.25  # a step of at most this between moving steps: a repeated frame
@@ -201,7 +201,8 @@ def track_metrics(
     gravity_present = exp.gravity_expected
     if gravity_present is None:
         gravity_present = out["accel_y_px_s2"] is not None and out["accel_y_px_s2"] > 0
-    out.update(_motion_events(phys, found, rate, n_frames, th=th, gravity_present=gravity_present))
+    floor = support_level(tracks, shape[0], th.border_px)
+    out.update(_motion_events(phys, found, rate, n_frames, th=th, gravity_present=gravity_present, floor=floor))
     ratios, deviation = deviations(out, exp)
     out.update(ratios)
     out["violations"] = _violations(out, th) + deviation
@@ -224,13 +225,13 @@ def _free_flight(phys: Sequence[TrackPhysics], found: Sequence[Flight], th: Thre
 
 
 def _motion_events(phys: Sequence[TrackPhysics], found: Sequence[Flight], rate: float, n_frames: int, *,
-                   th: Thresholds, gravity_present: bool) -> dict[str, Any]:
+                   th: Thresholds, gravity_present: bool, floor: float) -> dict[str, Any]:
     """Rests in mid-air, unforced velocity changes and frame-timing breaks (repeated or dropped frames)."""
     runs = rests(phys, min_frames=th.rest_frames, rest_px=th.rest_px)
-    hover = hovering(phys, runs, found, gravity_present=gravity_present, margin_px=th.support_margin_px)
+    hover = hovering(phys, runs, found, gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px)
     changes = unforced_changes(phys, rate, teleport_limit=[_teleport_limit(tp, th) for tp in phys],
                                min_change=th.min_velocity_change, min_speed_px=th.min_change_px,
-                               gravity_present=gravity_present, margin_px=th.support_margin_px,
+                               gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px,
                                contact_px=th.contact_px)
     repeated, dropped = frame_timing(phys, n_frames, moving_px=th.moving_px, still_px=th.still_px,
                                      drop_ratio=th.drop_ratio)

@@ -86,7 +86,10 @@ def measure_frames(
     frames = np.asarray(frames)
     tracks = color_tracks(frames, min_saturation=cfg.min_saturation, min_area=cfg.min_area)
     flows = dis_flows(list(frames)) if (cfg.stabilise or cfg.flow_metrics) and len(frames) >= 2 else None
-    found = camera_motion.motions(flows, model=cfg.camera_model) if flows is not None and cfg.stabilise else None
+    found = None
+    if flows is not None and cfg.stabilise:
+        found = camera_motion.motions(flows, model=cfg.camera_model, step=cfg.camera_step,
+                                      threshold=cfg.camera_threshold_px)
     exp = (expect or Expectation()).merged(from_truth(truth) if truth is not None else None)
     out = measure_tracks(tracks, fps, len(frames), frames.shape[1:3], cfg, ppm=ppm, expect=exp, motions=found)
     if cfg.flow_metrics:
