@@ -93,7 +93,7 @@ def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit
     """Velocity changes at segment boundaries of isolated objects: (track, time s, |dv| / speed).
 
     A change is forced (left out) when another object touches this one then, or, with gravity, when the object
-    moves down onto the clip's lowest level `floor` (a floor bounce or landing). A change counts when |dv| exceeds
+    moves down onto the clip's lowest level `floor` (a floor bounce or landing) keeping most of its sideways speed. A change counts when |dv| exceeds
     `min_change` of the fastest speed on either side and `min_speed_px` px per frame, and both sides span 3 frames or more.
     """
     out = []
@@ -111,7 +111,10 @@ def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit
             # where the fit before the event puts the object then: a bounce's contact point, not the last frame
             half = float(tp.track.bottom[a.i1] - tp.track.pos[a.i1, 1])
             bottom = float(tp.fits[b].pos(t_ev)[1]) + half
-            if gravity_present and v_in[1] > 0 and bottom >= floor - margin_px:
+            # a floor stops or turns the fall; it does not take a fast sideways motion away with it
+            sideways = abs(float(v_out[0] - v_in[0]))
+            if gravity_present and v_in[1] > 0 and bottom >= floor - margin_px \
+                    and (sideways < 0.5 * abs(float(v_in[0])) or sideways < min_speed_px * fps):
                 continue
             if _touching(phys, k, t_ev, fps, contact_px):
                 continue
