@@ -240,18 +240,19 @@ def _motion_events(phys: Sequence[TrackPhysics], found: Sequence[Flight], rate: 
             "repeated_frames": len(repeated), "dropped_frames": len(dropped)}
 
 
+# a measure counting events, and the violation any such event is
+_COUNTED = (("teleports", "teleport"), ("vanished", "vanish"), ("appeared", "appear"),
+            ("rest_frames_midair", "unsupported_rest"), ("unforced_changes", "unforced_velocity_change"),
+            ("repeated_frames", "repeated_frames"), ("dropped_frames", "dropped_frames"))
+
+
 def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
     found = []
     if m["accel_y_px_s2"] is not None and m["accel_y_px_s2"] < 0:
         found.append("gravity_reversed")
     if m["smooth_fraction"] < th.min_smooth_fraction:
         found.append("temporal_order")
-    if m["teleports"]:
-        found.append("teleport")
-    if m["vanished"]:
-        found.append("vanish")
-    if m["appeared"]:
-        found.append("appear")
+    found += [name for key, name in _COUNTED[:3] if m[key]]
     if abs(m["radius_drift"]) > th.max_radius_drift:
         found.append("size_drift")
     if m["momentum_change"] is not None and m["momentum_change"] > th.max_momentum_change:
@@ -260,15 +261,7 @@ def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
         found.append("energy_gain")
     if m["restitution"] is not None and m["restitution"] > th.max_energy_gain:
         found.append("restitution_above_1")
-    if m["rest_frames_midair"]:
-        found.append("unsupported_rest")
-    if m["unforced_changes"]:
-        found.append("unforced_velocity_change")
-    if m["repeated_frames"]:
-        found.append("repeated_frames")
-    if m["dropped_frames"]:
-        found.append("dropped_frames")
-    return found
+    return found + [name for key, name in _COUNTED[3:] if m[key]]
 
 
 def truth_errors(tracks: Sequence[Track], truth_pos: Sequence[np.ndarray], truth_hue: Sequence[float], *,
