@@ -63,29 +63,36 @@ def _reverse_gravity(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]
     return [np.ascontiguousarray(f[::-1]) for f in render_frames(scene)]
 
 
-def _whole_frame(scene: Scene, rng: np.random.Generator) -> int:
-    """A frame in the middle half of the clip where the first object is wholly in view, clear of events."""
-    obj, r = scene.objects[0], scene.objects[0].radius_px + 2
-    inside = (obj.pos[:, 0] >= r) & (obj.pos[:, 0] <= scene.width - 1 - r) & (obj.pos[:, 1] >= r) \
-        & (obj.pos[:, 1] <= scene.height - 1 - r)
+def _whole_frame(scene: Scene, rng: np.random.Generator) -> tuple[int, int]:
+    """(object, frame): a frame in the middle half of the clip, clear of events, where that object (the first one
+    that has such frames) is wholly in view, clear of the border by more than a tracker's margin."""
     frames = np.arange(scene.n_frames // 4, 3 * scene.n_frames // 4)
-    frames = frames[inside[frames]] if inside[frames].any() else frames
+    k, ok = 0, np.ones(len(frames), bool)
+    for i, obj in enumerate(scene.objects):
+        r = obj.radius_px + 5
+        inside = (obj.pos[frames, 0] >= r) & (obj.pos[frames, 0] <= scene.width - 1 - r) \
+            & (obj.pos[frames, 1] >= r) & (obj.pos[frames, 1] <= scene.height - 1 - r)
+        if inside.any():
+            k, ok = i, inside
+            break
+    frames = frames[ok]
     events = np.array(scene.events or [-1e9]) * scene.fps
     clearance = np.abs(frames[:, None] - events[None, :]).min(axis=1)
-    return int(rng.choice(frames[clearance >= clearance.max() - 1]))
+    return k, int(rng.choice(frames[clearance >= clearance.max() - 1]))
 
 
 def _frozen(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
     """The video holds one frame for FREEZE_S seconds while things move (a hang in mid-air), then goes on."""
     frames = render_frames(scene)
-    t0, hold = _whole_frame(scene, rng), max(4, round(FREEZE_S * scene.fps))
+    t0, hold = _whole_frame(scene, rng)[1], max(4, round(FREEZE_S * scene.fps))
     return (frames[:t0] + [frames[t0]] * hold + frames[t0:])[:len(frames)]
 
 
 def _stopped(scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
-    """The first object stops dead inside the frame and stays there, nothing touching it."""
+    """An object stops dead inside the frame and stays there, nothing touching it."""
     s = copy.deepcopy(scene)
-    obj, t0 = s.objects[0], _whole_frame(s, rng)
+    k, t0 = _whole_frame(s, rng)
+    obj = s.objects[k]
     obj.pos = obj.pos.copy()
     obj.pos[t0:] = obj.pos[t0]
     return render_frames(s)
