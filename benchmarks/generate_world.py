@@ -38,7 +38,8 @@ from physflow.stages.train.recipes import RevisionConfig
 from tests.fixtures.train_world import build_train_world
 
 FPS = 8.0
-KEYS = ("violations", "teleports", "radius_drift", "n_tracks", "dynamic_degree", "temporal_flicker")
+KEYS = ("violations", "teleports", "radius_drift", "n_tracks", "dynamic_degree", "temporal_flicker", "unforced_changes",
+        "repeated_frames", "rest_frames_midair")
 
 
 def _summary(measures: list[dict]) -> dict[str, float]:
@@ -103,15 +104,16 @@ def main() -> None:
           f"{statistics.mean(m.get('objects', 0) for m in by_phase['prior']):.2f} "
           f"(from {sorted({m.get('objects_from') for m in by_phase['prior']})})")
     print("\n| videos | n | flagged | violations | teleports | abs radius drift | tracks | dynamic degree | flicker "
-          "| s/video |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| unforced dv | repeated frames | mid-air rest frames | s/video |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     table = [("training clips (reference)", _summary(reference), float("nan"))]
     table += [(phase, _summary([m["physics_metrics"] for m in by_phase[phase] if "physics_metrics" in m]),
                statistics.mean(seconds[phase]) if seconds[phase] else float("nan")) for phase in ("coarse", "refined")]
     for label, s, secs in table:
         print(f"| {label} | {s['videos']} | {s['flagged']:.2f} | {s['violations']:.2f} | {s['teleports']:.2f} | "
               f"{s['radius_drift']:.3f} | {s['n_tracks']:.2f} | {s['dynamic_degree']:.2f} | "
-              f"{s['temporal_flicker']:.3f} | {secs:.2f} |")
+              f"{s['temporal_flicker']:.3f} | {s['unforced_changes']:.2f} | {s['repeated_frames']:.2f} | "
+              f"{s['rest_frames_midair']:.2f} | {secs:.2f} |")
     print(f"\nphase 2 seconds per video: {statistics.mean(seconds['prior']):.2f}")
     videos = {(r["generation_id"], r["stage"]): np.stack([f for _, f in iter_frames(BlobStore(catalog.root).resolve(r["video_uri"]))]).astype(float)
               for r in rows if r["error"] is None and r["stage"] in ("coarse", "refined")}

@@ -153,9 +153,16 @@ TABLES: dict[str, TableSpec] = {
             ("mass", _f64), ("visible", pa.bool_()), ("mask_rle", _str), ("keypoints", pa.list_(_vec(3))),
             ("betas", _vec()), ("body_pose", _vec()), ("global_orient", _vec(3)), ("transl", _vec(3)),
         ]),
-        _spec(PHYSICS_METRICS, 1, (CLIP_ID, "tracker"), [
+        _spec(PHYSICS_METRICS, 2, (CLIP_ID, "tracker"), [
             (CLIP_ID, _str), ("uri", _str), ("tracker", _str), ("n_frames", _i32), ("fps", _f64), ("ppm", _f64),
             ("n_tracks", _i32), ("accel_y_px_s2", _f64), ("gravity_m_s2", _f64), ("fit_residual_px", _f64),
+            # v2: free flight by fit, expectations, camera, border cuts, motion and frame-timing events
+            ("seconds_per_frame", _f64), ("accel_y_err_px_s2", _f64), ("gravity_err_m_s2", _f64),
+            ("gravity_frame_heights_s2", _f64), ("flight_segments", _i32), ("gravity_ratio", _f64),
+            ("restitution_ratio", _f64), ("camera_class", _str), ("camera_shift_px", _f64),
+            ("camera_zoom_rate", _f64), ("stabilised", pa.bool_()), ("cut_observations", _i32),
+            ("rest_frames_midair", _i32), ("unforced_changes", _i32), ("repeated_frames", _i32),
+            ("dropped_frames", _i32),
             ("n_bounces", _i32), ("restitution", _f64), ("n_collisions", _i32), ("momentum_change", _f64),
             ("energy_ratio", _f64), ("max_gap_px", _f64), ("teleports", _i32), ("smooth_fraction", _f64),
             ("appeared", _i32), ("vanished", _i32), ("radius_drift", _f64), ("dynamic_degree", _f64),

@@ -120,3 +120,31 @@ def classify(motions: list[CameraMotion], size: tuple[int, int], *, still_px: fl
     if jitter > shaky_ratio * float(np.linalg.norm(steady)):
         return "shaky"
     return "pan" if steady[0] >= steady[1] else "tilt"
+
+
+def motions(flows: np.ndarray | list[np.ndarray], *, model: str = "homography", step: int = 8,
+            threshold: float = 1.0) -> list[CameraMotion]:
+    """`estimate` for every flow field of a clip (T-1 fields, each frame t to t+1)."""
+    return [estimate(f, model=model, step=step, threshold=threshold) for f in flows]
+
+
+def describe(found: list[CameraMotion], size: tuple[int, int]) -> dict[str, float | str]:
+    """Curation measures of a clip's camera, size (H, W): its class, mean translation (px per frame), mean zoom
+    change per frame and mean inlier share."""
+    if not found:
+        return {"camera_class": "static", "camera_shift_px": 0.0, "camera_zoom_rate": 0.0, "camera_inliers": 1.0}
+    return {
+        "camera_class": classify(found, size),
+        "camera_shift_px": float(np.mean([np.linalg.norm(m.translation) for m in found])),
+        "camera_zoom_rate": float(np.mean([m.scale for m in found]) - 1.0),
+        "camera_inliers": float(np.mean([m.inliers for m in found])),
+    }
+
+
+def matrix_error(a: np.ndarray, b: np.ndarray, size: tuple[int, int], step: int = 16) -> float:
+    """Mean distance (px) between where two 3x3 motions send a grid of points of a frame of `size` (H, W)."""
+    h, w = size
+    ys, xs = np.mgrid[0:h:step, 0:w:step].astype(np.float64)
+    pts = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=0)
+    pa, pb = a @ pts, b @ pts
+    return float(np.linalg.norm(pa[:2] / pa[2] - pb[:2] / pb[2], axis=0).mean())

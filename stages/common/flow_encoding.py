@@ -1,7 +1,8 @@
 """VideoJAM's flow-as-RGB encoding and its decoder (DESIGN §7).
 
 A flow field d becomes an RGB frame: hue from the direction of d, opacity from the normalised magnitude
-m = min(1, sigma * |d| / sqrt(H^2 + W^2)), composited over a fixed grey background b:
+m = min(1, |d| / (sigma * sqrt(H^2 + W^2))) (sigma = 0.15: a displacement of 15% of the frame diagonal is fully
+opaque), composited over a fixed grey background b:
 RGB = m * C(hue) + (1 - m) * b, with C a fully saturated, full-value colour.
 
 Because C has max 1 and min 0, max(RGB) - min(RGB) = m for any grey b, so the decoder recovers m and then C,
@@ -18,10 +19,10 @@ DEFAULT_SIGMA = 0.15
 
 
 def normalised_magnitude(flow: np.ndarray, sigma: float = DEFAULT_SIGMA) -> np.ndarray:
-    """m = min(1, sigma * |d| / sqrt(H^2 + W^2)) per pixel, H x W float32 in [0, 1]."""
+    """m = min(1, |d| / (sigma * sqrt(H^2 + W^2))) per pixel, H x W float32 in [0, 1]."""
     height, width = flow.shape[:2]
     mag = np.hypot(flow[..., 0], flow[..., 1])
-    return np.minimum(1.0, sigma * mag / np.hypot(height, width)).astype(np.float32)
+    return np.minimum(1.0, mag / (sigma * np.hypot(height, width))).astype(np.float32)
 
 
 def direction_deg(flow: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ def rgb_to_flow(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode an encoded frame: (direction in degrees, magnitude in pixels, normalised magnitude m).
 
-    The magnitude is sqrt(H^2 + W^2) * m / sigma; where m reached 1 it is a lower bound.
+    The magnitude is sigma * sqrt(H^2 + W^2) * m; where m reached 1 it is a lower bound.
     """
     p = rgb.astype(np.float32) / 255.0
     m = np.clip(p.max(axis=2) - p.min(axis=2), 0.0, 1.0)
@@ -52,7 +53,7 @@ def rgb_to_flow(
     color = (p - (1.0 - m[..., None]) * bg) / np.maximum(m[..., None], 1e-6)
     hsv = cv2.cvtColor(np.clip(color, 0.0, 1.0).astype(np.float32), cv2.COLOR_RGB2HSV)
     height, width = rgb.shape[:2]
-    magnitude = m * np.hypot(height, width) / sigma
+    magnitude = m * sigma * np.hypot(height, width)
     return hsv[..., 0].astype(np.float32), magnitude.astype(np.float32), m
 
 

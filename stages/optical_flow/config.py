@@ -28,8 +28,8 @@ class OpticalFlowConfig(StageConfig):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Torch device for RAFT; 'auto' picks CUDA when available."
     )
-    sigma: float = Field(0.15, gt=0.0, le=100.0, description="VideoJAM opacity scale: m = min(1, sigma * |d| / "
-                         "sqrt(H^2 + W^2)), dimensionless; 0.15 saturates at 6.7 diagonals, 6.67 at 0.15 of one.")
+    sigma: float = Field(0.15, gt=0.0, le=10.0, description="VideoJAM opacity scale: m = min(1, |d| / (sigma * "
+                         "sqrt(H^2 + W^2))), a fraction of the frame diagonal; 0.15: 15% of it is fully opaque.")
     background: int = Field(255, ge=0, le=255, description="Grey level (0-255) behind the flow colours.")
     rgb_crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor of the flow-RGB MP4 (lower = "
                          "closer to lossless).")

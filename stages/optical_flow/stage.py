@@ -98,7 +98,7 @@ class _ClipSinks:
 
 class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
     name = "optical_flow"
-    VERSION = 2  # 2: flow, flow RGB and spectral uris are catalog-relative blob references
+    VERSION = 3  # 2: catalog-relative blob references; 3: flow-RGB opacity m = min(1, |d| / (sigma * diagonal))
     Config = OpticalFlowConfig
     table = FLOWS
     input_columns = ("clip_id", "video_id", "start_frame", "end_frame", "clip_uri", "uri")

@@ -29,7 +29,7 @@ def _warp(img: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def flow_metrics(frames: Sequence[np.ndarray]) -> dict[str, float | None]:
+def flow_metrics(frames: Sequence[np.ndarray], flows: Sequence[np.ndarray] | None = None) -> dict[str, float | None]:
     """Dynamic degree, motion smoothness and temporal flicker of RGB frames (VBench-style approximations).
 
     - dynamic_degree (approx. VBench): fraction of frame pairs whose mean of the top 5% flow magnitudes
@@ -37,10 +37,12 @@ def flow_metrics(frames: Sequence[np.ndarray]) -> dict[str, float | None]:
     - motion_smoothness (approx. VBench): each middle frame predicted from its neighbours by warping
       halfway along the DIS flow between them; (255 - mean absolute error) / 255, 1 is perfectly smooth.
     - temporal_flicker (VBench-style): (255 - mean absolute change of static pixels, flow < 0.5 px) / 255.
+
+    `flows`: the DIS flows between consecutive frames when already computed.
     """
     if len(frames) < 3:
         return {"dynamic_degree": None, "motion_smoothness": None, "temporal_flicker": None}
-    flows = dis_flows(frames)
+    flows = dis_flows(frames) if flows is None else flows
     h, w = flows[0].shape[:2]
     thresh = 6.0 * min(h, w) / 256.0
     tops = []

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from physflow.stages.physics_metrics.events import frame_timing, hovering, rests, support_level, unforced_changes
+from physflow.stages.physics_metrics.expect import Expectation, deviations
+from physflow.stages.physics_metrics.flight import Flight, flights, gravity
 from physflow.stages.physics_metrics.tracking import Track
 from physflow.stages.physics_metrics.trajectory import (
     Segment,
     TrackPhysics,
-    acceleration,
     analyse_track,
     boundaries,
     restitutions,
@@ -36,8 +38,18 @@ class Thresholds:
     min_smooth_fraction: float = 0.6  # below: frames out of temporal order
     teleport_px: float = 3.0  # continuity gap above max(this, teleport_radius_frac * radius): a teleport
     teleport_radius_frac: float = 0.5
-    free_flight_accel: float = 0.3  # |a_y| above this fraction of frame height per s^2 marks a falling object
+    min_flight_z: float = 8.0  # |a_y| / sigma(a_y) of a constant-acceleration fit that marks free flight
+    noise_px: float = 0.05  # floor of the position noise assumed in fit uncertainties, px
     border_px: float = 3.0  # an object within this of the frame edge may leave or enter legitimately
+    rest_frames: int = 6  # frames an object must stay still to be at rest
+    rest_px: float = 0.5  # motion within a rest, px (or 5% of the radius)
+    support_margin_px: float = 3.0  # a rest this far above the lowest level reached is in mid-air
+    min_velocity_change: float = 0.5  # |dv| / speed of an unforced velocity change
+    min_change_px: float = 0.3  # and |dv| at least this many px per frame
+    contact_px: float = 3.0  # surfaces this close count as touching
+    moving_px: float = 1.0  # a step of at least this, px per frame, is motion (frame-timing checks)
+    still_px: float = 0.25  # a step of at most this between moving steps: a repeated frame
+    drop_ratio: float = 1.6  # a step this many times both neighbours: a dropped frame
     max_radius_drift: float = 0.1  # relative change of radius over the clip
     max_momentum_change: float = 0.1  # |dP| / sum m|v| across a collision
     max_energy_gain: float = 1.1  # kinetic energy after / before above this: energy from nowhere
@@ -49,17 +61,19 @@ def _edge_distance(p: np.ndarray, r: float, shape: tuple[int, int]) -> float:
 
 
 def _existence(tracks: Sequence[Track], n_frames: int, shape: tuple[int, int], th: Thresholds) -> tuple[int, int]:
-    """Objects that appear (after the first frame) or vanish (before the last, or in a gap) away from the edge."""
+    """Objects that appear (after the first frame) or vanish (before the last, or in a gap) away from the edge:
+    an observation cut by the border, or within `border_px` of it, is an object entering or leaving."""
     appeared = vanished = 0
     for tr in tracks:
-        r = float(np.median(tr.radius))
+        whole = ~tr.is_cut
+        r = float(np.median(tr.radius[whole] if whole.any() else tr.radius))
         starts = [0, *list(np.flatnonzero(np.diff(tr.frames) > 1) + 1)]
         ends = [*list(np.flatnonzero(np.diff(tr.frames) > 1)), len(tr.frames) - 1]
         for s in starts:
-            if tr.frames[s] > 0 and _edge_distance(tr.pos[s], r, shape) > th.border_px:
+            if tr.frames[s] > 0 and not tr.is_cut[s] and _edge_distance(tr.pos[s], r, shape) > th.border_px:
                 appeared += 1
         for e in ends:
-            if tr.frames[e] < n_frames - 1 and _edge_distance(tr.pos[e], r, shape) > th.border_px:
+            if tr.frames[e] < n_frames - 1 and not tr.is_cut[e] and _edge_distance(tr.pos[e], r, shape) > th.border_px:
                 vanished += 1
     return appeared, vanished
 
@@ -69,37 +83,6 @@ def _radius_drift(tr: Track) -> float:
         return 0.0
     slope = np.polyfit(tr.frames.astype(float), tr.radius, 1)[0]
     return float(slope * (tr.frames[-1] - tr.frames[0]) / np.median(tr.radius))
-
-
-def _is_vertical(a: np.ndarray, shape: tuple[int, int], th: Thresholds) -> bool:
-    return bool(abs(a[1]) > th.free_flight_accel * shape[0] and abs(a[0]) < 0.25 * abs(a[1]))
-
-
-def _gravity(phys: Sequence[TrackPhysics], shape: tuple[int, int], th: Thresholds) -> tuple[float | None, float, list]:
-    """Vertical acceleration (px/s^2) of free flight, the worst fit residual, and the tracks in free flight.
-
-    A track's long segments that accelerate strongly and mostly downwards are free flight (a dropped
-    ball, a jump's flight). An object on the ground can accelerate upwards too (a person crouching and
-    pushing off), so only a track with no such segment whose average acceleration points straight up
-    counts as falling upwards (an upside-down world).
-    """
-    acc, weights, falling, worst = [], [], [], 0.0
-    for tp in phys:
-        a, res = acceleration(tp, th.min_len)
-        worst = max(worst, res)
-        flight = [s for s in tp.fits if s.n >= th.min_len and s.accel[1] > 0 and _is_vertical(s.accel, shape, th)]
-        if flight:
-            w = [s.n * (tp.times[s.i1] - tp.times[s.i0]) ** 4 for s in flight]
-            acc.append(float(np.average([s.accel[1] for s in flight], weights=w)))
-        elif a is not None and a[1] < 0 and _is_vertical(a, shape, th):
-            acc.append(float(a[1]))
-        else:
-            continue
-        falling.append(tp)
-        weights.append(sum(s.n for s in tp.fits))
-    if not acc:
-        return None, worst, falling
-    return float(np.average(acc, weights=weights)), worst, falling
 
 
 def _event_clusters(phys: Sequence[TrackPhysics], fps: float, th: Thresholds) -> list[list[tuple[float, int, int]]]:
@@ -181,31 +164,86 @@ def track_metrics(
     *,
     masses: Sequence[float] | None = None,
     thresholds: Thresholds | None = None,
+    expect: Expectation | None = None,
 ) -> dict[str, Any]:
-    """Physics measures of one clip (pixels, seconds; image y down) and the violations they show."""
+    """Physics measures of one clip (pixels, seconds; image y down) and the violations they show.
+
+    `fps` is the container's frame rate; `expect` may give another time base (physical seconds per frame) and
+    the expected values to compare with. Positions, sizes and velocities use whole observations only (an object
+    cut by the frame border is left out there)."""
     th = thresholds or Thresholds()
-    phys = [analyse_track(tr, fps, th.fit_tol_px) for tr in tracks]
-    out: dict[str, Any] = {"n_tracks": len(tracks)}
-    accel_y, worst, falling = _gravity(phys, shape, th)
-    out["accel_y_px_s2"], out["fit_residual_px"] = accel_y, worst
-    bounces = [e for tp in falling for e in restitutions(tp, fps, th.min_len, _teleport_limit(tp, th))]
+    exp = expect or Expectation()
+    rate = 1.0 / exp.frame_seconds(fps)  # physical frames per second
+    whole = [tr.whole() for tr in tracks]
+    kept = [k for k, tr in enumerate(whole) if len(tr.frames) >= 2]
+    phys = [analyse_track(whole[k], rate, th.fit_tol_px) for k in kept]
+    out: dict[str, Any] = {"n_tracks": len(tracks), "seconds_per_frame": 1.0 / rate}
+    found = flights(phys, min_len=th.min_len, min_z=th.min_flight_z, noise_px=th.noise_px)
+    out.update(_free_flight(phys, found, th, shape))
+    falling = sorted({f.track for f in out.pop("_flights")})
+    bounces = [e for i in falling for e in restitutions(phys[i], rate, th.min_len, _teleport_limit(phys[i], th))]
     out["n_bounces"] = len(bounces)
     # the bounce with the most frames on both sides is the best measured: weight by n^3 (slope precision)
     out["restitution"] = float(np.average([e for e, _ in bounces], weights=[n**3 for _, n in bounces])) if bounces else None
-    m = list(masses) if masses is not None else [float(np.median(tr.radius)) ** 2 for tr in tracks]
-    coll = _collisions(phys, fps, m, th) if len(tracks) >= 2 else []
+    m = [masses[k] for k in kept] if masses is not None else [float(np.median(tp.track.radius)) ** 2 for tp in phys]
+    coll = _collisions(phys, rate, m, th) if len(phys) >= 2 else []
     out["n_collisions"] = len(coll)
     out["momentum_change"] = max((c["momentum_change"] for c in coll), default=None)
-    out["energy_ratio"] = max((c["energy_ratio"] for c in coll), default=None)
-    gaps = [(gap, _teleport_limit(tp, th)) for tp in phys for _, _, gap in boundaries(tp, fps)]
+    out["energy_ratio"] = max((c["energy_ratio"] for c in coll), key=lambda x: abs(x - 1.0), default=None)
+    gaps = [(gap, _teleport_limit(tp, th)) for tp in phys for _, _, gap in boundaries(tp, rate)]
     out["max_gap_px"] = max((g for g, _ in gaps), default=0.0)
     out["teleports"] = sum(g > lim for g, lim in gaps)
     out["smooth_fraction"] = min((smooth_fraction(tp, th.order_min_len) for tp in phys), default=1.0)
     out["appeared"], out["vanished"] = _existence(tracks, n_frames, shape, th)
-    drifts = [_radius_drift(tr) for tr in tracks]
+    out["cut_observations"] = int(sum(tr.is_cut.sum() for tr in tracks))
+    drifts = [_radius_drift(tr) for tr in whole]
     out["radius_drift"] = max(drifts, key=abs, default=0.0)
-    out["violations"] = _violations(out, th)
+    gravity_present = exp.gravity_expected
+    if gravity_present is None:
+        gravity_present = out["accel_y_px_s2"] is not None and out["accel_y_px_s2"] > 0
+    floor = support_level(tracks, shape[0], th.border_px)
+    out.update(_motion_events(phys, found, rate, n_frames, th=th, gravity_present=gravity_present, floor=floor))
+    ratios, deviation = deviations(out, exp)
+    out.update(ratios)
+    out["violations"] = _violations(out, th) + deviation
     return out
+
+
+def _free_flight(phys: Sequence[TrackPhysics], found: Sequence[Flight], th: Thresholds,
+                 shape: tuple[int, int]) -> dict[str, Any]:
+    """Gravity from the ballistic segments (px/s^2, + down) with its 1-sigma error, also in frame heights."""
+    g, reversed_ = gravity(found)
+    worst = max((seg.residual for tp in phys for seg in tp.fits if seg.n >= th.min_len), default=0.0)
+    side = [f for f in found if (f.accel[1] < 0) == reversed_]
+    return {
+        "_flights": side, "accel_y_px_s2": None if g is None else g.accel_y,
+        "accel_y_err_px_s2": None if g is None else g.accel_y_err,
+        "gravity_frame_heights_s2": None if g is None else g.accel_y / shape[0],
+        "flight_segments": 0 if g is None else g.n_segments, "flight_frames": 0 if g is None else g.n_frames,
+        "fit_residual_px": worst,
+    }
+
+
+def _motion_events(phys: Sequence[TrackPhysics], found: Sequence[Flight], rate: float, n_frames: int, *,
+                   th: Thresholds, gravity_present: bool, floor: float) -> dict[str, Any]:
+    """Rests in mid-air, unforced velocity changes and frame-timing breaks (repeated or dropped frames)."""
+    runs = rests(phys, min_frames=th.rest_frames, rest_px=th.rest_px)
+    hover = hovering(phys, runs, found, gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px)
+    changes = unforced_changes(phys, rate, teleport_limit=[_teleport_limit(tp, th) for tp in phys],
+                               min_change=th.min_velocity_change, min_speed_px=th.min_change_px,
+                               gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px,
+                               contact_px=th.contact_px)
+    repeated, dropped = frame_timing(phys, n_frames, moving_px=th.moving_px, still_px=th.still_px,
+                                     drop_ratio=th.drop_ratio)
+    return {"rest_frames_midair": int(sum(r.i1 - r.i0 + 1 for r in hover)), "unforced_changes": len(changes),
+            "max_unforced_change": max((c for _, _, c in changes), default=None),
+            "repeated_frames": len(repeated), "dropped_frames": len(dropped)}
+
+
+# a measure counting events, and the violation any such event is
+_COUNTED = (("teleports", "teleport"), ("vanished", "vanish"), ("appeared", "appear"),
+            ("rest_frames_midair", "unsupported_rest"), ("unforced_changes", "unforced_velocity_change"),
+            ("repeated_frames", "repeated_frames"), ("dropped_frames", "dropped_frames"))
 
 
 def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
@@ -214,12 +252,7 @@ def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
         found.append("gravity_reversed")
     if m["smooth_fraction"] < th.min_smooth_fraction:
         found.append("temporal_order")
-    if m["teleports"]:
-        found.append("teleport")
-    if m["vanished"]:
-        found.append("vanish")
-    if m["appeared"]:
-        found.append("appear")
+    found += [name for key, name in _COUNTED[:3] if m[key]]
     if abs(m["radius_drift"]) > th.max_radius_drift:
         found.append("size_drift")
     if m["momentum_change"] is not None and m["momentum_change"] > th.max_momentum_change:
@@ -228,7 +261,7 @@ def _violations(m: dict[str, Any], th: Thresholds) -> list[str]:
         found.append("energy_gain")
     if m["restitution"] is not None and m["restitution"] > th.max_energy_gain:
         found.append("restitution_above_1")
-    return found
+    return found + [name for key, name in _COUNTED[3:] if m[key]]
 
 
 def truth_errors(tracks: Sequence[Track], truth_pos: Sequence[np.ndarray], truth_hue: Sequence[float], *,

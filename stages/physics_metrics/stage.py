@@ -14,12 +14,16 @@ import numpy as np
 import pyarrow as pa
 
 from physflow.data_catalog.schemas import PHYSICS_METRICS
+from physflow.models import camera_motion
+from physflow.models.camera_motion import CameraMotion
 from physflow.stages.base import Stage
 from physflow.stages.common.video_io import iter_frames
+from physflow.stages.physics_metrics.camera import stabilise_tracks
 from physflow.stages.physics_metrics.config import PhysicsMetricsConfig
-from physflow.stages.physics_metrics.flowmetrics import flow_metrics
+from physflow.stages.physics_metrics.expect import Expectation, from_truth
+from physflow.stages.physics_metrics.flowmetrics import dis_flows, flow_metrics
 from physflow.stages.physics_metrics.metrics import track_metrics, truth_errors
-from physflow.stages.physics_metrics.tracking import color_tracks
+from physflow.stages.physics_metrics.tracking import Track, color_tracks
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,36 @@ class MetricsItem:
     truth: dict[str, Any] | None = None
 
 
+def measure_tracks(
+    tracks: Sequence[Track],
+    fps: float,
+    n_frames: int,
+    shape: tuple[int, int],
+    config: PhysicsMetricsConfig | None = None,
+    *,
+    ppm: float | None = None,
+    expect: Expectation | None = None,
+    motions: list[CameraMotion] | None = None,
+) -> dict[str, Any]:
+    """Every track-based physics measure of one clip, whatever made the tracks (colour tracks of a synthetic or
+    generated video, `detections` rows of a real clip): with the camera's `motions` (frame t to t+1) the tracks
+    are measured in frame 0's coordinates unless the camera is static. The expectation is `expect`, then the
+    config's, then `ppm`; gravity in m/s^2 when ppm is known."""
+    cfg = config or PhysicsMetricsConfig()
+    exp = (expect or Expectation()).merged(cfg.expectation(), Expectation(ppm=ppm))
+    camera = camera_motion.describe(motions or [], shape)
+    stabilised = bool(motions) and cfg.stabilise and camera["camera_class"] != "static"
+    if stabilised:
+        tracks = stabilise_tracks(tracks, motions or [])
+    out = track_metrics(tracks, fps, n_frames, shape, thresholds=cfg.thresholds(), expect=exp)
+    out.update(camera if motions else {})
+    out.update({"n_frames": n_frames, "fps": fps, "ppm": exp.ppm, "stabilised": stabilised})
+    a, err = out["accel_y_px_s2"], out["accel_y_err_px_s2"]
+    out["gravity_m_s2"] = a / exp.ppm if exp.ppm and a is not None else None
+    out["gravity_err_m_s2"] = err / exp.ppm if exp.ppm and err is not None else None
+    return out
+
+
 def measure_frames(
     frames: Sequence[np.ndarray] | np.ndarray,
     fps: float,
@@ -43,17 +77,23 @@ def measure_frames(
     *,
     ppm: float | None = None,
     truth: dict[str, Any] | None = None,
+    expect: Expectation | None = None,
 ) -> dict[str, Any]:
-    """Every physics measure of RGB frames (T x H x W x 3 uint8) at `fps`; gravity in m/s^2 when `ppm` is
-    given; errors against ground truth when `truth` (a `synth_clips` row) is given."""
+    """Every physics measure of RGB frames (T x H x W x 3 uint8) at `fps` (the container's rate), from colour
+    tracks; gravity in m/s^2 when `ppm` is given; errors against ground truth and its expected values when
+    `truth` (a `synth_clips` row) is given. `expect` states expected physics (see `Expectation`)."""
     cfg = config or PhysicsMetricsConfig()
     frames = np.asarray(frames)
     tracks = color_tracks(frames, min_saturation=cfg.min_saturation, min_area=cfg.min_area)
-    out = track_metrics(tracks, fps, len(frames), frames.shape[1:3], thresholds=cfg.thresholds())
-    out.update({"n_frames": len(frames), "fps": fps, "ppm": ppm})
-    out["gravity_m_s2"] = out["accel_y_px_s2"] / ppm if ppm and out["accel_y_px_s2"] is not None else None
+    flows = dis_flows(list(frames)) if (cfg.stabilise or cfg.flow_metrics) and len(frames) >= 2 else None
+    found = None
+    if flows is not None and cfg.stabilise:
+        found = camera_motion.motions(flows, model=cfg.camera_model, step=cfg.camera_step,
+                                      threshold=cfg.camera_threshold_px)
+    exp = (expect or Expectation()).merged(from_truth(truth) if truth is not None else None)
+    out = measure_tracks(tracks, fps, len(frames), frames.shape[1:3], cfg, ppm=ppm, expect=exp, motions=found)
     if cfg.flow_metrics:
-        out.update(flow_metrics(list(frames)))
+        out.update(flow_metrics(list(frames), flows))
     if truth is not None:
         out.update(_against_truth(out, tracks, truth, cfg))
     return out
@@ -65,8 +105,8 @@ def _against_truth(m: dict[str, Any], tracks: list, truth: dict[str, Any], cfg: 
     scene = scene_of(truth)
     rigid = [o for o in scene.objects if o.kind != "human"]  # a person's colour tracks are clothes, not the pelvis
     res: dict[str, Any] = truth_errors(
-        tracks, [o.pos for o in rigid], [o.hue for o in rigid], fps=scene.fps, thresholds=cfg.thresholds(),
-        truth_vel=[o.vel for o in rigid],
+        [tr.whole() for tr in tracks], [o.pos for o in rigid], [o.hue for o in rigid], fps=scene.fps,
+        thresholds=cfg.thresholds(), truth_vel=[o.vel for o in rigid],
     )
     g, e = truth.get("g"), truth.get("restitution")
     res["gravity_rel_err"] = abs(m["gravity_m_s2"] - g) / g if g and m.get("gravity_m_s2") is not None else None
@@ -76,7 +116,7 @@ def _against_truth(m: dict[str, Any], tracks: list, truth: dict[str, Any], cfg: 
 
 def measure_video(path: str, config: PhysicsMetricsConfig | None = None, *, fps: float | None = None,
                   start: int = 0, end: int | None = None, ppm: float | None = None,
-                  truth: dict[str, Any] | None = None) -> dict[str, Any]:
+                  truth: dict[str, Any] | None = None, expect: Expectation | None = None) -> dict[str, Any]:
     """`measure_frames` on frames [start, end) of a video file (fps from the file unless given)."""
     from physflow.stages.common.video_io import probe
 
@@ -94,12 +134,12 @@ def measure_video(path: str, config: PhysicsMetricsConfig | None = None, *, fps:
         ppm *= frames[0].shape[1] / native
     if truth is not None and truth.get("width") != frames[0].shape[1]:
         truth = None  # ground truth is in the clip's native pixels
-    return measure_frames(frames, fps, cfg, ppm=ppm, truth=truth)
+    return measure_frames(frames, fps, cfg, ppm=ppm, truth=truth, expect=expect)
 
 
 class PhysicsMetricsStage(Stage[PhysicsMetricsConfig, MetricsItem]):
     name = "physics_metrics"
-    VERSION = 1
+    VERSION = 2  # 2: border-aware, free flight by fit, new violations, expectations, stabilised tracks
     Config = PhysicsMetricsConfig
     table = PHYSICS_METRICS
     input_columns = ("clip_id", "uri", "start_frame", "end_frame", "fps", "ppm")

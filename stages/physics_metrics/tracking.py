@@ -4,6 +4,10 @@ A colour track is one hue class: saturated pixels are grouped into hue classes o
 in each frame the largest connected blob of a class gives a soft-weighted centroid and an equivalent
 radius sqrt(area / pi). Edge pixels count in proportion to their saturation, so anti-aliased edges give
 sub-pixel centroids. Frames where a class has no blob are missing from its track.
+
+An observation whose blob or box touches the frame border is marked `cut`: part of the object is outside, so
+its centre and size are biased. Measures of position, size and velocity use whole observations only; cut ones
+still tell that the object was there (entering or leaving through the border).
 """
 
 from __future__ import annotations
@@ -25,6 +29,23 @@ class Track:
     frames: np.ndarray  # (n,) int
     pos: np.ndarray  # (n, 2) px, pixel centres at integer coordinates
     radius: np.ndarray  # (n,) px
+    cut: np.ndarray | None = None  # (n,) bool: touches the frame border; None: none is
+    half_height: np.ndarray | None = None  # (n,) px from the centre to the bottom; None: the radius
+
+    @property
+    def is_cut(self) -> np.ndarray:
+        return np.zeros(len(self.frames), bool) if self.cut is None else self.cut
+
+    @property
+    def bottom(self) -> np.ndarray:
+        """Image y of the object's lowest point at each observation (px)."""
+        return self.pos[:, 1] + (self.radius if self.half_height is None else self.half_height)
+
+    def whole(self) -> Track:
+        """The observations not cut by the frame border."""
+        keep = ~self.is_cut
+        hh = None if self.half_height is None else self.half_height[keep]
+        return Track(self.label, self.hue, self.frames[keep], self.pos[keep], self.radius[keep], None, hh)
 
 
 def _hue_classes(hues: np.ndarray, min_pixels: int, gap: int) -> list[tuple[int, int]]:
@@ -82,8 +103,9 @@ def _in_range(h: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return (h >= lo) & (h <= hi) if lo <= hi else (h >= lo) | (h <= hi)
 
 
-def _measure(weight: np.ndarray, binary: np.ndarray, min_area: int) -> tuple[float, float, float] | None:
-    """Centroid and equivalent radius of the largest blob of `binary`, weighted by `weight` near it."""
+def _measure(weight: np.ndarray, binary: np.ndarray, min_area: int) -> tuple[float, float, float, bool] | None:
+    """Centroid and equivalent radius of the largest blob of `binary`, weighted by `weight` near it, and whether
+    the blob (with its anti-aliased fringe) touches the frame border."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     if n <= 1:
         return None
@@ -94,7 +116,11 @@ def _measure(weight: np.ndarray, binary: np.ndarray, min_area: int) -> tuple[flo
     w = np.where(support, weight, 0.0)
     total = float(w.sum())
     ys, xs = np.indices(w.shape)
-    return float((w * xs).sum() / total), float((w * ys).sum() / total), float(np.sqrt(total / np.pi))
+    x, y, bw, bh = stats[k, :4]
+    h, wd = binary.shape
+    # the centroid's support reaches 2 px past the blob (its dilation): within that of the edge, it is clipped
+    cut = bool(x <= 3 or y <= 3 or x + bw >= wd - 3 or y + bh >= h - 3)
+    return float((w * xs).sum() / total), float((w * ys).sum() / total), float(np.sqrt(total / np.pi)), cut
 
 
 def color_tracks(
@@ -114,7 +140,7 @@ def color_tracks(
     floor = 0.6 * min_saturation
     tracks = []
     for lo, hi in _hue_classes(hues, min_pixels=min_area * 2, gap=hue_gap):
-        found: list[tuple[int, float, float, float]] = []
+        found: list[tuple[int, float, float, float, bool]] = []
         for t, (x, m) in enumerate(zip(hsv, fg, strict=True)):
             in_class = _in_range(x[..., 0], lo, hi)
             weight = np.clip((x[..., 1].astype(np.float64) - floor) / (min_saturation * 1.5 - floor), 0, 1)
@@ -123,24 +149,46 @@ def color_tracks(
             if got is not None:
                 found.append((t, *got))
         if len(found) >= 2:
-            arr = np.array(found)
+            arr = np.array(found, dtype=np.float64)
             centre = (lo + ((hi - lo) % 180) / 2) % 180
-            tracks.append(Track(f"hue{int(centre)}", float(centre), arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3]))
+            tracks.append(Track(f"hue{int(centre)}", float(centre), arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3],
+                                arr[:, 4].astype(bool)))
     return tracks
 
 
-def tracks_from_detections(rows: Iterable[Mapping[str, Any]], *, start_frame: int = 0) -> list[Track]:
-    """Tracks from `detections` rows (frame, track_id, box x1,y1,x2,y2): box centres, radius = (w + h) / 4."""
-    by_id: dict[int, list[tuple[int, float, float, float]]] = {}
+def tracks_from_detections(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    start_frame: int = 0,
+    shape: tuple[int, int] | None = None,
+    classes: Iterable[str] | None = None,
+    border_px: float = 2.0,
+    scale: float = 1.0,
+) -> list[Track]:
+    """Tracks from `detections` rows (frame, track_id, cls, box x1,y1,x2,y2): box centres, radius = (w + h) / 4,
+    the box bottom. With the frame `shape` (H, W), a box within `border_px` of the edge is cut. `classes` keeps
+    only those classes; `scale` multiplies box coordinates (detections made at another width)."""
+    keep = None if classes is None else set(classes)
+    by_id: dict[int, list[tuple[float, ...]]] = {}
+    labels: dict[int, str] = {}
     for row in rows:
         if row.get("error") or row.get("box") is None or row.get("track_id") is None:
             continue
-        x1, y1, x2, y2 = row["box"]
-        by_id.setdefault(int(row["track_id"]), []).append(
-            (int(row["frame"]) - start_frame, (x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4)
+        if keep is not None and row.get("cls") not in keep:
+            continue
+        x1, y1, x2, y2 = (scale * float(v) for v in row["box"])
+        cut = shape is not None and (min(x1, y1) <= border_px or x2 >= shape[1] - 1 - border_px
+                                     or y2 >= shape[0] - 1 - border_px)
+        tid = int(row["track_id"])
+        labels[tid] = f"track{tid}" + (f":{row['cls']}" if row.get("cls") else "")
+        by_id.setdefault(tid, []).append(
+            (int(row["frame"]) - start_frame, (x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4,
+             float(cut), (y2 - y1) / 2)
         )
     tracks = []
     for tid, items in sorted(by_id.items()):
         arr = np.array(sorted(items))
-        tracks.append(Track(f"track{tid}", None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3]))
+        _, first = np.unique(arr[:, 0], return_index=True)  # one box per frame and track
+        arr = arr[first]
+        tracks.append(Track(labels[tid], None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3], arr[:, 4] > 0, arr[:, 5]))
     return tracks

@@ -40,6 +40,7 @@ def _window(obj: SceneObject, t: int, h: int, w: int) -> tuple[slice, slice, np.
     reach = obj.radius_at(t) + 2
     y0, y1 = max(0, int(np.floor(cy - reach))), min(h, int(np.ceil(cy + reach)) + 1)
     x0, x1 = max(0, int(np.floor(cx - reach))), min(w, int(np.ceil(cx + reach)) + 1)
+    y1, x1 = max(y0, y1), max(x0, x1)  # an object wholly outside the frame: an empty window
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     return slice(y0, y1), slice(x0, x1), xx - cx, yy - cy
 

@@ -327,6 +327,12 @@ def _sliding(rng: np.random.Generator, fr: _Frame, seed: int) -> Scene:
                  events=[t_stop] if t_stop < fr.times[-1] else [])
 
 
+def _open(rng: np.random.Generator, fr: _Frame, seed: int, weak_gravity: bool) -> Scene:
+    from physflow.stages.synth.exits import open_scene
+
+    return open_scene(rng, fr, seed, weak_gravity)
+
+
 def _human(rng: np.random.Generator, fr: _Frame, seed: int, kind: str) -> Scene:
     from physflow.stages.synth.human import build_human  # needs torch and smplx: loaded only for human scenes
 
@@ -342,6 +348,8 @@ _BUILDERS: dict[str, tuple[bool, Callable[[np.random.Generator, _Frame, int], Sc
     "pendulum": (True, _pendulum),
     "sliding": (True, _sliding),
     **{kind: (True, functools.partial(_human, kind=kind)) for kind in ("human_walk", "human_jump", "human_wave")},
+    "weak_gravity": (False, functools.partial(_open, weak_gravity=True)),
+    "drift": (False, functools.partial(_open, weak_gravity=False)),
 }
 SCENE_KINDS: tuple[str, ...] = tuple(_BUILDERS)
 

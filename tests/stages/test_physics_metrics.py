@@ -111,6 +111,7 @@ def test_size_drift_is_flagged(tmp_path):
 
 def test_every_violation_kind_has_a_test():
     tested = {"shuffle", "reverse_gravity", "teleport", "vanish", "size_drift"}
+    tested |= {"frozen", "stopped", "stutter", "speed2x"}  # in test_physics_world.py
     assert set(VIOLATIONS) == tested
 
 

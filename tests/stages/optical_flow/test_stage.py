@@ -27,7 +27,7 @@ def dis_run(real_videos, tmp_path_factory):
         FlowClip("gone:0-10", str(real_videos / "not-there.mp4"), 0, 10, root),
         FlowClip("short:5-6", str(real_videos / PANCAKE), 5, 6, root),
     ]
-    stage = OpticalFlowStage(OpticalFlowConfig(width=128, spectral_frames=8, sigma=5.0))
+    stage = OpticalFlowStage(OpticalFlowConfig(width=128, spectral_frames=8, sigma=0.2))
     store = BlobStore(Root(root))
     rows = {r["clip_id"]: store.resolve_row(r) for r in stage.run(clips).to_pylist()}
     return rows, stage, clips
@@ -56,7 +56,7 @@ def test_flow_rgb_video_decodes_to_the_flow(dis_run):
     assert len(frames) == 11 and frames[0].shape == (72, 128, 3)
     flows = read_flow_sequence(row["flow_uri"]).astype(np.float32)
     _, _, m = rgb_to_flow(frames[5])
-    expected = normalised_magnitude(flows[5], sigma=5.0)
+    expected = normalised_magnitude(flows[5], sigma=0.2)
     assert np.abs(m - expected).mean() < 0.03
 
 
