@@ -15,7 +15,6 @@ import torch.nn.functional as F  # noqa: N812  (the torch convention)
 from torch import nn
 
 from physflow.models.codec import PixelCodec, VaeCodec
-from physflow.models.registry import WeightsRegistry
 from physflow.models.video_dit import TinyDiTSize, build_tiny_dit, load_dit
 from physflow.stages.train.data.snapshot import DataConfig
 
@@ -75,13 +74,6 @@ def drop_prompts(prompts: list[str], p: float) -> list[str]:
     return [q if k else "" for q, k in zip(prompts, keep.tolist(), strict=True)]
 
 
-def base_folder(base: str, registry: WeightsRegistry | None) -> Path | None:
-    """The local pretrained folder for base 'video-base' (fails naming what to provide), None for 'tiny'."""
-    if base == "tiny":
-        return None
-    return (registry or WeightsRegistry.load()).require("video-base").path
-
-
 def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.Module]:
     """(codec, Wan DiT): pixel codec + tiny DiT, or the base folder's VAE + transformer."""
     if folder is None:
@@ -92,9 +84,11 @@ def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.
     return VaeCodec.from_folder(folder), load_dit(folder)
 
 
-def build_recipe(config: Any, data: DataConfig, registry: WeightsRegistry | None = None, seed: int = 0) -> Recipe:
-    """The recipe module for a recipe config (imports each recipe lazily)."""
-    folder = base_folder(config.base, registry)
+def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed: int = 0) -> Recipe:
+    """The recipe module for a recipe config (imports each recipe lazily); `folder` is the local base pipeline
+    folder for base 'video-base', None for 'tiny'."""
+    if (folder is None) != (config.base == "tiny"):
+        raise ValueError(f"recipe base {config.base!r} with base folder {folder}: 'tiny' takes none, 'video-base' one")
     if config.recipe == "revision":
         from physflow.stages.train.recipes.revision import RevisionRecipe
 
