@@ -16,6 +16,7 @@ from torch import nn
 
 from physflow.models.codec import PixelCodec, VaeCodec
 from physflow.models.video_dit import TinyDiTSize, build_tiny_dit, load_dit
+from physflow.models.wan_base import shifted_sigmas
 from physflow.stages.train.data.snapshot import DataConfig
 
 Batch = dict[str, Any]
@@ -52,9 +53,10 @@ class Recipe(nn.Module, ABC):
                 return
 
 
-def noise_like(x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x_t, t [B], target velocity) for a clean batch x0 [B, ...]; t is logit-normal in (0, 1)."""
-    t = torch.sigmoid(torch.randn(x0.shape[0], device=x0.device))
+def noise_like(x0: torch.Tensor, shift: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_t, t [B], target velocity) for a clean batch x0 [B, ...]; t is logit-normal in (0, 1), then moved by
+    the base scheduler's time shift (Wan: shift t / (1 + (shift - 1) t), more steps at high noise)."""
+    t = shifted_sigmas(torch.sigmoid(torch.randn(x0.shape[0], device=x0.device)), shift)
     noise = torch.randn_like(x0)
     tb = t.view(-1, *([1] * (x0.dim() - 1)))
     return (1 - tb) * x0 + tb * noise, t, noise - x0
