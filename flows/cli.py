@@ -37,6 +37,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "physflow.flows.cli_physics",
     "physflow.flows.cli_generate",
     "physflow.flows.cli_train",
+    "physflow.flows.cli_export",
 )
 console = Console() if sys.stdout.isatty() else Console(width=200)
 

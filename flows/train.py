@@ -21,6 +21,8 @@ from physflow.stages.train.loop import LoopConfig
 from physflow.stages.train.loop.checkpoints import CHECKPOINTS_DIR
 from physflow.stages.train.recipes import RecipeConfig, VideoJAMConfig
 
+TEXT_EMBEDDINGS_DIR = "text_embeddings"  # prompt embeddings stored per text encoder and caption
+
 
 class TrainParams(BaseModel):
     """Parameters of the train flow: one recipe (selected by its `recipe` field), data and loop settings."""
@@ -76,7 +78,9 @@ def train_and_register(catalog: Catalog, config: TrainConfig, snapshot: Training
                        interrupt_at: int | None = None) -> tuple[TrainStage, list[str]]:
     """Run the train stage (resuming its run) and register the checkpoint rows it returns; no Prefect needed."""
     stage = TrainStage(config, interrupt_at=interrupt_at)
-    table = stage.run(TrainInputs(snapshot, Path(catalog.root.local_path(CHECKPOINTS_DIR))))
+    inputs = TrainInputs(snapshot, Path(catalog.root.local_path(CHECKPOINTS_DIR)),
+                         Path(catalog.root.local_path(TEXT_EMBEDDINGS_DIR)))
+    table = stage.run(inputs)
     return stage, register_checkpoints(catalog, table, snapshot.artifact_keys)
 
 

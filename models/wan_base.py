@@ -59,7 +59,6 @@ class UMT5Prompts:
 
     def __init__(self, tokenizer: object, encoder: nn.Module, max_tokens: int = WAN_TEXT_TOKENS):
         self.tokenizer, self.encoder, self.max_tokens = tokenizer, encoder.requires_grad_(False).eval(), max_tokens
-        self.dim = int(encoder.config.d_model)
 
     @classmethod
     def from_folder(cls, folder: Path, max_tokens: int = WAN_TEXT_TOKENS) -> UMT5Prompts:
@@ -115,3 +114,20 @@ def scheduler_shift(folder: Path) -> float:
 
     return float(FlowMatchEulerDiscreteScheduler.load_config(str(folder / "scheduler"), local_files_only=True)
                  .get("shift", 1.0))
+
+
+def wan_prompt_encoder(folder: Path, store: Path | None, max_tokens: int = WAN_TEXT_TOKENS) -> object:
+    """The prompt embedder of a Wan folder: UMT5 directly, or (with a store) embeddings read from the store and
+    the UMT5 encoder loaded only for texts not stored yet."""
+    if store is None:
+        return UMT5Prompts.from_folder(folder, max_tokens)
+    from physflow.models.text_store import StoredPromptEmbeddings, encoder_sha256
+
+    encoder: list[UMT5Prompts] = []
+
+    def encode(prompts: list[str]) -> torch.Tensor:
+        if not encoder:
+            encoder.append(UMT5Prompts.from_folder(folder, max_tokens))
+        return encoder[0](prompts)
+
+    return StoredPromptEmbeddings(store, encoder_sha256(folder), encode, max_tokens)

@@ -25,10 +25,12 @@ from physflow.stages.train.recipes import build_recipe
 
 @dataclass(frozen=True)
 class TrainInputs:
-    """The training set and the checkpoint store (a local folder) the run's folder goes in."""
+    """The training set, the checkpoint store (a local folder) the run's folder goes in, and the store of prompt
+    embeddings (computed once per caption and text encoder; None: encode every step)."""
 
     snapshot: TrainingSnapshot
     store: Path
+    text_store: Path | None = None
 
 
 def run_id_for(config: TrainConfig, snapshot_keys: list[str]) -> str:
@@ -63,10 +65,14 @@ class TrainStage(Stage[TrainConfig, TrainInputs]):
         cfg = self.config
         self.run_id = run_id_for(cfg, item.snapshot.artifact_keys)
         folder = Path(cfg.base_folder) if cfg.base_folder else None
-        recipe = build_recipe(cfg.recipe, cfg.data, folder, seed=cfg.loop.seed)
+        recipe = build_recipe(cfg.recipe, cfg.data, folder, seed=cfg.loop.seed, text_store=item.text_store)
+        if hasattr(recipe.text, "computed"):  # embed every caption (and the empty prompt) before training
+            recipe.text(sorted({r.get("prompt") or "" for r in item.snapshot.rows} | {""}))
         dataset = TrainDataset(item.snapshot, cfg.data, seed=cfg.loop.seed)
         run = item.store / self.run_id
         self.result = train(recipe, dataset, cfg.loop, run, interrupt_at=self.interrupt_at)
+        if hasattr(recipe.text, "computed"):
+            self.result.metrics.update(text_encoded=recipe.text.computed, text_loaded=recipe.text.loaded)
         record = cfg.model_dump(mode="json")
         for step, path in complete_checkpoints(run):
             yield checkpoint_row(path, step, run_id=self.run_id, recipe=cfg.recipe.recipe, base=cfg.recipe.base,

@@ -78,3 +78,13 @@ def test_recipe_trains_from_the_wan_folder(wan_folder):
         opt.step()
         losses.append(float(loss))
     assert sum(losses[-3:]) < sum(losses[:3]), losses
+
+
+def test_stored_prompt_embeddings_equal_the_encoder_and_are_computed_once(wan_folder, tmp_path):
+    from physflow.models.wan_base import wan_prompt_encoder
+
+    direct = UMT5Prompts.from_folder(wan_folder)([PROMPT, ""])
+    first = wan_prompt_encoder(wan_folder, tmp_path / "store")
+    assert torch.equal(first([PROMPT, "", PROMPT]), direct[[0, 1, 0]]) and first.computed == 2
+    again = wan_prompt_encoder(wan_folder, tmp_path / "store")
+    assert torch.equal(again([PROMPT, ""]), direct) and (again.computed, again.loaded) == (0, 2)

@@ -6,6 +6,7 @@ velocity u = noise - x_0, and x_0 is estimated as x_t - t * u.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,21 @@ def drop_prompts(prompts: list[str], p: float) -> list[str]:
     return [q if k else "" for q, k in zip(prompts, keep.tolist(), strict=True)]
 
 
+BASE_PIPELINES = {"revision": "StableVideoDiffusionPipeline", "videojam": "WanPipeline", "wisa": "WanPipeline",
+                  "diffphy": "WanPipeline"}
+
+
+def check_pipeline_folder(folder: Path, expected: str) -> None:
+    """Fail before any work unless `folder` is a diffusers pipeline folder of the class the recipe needs."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"base folder {folder} has no model_index.json: the video-base must be a diffusers pipeline "
+                         f"folder ({expected}, saved with save_pretrained)")
+    found = json.loads(index.read_text()).get("_class_name")
+    if found != expected:
+        raise ValueError(f"base folder {folder} holds a {found}; this recipe trains a {expected}")
+
+
 def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.Module]:
     """(codec, Wan DiT): pixel codec + tiny DiT, or the base folder's VAE + transformer."""
     if folder is None:
@@ -86,11 +102,14 @@ def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.
     return VaeCodec.from_folder(folder), load_dit(folder)
 
 
-def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed: int = 0) -> Recipe:
+def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed: int = 0,
+                 text_store: Path | None = None) -> Recipe:
     """The recipe module for a recipe config (imports each recipe lazily); `folder` is the local base pipeline
-    folder for base 'video-base', None for 'tiny'."""
+    folder for base 'video-base', None for 'tiny'; `text_store` the folder of stored prompt embeddings (Wan)."""
     if (folder is None) != (config.base == "tiny"):
         raise ValueError(f"recipe base {config.base!r} with base folder {folder}: 'tiny' takes none, 'video-base' one")
+    if folder is not None:
+        check_pipeline_folder(folder, BASE_PIPELINES[config.recipe])
     if config.recipe == "revision":
         from physflow.stages.train.recipes.revision import RevisionRecipe
 
@@ -98,11 +117,11 @@ def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed
     if config.recipe == "videojam":
         from physflow.stages.train.recipes.videojam import VideoJAMRecipe
 
-        return VideoJAMRecipe(config, data, folder, seed)
+        return VideoJAMRecipe(config, data, folder, seed, text_store)
     if config.recipe == "wisa":
         from physflow.stages.train.recipes.wisa import WisaRecipe
 
-        return WisaRecipe(config, data, folder, seed)
+        return WisaRecipe(config, data, folder, seed, text_store)
     from physflow.stages.train.recipes.diffphy import DiffPhyRecipe
 
-    return DiffPhyRecipe(config, data, folder, seed)
+    return DiffPhyRecipe(config, data, folder, seed, text_store)

@@ -21,8 +21,9 @@ LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 class DiffPhyRecipe(DiTRecipe):
     name = "diffphy"
 
-    def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed)
+    def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit.requires_grad_(False)
         dit.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,
                                    target_modules=LORA_TARGETS))

@@ -15,7 +15,7 @@ import torch
 from physflow.models.inner_guidance import InnerGuidance, sample_inner_guidance
 from physflow.models.text_embed import HashTextEmbedder
 from physflow.models.video_dit import JointDiT, extend_for_flow
-from physflow.models.wan_base import UMT5Prompts, scheduler_shift, scheduler_sigmas
+from physflow.models.wan_base import scheduler_shift, scheduler_sigmas, wan_prompt_encoder
 from physflow.stages.train.data.snapshot import DataConfig
 from physflow.stages.train.recipes.base import Batch, Recipe, build_dit, noise_like
 
@@ -25,7 +25,8 @@ class DiTRecipe(Recipe):
 
     guidance = InnerGuidance(w1=3.0, w2=0.0)  # text-only guidance unless the recipe predicts flow
 
-    def __init__(self, config: Any, data: DataConfig, folder: Path | None, seed: int, *, with_flow: bool = False):
+    def __init__(self, config: Any, data: DataConfig, folder: Path | None, seed: int, *, with_flow: bool = False,
+                 text_store: Path | None = None):
         super().__init__()
         self.config, self.data = config, data
         self.codec, dit = build_dit(config.dit, folder, seed)
@@ -34,8 +35,9 @@ class DiTRecipe(Recipe):
             extend_for_flow(dit, c)
         self.model = JointDiT(dit, appearance_channels=c, flow_channels=c if with_flow else 0)
         self.folder = folder
-        self.text: HashTextEmbedder | UMT5Prompts = (
-            HashTextEmbedder(dit.config.text_dim) if folder is None else UMT5Prompts.from_folder(folder))
+        # A Wan base's UMT5 encoder stays out of the module (and checkpoints); with a store, it loads only for
+        # captions not embedded yet.
+        self.text: Any = HashTextEmbedder(dit.config.text_dim) if folder is None else wan_prompt_encoder(folder, text_store)
         self.shift = 1.0 if folder is None else scheduler_shift(folder)
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:

@@ -21,8 +21,9 @@ from physflow.stages.train.recipes.dit_base import DiTRecipe
 class VideoJAMRecipe(DiTRecipe):
     name = "videojam"
 
-    def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed, with_flow=config.use_flow)
+    def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, with_flow=config.use_flow, text_store=text_store)
         self.guidance = InnerGuidance(config.w1, config.w2)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:

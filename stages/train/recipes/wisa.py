@@ -18,8 +18,9 @@ from physflow.stages.train.recipes.dit_base import DiTRecipe
 class WisaRecipe(DiTRecipe):
     name = "wisa"
 
-    def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed)
+    def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit
         self.physics = PhysicsTokens(dit.config.text_dim)
         inner = dit.config.num_attention_heads * dit.config.attention_head_dim
