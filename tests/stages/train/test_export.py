@@ -28,7 +28,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 
 def _train(world, folder, recipe: dict) -> str:
     cfg = TrainConfig.model_validate({"recipe": {"base": "video-base", **recipe}, "data": {"frames": 5, "size": 16},
-                                      "loop": {"steps": 2, "batch_size": 2, "lr": 3e-2, "save_every": 2}})
+                                      "loop": {"steps": 2, "batch_size": 2, "lr": 3e-2, "save_every": 2},
+                                      "base_folder": str(folder)})
     run_id, _ = run_training(world, cfg.recipe, cfg.data, cfg.loop, load_snapshot(world, cfg.data),
                              base_folder=str(folder))
     return f"{run_id}:2"
@@ -72,11 +73,10 @@ def test_lora_run_exports_for_load_lora_weights_and_merged(world, wan_folder, tm
 
 def test_full_finetune_exports_the_trained_transformer(world, wan_folder, tmp_path):  # noqa: F811
     checkpoint = _train(world, wan_folder, {"recipe": "wisa"})
-    ours, guidance = _ours(world, checkpoint)  # WISA's sampler adds physics tokens the stock pipeline has no input for
     written = export_checkpoint(world, checkpoint, tmp_path / "wisa")
     assert written["kind"] == "full" and (tmp_path / "wisa" / EXTRAS_FILE).exists()
-    video = _stock(tmp_path / "wisa", guidance)
-    assert video.shape == ours.shape and torch.isfinite(video).all()
+    video = _stock(tmp_path / "wisa", 4.0)  # without WISA's physics tokens: the stock pipeline has no input for them
+    assert video.shape == (1, 5, 3, 16, 16) and torch.isfinite(video).all() and float(video.std()) > 0
     from diffusers import WanTransformer3DModel
 
     exported = WanTransformer3DModel.from_pretrained(str(tmp_path / "wisa" / "transformer"), local_files_only=True)
