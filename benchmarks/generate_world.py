@@ -33,8 +33,8 @@ from physflow.stages.generate.stage import GenerateItem, GenerateStage
 from physflow.stages.physics_metrics import PhysicsMetricsConfig, measure_frames
 from physflow.stages.train.data import DataConfig, load_snapshot
 from physflow.stages.train.loop import LoopConfig
-from physflow.stages.train.loop.run import run_training
 from physflow.stages.train.recipes import RevisionConfig
+from tests.fixtures.train_run import run_training
 from tests.fixtures.train_world import build_train_world
 
 FPS = 8.0

@@ -21,11 +21,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from physflow.stages.physics_metrics import PhysicsMetricsConfig, measure_frames
+from physflow.stages.train.checkpoint import load_checkpoint
 from physflow.stages.train.data import DataConfig, TrainDataset, load_snapshot
 from physflow.stages.train.loop import LoopConfig
-from physflow.stages.train.loop.run import load_checkpoint, run_training
 from physflow.stages.train.loop.trajectory_metric import trajectory_score
 from physflow.stages.train.recipes import RevisionConfig, VideoJAMConfig
+from tests.fixtures.train_run import run_training
 from tests.fixtures.train_world import build_train_world
 
 
@@ -69,9 +70,9 @@ def main() -> None:
     for label, cfg, steps, lr in runs:
         loop = LoopConfig(steps=steps, batch_size=4, lr=lr, save_every=steps, seed=0)
         start = time.perf_counter()
-        _, result = run_training(catalog, cfg, data, loop, snap)
+        run_id, result = run_training(catalog, cfg, data, loop, snap)
         seconds = time.perf_counter() - start
-        recipe, _ = load_checkpoint(catalog, str(result.saved[-1][2]))  # the registered checkpoint, reloaded
+        recipe, _ = load_checkpoint(catalog, f"{run_id}:{result.steps}")  # the registered checkpoint, reloaded
         videos = recipe.sample(batch, args.sample_steps, torch.Generator().manual_seed(0))
         final = float(np.mean(result.losses[-10:]))
         rows.append((label, str(steps), _score([_uint8(v) for v in videos]), final, seconds))

@@ -21,6 +21,7 @@ from physflow.flows import (
     cli_catalog,
     cli_catalog_verify,
     cli_curate,
+    cli_export,
     cli_flow,
     cli_generate,
     cli_ingest,
@@ -68,6 +69,7 @@ COMMAND_MODULES = (
     cli_synth,
     cli_generate,
     cli_train,
+    cli_export,
 )
 for _module in COMMAND_MODULES:
     _module.register(app)

@@ -1,21 +1,27 @@
-"""train-model: build the training snapshot from the catalog, train one recipe, register its checkpoints."""
+"""train-model: build the training snapshot from the catalog, run the train stage, register its checkpoint rows."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
-from physflow.data_catalog import Catalog
+from physflow.data_catalog import Catalog, cache_key
+from physflow.data_catalog.schemas import CHECKPOINTS
 from physflow.flows.ingest import DEFAULT_CATALOG
 from physflow.models.registry import WeightsRegistry
+from physflow.stages.train import TrainConfig, TrainInputs, TrainStage, run_id_for
 from physflow.stages.train.data import DataConfig, TrainingSnapshot, load_snapshot
 from physflow.stages.train.loop import LoopConfig
-from physflow.stages.train.loop.run import run_id_for, run_training
+from physflow.stages.train.loop.checkpoints import CHECKPOINTS_DIR
 from physflow.stages.train.recipes import RecipeConfig, VideoJAMConfig
+
+TEXT_EMBEDDINGS_DIR = "text_embeddings"  # prompt embeddings stored per text encoder and caption
 
 
 class TrainParams(BaseModel):
@@ -43,22 +49,48 @@ class TrainSummary(BaseModel):
     snapshot: dict[str, int]
 
 
-def data_for(params: TrainParams) -> DataConfig:
-    """The data settings the recipe needs: VideoJAM with flow trains only on clips that have flow."""
-    if params.recipe.recipe == "videojam" and params.recipe.use_flow and not params.data.require_flow:
-        return params.data.model_copy(update={"require_flow": True})
-    return params.data
+def stage_config(params: TrainParams, registry: WeightsRegistry) -> TrainConfig:
+    """The stage's config, with the `video-base` folder resolved (a missing base fails here, before any work)."""
+    folder = str(registry.require("video-base").path) if params.recipe.base == "video-base" else None
+    return TrainConfig(recipe=params.recipe, data=params.data, loop=params.loop, run_id=params.run_id,
+                       base_folder=folder).with_data_needs()
+
+
+def register_checkpoints(catalog: Catalog, table: pa.Table, snapshot_keys: list[str]) -> list[str]:
+    """Register each checkpoint row as its own artifact (keyed by run and step: registering again is a no-op)."""
+    ids = []
+    for row in table.to_pylist():
+        sha = [row["weights_sha256"]] if row["weights_sha256"] else []
+        key = cache_key(TrainStage.name, TrainStage.VERSION, {"run_id": row["run_id"], "step": row["step"]},
+                        snapshot_keys, sha)
+        manifest = catalog.artifacts.write(
+            stage=TrainStage.name, version=TrainStage.VERSION, key=key, table_name=CHECKPOINTS,
+            table=pa.Table.from_pylist([row], schema=table.schema), shard=row["checkpoint_id"],
+            config={"run_id": row["run_id"], "step": row["step"]}, inputs=snapshot_keys, weights=sha,
+            stats={"step": row["step"]},
+        )
+        catalog.register(manifest)
+        ids.append(row["checkpoint_id"])
+    return ids
+
+
+def train_and_register(catalog: Catalog, config: TrainConfig, snapshot: TrainingSnapshot, *,
+                       interrupt_at: int | None = None) -> tuple[TrainStage, list[str]]:
+    """Run the train stage (resuming its run) and register the checkpoint rows it returns; no Prefect needed."""
+    stage = TrainStage(config, interrupt_at=interrupt_at)
+    inputs = TrainInputs(snapshot, Path(catalog.root.local_path(CHECKPOINTS_DIR)),
+                         Path(catalog.root.local_path(TEXT_EMBEDDINGS_DIR)))
+    table = stage.run(inputs)
+    return stage, register_checkpoints(catalog, table, snapshot.artifact_keys)
 
 
 @task(name="train", cache_policy=NO_CACHE)
-def train_task(params: TrainParams, snapshot: TrainingSnapshot, registry: WeightsRegistry) -> TrainSummary:
-    catalog = Catalog(params.catalog)
-    data = data_for(params)
-    run_id, result = run_training(catalog, params.recipe, data, params.loop, snapshot, registry=registry,
-                                   run_id=params.run_id)
+def train_task(catalog_root: str, config: TrainConfig, snapshot: TrainingSnapshot) -> TrainSummary:
+    stage, ids = train_and_register(Catalog(catalog_root), config, snapshot)
+    result = stage.result
+    assert result is not None and stage.run_id is not None
     return TrainSummary(
-        run_id=run_id, steps=result.steps, resumed_from=result.resumed_from,
-        checkpoint_ids=[str(cid) for _, _, cid in result.saved if cid],
+        run_id=stage.run_id, steps=result.steps, resumed_from=result.resumed_from, checkpoint_ids=ids,
         first_loss=result.losses[0] if result.losses else None, last_loss=result.losses[-1] if result.losses else None,
         metrics=result.metrics, snapshot=snapshot.counts,
     )
@@ -67,13 +99,11 @@ def train_task(params: TrainParams, snapshot: TrainingSnapshot, registry: Weight
 @flow(name="train-model", log_prints=True)
 def train_flow(params: TrainParams) -> TrainSummary:
     catalog = Catalog(params.catalog)
-    registry = WeightsRegistry.load(params.weights_config)
-    if params.recipe.base == "video-base":
-        registry.require("video-base")  # a missing base fails here, before any work
-    snapshot = load_snapshot(catalog, data_for(params))
-    print(f"training set: {snapshot.counts} from {len(snapshot.artifact_keys)} artifacts; run "
-          f"{params.run_id or run_id_for(params.recipe, data_for(params), params.loop, snapshot.artifact_keys)}")
-    summary = train_task(params, snapshot, registry)
+    config = stage_config(params, WeightsRegistry.load(params.weights_config))
+    snapshot = load_snapshot(catalog, config.data)
+    print(f"training set: {snapshot.counts} from {len(snapshot.artifact_keys)} artifacts; "
+          f"run {run_id_for(config, snapshot.artifact_keys)}")
+    summary = train_task(params.catalog, config, snapshot)
     create_table_artifact(
         key=f"train-{params.recipe.recipe}-metrics",
         table=[{"measure": k, "value": v} for k, v in sorted(summary.metrics.items())],

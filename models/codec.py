@@ -45,12 +45,17 @@ class PixelCodec(nn.Module):
 
 
 class VaeCodec(nn.Module):
-    """A diffusers video autoencoder (e.g. AutoencoderKLWan) from a local folder; frozen."""
+    """A diffusers video autoencoder (e.g. AutoencoderKLWan) from a local folder; frozen. Where the VAE's config
+    carries `latents_mean` / `latents_std` (Wan), latents are normalised per channel as Wan's pipeline expects."""
 
     def __init__(self, vae: nn.Module):
         super().__init__()
+        from physflow.models.wan_base import WanLatentNorm
+
         self.vae = vae.requires_grad_(False).eval()
         self.latent_channels = int(vae.config.z_dim if hasattr(vae.config, "z_dim") else vae.config.latent_channels)
+        mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+        self.norm = WanLatentNorm(mean, std) if mean is not None and std is not None else None
 
     @classmethod
     def from_folder(cls, folder: Path) -> VaeCodec:
@@ -59,10 +64,12 @@ class VaeCodec(nn.Module):
         return cls(AutoencoderKLWan.from_pretrained(str(folder / "vae"), local_files_only=True))
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        return self.vae.encode(video).latent_dist.mode()
+        z = self.vae.encode(video).latent_dist.mode()
+        return self.norm.normalise(z) if self.norm is not None else z
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(latents).sample
+        z = self.norm.denormalise(latents) if self.norm is not None else latents
+        return self.vae.decode(z).sample
 
 
 class FrameVaeCodec(nn.Module):

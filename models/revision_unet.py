@@ -90,3 +90,16 @@ class MaskConditionedUNet(nn.Module):
         sample = torch.cat(parts, dim=2)  # [B, F, 2C (+2), H, W]
         time_ids = torch.tensor([[self.fps, self.motion_bucket, 0.02]], dtype=noisy.dtype, device=noisy.device).expand(b, -1)
         return self.unet(sample, t * 1000.0, encoder_hidden_states=context, added_time_ids=time_ids, return_dict=False)[0]
+
+
+def edm_unet_call(model: MaskConditionedUNet, sample: torch.Tensor, first_latent: torch.Tensor, mask: torch.Tensor | None,
+                  *, timestep: torch.Tensor, context: torch.Tensor, time_ids: torch.Tensor) -> torch.Tensor:
+    """The UNet as SVD calls it: sample [B, F, C, H, W] already scaled by c_in, the (unscaled, noise-augmented)
+    first-frame latent [B, C, H, W] repeated over frames, timestep = c_noise, context = CLIP image embedding
+    [B, 1, D], time_ids [B, 3] (fps - 1, motion bucket, noise augmentation); returns F (v-prediction)."""
+    f = sample.shape[1]
+    parts = [sample, first_latent.unsqueeze(1).expand(-1, f, -1, -1, -1)]
+    if mask is not None:
+        parts.append(mask)
+    return model.unet(torch.cat(parts, dim=2), timestep, encoder_hidden_states=context, added_time_ids=time_ids,
+                      return_dict=False)[0]

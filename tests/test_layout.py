@@ -16,7 +16,7 @@ SHARED = {"base", "common"}  # the floor every stage may use
 
 # Folders whose Stage class is still being written (the training stage returns checkpoint rows; the flow
 # registers them). Empty this set when it lands.
-NOT_YET_A_STAGE = {"train"}
+NOT_YET_A_STAGE: set[str] = set()
 
 # The declared cross-stage uses: (stage, stage it imports, why).
 CROSS_STAGE_USES = {

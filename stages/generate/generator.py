@@ -145,7 +145,7 @@ class JointGenerator(nn.Module):
 def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None,
                     seed: int = 0) -> RevisionGenerator | JointGenerator:
     """The model named by `checkpoint`: an embedded tiny name, or a checkpoint_id of the `checkpoints` table of
-    the catalog at `catalog_root`, loaded by the training stages (stages/train/loop)."""
+    the catalog at `catalog_root`, loaded by the train stage (stages/train/checkpoint.py)."""
     if checkpoint == "tiny-revision":
         return RevisionGenerator.tiny(frames, seed)
     if checkpoint == "tiny-videojam":
@@ -153,7 +153,7 @@ def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = 
     if catalog_root is None:
         raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(TINY_CHECKPOINTS)} and no catalog is given")
     from physflow.data_catalog import Catalog
-    from physflow.stages.train.loop.run import load_checkpoint
+    from physflow.stages.train.checkpoint import load_checkpoint
 
     recipe, row = load_checkpoint(Catalog(catalog_root), checkpoint)
     if row["recipe"] == "revision":

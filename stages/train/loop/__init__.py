@@ -1,7 +1,7 @@
-"""The training loop (accelerate), resumable checkpoints and their catalog rows."""
+"""The training loop (accelerate) and the resumable checkpoint folders it writes."""
 
-from physflow.stages.train.loop.checkpoints import latest_checkpoint, register_checkpoint
+from physflow.stages.train.loop.checkpoints import complete_checkpoints, latest_checkpoint
 from physflow.stages.train.loop.config import LoopConfig
 from physflow.stages.train.loop.loop import TrainResult, train
 
-__all__ = ["LoopConfig", "TrainResult", "latest_checkpoint", "register_checkpoint", "train"]
+__all__ = ["LoopConfig", "TrainResult", "complete_checkpoints", "latest_checkpoint", "train"]

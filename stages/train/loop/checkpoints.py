@@ -1,8 +1,9 @@
-"""Checkpoint folders under the catalog root and their `checkpoints` rows.
+"""Checkpoint folders in the checkpoint store and the `checkpoints` rows that describe them.
 
-Layout: `checkpoints/<run_id>/step-<NNNNNNNN>/` written by accelerate's save_state (model.safetensors,
-optimizer, RNG states, the data position and EMA) into a temporary folder that is renamed when complete, so
-a killed save leaves nothing that resume would pick up.
+Layout: `<store>/<run_id>/step-<NNNNNNNN>/` written by accelerate's save_state (model.safetensors, optimizer,
+RNG states, the data position and EMA) plus `metrics.json`, into a temporary folder that is renamed when
+complete, so a killed save leaves nothing that resume would pick up. The stage returns one row per complete
+folder; the flow registers them.
 """
 
 from __future__ import annotations
@@ -14,29 +15,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import file_sha256
-from physflow.data_catalog.schemas import CHECKPOINTS, table_spec
 
-CHECKPOINTS_DIR = "checkpoints"
-STAGE = "train"
-STAGE_VERSION = 1
-
-
-def run_dir(catalog: Catalog, run_id: str) -> Path:
-    return catalog.root.local_path(CHECKPOINTS_DIR, run_id)
+CHECKPOINTS_DIR = "checkpoints"  # the checkpoint store, under the catalog root
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
 
 
 def step_dir(run: Path, step: int) -> Path:
     return run / f"step-{step:08d}"
 
 
+def complete_checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every complete step folder of a run, by step."""
+    found = sorted(p for p in run.glob("step-*") if p.is_dir() and ".tmp" not in p.name)
+    return [(int(p.name.split("-")[1]), p) for p in found]
+
+
 def latest_checkpoint(run: Path) -> tuple[int, Path] | None:
     """The highest complete step folder of a run, or None."""
-    found = sorted(p for p in run.glob("step-*") if p.is_dir() and ".tmp" not in p.name)
-    return (int(found[-1].name.split("-")[1]), found[-1]) if found else None
+    found = complete_checkpoints(run)
+    return found[-1] if found else None
 
 
 def commit_checkpoint(tmp: Path, final: Path, keep: int) -> None:
@@ -44,30 +43,19 @@ def commit_checkpoint(tmp: Path, final: Path, keep: int) -> None:
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    complete = sorted(p for p in final.parent.glob("step-*") if ".tmp" not in p.name)
-    for old in complete[:-keep]:
+    for _, old in complete_checkpoints(final.parent)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def register_checkpoint(
-    catalog: Catalog, *, run_id: str, recipe: str, base: str, folder: Path, step: int, metrics: dict[str, Any],
-    snapshot_keys: list[str], config: dict[str, Any], n_samples: int,
-) -> str:
-    """Write and register one `checkpoints` row; returns its checkpoint_id."""
-    weights = folder / "model.safetensors"
-    sha = file_sha256(weights) if weights.exists() else None
-    checkpoint_id = f"{run_id}:{step}"
-    row = {
-        "checkpoint_id": checkpoint_id, "recipe": recipe, "base": base, "path": str(folder), "step": step,
-        "metrics": json.dumps(metrics, sort_keys=True), "data_snapshot": snapshot_keys,
-        "created_at": datetime.now(UTC), "run_id": run_id, "config": json.dumps(config, sort_keys=True),
-        "weights_sha256": sha, "n_samples": n_samples,
+def checkpoint_row(folder: Path, step: int, *, run_id: str, recipe: str, base: str, snapshot_keys: list[str],
+                   config: dict[str, Any], n_samples: int) -> dict[str, Any]:
+    """The `checkpoints` row of one complete step folder."""
+    weights, metrics = folder / WEIGHTS_FILE, folder / METRICS_FILE
+    return {
+        "checkpoint_id": f"{run_id}:{step}", "recipe": recipe, "base": base, "path": str(folder), "step": step,
+        "metrics": metrics.read_text() if metrics.exists() else json.dumps({"step": step}),
+        "data_snapshot": snapshot_keys,
+        "created_at": datetime.fromtimestamp(folder.stat().st_mtime, UTC), "run_id": run_id,
+        "config": json.dumps(config, sort_keys=True),
+        "weights_sha256": file_sha256(weights) if weights.exists() else None, "n_samples": n_samples,
     }
-    table = pa.Table.from_pylist([row], schema=table_spec(CHECKPOINTS).schema)
-    key = cache_key(STAGE, STAGE_VERSION, {"run_id": run_id, "step": step}, snapshot_keys, [sha] if sha else [])
-    manifest = catalog.artifacts.write(
-        stage=STAGE, version=STAGE_VERSION, key=key, table_name=CHECKPOINTS, table=table, shard=checkpoint_id,
-        config=config, inputs=snapshot_keys, weights=[sha] if sha else [], stats={"step": step},
-    )
-    catalog.register(manifest)
-    return checkpoint_id

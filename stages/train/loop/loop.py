@@ -4,8 +4,8 @@ checkpointing and EMA options; resumable checkpoints (safetensors weights, optim
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,9 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset
 
-from physflow.stages.train.loop.checkpoints import commit_checkpoint, latest_checkpoint, step_dir
+from physflow.stages.train.loop.checkpoints import METRICS_FILE, commit_checkpoint, latest_checkpoint, step_dir
 from physflow.stages.train.loop.config import LoopConfig
 from physflow.stages.train.recipes.base import Recipe
-
-OnSave = Callable[[int, Path, dict[str, Any]], Any]
 
 
 @dataclass
@@ -44,7 +42,7 @@ class TrainResult:
     resumed_from: int | None
     losses: list[float]  # one per optimizer step run in this call
     metrics: dict[str, float]
-    saved: list[tuple[int, Path, Any]] = field(default_factory=list)  # (step, folder, on_save's return)
+    saved: list[tuple[int, Path]] = field(default_factory=list)  # (step, committed checkpoint folder)
 
 
 def _accelerator(cfg: LoopConfig, run: Path) -> Accelerator:
@@ -64,8 +62,7 @@ def _prepare_batches(dataset: Dataset, cfg: LoopConfig, n: int = 4) -> list[dict
     return [b for _, b in zip(range(n), loader, strict=False)]
 
 
-def train(recipe: Recipe, dataset: Dataset, cfg: LoopConfig, run: Path, *, on_save: OnSave | None = None,
-          interrupt_at: int | None = None) -> TrainResult:
+def train(recipe: Recipe, dataset: Dataset, cfg: LoopConfig, run: Path, *, interrupt_at: int | None = None) -> TrainResult:
     """Train to `cfg.steps`, resuming from the run's latest checkpoint. `interrupt_at` (tests) raises
     KeyboardInterrupt after that step, as a killed run would stop."""
     run.mkdir(parents=True, exist_ok=True)
@@ -100,7 +97,7 @@ def train(recipe: Recipe, dataset: Dataset, cfg: LoopConfig, run: Path, *, on_sa
         for batch in batches:
             _step(parts, batch, cfg, pos, result)
             if acc.sync_gradients and (pos.step % cfg.save_every == 0 or pos.step == cfg.steps):
-                result.saved.append(_save(acc, run, pos.step, cfg, result=result, on_save=on_save))
+                result.saved.append(_save(acc, run, pos.step, cfg, result))
             if interrupt_at is not None and pos.step >= interrupt_at:
                 raise KeyboardInterrupt(f"interrupted at step {pos.step}")
             if pos.step >= cfg.steps:
@@ -149,14 +146,14 @@ def _step(parts: _Parts, batch: dict[str, Any], cfg: LoopConfig, pos: DataPositi
         acc.log({"loss": value, **logs, "lr": sched.get_last_lr()[0]}, step=pos.step)
 
 
-def _save(acc: Accelerator, run: Path, step: int, cfg: LoopConfig, *, result: TrainResult,
-          on_save: OnSave | None) -> tuple[int, Path, Any]:
+def _save(acc: Accelerator, run: Path, step: int, cfg: LoopConfig, result: TrainResult) -> tuple[int, Path]:
     final = step_dir(run, step)
     tmp = final.with_name(final.name + ".tmp")
     acc.wait_for_everyone()
     acc.save_state(str(tmp), safe_serialization=True)
     if acc.is_main_process:
+        tail = result.losses[-cfg.log_every:] or [float("nan")]
+        metrics = {**result.metrics, "loss_recent_mean": sum(tail) / len(tail), "step": step}
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, sort_keys=True))
         commit_checkpoint(tmp, final, cfg.keep_checkpoints)
-    tail = result.losses[-cfg.log_every:] or [float("nan")]
-    metrics = {**result.metrics, "loss_recent_mean": sum(tail) / len(tail), "step": step}
-    return step, final, on_save(step, final, metrics) if on_save and acc.is_main_process else None
+    return step, final

@@ -6,6 +6,7 @@ velocity u = noise - x_0, and x_0 is estimated as x_t - t * u.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ import torch.nn.functional as F  # noqa: N812  (the torch convention)
 from torch import nn
 
 from physflow.models.codec import PixelCodec, VaeCodec
-from physflow.models.registry import WeightsRegistry
 from physflow.models.video_dit import TinyDiTSize, build_tiny_dit, load_dit
+from physflow.models.wan_base import shifted_sigmas
 from physflow.stages.train.data.snapshot import DataConfig
 
 Batch = dict[str, Any]
@@ -53,9 +54,10 @@ class Recipe(nn.Module, ABC):
                 return
 
 
-def noise_like(x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x_t, t [B], target velocity) for a clean batch x0 [B, ...]; t is logit-normal in (0, 1)."""
-    t = torch.sigmoid(torch.randn(x0.shape[0], device=x0.device))
+def noise_like(x0: torch.Tensor, shift: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_t, t [B], target velocity) for a clean batch x0 [B, ...]; t is logit-normal in (0, 1), then moved by
+    the base scheduler's time shift (Wan: shift t / (1 + (shift - 1) t), more steps at high noise)."""
+    t = shifted_sigmas(torch.sigmoid(torch.randn(x0.shape[0], device=x0.device)), shift)
     noise = torch.randn_like(x0)
     tb = t.view(-1, *([1] * (x0.dim() - 1)))
     return (1 - tb) * x0 + tb * noise, t, noise - x0
@@ -75,11 +77,19 @@ def drop_prompts(prompts: list[str], p: float) -> list[str]:
     return [q if k else "" for q, k in zip(prompts, keep.tolist(), strict=True)]
 
 
-def base_folder(base: str, registry: WeightsRegistry | None) -> Path | None:
-    """The local pretrained folder for base 'video-base' (fails naming what to provide), None for 'tiny'."""
-    if base == "tiny":
-        return None
-    return (registry or WeightsRegistry.load()).require("video-base").path
+BASE_PIPELINES = {"revision": "StableVideoDiffusionPipeline", "videojam": "WanPipeline", "wisa": "WanPipeline",
+                  "diffphy": "WanPipeline"}
+
+
+def check_pipeline_folder(folder: Path, expected: str) -> None:
+    """Fail before any work unless `folder` is a diffusers pipeline folder of the class the recipe needs."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"base folder {folder} has no model_index.json: the video-base must be a diffusers pipeline "
+                         f"folder ({expected}, saved with save_pretrained)")
+    found = json.loads(index.read_text()).get("_class_name")
+    if found != expected:
+        raise ValueError(f"base folder {folder} holds a {found}; this recipe trains a {expected}")
 
 
 def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.Module]:
@@ -92,9 +102,14 @@ def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.
     return VaeCodec.from_folder(folder), load_dit(folder)
 
 
-def build_recipe(config: Any, data: DataConfig, registry: WeightsRegistry | None = None, seed: int = 0) -> Recipe:
-    """The recipe module for a recipe config (imports each recipe lazily)."""
-    folder = base_folder(config.base, registry)
+def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed: int = 0,
+                 text_store: Path | None = None) -> Recipe:
+    """The recipe module for a recipe config (imports each recipe lazily); `folder` is the local base pipeline
+    folder for base 'video-base', None for 'tiny'; `text_store` the folder of stored prompt embeddings (Wan)."""
+    if (folder is None) != (config.base == "tiny"):
+        raise ValueError(f"recipe base {config.base!r} with base folder {folder}: 'tiny' takes none, 'video-base' one")
+    if folder is not None:
+        check_pipeline_folder(folder, BASE_PIPELINES[config.recipe])
     if config.recipe == "revision":
         from physflow.stages.train.recipes.revision import RevisionRecipe
 
@@ -102,11 +117,11 @@ def build_recipe(config: Any, data: DataConfig, registry: WeightsRegistry | None
     if config.recipe == "videojam":
         from physflow.stages.train.recipes.videojam import VideoJAMRecipe
 
-        return VideoJAMRecipe(config, data, folder, seed)
+        return VideoJAMRecipe(config, data, folder, seed, text_store)
     if config.recipe == "wisa":
         from physflow.stages.train.recipes.wisa import WisaRecipe
 
-        return WisaRecipe(config, data, folder, seed)
+        return WisaRecipe(config, data, folder, seed, text_store)
     from physflow.stages.train.recipes.diffphy import DiffPhyRecipe
 
-    return DiffPhyRecipe(config, data, folder, seed)
+    return DiffPhyRecipe(config, data, folder, seed, text_store)

@@ -11,7 +11,7 @@ from peft import LoraConfig
 
 from physflow.models.physics_judge import EmbeddedPhysicsJudge, judge_losses
 from physflow.stages.train.data.snapshot import DataConfig
-from physflow.stages.train.recipes.base import Batch, fm_loss, noise_like, x0_from_velocity
+from physflow.stages.train.recipes.base import Batch, fm_loss, x0_from_velocity
 from physflow.stages.train.recipes.config import DiffPhyConfig
 from physflow.stages.train.recipes.dit_base import DiTRecipe
 
@@ -21,12 +21,14 @@ LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 class DiffPhyRecipe(DiTRecipe):
     name = "diffphy"
 
-    def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed)
+    def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit.requires_grad_(False)
         dit.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,
                                    target_modules=LORA_TARGETS))
-        self.text.requires_grad_(False)
+        if isinstance(self.text, torch.nn.Module):
+            self.text.requires_grad_(False)
         self.judge = EmbeddedPhysicsJudge(text_dim=32).requires_grad_(False)
 
     def prepare(self, batches: list[Batch]) -> dict[str, float]:
@@ -49,8 +51,8 @@ class DiffPhyRecipe(DiTRecipe):
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.codec.encode(batch["video"])
         prompts = list(batch["prompt"])
-        x_t, t, target = noise_like(x0)
-        u_x, _ = self.model(x_t, None, t, self.text(prompts))
+        x_t, t, target = self.noise(x0)
+        u_x, _ = self.model(x_t, None, t, self.encode_text(prompts))
         loss_fm = fm_loss(u_x, target)
         video_hat = self.codec.decode(x0_from_velocity(x_t, t, u_x)).clamp(-1, 1)
         terms = judge_losses(self.judge.score(video_hat, prompts), batch["phenomena"].float())

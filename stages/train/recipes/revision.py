@@ -1,6 +1,8 @@
 """ReVision: an SVD UNet (image-to-video) whose input conv gains zero-initialised part-mask and confidence
 channels, trained with the 40/30/30 condition mix; by default only conv_in, the first block and the temporal
-layers are fine-tuned. Objective: flow matching on the video latent given the first frame."""
+layers are fine-tuned. Tiny base: flow matching on the video latent given the first frame. A Stable Video
+Diffusion pipeline folder: SVD's own EDM objective and sampler (models/svd_base.py), which reproduces
+StableVideoDiffusionPipeline.__call__ with the mask channels at their zero init (tests/models/test_svd_parity.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +17,26 @@ from physflow.models.revision_unet import (
     MaskConditionedUNet,
     TinyUNetSize,
     build_tiny_unet,
+    edm_unet_call,
     extend_for_masks,
     load_unet,
     select_trainable,
+)
+from physflow.models.svd_base import (
+    ClipImageEmbedder,
+    SvdConditioning,
+    edm_scalings,
+    guidance_per_frame,
+    load_edm_scheduler,
+    sample_sigmas,
 )
 from physflow.models.text_embed import HashTextEmbedder
 from physflow.stages.train.data.snapshot import DataConfig
 from physflow.stages.train.recipes.base import Batch, Recipe, fm_loss, noise_like
 from physflow.stages.train.recipes.conditions import EXACT, mix_conditions
 from physflow.stages.train.recipes.config import RevisionConfig
+
+CONDITION_DROPOUT = 0.1  # samples trained without image condition, for SVD's classifier-free guidance
 
 
 class RevisionRecipe(Recipe):
@@ -38,6 +51,8 @@ class RevisionRecipe(Recipe):
             unet = build_tiny_unet(self.codec.latent_channels, size, data.frames, seed)
         else:
             self.codec, unet = FrameVaeCodec.from_folder(folder), load_unet(folder)
+            self.image = ClipImageEmbedder.from_folder(folder)  # frozen, outside the checkpoint
+        self.folder, self.svd = folder, SvdConditioning()
         if config.use_masks:
             extend_for_masks(unet)
         select_trainable(unet, config.train_layers)
@@ -60,7 +75,30 @@ class RevisionRecipe(Recipe):
     def _context(self, prompts: list[str]) -> torch.Tensor:
         return self.text(prompts).mean(dim=1, keepdim=True)  # [B, 1, D]
 
+    def _first_latent(self, first: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """SVD's image condition: the noise-augmented first frame's latent, not scaled: [B, C, h, w]."""
+        vae = self.codec.vae
+        return vae.encode(first + self.svd.noise_aug_strength * noise).latent_dist.mode()
+
+    def _edm_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        video = batch["video"]
+        x0, first = self._latents(video), video[:, :, 0]
+        b = x0.shape[0]
+        keep = (torch.rand(b, device=x0.device) >= CONDITION_DROPOUT).to(x0.dtype)  # zeros = SVD's uncond input
+        first_latent = self._first_latent(first, torch.randn_like(first)) * keep.view(-1, 1, 1, 1)
+        context = self.image(first) * keep.view(-1, 1, 1)
+        sigma = sample_sigmas(b, x0.device).view(-1, 1, 1, 1, 1)
+        c_skip, c_out, c_in, c_noise = edm_scalings(sigma)
+        x = x0 + sigma * torch.randn_like(x0)
+        cond = self._condition(batch, x0, self.config.mask_mix)
+        pred = edm_unet_call(self.model, c_in * x, first_latent, cond, timestep=c_noise.flatten(), context=context,
+                             time_ids=self.svd.time_ids(b, x0.dtype, x0.device))
+        loss = fm_loss(pred, (x0 - c_skip * x) / c_out)  # = the x_0 loss weighted by 1 / c_out^2
+        return loss, {"loss_x": float(loss.detach())}
+
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.folder is not None:
+            return self._edm_loss(batch)
         x0 = self._latents(batch["video"])
         x_t, t, target = noise_like(x0)
         cond = self._condition(batch, x0, self.config.mask_mix)
@@ -71,6 +109,8 @@ class RevisionRecipe(Recipe):
     @torch.no_grad()
     def sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
         """Image-to-video from the batch's first frames, conditioned on its exact part masks (when used)."""
+        if self.folder is not None:
+            return self._edm_sample(batch, steps, generator)
         x0 = self._latents(batch["video"])
         exact = tuple(1.0 if i == EXACT else 0.0 for i in range(3))
         cond = self._condition(batch, x0, exact)  # type: ignore[arg-type]
@@ -80,4 +120,27 @@ class RevisionRecipe(Recipe):
         for i in range(steps):
             t = ts[i].expand(x.shape[0]).to(x.device)
             x = x - (ts[i] - ts[i + 1]) * self.model(x, x0[:, 0], cond, t, context)
+        return self.codec.decode(x.permute(0, 2, 1, 3, 4)).clamp(-1, 1)
+
+    @torch.no_grad()
+    def _edm_sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
+        """SVD's sampler: augmentation noise drawn first, then the latents times init_noise_sigma; Euler steps of
+        the folder's EDM scheduler; guidance rising from 1 at the first frame to 3 at the last."""
+        video = batch["video"]
+        first, (b, _, f) = video[:, :, 0], video.shape[:3]
+        context = self.image(first)
+        first_latent = self._first_latent(first, torch.randn(first.shape, generator=generator).to(first))
+        scheduler = load_edm_scheduler(self.folder)
+        scheduler.set_timesteps(steps, device=first.device)
+        shape = (b, f, first_latent.shape[1], *first_latent.shape[-2:])  # [B, F, C, h, w]
+        x = torch.randn(shape, generator=generator).to(first) * scheduler.init_noise_sigma
+        exact = tuple(1.0 if i == EXACT else 0.0 for i in range(3))
+        cond = self._condition(batch, x, exact)  # type: ignore[arg-type]
+        time_ids, scale = self.svd.time_ids(b, x.dtype, x.device), guidance_per_frame(f).to(x)
+        for t in scheduler.timesteps:
+            x_in = scheduler.scale_model_input(x, t)
+            f_c = edm_unet_call(self.model, x_in, first_latent, cond, timestep=t, context=context, time_ids=time_ids)
+            f_u = edm_unet_call(self.model, x_in, torch.zeros_like(first_latent), cond, timestep=t,
+                                context=torch.zeros_like(context), time_ids=time_ids)
+            x = scheduler.step(f_u + scale * (f_c - f_u), t, x).prev_sample
         return self.codec.decode(x.permute(0, 2, 1, 3, 4)).clamp(-1, 1)

@@ -13,7 +13,7 @@ import torch
 
 from physflow.models.inner_guidance import InnerGuidance
 from physflow.stages.train.data.snapshot import DataConfig
-from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss, noise_like
+from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss
 from physflow.stages.train.recipes.config import VideoJAMConfig
 from physflow.stages.train.recipes.dit_base import DiTRecipe
 
@@ -21,20 +21,21 @@ from physflow.stages.train.recipes.dit_base import DiTRecipe
 class VideoJAMRecipe(DiTRecipe):
     name = "videojam"
 
-    def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed, with_flow=config.use_flow)
+    def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, with_flow=config.use_flow, text_store=text_store)
         self.guidance = InnerGuidance(config.w1, config.w2)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.codec.encode(batch["video"])  # [B, C, F, H, W]
-        text = self.text(drop_prompts(list(batch["prompt"]), self.config.text_dropout))  # [B, T, D]
+        text = self.encode_text(drop_prompts(list(batch["prompt"]), self.config.text_dropout))  # [B, T, D]
         if not self.model.flow_channels:
-            x_t, t, target = noise_like(x0)
+            x_t, t, target = self.noise(x0)
             u_x, _ = self.model(x_t, None, t, text)
             loss = fm_loss(u_x, target)
             return loss, {"loss_x": float(loss.detach())}
         d0 = self.codec.encode(batch["flow"])  # [B, C_f, F, H, W]
-        joint_t, t, joint_target = noise_like(torch.cat([x0, d0], dim=1))
+        joint_t, t, joint_target = self.noise(torch.cat([x0, d0], dim=1))
         c = x0.shape[1]
         keep = (torch.rand(x0.shape[0], device=x0.device) >= self.config.flow_dropout) & batch["has_flow"].to(x0.device)
         keep5 = keep.view(-1, 1, 1, 1, 1).to(x0.dtype)

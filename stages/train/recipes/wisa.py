@@ -10,7 +10,7 @@ import torch.nn.functional as F  # noqa: N812  (the torch convention)
 
 from physflow.models.wisa import BlockFeatures, PhysicsClassifier, PhysicsTokens
 from physflow.stages.train.data.snapshot import DataConfig
-from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss, noise_like
+from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss
 from physflow.stages.train.recipes.config import WisaConfig
 from physflow.stages.train.recipes.dit_base import DiTRecipe
 
@@ -18,8 +18,9 @@ from physflow.stages.train.recipes.dit_base import DiTRecipe
 class WisaRecipe(DiTRecipe):
     name = "wisa"
 
-    def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int):
-        super().__init__(config, data, folder, seed)
+    def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int,
+                 text_store: Path | None = None):
+        super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit
         self.physics = PhysicsTokens(dit.config.text_dim)
         inner = dit.config.num_attention_heads * dit.config.attention_head_dim
@@ -31,9 +32,9 @@ class WisaRecipe(DiTRecipe):
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.codec.encode(batch["video"])
-        text = self.text(drop_prompts(list(batch["prompt"]), self.config.text_dropout))
+        text = self.encode_text(drop_prompts(list(batch["prompt"]), self.config.text_dropout))
         tokens = self.extra_tokens(batch)
-        x_t, t, target = noise_like(x0)
+        x_t, t, target = self.noise(x0)
         u_x, _ = self.model(x_t, None, t, text, tokens)
         logits = self.classifier(self._features.take())  # [B, 17]
         loss_fm = fm_loss(u_x, target)

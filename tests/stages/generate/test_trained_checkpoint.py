@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("physflow.stages.train.loop.run", reason="the training stages (stages/train/loop) are not installed")
+pytest.importorskip("physflow.stages.train.stage", reason="the train stage is not installed")
 
 from physflow.data_catalog import Catalog
 from physflow.stages.generate.config import GenerateConfig
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(300)
 def _train(root, recipe_cfg) -> str:
     from physflow.stages.train.data import DataConfig, load_snapshot
     from physflow.stages.train.loop import LoopConfig
-    from physflow.stages.train.loop.run import run_training
+    from tests.fixtures.train_run import run_training
     from tests.fixtures.train_world import build_train_world
 
     catalog = build_train_world(root, n_clips=2, frames=8, size=32)

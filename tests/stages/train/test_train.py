@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from physflow.data_catalog import Catalog
+from physflow.stages.train.checkpoint import load_checkpoint
 from physflow.stages.train.data import DataConfig, TrainDataset, load_snapshot
 from physflow.stages.train.loop import LoopConfig
-from physflow.stages.train.loop.checkpoints import latest_checkpoint, run_dir
-from physflow.stages.train.loop.run import load_checkpoint, run_training
+from physflow.stages.train.loop.checkpoints import CHECKPOINTS_DIR, latest_checkpoint
 from physflow.stages.train.recipes import DiffPhyConfig, RevisionConfig, VideoJAMConfig, WisaConfig
 from physflow.stages.train.recipes.conditions import mix_conditions
+from tests.fixtures.train_run import run_training
 from tests.fixtures.train_world import build_train_world
 
 pytestmark = pytest.mark.timeout(420)
@@ -82,7 +83,7 @@ def test_recipe_loss_falls_and_checkpoint_round_trips(world, name):
     assert json.loads(row["metrics"])["step"] == steps and row["weights_sha256"]
     trained = result.saved[-1]
     recipe, _ = load_checkpoint(world, row["checkpoint_id"])
-    assert trained[1] == latest_checkpoint(run_dir(world, run_id))[1]
+    assert trained[1] == latest_checkpoint(world.root.local_path(CHECKPOINTS_DIR, run_id))[1]
     batch = torch.utils.data.default_collate([TrainDataset(snap, data)[i] for i in range(2)])
     again, _ = load_checkpoint(world, row["checkpoint_id"])
     a = recipe.sample(batch, 2, torch.Generator().manual_seed(0))
@@ -116,4 +117,4 @@ def test_ema_and_gradient_checkpointing_options_train_and_save(world):
     folder = result.saved[-1][1]
     assert (folder / "model.safetensors").exists() and any(folder.glob("custom_checkpoint_*.pkl"))
     if importlib.util.find_spec("tensorboard") is not None:  # logs are written only with the `train` extra
-        assert (run_dir(world, run_id) / "logs").is_dir()
+        assert (world.root.local_path(CHECKPOINTS_DIR, run_id) / "logs").is_dir()

@@ -7,8 +7,8 @@ import torch
 
 from physflow.stages.train.data import DataConfig, load_snapshot
 from physflow.stages.train.loop import LoopConfig
-from physflow.stages.train.loop.run import run_training
 from physflow.stages.train.recipes import VideoJAMConfig
+from tests.fixtures.train_run import run_training
 from tests.fixtures.train_world import build_train_world
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(900)]

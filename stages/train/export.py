@@ -1,0 +1,73 @@
+"""Export a registered checkpoint trained from a Wan pipeline folder as a diffusers folder that the stock
+`WanPipeline.from_pretrained` loads.
+
+- Full fine-tunes (WISA; VideoJAM trained without flow): the base pipeline with the trained transformer. WISA's
+  physics tokens and classifier, which the stock pipeline has no input for, go beside it in
+  `physflow_extras.safetensors`.
+- LoRA runs (DiffPhy): the base pipeline plus `pytorch_lora_weights.safetensors` in the diffusers/peft format
+  (`pipe.load_lora_weights(folder)`), or with `merge` the LoRA fused into the transformer weights.
+Models with extra inputs (ReVision's mask channels, VideoJAM's flow channels) would need a pipeline subclass;
+they fail here naming why, as do checkpoints of the tiny base (no pipeline folder to export into).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from physflow.data_catalog import Catalog
+from physflow.stages.train.checkpoint import load_checkpoint
+from physflow.stages.train.config import TrainConfig
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+EXTRAS_FILE = "physflow_extras.safetensors"
+
+
+def _exportable(recipe: Any, config: TrainConfig, checkpoint_id: str) -> Path:
+    if config.base_folder is None:
+        raise ValueError(f"checkpoint {checkpoint_id} was trained from the tiny base, which has no diffusers pipeline "
+                         "folder; train with recipe.base = 'video-base' to export")
+    if config.recipe.recipe == "revision":
+        raise ValueError(f"checkpoint {checkpoint_id} is a ReVision UNet with mask input channels: the stock "
+                         "StableVideoDiffusionPipeline has no input for them (export not built yet)")
+    if config.recipe.recipe == "videojam" and recipe.model.flow_channels:
+        raise ValueError(f"checkpoint {checkpoint_id} is a VideoJAM DiT with flow channels: the stock WanPipeline "
+                         "has no flow latent (export not built yet)")
+    return Path(config.base_folder)
+
+
+def export_checkpoint(catalog: Catalog, checkpoint_id: str, out: Path, *, merge: bool = False) -> dict[str, Any]:
+    """Write the diffusers folder of `checkpoint_id` to `out`; returns what was written."""
+    from diffusers import WanPipeline
+
+    recipe, row = load_checkpoint(catalog, checkpoint_id)
+    config = TrainConfig.model_validate(json.loads(row["config"]))
+    base = _exportable(recipe, config, checkpoint_id)
+    dit = recipe.model.dit
+    if config.recipe.recipe != "diffphy":
+        pipe = WanPipeline.from_pretrained(str(base), transformer=dit, local_files_only=True)
+        pipe.save_pretrained(str(out))
+        extras = {f"{name}.{k}": v.contiguous() for name in ("physics", "classifier") if hasattr(recipe, name)
+                  for k, v in getattr(recipe, name).state_dict().items()}
+        if extras:
+            save_file(extras, str(out / EXTRAS_FILE), metadata={"recipe": config.recipe.recipe})
+        return {"folder": str(out), "kind": "full", "extras": sorted(extras)}
+    from peft.utils import get_peft_model_state_dict
+
+    lora = get_peft_model_state_dict(dit)
+    if not merge:
+        WanPipeline.from_pretrained(str(base), local_files_only=True).save_pretrained(str(out))
+        WanPipeline.save_lora_weights(str(out), transformer_lora_layers=lora)
+        return {"folder": str(out), "kind": "lora", "lora_tensors": len(lora)}
+    with tempfile.TemporaryDirectory() as tmp:
+        WanPipeline.save_lora_weights(tmp, transformer_lora_layers=lora)
+        pipe = WanPipeline.from_pretrained(str(base), local_files_only=True)
+        pipe.load_lora_weights(tmp)
+        pipe.fuse_lora()
+        pipe.unload_lora_weights()
+    pipe.save_pretrained(str(out))
+    return {"folder": str(out), "kind": "merged", "lora_tensors": len(lora)}
