@@ -16,7 +16,9 @@ def export(
 ) -> None:
     """Write CHECKPOINT_ID as a diffusers folder: WanPipeline.from_pretrained(OUT_DIR) loads it."""
     from physflow.data_catalog import Catalog
-    from physflow.flows.cli_common import catalog_root as _catalog_root, console, fail as _fail
+    from physflow.flows.cli_common import catalog_root as _catalog_root
+    from physflow.flows.cli_common import console
+    from physflow.flows.cli_common import fail as _fail
     from physflow.stages.train.export import export_checkpoint
 
     if out_dir.exists() and any(out_dir.iterdir()):
