@@ -22,6 +22,7 @@ BODY_FITS = "body_fits"
 PART_MASKS = "part_masks"
 FLOWS = "flows"
 PHYSICS_CONTEXT = "physics_context"
+CAPTIONS = "captions"
 CHECKPOINTS = "checkpoints"
 GENERATIONS = "generations"
 SYNTH_CLIPS = "synth_clips"
@@ -110,6 +111,10 @@ TABLES: dict[str, TableSpec] = {
             ("quantities", _str), ("backend", _str),
             (VIDEO_ID, _str), ("source", _str), ("motion_relevance", _f32), ("model", _str), ("template_version", _str),
             ("laws", pa.list_(_str)),
+        ]),
+        _spec(CAPTIONS, 1, (CLIP_ID,), [
+            (CLIP_ID, _str), (VIDEO_ID, _str), ("caption", _str), ("source", _str), ("backend", _str),
+            ("model", _str), ("duration_s", _f64),
         ]),
         _spec(CHECKPOINTS, 2, ("checkpoint_id",), [
             ("checkpoint_id", _str), ("recipe", _str), ("base", _str), ("path", _str), ("step", _i64),
