@@ -35,6 +35,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "physflow.flows.cli_synth",
     "physflow.flows.cli_annotate",
     "physflow.flows.cli_physics",
+    "physflow.flows.cli_export_dataset",
     "physflow.flows.cli_generate",
     "physflow.flows.cli_train",
 )
