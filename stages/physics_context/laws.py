@@ -21,11 +21,26 @@ from physflow.stages.physics_context.schema import LAWS
 
 STRONG, CUE, COMPUTED, THRESHOLD = 2.0, 1.0, 3.0, 2.0
 MAX_LAWS = 4
+# A reaction changes what the substances are, which decides the outcome before how they move or warm.
+REACTION_BONUS = 0.5
 DOMAINS = ("mechanics", "optics", "heat", "material", "chemistry")
 ROOM_C = 20.0
 # "minus 18 degrees", "-10 C", "1600 degrees Celsius", "100 °C", "212 F"
 _TEMP = re.compile(r"(minus\s+|-\s*)?(\d+(?:\.\d+)?)\s*(?:degrees?|°|deg)\s*(celsius|fahrenheit|c|f)?\b"
                    r"|(minus\s+|-\s*)?(\d+(?:\.\d+)?)\s*(c|f)\b", re.IGNORECASE)
+
+
+class Cue:
+    """Terms of one cue: words and two-word phrases match their inflections (TermSet); longer phrases
+    match as written, anywhere in the text (their inflected forms would multiply past use)."""
+
+    def __init__(self, terms: list[str]):
+        short = [t for t in terms if len(t.split()) <= 2]
+        self.short = TermSet(short)
+        self.long = [f" {' '.join(words(t))} " for t in terms if len(t.split()) > 2]
+
+    def hits(self, grams: set[tuple[str, ...]], padded: str) -> bool:
+        return self.short.hits(grams) or any(p in padded for p in self.long)
 
 
 @dataclass(frozen=True)
@@ -36,10 +51,10 @@ class Law:
     wisa: tuple[str, ...]
     outcome: str
     generic: bool
-    strong: TermSet
-    cues: tuple[TermSet, ...]
-    requires: TermSet | None
-    excludes: TermSet | None
+    strong: Cue
+    cues: tuple[Cue, ...]
+    requires: Cue | None
+    excludes: Cue | None
 
 
 @dataclass(frozen=True)
@@ -73,24 +88,27 @@ def load_laws() -> dict[str, Law]:
             raise ValueError(f"laws.toml: law {slug!r} has unknown domain {spec['domain']!r}")
         out[slug] = Law(slug, spec["domain"], spec["statement"], tuple(spec["wisa"]), spec["outcome"],
                         bool(spec.get("generic")),
-                        TermSet(spec["strong"]), tuple(TermSet(c) for c in spec["cues"]),
-                        TermSet(spec["requires"]) if spec.get("requires") else None,
-                        TermSet(spec["excludes"]) if spec.get("excludes") else None)
+                        Cue(spec["strong"]), tuple(Cue(c) for c in spec["cues"]),
+                        Cue(spec["requires"]) if spec.get("requires") else None,
+                        Cue(spec["excludes"]) if spec.get("excludes") else None)
     return out
 
 
 @cache
-def load_substances() -> tuple[dict[tuple[str, ...], tuple[str, Substance]], TermSet, TermSet, TermSet, frozenset[str],
-                                   TermSet]:
+def load_substances() -> tuple[dict[tuple[str, ...], tuple[str, Substance]], Cue, Cue, Cue, frozenset[str], Cue]:
     raw = tomllib.loads((DATA_DIR / "substances.toml").read_text())
-    table: dict[tuple[str, ...], tuple[str, Substance]] = {}
+    table: dict[tuple[str, ...], tuple[str, Substance]] = {}  # phrase -> (name, substance)
     for name, spec in raw["substances"].items():
         sub = Substance(float(spec["melt_c"]), spec.get("boil_c"), float(spec["density"]), bool(spec.get("solid")))
         for term in [name, *spec.get("also", [])]:
             table[tuple(term.split())] = (term, sub)
     cues = raw["cues"]
-    return (table, TermSet(cues["into_liquid"]), TermSet(cues["liquids"]), TermSet(cues["molten"]),
-            frozenset(cues["object_words"]), TermSet(cues["left_out"]))
+    return (table, Cue(cues["into_liquid"]), Cue(cues["liquids"]), Cue(cues["molten"]),
+            frozenset(cues["object_words"]), Cue(cues["left_out"]))
+
+
+def _padded(tokens: list[str]) -> str:
+    return f" {' '.join(tokens)} "
 
 
 def law_domain(slug: str) -> str:
@@ -131,9 +149,9 @@ def substances_in(tokens: list[str]) -> list[tuple[str, Substance]]:
 
 def _phase_points(tokens: list[str], grams: set[tuple[str, ...]], temp: float | None) -> dict[str, float]:
     """Phase changes the temperature forces on the substances present (solid above melting point, ...)."""
-    molten = load_substances()[3].hits(grams)
+    molten = load_substances()[3].hits(grams, _padded(tokens))
     present = substances_in(tokens)
-    if temp is None and load_substances()[5].hits(grams):  # ice left out in the room melts
+    if temp is None and load_substances()[5].hits(grams, _padded(tokens)):  # ice left out in the room melts
         temp = ROOM_C if any(s.solid for _, s in present) else None
     if temp is None:
         return {}
@@ -152,11 +170,11 @@ def _phase_points(tokens: list[str], grams: set[tuple[str, ...]], temp: float | 
 def _buoyancy(tokens: list[str], grams: set[tuple[str, ...]]) -> tuple[float, str]:
     """(points, filled outcome) when a body of known density is put in a liquid."""
     _, into_liquid, liquids, *_ = load_substances()
-    if not (into_liquid.hits(grams) and liquids.hits(grams)):
+    if not (into_liquid.hits(grams, _padded(tokens)) and liquids.hits(grams, _padded(tokens))):
         return 0.0, ""
     found = substances_in(tokens)
-    liquid = next((s for name, s in found if liquids.hits(ngrams(name.split())) and s.melt_c < ROOM_C), None)
-    bodies = [(name, s) for name, s in found if s.melt_c >= ROOM_C or not liquids.hits(ngrams(name.split()))]
+    liquid = next((s for name, s in found if liquids.hits(ngrams(name.split()), f" {name} ") and s.melt_c < ROOM_C), None)
+    bodies = [(name, s) for name, s in found if s.melt_c >= ROOM_C or not liquids.hits(ngrams(name.split()), f" {name} ")]
     body = bodies[0] if bodies and found.index(bodies[0]) < found.index(next(f for f in found if f[1] is liquid)) \
         else None  # the body is named before the liquid it is put in
     if liquid is None or body is None:
@@ -177,11 +195,13 @@ def predict(text: str, temperature_hints: dict[tuple[str, ...], float]) -> list[
     if float_points:
         computed["buoyancy"] = float_points
     scored: list[tuple[float, int, Law]] = []
+    padded = _padded(tokens)
     for order, law in enumerate(load_laws().values()):
-        if (law.excludes and law.excludes.hits(grams)) or (law.requires and not law.requires.hits(grams)):
+        if (law.excludes and law.excludes.hits(grams, padded)) or (law.requires and not law.requires.hits(grams, padded)):
             continue
-        score = (STRONG if law.strong.hits(grams) else 0.0) + sum(CUE for c in law.cues if c.hits(grams))
+        score = (STRONG if law.strong.hits(grams, padded) else 0.0) + sum(CUE for c in law.cues if c.hits(grams, padded))
         score += computed.get(law.slug, 0.0) - (0.5 if law.generic else 0.0)
+        score += REACTION_BONUS if law.domain == "chemistry" else 0.0
         if score >= THRESHOLD:
             scored.append((score, order, law))
     scored.sort(key=lambda s: (-s[0], s[1]))
