@@ -26,6 +26,7 @@ BODY_FITS = "body_fits"
 PART_MASKS = "part_masks"
 FLOWS = "flows"
 PHYSICS_CONTEXT = "physics_context"
+CAPTIONS = "captions"
 CHECKPOINTS = "checkpoints"
 GENERATIONS = "generations"
 SYNTH_CLIPS = "synth_clips"
@@ -123,11 +124,16 @@ TABLES: dict[str, TableSpec] = {
             ("flow_rgb_sha256", _str), ("spectral_uri", _str), ("spectral_sha256", _str),
             ("spectral_frames", _i32), ("spectral_k", _i32), ("mag_mean", _f32), ("mag_p90", _f32),
         ]),
-        _spec(PHYSICS_CONTEXT, 2, (CLIP_ID, "prompt_id"), [
+        _spec(PHYSICS_CONTEXT, 3, (CLIP_ID, "prompt_id"), [
             (CLIP_ID, _str), ("prompt_id", _str), ("prompt", _str), ("enhanced_prompt", _str),
             ("properties", _str), ("phenomena", pa.list_(_str)), ("categories", pa.list_(_str)),
             ("quantities", _str), ("backend", _str),
             (VIDEO_ID, _str), ("source", _str), ("motion_relevance", _f32), ("model", _str), ("template_version", _str),
+            ("laws", pa.list_(_str)),
+        ]),
+        _spec(CAPTIONS, 1, (CLIP_ID,), [
+            (CLIP_ID, _str), (VIDEO_ID, _str), ("caption", _str), ("source", _str), ("backend", _str),
+            ("model", _str), ("duration_s", _f64),
         ]),
         _spec(CHECKPOINTS, 2, ("checkpoint_id",), [
             ("checkpoint_id", _str), ("recipe", _str), ("base", _str), ("path", _str), ("step", _i64),

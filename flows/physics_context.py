@@ -70,15 +70,18 @@ def caption_items(sources: list[str], fingerprints: FingerprintCache) -> list[Ph
 
 
 CATALOG_CAPTIONS_SQL = """
-SELECT DISTINCT s.caption, s.video_id FROM synth_clips s JOIN videos v USING (video_id)
-WHERE s.caption IS NOT NULL AND v.error IS NULL ORDER BY s.video_id
+SELECT DISTINCT s.caption, s.video_id, NULL AS clip_id FROM synth_clips s JOIN videos v USING (video_id)
+WHERE s.caption IS NOT NULL AND v.error IS NULL
+UNION ALL
+SELECT caption, video_id, clip_id FROM captions WHERE caption IS NOT NULL AND error IS NULL
+ORDER BY video_id, clip_id
 """
 
 
 def catalog_captions(catalog: Catalog) -> list[PhysicsItem]:
-    """Captions already in the catalog (the synthetic world's), for videos that were ingested."""
+    """Captions already in the catalog: the synthetic world's per video, and the caption stage's per clip."""
     rows = catalog.query(CATALOG_CAPTIONS_SQL).to_pylist()
-    return [PhysicsItem(r["caption"], "caption", None, r["video_id"]) for r in rows]
+    return [PhysicsItem(r["caption"], "caption", r["clip_id"], r["video_id"]) for r in rows]
 
 
 def resolve_config(config: PhysicsContextConfig, catalog: Catalog) -> PhysicsContextConfig:

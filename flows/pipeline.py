@@ -1,7 +1,7 @@
 """physflow-pipeline: the flows in order (DESIGN §2), each also runnable alone, on one task runner.
 
 The chain is curate (ingest, analyze, dedup, filter, export) -> annotate (detect, pose, body fit, part
-masks) -> optical flow -> physics context -> train (optional) -> physics prior (optional) -> generate
+masks) -> optical flow -> caption -> physics context -> train (optional) -> physics prior (optional) -> generate
 (optional). A flow joins as one
 section in `PipelineParams` (the flow's own parameter model; the pipeline sets its catalog) and one
 `_step(...)` line in `pipeline_flow`. Each step is a nested flow
@@ -20,10 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.flows.annotate import AnnotateParams, annotate_flow
+from physflow.flows.caption import CaptionParams, caption_flow
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.generate import GenerateParams, generate_flow
+<<<<<<< HEAD
 from physflow.flows.inputs import resolve_inputs
+=======
+>>>>>>> i18
 from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from physflow.flows.physics_context import PhysicsParams, physics_context_flow
@@ -48,9 +52,12 @@ class PipelineParams(BaseModel):
                                      description="Annotation of kept clips (its catalog is the pipeline's).")
     optical_flow: OpticalFlowParams = Field(default_factory=OpticalFlowParams,
                                             description="Optical flow over kept clips (its catalog is the pipeline's).")
+    caption: CaptionParams = Field(default_factory=CaptionParams,
+                                   description="A caption per kept clip (its catalog is the pipeline's).")
     physics_context: PhysicsParams = Field(
         default_factory=lambda: PhysicsParams(from_catalog=True),
-        description="Physics context of the captions (the curate inputs' sidecars and the catalog's captions).",
+        description="Physics context of the captions (the caption step's per clip, the curate inputs' sidecars, "
+        "the catalog's synthetic captions).",
     )
     train: TrainParams | None = Field(None, description="Train on the catalog after enrichment (None: no training).")
     train_prior: TrainPriorParams | None = Field(
@@ -123,9 +130,9 @@ def pipeline_flow(params: PipelineParams) -> PipelineReport:
         _step(report, "curate", curate_flow, _on(params.curate, params.catalog), runner)
         _step(report, "annotate", annotate_flow, _on(params.annotate, params.catalog), runner)
         _step(report, "optical_flow", optical_flow_flow, _on(params.optical_flow, params.catalog), runner)
-        physics = params.physics_context.model_copy(
-            update={"captions": [*params.physics_context.captions, *resolve_inputs(list(params.curate.inputs))[0]]})
-        _step(report, "physics_context", physics_context_flow, _on(physics, params.catalog), runner)
+        _step(report, "caption", caption_flow, _on(params.caption, params.catalog), runner)
+        # sidecar captions reach physics_context through the caption step, one per kept clip
+        _step(report, "physics_context", physics_context_flow, _on(params.physics_context, params.catalog), runner)
         trained = _step(report, "train", train_flow, _on(params.train, params.catalog), runner) if params.train else None
         if params.train_prior is not None:
             _step(report, "train_prior", train_prior_flow, _on(params.train_prior, params.catalog), runner)

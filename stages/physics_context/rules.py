@@ -7,6 +7,7 @@ enhanced-prompt templates, and derives WISA's quantities from the materials and 
 
 from __future__ import annotations
 
+from physflow.stages.physics_context.laws import Prediction, predict
 from physflow.stages.physics_context.lexicon import Entity, Lexicon, load_lexicon, ngrams, words
 from physflow.stages.physics_context.schema import CATEGORIES, PhysicsContext, Quantities
 
@@ -48,16 +49,20 @@ class RulesReasoner:
         tokens = words(text)
         grams = ngrams(tokens)
         entities = self.lexicon.entities(tokens)
+        laws = predict(text, self.lexicon.temperatures)
         categories = self._categories(grams, entities)
+        if not categories:  # the laws' WISA categories when no category word occurs
+            categories = [c for c in CATEGORIES if any(c in p.law.wisa for p in laws)]
         initiators, affected = self._roles(entities, categories)
         return PhysicsContext(
-            principles=self._principles(grams, categories)[:8],
+            principles=list(dict.fromkeys([p.law.slug.replace("_", " ") for p in laws]
+                                          + self._principles(grams, categories)))[:8],
             initiators=initiators[:6],
             affected=affected[:6],
             interactions=[self._fill(self.lexicon.taxonomy[c]["interaction"], c, initiators, entities)
                           for c in categories][:6],
-            phenomena=[self._fill(t, c, initiators, entities) for c in categories
-                       for t in self.lexicon.taxonomy[c]["phenomena"]][:8],
+            laws=[p.law.slug for p in laws],
+            phenomena=self._outcomes(laws, categories, initiators, entities)[:8],
             enhanced_prompt=self._enhanced(text, categories, initiators, entities),
             categories=categories[:8],
             quantities=self._quantities(grams, categories, entities, affected),
@@ -71,6 +76,17 @@ class RulesReasoner:
             if rule.fires(grams):
                 found.add(rule.category or ("elastic_motion" if elastic else "deformation"))
         return [c for c in CATEGORIES if c in found]
+
+    def _outcomes(self, laws: list[Prediction], categories: list[str], initiators: list[str],
+                  entities: list[Entity]) -> list[str]:
+        """The laws' predicted outcomes first, then the categories' phenomena."""
+        subject = self._subject(categories[0], entities, initiators) if categories else (
+            f"the {entities[0].name}" if entities else "the object")
+        predicted = [p.outcome.format(b=subject, verb="sinks or floats", comparison="denser or less dense than")
+                     for p in laws]
+        predicted = [o[:1].upper() + o[1:] for o in predicted]
+        seen = [self._fill(t, c, initiators, entities) for c in categories for t in self.lexicon.taxonomy[c]["phenomena"]]
+        return list(dict.fromkeys(predicted + seen))
 
     def _principles(self, grams: set[tuple[str, ...]], categories: list[str]) -> list[str]:
         out = [p for c in categories for p in self.lexicon.taxonomy[c]["principles"]]

@@ -1,6 +1,6 @@
 """The physics context of one text: the validated answer every reasoner returns (DiffPhy + WISA).
 
-The field order is the reasoning order (principles -> initiators -> affected -> interactions ->
+The field order is the reasoning order (principles -> initiators -> affected -> interactions -> laws ->
 phenomena -> enhanced prompt -> categories -> quantities -> motion relevance); a grammar-constrained
 LLM fills the fields in this order, so it reasons before it summarises. Every list and string is
 bounded, so a weak or hijacked model cannot produce unbounded output.
@@ -25,6 +25,17 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "optics": CATEGORIES[12:],
 }
 
+# WISA's 17 categories plus the laws they miss (stages/physics_context/data/laws.toml describes each).
+LawName = Literal[
+    "collision", "rigid_body_motion", "elastic_motion", "liquid_motion", "gas_motion", "deformation",
+    "melting", "solidification", "vaporization", "liquefaction", "explosion", "combustion",
+    "reflection", "refraction", "scattering", "interference_diffraction", "unnatural_light_source",
+    "inertia", "friction", "buoyancy", "pressure", "fracture", "dissolution", "magnetism", "absorption",
+    "sublimation", "thermal_expansion", "heat_conduction", "chemical_colour_change", "gas_evolution",
+    "oxidation", "precipitation", "shadow", "dispersion", "colour_mixing",
+]
+LAWS: tuple[str, ...] = get_args(LawName)
+
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -48,13 +59,15 @@ class PhysicsContext(BaseModel):
     initiators: list[Term] = Field(default_factory=list, max_length=6, description="Entities that apply forces or energy.")
     affected: list[Term] = Field(default_factory=list, max_length=6, description="Entities acted upon.")
     interactions: list[Line] = Field(default_factory=list, max_length=6, description="Who does what to whom.")
+    laws: list[LawName] = Field(default_factory=list, max_length=4,
+                                description="Laws that decide what happens next, the deciding one first.")
     phenomena: list[Line] = Field(default_factory=list, max_length=8, description="Checklist of expected phenomena.")
     enhanced_prompt: str = Field(..., min_length=1, max_length=1200, description="Vivid, physically explicit prompt.")
     categories: list[Category] = Field(default_factory=list, max_length=8, description="WISA phenomenon categories.")
     quantities: Quantities = Field(default_factory=Quantities)
     motion_relevance: float = Field(..., ge=0.0, le=1.0, description="How much visible physical motion, 0..1.")
 
-    @field_validator("categories")
+    @field_validator("categories", "laws")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))  # a set written as a list: order kept, repeats dropped

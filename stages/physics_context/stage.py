@@ -46,7 +46,7 @@ Batch = list[PhysicsItem]
 
 class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
     name = "physics_context"
-    VERSION = 1
+    VERSION = 2  # 2: laws that decide the outcome, phenomena led by the predicted outcomes
     Config = PhysicsContextConfig
     table = PHYSICS_CONTEXT
 
@@ -151,7 +151,7 @@ class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
         if isinstance(result, Exception):
             return {**row, "error": f"{type(result).__name__}: {result}"[:500]}
         return {**row, "enhanced_prompt": result.enhanced_prompt, "properties": result.properties_json(),
-                "phenomena": list(result.phenomena), "categories": list(result.categories),
+                "phenomena": list(result.phenomena), "categories": list(result.categories), "laws": list(result.laws),
                 "quantities": result.quantities.model_dump_json(), "motion_relevance": result.motion_relevance}
 
 

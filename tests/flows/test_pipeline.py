@@ -40,11 +40,12 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
                             curate={"inputs": [str(demo_videos[0].parent)], "shard_size": 1, "filter": DEMO_FILTER})
     state = pipeline_flow(params, return_state=True)
     report = state.result()
-    curate, annotate, optical_flow, physics = report.steps
+    curate, annotate, optical_flow, caption, physics = report.steps
     assert [(s.step, s.state) for s in report.steps] == [
         ("curate", "Completed"), ("annotate", "Completed"), ("optical_flow", "Completed"),
-        ("physics_context", "Completed")]
-    assert physics.totals == {}  # the demo videos carry no captions
+        ("caption", "Completed"), ("physics_context", "Completed")]
+    # no sidecars: every kept clip gets a measured caption, and each caption one physics context
+    assert caption.totals["caption"]["rows"] == 3 and physics.totals["physics_context"]["rows"] == 3
     assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
                                     for stage in ("detect", "pose", "body_fit", "part_masks")}
     # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
@@ -72,7 +73,7 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     assert "| videos | 4 | 4 |" in summary["data"]
 
     warm = pipeline_flow(params)
-    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 10
+    assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 12
     assert warm.previews == report.previews
 
 

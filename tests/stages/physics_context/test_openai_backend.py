@@ -125,4 +125,4 @@ def test_api_key_is_sent_but_never_stored():
         cfg = config(ep)
         assert "api_key" not in cfg.model_dump(mode="json") and "sk-test" not in repr(cfg)
         reasoner = OpenAIReasoner(cfg)
-        assert reasoner._client.headers["authorization"] == "Bearer sk-test"
+        assert reasoner.client._client.headers["authorization"] == "Bearer sk-test"
