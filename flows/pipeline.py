@@ -24,10 +24,6 @@ from physflow.flows.caption import CaptionParams, caption_flow
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.generate import GenerateParams, generate_flow
-<<<<<<< HEAD
-from physflow.flows.inputs import resolve_inputs
-=======
->>>>>>> i18
 from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from physflow.flows.physics_context import PhysicsParams, physics_context_flow
