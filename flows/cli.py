@@ -34,6 +34,7 @@ _EXTENSIONS: tuple[str, ...] = (
     "physflow.flows.cli_curate",
     "physflow.flows.cli_synth",
     "physflow.flows.cli_annotate",
+    "physflow.flows.cli_weights_install",  # after cli_annotate, which makes `weights` a group
     "physflow.flows.cli_physics",
     "physflow.flows.cli_generate",
     "physflow.flows.cli_train",
