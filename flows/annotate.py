@@ -77,7 +77,9 @@ def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = Non
         registry = registry or WeightsRegistry.load(params.weights_config)
         yolo = weights_ref(registry, "yolo-seg") or weights_ref(registry, "yolo-detect")
         detect = detect.model_copy(update={"yolo": yolo})
-        pose = pose.model_copy(update={"yolo_pose": weights_ref(registry, "yolo-pose")})
+        pose = pose.model_copy(update={"yolo_pose": weights_ref(registry, "yolo-pose"), **{
+            name.replace("-", "_"): weights_ref(registry, name)
+            for name in ("blazepose-detector", "blazepose-landmarks", "palm-detector", "hand-landmarks")}})
         body = weights_ref(registry, fit.model)
         fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
     return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))

@@ -156,6 +156,8 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         if image is None:
             return None
         label_map = maps[frame]
+        if label_map.shape != image.shape[:2]:  # never expected; a preview must not fail a clip
+            label_map = cv2.resize(label_map, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         colour = _PALETTE[label_map]
         a = self.config.preview_alpha * (label_map > 0)[..., None]
         blended = (image * (1 - a) + colour * a).astype(np.uint8)
