@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from physflow.models.camera_motion import estimate, residual
+from physflow.models.classical_detector import MOVING  # the class name of moving-object tracks
 from physflow.models.flow_engines import DisFlow
 
-MOVING = "moving object"
+__all__ = ["MOVING", "MovingObject", "MovingObjectTracker"]
 
 
 @dataclass
