@@ -158,7 +158,8 @@ def annotate(clip: ClipRef, params: AnnotateParams, blob_root: Path, fit: bool =
         fits = BodyFitStage(configs.body_fit).run([AnnotatedShard([clip], {"poses": poses})])
         fit_rows = [r for r in fits.to_pylist() if not r["error"]]
         masks = PartMasksStage(configs.part_masks).run(
-            [AnnotatedShard([clip], {"detections": EMPTY_DETECTIONS, "body_fits": fits}, blob_root=str(blob_root))])
+            [AnnotatedShard([clip], {"detections": EMPTY_DETECTIONS, "body_fits": fits, "poses": poses},
+                            blob_root=str(blob_root))])
         mask_rows = [r for r in masks.to_pylist() if not r["error"]]
     return pose_rows, fit_rows, mask_rows, time.perf_counter() - t0
 
@@ -204,7 +205,14 @@ def real(args: argparse.Namespace, tmp: Path) -> None:
         info = probe(path)
         clip = ClipRef(name, "v", 0, min(info.n_frames or 0, args.real_frames), str(path), info.width, info.height)
         params = AnnotateParams(sampling=FrameSampling(width=640, max_frames=args.real_frames))
-        poses, fits, _, seconds = annotate(clip, params, tmp, fit=not args.no_fit)
+        poses, fits, masks, seconds = annotate(clip, params, tmp, fit=not args.no_fit)
+        if args.sheets and masks and masks[0].get("preview_uri"):
+            from physflow.data_catalog.blobs import BlobStore
+            from physflow.data_catalog.storage import Root
+
+            args.sheets.mkdir(parents=True, exist_ok=True)
+            sheet = BlobStore(Root(tmp)).resolve(masks[0]["preview_uri"])
+            (args.sheets / f"{Path(name).stem}.png").write_bytes(Path(sheet).read_bytes())
         n = clip.n_frames
         people = {r["frame"] for r in poses}
         hands = {r["frame"] for r in poses if r.get("left_hand") or r.get("right_hand")}
@@ -219,6 +227,7 @@ def main() -> None:
     ap.add_argument("--real-frames", type=int, default=48)
     ap.add_argument("--no-fit", action="store_true", help="Real clips: pose only.")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--sheets", type=Path, default=None, help="Folder for the real clips' contact sheets.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_synthetic:

@@ -4,6 +4,7 @@ installer and registry entries; a portrait clip through part_masks."""
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -56,7 +57,7 @@ def test_blazepose_finds_the_synthetic_human(default_refs, tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_blazepose_hands_on_a_real_juggler(default_refs, real_videos):
+def test_blazepose_hands_on_a_real_juggler(default_refs, real_videos, tmp_path):
     clip = ClipRef("juggle:0-21", "juggle", 0, 21, str(real_videos / "sam2_05_default_juggle.mp4"), 1280, 720)
     config = PoseConfig(sampling=FrameSampling(stride=10, width=640), **default_refs)
     rows = [r for r in PoseStage(config).run([AnnotatedShard([clip], {"detections": NO_DETECTIONS})]).to_pylist()
@@ -69,6 +70,23 @@ def test_blazepose_hands_on_a_real_juggler(default_refs, real_videos):
         hand = np.array(r[f"{side}_hand"])
         assert hand.shape == (21, 3) and np.linalg.norm(hand[0, :2] - wrist) < 60
         assert np.array(r[f"{side}_hand_world"]).shape == (21, 3)
+    _save_sheet(clip, pa.Table.from_pylist(rows), tmp_path)
+
+
+def _save_sheet(clip: ClipRef, poses: pa.Table, blob_root: Path) -> None:
+    """The clip's contact sheet (skeletons and hands; no fits) into test-artifacts/ for a person to look at."""
+    from physflow.data_catalog.blobs import BlobStore
+    from physflow.data_catalog.storage import Root
+    from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
+
+    config = PartMasksConfig(sampling=FrameSampling(stride=10, width=640), sheet_frames=3)
+    rows = PartMasksStage(config).run([AnnotatedShard([clip], {"detections": NO_DETECTIONS, "poses": poses,
+                                                                "body_fits": NO_DETECTIONS},
+                                                       blob_root=str(blob_root))]).to_pylist()
+    sheet = BlobStore(Root(blob_root)).resolve(rows[0]["preview_uri"])
+    out = Path(__file__).resolve().parents[2] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    (out / "contact_sheet_juggle.png").write_bytes(Path(sheet).read_bytes())
 
 
 def test_backend_choice_fails_before_work_when_files_are_absent():
