@@ -6,11 +6,13 @@ a threshold (a floor in pixels, or a multiple of the frame's typical residual, w
 moving; nearby moving regions are grouped into one object (a closing at a scale of the frame diagonal), and
 small ones dropped. Tracking: each live track's mask is carried into the next frame by the flow inside it
 (its mean displacement) and matched to the new objects by mask overlap; an object matching no track starts
-one, a track matching nothing coasts for a few frames before it ends.
+one, a track matching nothing coasts for a few frames before it ends; tracks seen in fewer than
+`min_track_frames` frames (flicker) are dropped.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import cv2
@@ -40,10 +42,10 @@ class _Track:
 class MovingObjectTracker:
     def __init__(self, *, min_area: float = 0.001, motion_px: float = 0.8, noise_factor: float = 3.0,
                  group_frac: float = 0.02, min_overlap: float = 0.2, max_gap: int = 3, camera_model: str = "homography",
-                 preset: str = "medium"):
+                 preset: str = "medium", min_track_frames: int = 3):
         self.min_area, self.motion_px, self.noise_factor = min_area, motion_px, noise_factor
         self.group_frac, self.min_overlap, self.max_gap = group_frac, min_overlap, max_gap
-        self.camera_model = camera_model
+        self.camera_model, self.min_track_frames = camera_model, min_track_frames
         self.flow = DisFlow(preset)
 
     def __call__(self, frames: list[np.ndarray]) -> list[list[MovingObject]]:
@@ -69,7 +71,8 @@ class MovingObjectTracker:
                     track.mask = _shift(track.mask, inside.mean(0) if len(inside) else np.zeros(2))
             tracks = {k: v for k, v in tracks.items() if t - v.last_seen < self.max_gap}
             out.append(objects)
-        return out
+        lengths = Counter(o.track_id for objects in out for o in objects)  # flicker (a few frames) is no object
+        return [[o for o in objects if lengths[o.track_id] >= self.min_track_frames] for objects in out]
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.flow(a[None], b[None])[0]
