@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	-$(BIN)/physflow weights install-defaults --optional
 	touch $(STAMP)
 
 demo: $(STAMP)

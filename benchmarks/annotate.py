@@ -46,7 +46,8 @@ from physflow.stages.detect import DetectConfig, DetectStage
 from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
 from physflow.stages.pose import PoseConfig, PoseStage
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
+VIDEOS = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()),
+              Path("shared")) / "data" / "real" / "videos"
 VIDEO = "sam2_05_default_juggle.mp4"
 
 
@@ -153,8 +154,18 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
         for f in clip.frames(sampling):
             detector(f[1])
 
-    direct, staged = paired(hog, lambda: DetectStage(DetectConfig(sampling=sampling)).run([clip]), args.repeats)
+    direct, staged = paired(hog, lambda: DetectStage(DetectConfig(sampling=sampling, fallback="hog+mog2")).run([clip]),
+                            args.repeats)
     report("detect (HOG+motion)", n, direct, staged)
+
+    def moving() -> None:
+        from physflow.models.moving_objects import MovingObjectTracker
+
+        MovingObjectTracker()([f for _, f in clip.frames(sampling)])
+
+    direct, staged = paired(moving, lambda: DetectStage(DetectConfig(sampling=sampling)).run([clip]), args.repeats)
+    report("detect (flow objects)", n, direct, staged)
+    bench_blazepose(args, clip, sampling)
 
     body = load_body_model(weights["body"].path)
     kps, pose_rows = synthetic_poses(body, clip, n)
@@ -184,6 +195,24 @@ def bench_components(args: argparse.Namespace, clip: ClipRef, weights: dict[str,
     shard = AnnotatedShard([clip], {"body_fits": fits}, blob_root=str(tmp / "blobs"))
     direct, staged = paired(render, lambda: mask_stage.run([shard]), args.repeats)
     report("part_masks (render)", n, direct, staged)
+
+
+def bench_blazepose(args: argparse.Namespace, clip: ClipRef, sampling: FrameSampling) -> None:
+    """The pose stage's default (BlazePose, then with hands) when `physflow weights install-defaults` has run."""
+    from physflow.flows.annotate import AnnotateParams, stage_configs
+
+    config = stage_configs(AnnotateParams(sampling=sampling)).pose
+    if not config.blazepose_detector:
+        print("pose (BlazePose)       n/a: run `physflow weights install-defaults`")
+        return
+    empty = AnnotatedShard([clip], {"detections": pa.table({"clip_id": pa.array([], pa.string())})})
+    for name, cfg in (("pose (BlazePose)", config.model_copy(update={"hands": False})),
+                      ("pose + hands", config)):
+        stage = PoseStage(cfg)
+        seconds = best(lambda s=stage: s.run([empty]), args.repeats)  # type: ignore[misc]
+        people = sum(1 for r in stage.run([empty]).to_pylist() if r["error"] is None)
+        print(f"{name:<22} {len(clip.sampled(sampling)) / seconds:8.1f} fps, {people / seconds:6.1f} "
+              f"person-frames/s ({people} person-frames, stage run)")
 
 
 def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Path) -> None:

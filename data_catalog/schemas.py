@@ -108,6 +108,11 @@ TABLES: dict[str, TableSpec] = {
         _spec(POSES, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32),
             ("keypoints", pa.list_(_vec(3))), ("format", _str), ("score", _f32),
+            # BlazePose: 33 landmarks (x, y px, z px, visibility), world landmarks (m), person mask, hands (x, y px,
+            # presence) with world landmarks (m), the model that produced the row
+            ("landmarks", pa.list_(_vec(4))), ("world_landmarks", pa.list_(_vec(3))), ("mask_rle", _str),
+            ("left_hand", pa.list_(_vec(3))), ("right_hand", pa.list_(_vec(3))),
+            ("left_hand_world", pa.list_(_vec(3))), ("right_hand_world", pa.list_(_vec(3))), ("source", _str),
         ]),
         _spec(BODY_FITS, 2, (CLIP_ID, "track_id", "frame"), [
             (CLIP_ID, _str), ("track_id", _i32), ("frame", _i32), ("model", _str),

@@ -120,6 +120,6 @@ def annotate_flow(params: AnnotateParams) -> FlowResult:
     shards = [ShardState(job.inputs, {DETECTIONS: ref}) for job, ref in zip(jobs, run_jobs(jobs), strict=True)]
     shards = run_over_shards(PoseStage, configs.pose, shards, (DETECTIONS,), catalog)
     shards = run_over_shards(BodyFitStage, configs.body_fit, shards, (POSES,), catalog)
-    shards = run_over_shards(PartMasksStage, configs.part_masks, shards, (DETECTIONS, BODY_FITS), catalog)
+    shards = run_over_shards(PartMasksStage, configs.part_masks, shards, (DETECTIONS, BODY_FITS, POSES), catalog)
     return FlowResult(refs=[s.refs[stage.table] for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)
                             for s in shards])

@@ -30,6 +30,7 @@ from physflow.flows import (
     cli_physics,
     cli_synth,
     cli_train,
+    cli_weights_install,
     env,
     lifetime,
 )
@@ -72,6 +73,7 @@ COMMAND_MODULES = (
     cli_generate,
     cli_train,
     cli_export,
+    cli_weights_install,
 )
 for _module in COMMAND_MODULES:
     _module.register(app)

@@ -3,7 +3,9 @@
 Where files come from, in order:
 1. `physflow.toml`, table `[weights]`: `name = "path"` or `[weights.name]` with `path` and `sha256`;
    a `dir` key sets a folder for the default file names;
-2. the folder in `PHYSFLOW_WEIGHTS_DIR`, holding files under their default names (below).
+2. the folder in `PHYSFLOW_WEIGHTS_DIR`, holding files under their default names (below);
+3. for the embedded defaults (BlazePose and hand models), the folder `physflow weights install-defaults` fills
+   ($XDG_DATA_HOME/physflow/weights); their sha256 is pinned in models/default_weights.py.
 
 A configured file that is missing, or whose sha256 differs from the pinned one, fails before any
 work with a message naming the file, where such files come from and the embedded fallback.
@@ -17,6 +19,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from physflow.models.default_weights import PINNED, default_dir
 
 WEIGHTS_DIR_ENV = "PHYSFLOW_WEIGHTS_DIR"
 CONFIG_FILE = "physflow.toml"
@@ -42,6 +46,17 @@ SPECS: dict[str, WeightsSpec] = {
         WeightsSpec("yolo-pose", "yolo-pose.pt", "ultralytics YOLO pose model (COCO-17 keypoints)",
                     "an ultralytics -pose checkpoint (.pt) copied to this machine",
                     "no pose: each clip gets a row saying no pose model is configured"),
+        *(WeightsSpec(name, filename, description,
+                      "`physflow weights install-defaults` (from the PyPI wheel mediapipe==0.10.21, Apache-2.0)",
+                      fallback)
+          for name, filename, description, fallback in [
+              ("blazepose-detector", "pose_detection.tflite", "BlazePose person detector (TFLite)",
+               "YOLO-pose when registered, else no pose"),
+              ("blazepose-landmarks", "pose_landmark_full.tflite", "BlazePose full landmark model (TFLite)",
+               "YOLO-pose when registered, else no pose"),
+              ("palm-detector", "palm_detection_full.tflite", "MediaPipe palm detector (TFLite)", "no hands"),
+              ("hand-landmarks", "hand_landmark_full.tflite", "MediaPipe hand landmark model (TFLite)", "no hands"),
+          ]),
         WeightsSpec("raft", "raft.pth", "torchvision RAFT state dict (raft_small or raft_large)",
                     "torchvision's Raft_Small_Weights / Raft_Large_Weights file saved as a state dict",
                     "OpenCV DIS optical flow"),
@@ -75,9 +90,11 @@ class Weights:
 
 
 class WeightsRegistry:
-    def __init__(self, entries: dict[str, dict[str, Any]] | None = None, weights_dir: str | os.PathLike[str] | None = None):
+    def __init__(self, entries: dict[str, dict[str, Any]] | None = None, weights_dir: str | os.PathLike[str] | None = None,
+                 defaults_dir: str | os.PathLike[str] | None = None):
         self.entries = entries or {}
         self.weights_dir = Path(weights_dir).expanduser() if weights_dir else None
+        self.defaults_dir = Path(defaults_dir).expanduser() if defaults_dir else None
         unknown = sorted(set(self.entries) - set(SPECS))
         if unknown:
             raise ValueError(f"unknown weights name(s) {unknown} in the registry; known: {', '.join(SPECS)}")
@@ -101,17 +118,19 @@ class WeightsRegistry:
                 entry = {"path": value} if isinstance(value, str) else dict(value)
                 entry["path"] = str(base / Path(entry["path"]).expanduser())
                 entries[key] = entry
-        return cls(entries, weights_dir)
+        return cls(entries, weights_dir, default_dir(env))
 
     def _candidate(self, name: str) -> tuple[Path | None, str | None]:
         spec = _spec(name)
         if name in self.entries:
             entry = self.entries[name]
-            return Path(entry["path"]), entry.get("sha256")
+            return Path(entry["path"]), entry.get("sha256") or PINNED.get(name)
         if self.weights_dir is not None:
             path = self.weights_dir / spec.filename
             if path.exists():
-                return path, None
+                return path, PINNED.get(name)
+        if self.defaults_dir is not None and name in PINNED and (self.defaults_dir / spec.filename).exists():
+            return self.defaults_dir / spec.filename, PINNED[name]
         return None, None
 
     def configured(self, name: str) -> bool:

@@ -171,14 +171,18 @@ def _initial_transl(model, kps: np.ndarray, camera: np.ndarray, orient: np.ndarr
     return out
 
 
-def fit_track(model, keypoints: np.ndarray, width: int, height: int, settings: FitSettings | None = None) -> FitResult:  # type: ignore[no-untyped-def]
-    """Fit one person's keypoint track (T, 17, 3: x, y, confidence in pixels) with `model` (an smplx model)."""
+def fit_track(model, keypoints: np.ndarray, width: int, height: int, settings: FitSettings | None = None,  # type: ignore[no-untyped-def]
+              *, orient: np.ndarray | None = None) -> FitResult:
+    """Fit one person's keypoint track (T, 17, 3: x, y, confidence in pixels) with `model` (an smplx model);
+    `orient` (T, 3) axis-angle starts the global orientation (e.g. from a pose model's 3D landmarks) instead of
+    the upright facing-or-not guess from the shoulders."""
     s = settings or FitSettings()
     with torch_threads(s.threads):
-        return _fit(model, keypoints, width, height, s)
+        return _fit(model, keypoints, width, height, s, orient=orient)
 
 
-def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings) -> FitResult:  # type: ignore[no-untyped-def]
+def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings,  # type: ignore[no-untyped-def]
+         *, orient: np.ndarray | None = None) -> FitResult:
     kps = np.asarray(keypoints, np.float64)
     n_frames, dev = len(kps), torch.device(s.device)
     cam_np = camera_for(width, height, s.focal_scale)
@@ -187,7 +191,7 @@ def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings) 
     conf = torch.tensor(kps[..., 2], dtype=torch.float32, device=dev).clamp(0, 1)
     idx = coco17_joint_index(model.J_regressor.shape[0])
     keypoint_model = KeypointModel(model)
-    orient0 = _initial_orient(kps)
+    orient0 = _initial_orient(kps) if orient is None else np.asarray(orient, np.float64)
     p = {
         "betas": torch.zeros(1, model.num_betas, device=dev),
         "global_orient": torch.tensor(orient0, dtype=torch.float32, device=dev),

@@ -16,6 +16,8 @@ class BodyFitConfig(StageConfig):
     focal_scale: float = Field(1.0, gt=0.1, le=10.0, description="Focal length as a multiple of the frame diagonal.")
     min_conf: float = Field(0.3, ge=0.0, le=1.0, description="Keypoints below this confidence are ignored.")
     min_keypoints: int = Field(6, ge=3, le=17, description="Frames with fewer confident keypoints are not fitted.")
+    world_init: bool = Field(True, description="Start each frame's orientation from the pose rows' 3D world landmarks "
+                             "when they have them (BlazePose), else guess upright facing or turned away.")
     iters_camera: int = Field(60, ge=0, le=10_000, description="Adam steps fitting orientation and translation.")
     iters_full: int = Field(200, ge=1, le=100_000, description="Adam steps fitting every parameter.")
     lr: float = Field(0.05, gt=0.0, le=1.0, description="Adam learning rate.")

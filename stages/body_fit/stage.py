@@ -24,7 +24,7 @@ PROCEDURAL = "procedural"
 
 class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
     name = "body_fit"
-    VERSION = 1
+    VERSION = 2  # 2: orientation started from the pose rows' world landmarks
     Config = BodyFitConfig
     table = BODY_FITS
     input_columns = ("clip_id", "frame", "track_id", "keypoints")
@@ -48,6 +48,7 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
 
     def process(self, item: ClipWork) -> Iterable[dict[str, Any]]:
         from physflow.models.smplify import FitSettings, fit_track
+        from physflow.stages.body_fit.world_init import orientations
 
         c, clip = self.config, item.clip
         tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -70,7 +71,9 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
                 rows.append({"clip_id": clip.clip_id, "track_id": track_id,
                              "error": f"too few keypoints: no frame has {c.min_keypoints} above {c.min_conf}"})
                 continue
-            fit = fit_track(self.model, kps[usable], clip.width, clip.height, settings)
+            used = [r for r, ok in zip(poses, usable, strict=True) if ok]
+            orient = orientations([r.get("world_landmarks") for r in used]) if c.world_init else None
+            fit = fit_track(self.model, kps[usable], clip.width, clip.height, settings, orient=orient)
             frames = [r["frame"] for r, ok in zip(poses, usable, strict=True) if ok]
             rows += [
                 {"clip_id": clip.clip_id, "track_id": track_id, "frame": frame, "model": self.model_label,

@@ -7,6 +7,7 @@ boxes and keypoints are in pixels of the source video frame, whatever the workin
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import av
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +24,7 @@ from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import CLIP_ID, ERROR
 from physflow.models.tracker import PERSON, IouTracker, box_iou  # noqa: F401  (the labels and tracker annotation rows use)
 from physflow.stages.base import StageConfig
-from physflow.stages.common.video_io import iter_frames
+from physflow.stages.common.video_io import iter_frames, open_video
 
 # Part labels of the catalog's label maps (part_masks, generation's phase 2, training's mask channel):
 # 0 = nothing, body parts = SMPL joint index + 1 (1..24), objects and unfitted people OBJECT_BASE + n.
@@ -89,12 +91,25 @@ class ClipRef:
                 yield index - offset, frame
 
     def working_size(self, sampling: FrameSampling) -> tuple[int, int]:
-        """(height, width) of the frames at the working width, as `iter_frames` scales them."""
-        return max(2, round(self.height * sampling.width / self.width / 2) * 2), sampling.width
+        """(height, width) of the frames at the working width, as `iter_frames` scales them: from the coded size
+        of the file decoded (an exported clip's even-rounded size differs from its source's aspect)."""
+        w0, h0 = coded_size(self.clip_uri or self.uri) or (self.width, self.height)
+        return max(2, round(h0 * sampling.width / w0 / 2) * 2), sampling.width
 
     def scale(self, sampling: FrameSampling) -> float:
         """Source pixels per working pixel."""
         return self.width / sampling.width
+
+
+@functools.lru_cache(maxsize=4096)
+def coded_size(path: str) -> tuple[int, int] | None:
+    """(width, height) of a video file's first video stream as coded, None when it does not open."""
+    try:
+        with open_video(path) as c:
+            cc = c.streams.video[0].codec_context
+            return (int(cc.width), int(cc.height)) if cc.width and cc.height else None
+    except (OSError, IndexError, av.error.FFmpegError):
+        return None
 
 
 def clip_error(clip: ClipRef, reason: str) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """detect: boxes, classes, masks and track ids per sampled frame of each clip (`detections`).
 
-With YOLO weights: ultralytics detection or segmentation with its ByteTrack tracker. Without: OpenCV's HOG
-people detector plus motion blobs, linked by IoU (models/classical_detector.py). Masks are RLE at the
+With YOLO weights: ultralytics detection or segmentation with its ByteTrack tracker. Without, by default:
+moving objects from the clip's optical flow once the camera's own motion is removed, one track per object
+(models/moving_objects.py); or OpenCV's HOG people detector plus MOG2 motion blobs, linked by IoU
+(models/classical_detector.py). Masks are RLE at the
 working resolution; boxes are in source pixels.
 """
 
@@ -21,7 +23,7 @@ from physflow.stages.detect.config import DetectConfig
 
 class DetectStage(Stage[DetectConfig, ClipRef]):
     name = "detect"
-    VERSION = 1
+    VERSION = 2  # 2: without YOLO, moving objects from camera-compensated flow by default
     Config = DetectConfig
     table = DETECTIONS
     input_columns = ("clip_id", "video_id", "start_frame", "end_frame", "clip_uri", "uri")
@@ -48,7 +50,10 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
         if not frames:
             raise ValueError(f"no frame decodes in [{clip.start_frame}, {clip.end_frame})")
         scale = clip.scale(sampling)
-        found = self._yolo(frames) if self.model is not None else self._classical(frames)
+        if self.model is not None:
+            found = self._yolo(frames)
+        else:
+            found = self._flow(frames) if self.config.fallback == "flow" else self._classical(frames)
         rows = [
             {"clip_id": clip.clip_id, "frame": index, "track_id": int(tid), "cls": cls, "score": float(score),
              "box": [float(v) for v in np.asarray(box) * scale], "mask_rle": mask, "source": source}
@@ -72,6 +77,13 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
                 for i in range(len(r.boxes))
             ])
         return out
+
+    def _flow(self, frames: list[np.ndarray]) -> list[list[tuple[Any, ...]]]:
+        from physflow.models.moving_objects import MOVING, MovingObjectTracker
+
+        tracker = MovingObjectTracker(min_area=self.config.min_blob_area, motion_px=self.config.motion_px)
+        return [[(o.track_id, MOVING, o.score, o.box, rle_encode(o.mask), "flow") for o in objects]
+                for objects in tracker(frames)]
 
     def _classical(self, frames: list[np.ndarray]) -> list[list[tuple[Any, ...]]]:
         from physflow.models.classical_detector import ClassicalDetector

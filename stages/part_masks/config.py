@@ -16,7 +16,9 @@ class PartMasksConfig(StageConfig):
     num_betas: int = Field(10, ge=1, le=300, description="Shape coefficients of the fits.")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads while posing the fitted bodies.")
     objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
-    preview: bool = Field(True, description="Write one PNG per clip: its busiest mask over its frame.")
+    preview: bool = Field(True, description="Write one PNG contact sheet per clip (parts, boxes, ids, skeletons, hands).")
+    sheet_frames: int = Field(4, ge=1, le=16, description="Frames on a clip's contact sheet, evenly spaced.")
+    trim_by_person_mask: bool = Field(True, description="Clear body labels outside the pose rows' person masks.")
     preview_alpha: float = Field(0.55, ge=0.0, le=1.0, description="Opacity of the label colours in the preview.")
 
     def weights_fields(self) -> dict[str, WeightsField]:

@@ -3,7 +3,10 @@
 Each fitted body is posed with its fit, projected through its fit's camera and rasterised z-ordered; a
 pixel's label is the body part (joint + 1, from the skinning weights) of the nearest face. Non-person
 tracks, and persons without a fit, are painted beneath as their own labels (OBJECT_BASE + n) from their
-masks, or their boxes when they have none. Confidence is 1.0 for a map with labels, 0.0 for an empty one.
+masks, or their boxes when they have none. Body labels outside the pose stage's person masks (dilated a
+little) are cleared, so a fit's limbs do not spill over the background. Confidence is 1.0 for a map with
+labels, 0.0 for an empty one. The preview is a contact sheet of a few frames: part colours, boxes with
+track ids, skeletons and hands.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
 
 class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
     name = "part_masks"
-    VERSION = 2  # 2: mask_uri and preview_uri are catalog-relative blob references
+    VERSION = 3  # 2: mask_uri and preview_uri are catalog-relative blob references; 3: person-mask trim, sheets
     Config = PartMasksConfig
     table = PART_MASKS
     input_columns = ("clip_id", "frame", "track_id", "cls", "box", "mask_rle", "global_orient", "body_pose")
@@ -111,9 +114,14 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         for row, verts in zip(fit_rows, posed, strict=False):
             fits_at[row["frame"]].append((row, verts))
         objects_at, names = self._objects(item.rows.get("detections", []), fits_at) if cfg.objects else ({}, {})
+        poses_at: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in item.rows.get("poses", []):
+            poses_at[row["frame"]].append(row)
         rows, maps = [], {}
         for frame in clip.sampled(cfg.sampling):
             label_map = self.render(clip, frame, fits_at.get(frame, []), objects_at.get(frame, []))
+            if cfg.trim_by_person_mask:
+                label_map = _trim(label_map, poses_at.get(frame, []))
             maps[frame] = label_map
             _, png = cv2.imencode(".png", label_map)
             ref = blobs.ref(blobs.put_bytes(png.tobytes(), "png")[0])
@@ -126,7 +134,7 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         if not rows:
             return clip_error(clip, "clip has no frames to mask")
         if cfg.preview:
-            preview = self._preview(clip, maps, blobs)
+            preview = self._sheet(clip, maps, item.rows.get("detections", []), poses_at, blobs)
             for row in rows:
                 row["preview_uri"] = preview
         return rows
@@ -146,17 +154,24 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
                 names[label_of[d["track_id"]]] = f"{d['cls']}#{d['track_id']}"
         return out, names
 
-    def _preview(self, clip: ClipRef, maps: dict[int, np.ndarray], blobs: BlobStore) -> str | None:
-        """PNG of the busiest mask over its frame; None when the frame does not decode."""
-        frame = max(maps, key=lambda f: int((maps[f] > 0).sum()))
-        image = next((img for index, img in clip.frames(self.config.sampling) if index == frame), None)
-        if image is None:
+    def _sheet(self, clip: ClipRef, maps: dict[int, np.ndarray], detections: list[dict[str, Any]],
+               poses_at: dict[int, list[dict[str, Any]]], blobs: BlobStore) -> str | None:
+        """PNG contact sheet of up to `sheet_frames` evenly spaced frames; None when none decodes."""
+        from physflow.stages.part_masks.sheet import draw_frame, tile
+
+        frames = sorted(maps)
+        n = min(self.config.sheet_frames, len(frames))
+        chosen = {frames[round(i * (len(frames) - 1) / max(n - 1, 1))] for i in range(n)}
+        scale = 1.0 / clip.scale(self.config.sampling)
+        dets_at: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for d in detections:
+            dets_at[d["frame"]].append(d)
+        drawn = [draw_frame(image, maps[index], _PALETTE, alpha=self.config.preview_alpha, scale=scale,
+                            detections=dets_at[index], poses=poses_at.get(index, []))
+                 for index, image in clip.frames(self.config.sampling) if index in chosen]
+        if not drawn:
             return None
-        label_map = maps[frame]
-        colour = _PALETTE[label_map]
-        a = self.config.preview_alpha * (label_map > 0)[..., None]
-        blended = (image * (1 - a) + colour * a).astype(np.uint8)
-        _, png = cv2.imencode(".png", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR))
+        _, png = cv2.imencode(".png", cv2.cvtColor(tile(drawn), cv2.COLOR_RGB2BGR))
         return blobs.ref(blobs.put_bytes(png.tobytes(), "png")[0])
 
     def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
@@ -165,3 +180,19 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
 
 def run(inputs: Sequence[AnnotatedShard], config: PartMasksConfig) -> pa.Table:
     return PartMasksStage(config).run(inputs)
+
+
+def _trim(label_map: np.ndarray, poses: list[dict[str, Any]], grow_px: int = 3) -> np.ndarray:
+    """Body labels (1 .. OBJECT_BASE - 1) outside every person mask of the frame's pose rows cleared; the map
+    unchanged when no row has a mask."""
+    masks = [rle_decode(p["mask_rle"]) for p in poses if p.get("mask_rle")]
+    if not masks:
+        return label_map
+    person = np.zeros(label_map.shape, np.uint8)
+    for m in masks:
+        person |= cv2.resize(m.astype(np.uint8), label_map.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    person = cv2.dilate(person, np.ones((2 * grow_px + 1,) * 2, np.uint8)) > 0
+    body = (label_map > 0) & (label_map < OBJECT_BASE)
+    out = label_map.copy()
+    out[body & ~person] = 0
+    return out

@@ -1,8 +1,10 @@
 """pose: COCO-17 keypoints per person track (`poses`), linked to the detection tracks.
 
-ultralytics YOLO-pose with ByteTrack over the sampled frames; each pose track takes the id of the
-detection person track its boxes overlap most (mean IoU over shared frames, one pose track per
-detection track); a pose track matching none keeps its own id above POSE_TRACK_BASE. Without pose
+Default: BlazePose (models/blazepose.py), people followed from frame to frame by their own landmarks, with
+33 landmarks, world landmarks, a person mask and hands (models/hands.py) per row; its files come from
+`physflow weights install-defaults`. Option: ultralytics YOLO-pose with ByteTrack. Each pose track takes
+the id of the detection person track its boxes overlap most (mean IoU over shared frames, one pose track
+per detection track); a pose track matching none keeps its own id above POSE_TRACK_BASE. Without any pose
 weights every clip gets one row saying so.
 """
 
@@ -31,13 +33,14 @@ from physflow.stages.pose.config import PoseConfig
 
 COCO17 = "coco17"
 POSE_TRACK_BASE = 200_000
-NO_POSE_MODEL = ("no pose model configured: register ultralytics -pose weights as 'yolo-pose' "
-                 "(physflow weights) to get keypoints")
+NO_POSE_MODEL = ("no pose model configured: run `physflow weights install-defaults` (BlazePose) or register "
+                 "ultralytics -pose weights as 'yolo-pose' (physflow weights) to get keypoints")
+Person = tuple[int, int, np.ndarray, np.ndarray, float, dict[str, Any]]  # frame, track, box, kps, score, extra
 
 
 class PoseStage(Stage[PoseConfig, ClipWork]):
     name = "pose"
-    VERSION = 1
+    VERSION = 2  # 2: BlazePose by default, with landmarks, world landmarks, masks and hands
     Config = PoseConfig
     table = POSES
     input_columns = ("clip_id", "frame", "track_id", "cls", "box")
@@ -46,11 +49,30 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         super().__init__(config)
         self.model: Any = None
 
+    def backend(self) -> str | None:
+        """The model this config runs: blazepose, yolo, or None (no pose model)."""
+        c = self.config
+        has_blaze = bool(c.blazepose_detector and c.blazepose_landmarks)
+        if c.backend == "blazepose" and not has_blaze:
+            raise ValueError("pose backend 'blazepose' needs the blazepose-detector and blazepose-landmarks files "
+                             "(physflow weights install-defaults)")
+        if c.backend == "yolo" and not c.yolo_pose:
+            raise ValueError("pose backend 'yolo' needs a 'yolo-pose' checkpoint in the weights registry")
+        if c.backend == "yolo" or (c.backend == "auto" and not has_blaze):
+            return "yolo" if c.yolo_pose else None
+        return "blazepose"
+
     def setup(self) -> None:
-        if self.config.yolo_pose:
+        backend = self.backend()
+        if backend == "yolo":
             from physflow.models.yolo import load_yolo
 
+            assert self.config.yolo_pose is not None
             self.model = load_yolo(self.config.yolo_pose.path)
+        elif backend == "blazepose":
+            from physflow.stages.pose.blazepose_rows import BlazePoseRunner
+
+            self.model = BlazePoseRunner(self.config)
 
     def items(self, inputs: Sequence[AnnotatedShard]) -> Sequence[ClipWork]:
         return clip_items(inputs)
@@ -59,16 +81,31 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         clip = item.clip
         if self.model is None:
             return clip_error(clip, NO_POSE_MODEL)
-        from physflow.models.yolo import track_frames
-
         c = self.config
         decoded = list(clip.frames(c.sampling))
         indices, frames = [i for i, _ in decoded], [f for _, f in decoded]
         if not frames:
             raise ValueError(f"no frame decodes in [{clip.start_frame}, {clip.end_frame})")
-        results = track_frames(self.model, frames, **c.yolo_kwargs())
-        scale, untracked = clip.scale(c.sampling), IouTracker()
-        people: list[tuple[int, int, np.ndarray, np.ndarray, float]] = []  # frame, pose track, box, kps, score
+        scale = clip.scale(c.sampling)
+        if self.backend() == "blazepose":
+            people = self.model.people(indices, frames, scale)
+        else:
+            people = self._yolo(indices, frames, scale)
+        if not people:
+            return clip_error(clip, f"no person found by the pose model in {len(frames)} frames")
+        link = link_tracks(people, item.rows.get("detections", []), c.link_iou)
+        return [
+            {"clip_id": clip.clip_id, "frame": index, "track_id": link[tid], "keypoints": kps.tolist(),
+             "format": COCO17, "score": score, **extra}
+            for index, tid, _, kps, score, extra in people
+        ]
+
+    def _yolo(self, indices: list[int], frames: list[np.ndarray], scale: float) -> list[Person]:
+        from physflow.models.yolo import track_frames
+
+        results = track_frames(self.model, frames, **self.config.yolo_kwargs())
+        untracked = IouTracker()
+        people: list[Person] = []
         for index, r in zip(indices, results, strict=True):
             if r.keypoints is None:
                 continue
@@ -76,29 +113,22 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
             for i, tid in enumerate(ids):
                 kps = r.keypoints[i].copy()
                 kps[:, :2] *= scale
-                people.append((index, tid, r.boxes[i] * scale, kps, float(r.scores[i])))
-        if not people:
-            return clip_error(clip, f"no person found by the pose model in {len(frames)} frames")
-        link = link_tracks(people, item.rows.get("detections", []), c.link_iou)
-        return [
-            {"clip_id": clip.clip_id, "frame": index, "track_id": link[tid], "keypoints": kps.tolist(),
-             "format": COCO17, "score": score}
-            for index, tid, _, kps, score in people
-        ]
+                people.append((index, tid, r.boxes[i] * scale, kps, float(r.scores[i]), {"source": "yolo-pose"}))
+        return people
 
     def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
         return clip_error(item.clip, reason)
 
 
-def link_tracks(people: list[tuple[int, int, np.ndarray, np.ndarray, float]], detections: list[dict[str, Any]],
-                min_iou: float) -> dict[int, int]:
+def link_tracks(people: Sequence[tuple[Any, ...]], detections: list[dict[str, Any]], min_iou: float
+                ) -> dict[int, int]:
     """Pose track id -> detection person track id (greedy on mean IoU), or POSE_TRACK_BASE + its own id."""
     by_frame: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
     for d in detections:
         if d["cls"] == PERSON:
             by_frame[d["frame"]].append((d["track_id"], np.asarray(d["box"])))
     scores: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for frame, tid, box, _, _ in people:
+    for frame, tid, box, *_ in people:
         dets = by_frame.get(frame, [])
         if dets:
             ious = box_iou(box, np.stack([b for _, b in dets]))[0]

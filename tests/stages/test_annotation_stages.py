@@ -30,7 +30,7 @@ def _clip(real_videos, name: str, frames: tuple[int, int], size: tuple[int, int]
 def test_hog_fallback_finds_people_in_juggling_and_basketball(real_videos):
     clips = [_clip(real_videos, "sam2_05_default_juggle.mp4", (0, 80), (1280, 720)),
              _clip(real_videos, "mmaction2_basketball_structuralize.mp4", (0, 80), (426, 240))]
-    stage = DetectStage(DetectConfig(sampling=FrameSampling(stride=10, max_frames=8, width=640)))
+    stage = DetectStage(DetectConfig(sampling=FrameSampling(stride=10, max_frames=8, width=640), fallback="hog+mog2"))
     table = stage.run(clips)
     rows = [r for r in table.to_pylist() if r["error"] is None]
     for clip in clips:
