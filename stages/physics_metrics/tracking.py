@@ -19,6 +19,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+# detection classes that move by themselves (COCO names): no outside cause needed for their rests or turns
+ANIMATE = frozenset({"person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
+
 
 @dataclass
 class Track:
@@ -31,6 +34,7 @@ class Track:
     radius: np.ndarray  # (n,) px
     cut: np.ndarray | None = None  # (n,) bool: touches the frame border; None: none is
     half_height: np.ndarray | None = None  # (n,) px from the centre to the bottom; None: the radius
+    animate: bool = False  # a person or an animal: moves itself, so rests and velocity changes need no cause
 
     @property
     def is_cut(self) -> np.ndarray:
@@ -45,7 +49,7 @@ class Track:
         """The observations not cut by the frame border."""
         keep = ~self.is_cut
         hh = None if self.half_height is None else self.half_height[keep]
-        return Track(self.label, self.hue, self.frames[keep], self.pos[keep], self.radius[keep], None, hh)
+        return Track(self.label, self.hue, self.frames[keep], self.pos[keep], self.radius[keep], None, hh, self.animate)
 
 
 def _hue_classes(hues: np.ndarray, min_pixels: int, gap: int) -> list[tuple[int, int]]:
@@ -171,6 +175,7 @@ def tracks_from_detections(
     keep = None if classes is None else set(classes)
     by_id: dict[int, list[tuple[float, ...]]] = {}
     labels: dict[int, str] = {}
+    classes_of: dict[int, set[str]] = {}
     for row in rows:
         if row.get("error") or row.get("box") is None or row.get("track_id") is None:
             continue
@@ -181,6 +186,7 @@ def tracks_from_detections(
                                      or y2 >= shape[0] - 1 - border_px)
         tid = int(row["track_id"])
         labels[tid] = f"track{tid}" + (f":{row['cls']}" if row.get("cls") else "")
+        classes_of.setdefault(tid, set()).add(str(row.get("cls")))
         by_id.setdefault(tid, []).append(
             (int(row["frame"]) - start_frame, (x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4,
              float(cut), (y2 - y1) / 2)
@@ -190,5 +196,6 @@ def tracks_from_detections(
         arr = np.array(sorted(items))
         _, first = np.unique(arr[:, 0], return_index=True)  # one box per frame and track
         arr = arr[first]
-        tracks.append(Track(labels[tid], None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3], arr[:, 4] > 0, arr[:, 5]))
+        tracks.append(Track(labels[tid], None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3], arr[:, 4] > 0, arr[:, 5],
+                            classes_of[tid] & ANIMATE != set()))
     return tracks
