@@ -138,3 +138,20 @@ def test_people_move_themselves():
     m_ball = measure_tracks(ball, 10.0, 24, (96, 128), FAST)
     assert "unforced_velocity_change" not in m_person["violations"]
     assert "unforced_velocity_change" in m_ball["violations"]
+
+
+def test_detection_masks_give_centres_and_border_cuts():
+    """Masks (RLE, as the detect stage writes them) of a ball leaving the frame: mask centroids, cut at the edge."""
+    from physflow.stages.common.annotation import rle_encode
+
+    s = simulate("weak_gravity", 3, CFG)
+    rows = [{"frame": t, "track_id": obj.object_id, "cls": "sports ball", "error": None, "box": [0, 0, 1, 1],
+             "mask_rle": rle_encode(object_mask(obj, t, CFG.height, CFG.width))}
+            for obj in s.objects for t in range(s.n_frames) if object_mask(obj, t, CFG.height, CFG.width).any()]
+    tracks = tracks_from_detections(rows, shape=(CFG.height, CFG.width))
+    for tr, obj in zip(tracks, s.objects, strict=True):
+        whole = tr.whole()
+        assert np.abs(whole.pos - obj.pos[whole.frames]).max() < 0.3
+    assert any(tr.is_cut.any() for tr in tracks)
+    m = measure_tracks(tracks, s.fps, s.n_frames, (CFG.height, CFG.width), FAST, ppm=s.ppm)
+    assert m["gravity_m_s2"] == pytest.approx(s.params["g"], rel=0.01) and m["violations"] == []
