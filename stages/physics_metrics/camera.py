@@ -32,5 +32,5 @@ def stabilise_tracks(tracks: Sequence[Track], motions: list[CameraMotion]) -> li
         pos = camera_motion.stabilise(tr.pos, tr.frames, motions)
         zoom = np.array([_zoom_back(back[min(int(t), len(back) - 1)], p) for t, p in zip(tr.frames, tr.pos, strict=True)])
         hh = None if tr.half_height is None else tr.half_height * zoom
-        out.append(Track(tr.label, tr.hue, tr.frames, pos, tr.radius * zoom, tr.cut, hh))
+        out.append(Track(tr.label, tr.hue, tr.frames, pos, tr.radius * zoom, tr.cut, hh, tr.animate))
     return out

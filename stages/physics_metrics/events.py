@@ -87,17 +87,18 @@ def _touching(phys: Sequence[TrackPhysics], k: int, t: float, fps: float, gap_px
     return False
 
 
-def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit: Sequence[float],
+def unforced_changes(phys: Sequence[TrackPhysics], fps: float, *, teleport_limit: Sequence[float], only: Sequence[int],
                      min_change: float, min_speed_px: float, gravity_present: bool, floor: float, margin_px: float,
                      contact_px: float) -> list[tuple[int, float, float]]:
-    """Velocity changes at segment boundaries of isolated objects: (track, time s, |dv| / speed).
+    """Velocity changes at segment boundaries of isolated objects (tracks `only`): (track, time s, |dv| / speed).
 
     A change is forced (left out) when another object touches this one then, or, with gravity, when the object
     moves down onto the clip's lowest level `floor` (a floor bounce or landing) keeping most of its sideways speed. A change counts when |dv| exceeds
     `min_change` of the fastest speed on either side and `min_speed_px` px per frame, and both sides span 3 frames or more.
     """
     out = []
-    for k, tp in enumerate(phys):
+    for k in only:
+        tp = phys[k]
         for b, t_ev, gap in boundaries(tp, fps):
             a, c = tp.segments[b], tp.segments[b + 1]
             if gap > teleport_limit[k] or a.n < 3 or c.n < 3:

@@ -25,6 +25,7 @@ class Expectation:
     ppm: float | None = None  # pixels per metre
     restitution: float | None = None  # bounce speed ratio
     energy_conserved: bool | None = None  # collisions keep kinetic energy
+    passive: bool | None = None  # False: the tracked things move themselves (people); no unforced-motion checks
     tolerance: float = 0.1  # relative deviation allowed before a violation
 
     def merged(self, *others: Expectation | None) -> Expectation:
@@ -61,13 +62,15 @@ def from_truth(truth: Mapping[str, Any]) -> Expectation:
     """The expectation a synthetic clip's `synth_clips` row states (g, ppm, restitution; its own frame rate)."""
     params = json.loads(truth["params"]) if truth.get("params") else {}
     elastic = str(truth.get("scene", "")).endswith("_elastic")
+    human = str(truth.get("scene", "")).startswith("human")  # colour tracks of clothes on a moving body
     return Expectation(g_m_s2=truth.get("g"), ppm=truth.get("ppm"), restitution=truth.get("restitution"),
-                       seconds_per_frame=params.get("seconds_per_frame"), energy_conserved=True if elastic else None)
+                       seconds_per_frame=params.get("seconds_per_frame"), energy_conserved=True if elastic else None,
+                       passive=False if human else None)
 
 
 _CONTEXT_KEYS = {"g_m_s2": ("g_m_s2", "gravity_m_s2", "g"), "seconds_per_frame": ("seconds_per_frame",),
                  "time_scale": ("time_scale",), "ppm": ("ppm", "pixels_per_metre"), "restitution": ("restitution",),
-                 "energy_conserved": ("energy_conserved",)}
+                 "energy_conserved": ("energy_conserved",), "passive": ("passive",)}
 
 
 def from_context(quantities: Mapping[str, Any] | str | None) -> Expectation:

@@ -78,17 +78,24 @@ def flights(phys: Sequence[TrackPhysics], *, min_len: int, min_z: float, noise_p
     return out
 
 
-def gravity(found: Sequence[Flight]) -> tuple[Gravity | None, bool]:
+def gravity(found: Sequence[Flight], track_frames: Sequence[int] | None = None,
+            min_cover: float = 0.6) -> tuple[Gravity | None, bool]:
     """Gravity from ballistic segments, and whether it points up (an upside-down world).
 
     Segments falling down and segments falling up are pooled apart; the side with more statistical weight
-    wins (a person pushing off the ground accelerates up briefly, a real fall dominates). The uncertainty is the
-    inverse-variance error, widened by the scatter between segments when they disagree more than their errors.
+    wins (a person pushing off the ground accelerates up briefly, a real fall dominates). An upward segment
+    counts only on a track that such segments explain for `min_cover` of its frames (`track_frames`: frames per
+    track): the bottom of a pendulum's swing or a body's push-off is locally a parabola opening upwards, a world
+    upside down is so throughout. The uncertainty is the inverse-variance error, widened by the scatter between
+    segments when they disagree more than their errors.
     """
-    if not found:
-        return None, False
     down = [f for f in found if f.accel[1] > 0]
     up = [f for f in found if f.accel[1] < 0]
+    if track_frames is not None:
+        cover = {k: sum(f.n for f in up if f.track == k) / max(1, track_frames[k]) for k in {f.track for f in up}}
+        up = [f for f in up if cover[f.track] >= min_cover]
+    if not down and not up:
+        return None, False
 
     def weight(fs: list[Flight]) -> float:
         return float(sum(1.0 / f.accel_err[1] ** 2 for f in fs))

@@ -202,7 +202,10 @@ def track_metrics(
     if gravity_present is None:
         gravity_present = out["accel_y_px_s2"] is not None and out["accel_y_px_s2"] > 0
     floor = support_level(tracks, shape[0], th.border_px)
-    out.update(_motion_events(phys, found, rate, n_frames, th=th, gravity_present=gravity_present, floor=floor))
+    # people and animals move themselves: their rests and velocity changes need no outside cause
+    passive = [] if exp.passive is False else [i for i, k in enumerate(kept) if not tracks[k].animate]
+    out.update(_motion_events(phys, found, rate, n_frames, th=th, gravity_present=gravity_present, floor=floor,
+                              passive=passive))
     ratios, deviation = deviations(out, exp)
     out.update(ratios)
     out["violations"] = _violations(out, th) + deviation
@@ -212,7 +215,7 @@ def track_metrics(
 def _free_flight(phys: Sequence[TrackPhysics], found: Sequence[Flight], th: Thresholds,
                  shape: tuple[int, int]) -> dict[str, Any]:
     """Gravity from the ballistic segments (px/s^2, + down) with its 1-sigma error, also in frame heights."""
-    g, reversed_ = gravity(found)
+    g, reversed_ = gravity(found, [len(tp.times) for tp in phys])
     worst = max((seg.residual for tp in phys for seg in tp.fits if seg.n >= th.min_len), default=0.0)
     side = [f for f in found if (f.accel[1] < 0) == reversed_]
     return {
@@ -225,11 +228,12 @@ def _free_flight(phys: Sequence[TrackPhysics], found: Sequence[Flight], th: Thre
 
 
 def _motion_events(phys: Sequence[TrackPhysics], found: Sequence[Flight], rate: float, n_frames: int, *,
-                   th: Thresholds, gravity_present: bool, floor: float) -> dict[str, Any]:
-    """Rests in mid-air, unforced velocity changes and frame-timing breaks (repeated or dropped frames)."""
-    runs = rests(phys, min_frames=th.rest_frames, rest_px=th.rest_px)
+                   th: Thresholds, gravity_present: bool, floor: float, passive: Sequence[int]) -> dict[str, Any]:
+    """Rests in mid-air and unforced velocity changes of passive tracks (indices into `phys`), and frame-timing
+    breaks (repeated or dropped frames) of all."""
+    runs = [r for r in rests(phys, min_frames=th.rest_frames, rest_px=th.rest_px) if r.track in passive]
     hover = hovering(phys, runs, found, gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px)
-    changes = unforced_changes(phys, rate, teleport_limit=[_teleport_limit(tp, th) for tp in phys],
+    changes = unforced_changes(phys, rate, teleport_limit=[_teleport_limit(tp, th) for tp in phys], only=passive,
                                min_change=th.min_velocity_change, min_speed_px=th.min_change_px,
                                gravity_present=gravity_present, floor=floor, margin_px=th.support_margin_px,
                                contact_px=th.contact_px)

@@ -19,6 +19,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from physflow.stages.common.annotation import rle_decode
+
+# detection classes that move by themselves (COCO names): no outside cause needed for their rests or turns
+ANIMATE = frozenset({"person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"})
+
 
 @dataclass
 class Track:
@@ -31,6 +36,7 @@ class Track:
     radius: np.ndarray  # (n,) px
     cut: np.ndarray | None = None  # (n,) bool: touches the frame border; None: none is
     half_height: np.ndarray | None = None  # (n,) px from the centre to the bottom; None: the radius
+    animate: bool = False  # a person or an animal: moves itself, so rests and velocity changes need no cause
 
     @property
     def is_cut(self) -> np.ndarray:
@@ -45,7 +51,7 @@ class Track:
         """The observations not cut by the frame border."""
         keep = ~self.is_cut
         hh = None if self.half_height is None else self.half_height[keep]
-        return Track(self.label, self.hue, self.frames[keep], self.pos[keep], self.radius[keep], None, hh)
+        return Track(self.label, self.hue, self.frames[keep], self.pos[keep], self.radius[keep], None, hh, self.animate)
 
 
 def _hue_classes(hues: np.ndarray, min_pixels: int, gap: int) -> list[tuple[int, int]]:
@@ -156,6 +162,22 @@ def color_tracks(
     return tracks
 
 
+def _mask_centre(text: str, shape: tuple[int, int]) -> tuple[tuple[float, float, float, float], bool] | None:
+    """(centre x, y, equivalent radius, half height) of a mask in frame pixels of `shape`, and whether it touches
+    the edge; None for an empty mask."""
+    mask = rle_decode(text)
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    h, w = mask.shape
+    sx, sy = shape[1] / w, shape[0] / h  # mask pixel centres map to frame pixel centres
+    cx, cy = (xs.mean() + 0.5) * sx - 0.5, (ys.mean() + 0.5) * sy - 0.5
+    radius = float(np.sqrt(len(xs) * sx * sy / np.pi))
+    bottom = (ys.max() + 1) * sy - 0.5
+    cut = bool(xs.min() <= 0 or ys.min() <= 0 or xs.max() >= w - 1 or ys.max() >= h - 1)
+    return (float(cx), float(cy), radius, float(bottom - cy)), cut
+
+
 def tracks_from_detections(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -164,13 +186,16 @@ def tracks_from_detections(
     classes: Iterable[str] | None = None,
     border_px: float = 2.0,
     scale: float = 1.0,
+    use_masks: bool = True,
 ) -> list[Track]:
-    """Tracks from `detections` rows (frame, track_id, cls, box x1,y1,x2,y2): box centres, radius = (w + h) / 4,
-    the box bottom. With the frame `shape` (H, W), a box within `border_px` of the edge is cut. `classes` keeps
-    only those classes; `scale` multiplies box coordinates (detections made at another width)."""
+    """Tracks from `detections` rows (frame, track_id, cls, box x1,y1,x2,y2, mask_rle): box centres, radius =
+    (w + h) / 4, the box bottom. With the frame `shape` (H, W), a box within `border_px` of the edge is cut, and a
+    row's mask (any working size) gives the centre, equivalent radius and bottom instead, cut when it touches the
+    edge. `classes` keeps only those classes; `scale` multiplies box coordinates (detections at another width)."""
     keep = None if classes is None else set(classes)
     by_id: dict[int, list[tuple[float, ...]]] = {}
     labels: dict[int, str] = {}
+    classes_of: dict[int, set[str]] = {}
     for row in rows:
         if row.get("error") or row.get("box") is None or row.get("track_id") is None:
             continue
@@ -179,16 +204,20 @@ def tracks_from_detections(
         x1, y1, x2, y2 = (scale * float(v) for v in row["box"])
         cut = shape is not None and (min(x1, y1) <= border_px or x2 >= shape[1] - 1 - border_px
                                      or y2 >= shape[0] - 1 - border_px)
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4, (y2 - y1) / 2)
+        if use_masks and row.get("mask_rle") and shape is not None:
+            centre, cut = _mask_centre(row["mask_rle"], shape) or (centre, cut)
         tid = int(row["track_id"])
         labels[tid] = f"track{tid}" + (f":{row['cls']}" if row.get("cls") else "")
+        classes_of.setdefault(tid, set()).add(str(row.get("cls")))
         by_id.setdefault(tid, []).append(
-            (int(row["frame"]) - start_frame, (x1 + x2) / 2, (y1 + y2) / 2, ((x2 - x1) + (y2 - y1)) / 4,
-             float(cut), (y2 - y1) / 2)
+            (int(row["frame"]) - start_frame, centre[0], centre[1], centre[2], float(cut), centre[3])
         )
     tracks = []
     for tid, items in sorted(by_id.items()):
         arr = np.array(sorted(items))
         _, first = np.unique(arr[:, 0], return_index=True)  # one box per frame and track
         arr = arr[first]
-        tracks.append(Track(labels[tid], None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3], arr[:, 4] > 0, arr[:, 5]))
+        tracks.append(Track(labels[tid], None, arr[:, 0].astype(int), arr[:, 1:3], arr[:, 3], arr[:, 4] > 0, arr[:, 5],
+                            classes_of[tid] & ANIMATE != set()))
     return tracks

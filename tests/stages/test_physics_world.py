@@ -116,3 +116,42 @@ def test_detection_tracks_are_measured_by_the_same_functions():
     m = measure_tracks(tracks, s.fps, s.n_frames, (CFG.height, CFG.width), FAST, ppm=s.ppm)
     assert m["gravity_m_s2"] == pytest.approx(s.params["g"], rel=0.01)
     assert m["violations"] == []
+
+
+def test_a_pendulum_swing_is_not_an_upside_down_world():
+    """The bottom of a swing is locally a parabola opening upwards; it explains too little of the track to count."""
+    cfg = SynthConfig()
+    s = simulate("pendulum", 100, cfg)
+    m = measure_frames(render_frames(s), s.fps, FAST, truth=_truth("pendulum", 100, cfg))
+    assert m["violations"] == [], m
+
+
+def test_people_move_themselves():
+    """A person's box that stops dead mid-frame is no unforced change; the same motion of a ball is."""
+    rows = [{"frame": t, "track_id": 1, "cls": cls, "error": None,
+             "box": [20 + 4 * min(t, 12) - 5, 40, 20 + 4 * min(t, 12) + 5, 50]}
+            for t in range(24) for cls in ["person"]]
+    person = tracks_from_detections(rows, shape=(96, 128))
+    ball = tracks_from_detections([{**r, "cls": "sports ball"} for r in rows], shape=(96, 128))
+    assert person[0].animate and not ball[0].animate
+    m_person = measure_tracks(person, 10.0, 24, (96, 128), FAST)
+    m_ball = measure_tracks(ball, 10.0, 24, (96, 128), FAST)
+    assert "unforced_velocity_change" not in m_person["violations"]
+    assert "unforced_velocity_change" in m_ball["violations"]
+
+
+def test_detection_masks_give_centres_and_border_cuts():
+    """Masks (RLE, as the detect stage writes them) of a ball leaving the frame: mask centroids, cut at the edge."""
+    from physflow.stages.common.annotation import rle_encode
+
+    s = simulate("weak_gravity", 3, CFG)
+    rows = [{"frame": t, "track_id": obj.object_id, "cls": "sports ball", "error": None, "box": [0, 0, 1, 1],
+             "mask_rle": rle_encode(object_mask(obj, t, CFG.height, CFG.width))}
+            for obj in s.objects for t in range(s.n_frames) if object_mask(obj, t, CFG.height, CFG.width).any()]
+    tracks = tracks_from_detections(rows, shape=(CFG.height, CFG.width))
+    for tr, obj in zip(tracks, s.objects, strict=True):
+        whole = tr.whole()
+        assert np.abs(whole.pos - obj.pos[whole.frames]).max() < 0.3
+    assert any(tr.is_cut.any() for tr in tracks)
+    m = measure_tracks(tracks, s.fps, s.n_frames, (CFG.height, CFG.width), FAST, ppm=s.ppm)
+    assert m["gravity_m_s2"] == pytest.approx(s.params["g"], rel=0.01) and m["violations"] == []
