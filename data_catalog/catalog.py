@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manifest
 from physflow.data_catalog.blobs import resolve_sql
 from physflow.data_catalog.integrity import DamagedFileError, FileChecker
-from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES, TableSpec
+from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import Root
+from physflow.data_catalog.views import create_joined_views, view_name
 
 CATALOG_FILE = "catalog.duckdb"
 LOCK_FILE = "catalog.lock"
@@ -298,6 +299,7 @@ class Catalog:
             con.execute("INSERT OR REPLACE INTO physflow_meta VALUES ('root', ?)", [self.root.base])
         for spec in TABLES.values():
             self._refresh_view(con, spec, temp=temp)
+        create_joined_views(con, temp=temp)
 
     # -- internals -----------------------------------------------------------------------------------------------
 
@@ -331,9 +333,11 @@ class Catalog:
                QUALIFY row_number() OVER (PARTITION BY stage, shard ORDER BY created_at DESC) = 1"""
         )
         existing = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        for spec in TABLES.values():
-            if spec.name not in existing:
-                self._refresh_view(con, spec)
+        missing = [spec for spec in TABLES.values() if view_name(spec.name) not in existing]
+        for spec in missing:
+            self._refresh_view(con, spec)
+        if missing or CLIPS not in existing:
+            create_joined_views(con)
 
     def _empty_file(self, spec: TableSpec) -> str:
         path = self.root.local_path(EMPTY_DIR, f"{spec.name}-v{spec.version}.parquet")
@@ -355,7 +359,7 @@ class Catalog:
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
         con.execute(
-            f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{spec.name}" AS
+            f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS
                 SELECT {cols} FROM read_parquet([{listing}], union_by_name = true, filename = '_file') t
                 LEFT JOIN current_artifacts a ON a.key = parse_filename(t._file, true)
                 QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""

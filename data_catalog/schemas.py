@@ -16,6 +16,10 @@ CATALOG_SCHEMA_VERSION = 1
 # Table names.
 VIDEOS = "videos"
 CLIPS = "clips"
+CLIP_MEASURES = "clip_measures"
+CLIP_DUPLICATES = "clip_duplicates"
+CLIP_DECISIONS = "clip_decisions"
+CLIP_FILES = "clip_files"
 DETECTIONS = "detections"
 POSES = "poses"
 BODY_FITS = "body_fits"
@@ -64,6 +68,27 @@ def _spec(name: str, version: int, key: tuple[str, ...], fields: list[tuple[str,
     return TableSpec(name, version, schema.with_metadata({"physflow.table": name, "physflow.version": str(version)}), key)
 
 
+_CLIP_FIELDS: list[tuple[str, pa.DataType]] = [
+    (CLIP_ID, _str), (VIDEO_ID, _str), ("start_frame", _i64), ("end_frame", _i64),
+    ("start_s", _f64), ("end_s", _f64), ("shot_index", _i32),
+    ("blur", _f32), ("brightness", _f32), ("motion_mean", _f32), ("motion_p90", _f32),
+    ("static", pa.bool_()), ("text_area", _f32), ("phash", _str),
+    ("keep", pa.bool_()), (REJECT_REASON, _str), ("clip_uri", _str),
+    ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
+    ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str), ("camera", _str),
+]
+
+# The curation stages each write only the clip columns they add, keyed by clip_id; the `clips` view joins
+# them (data_catalog/views.py). Rows registered straight into `clips` (older catalogs, fixtures) still show.
+CURATION_COLUMNS: dict[str, tuple[str, ...]] = {
+    CLIP_MEASURES: (CLIP_ID, VIDEO_ID, "start_frame", "end_frame", "start_s", "end_s", "shot_index", "boundary",
+                    "width", "height", "fps", "duration_s", "blur", "brightness", "motion_mean", "motion_p90",
+                    "static", "text_area", "phash", "camera"),
+    CLIP_DUPLICATES: (CLIP_ID, VIDEO_ID, "duplicate_of", "dup_distance"),
+    CLIP_DECISIONS: (CLIP_ID, VIDEO_ID, "keep", REJECT_REASON),
+    CLIP_FILES: (CLIP_ID, VIDEO_ID, "clip_uri", "clip_sha256"),
+}
+
 TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in [
@@ -72,15 +97,9 @@ TABLES: dict[str, TableSpec] = {
             ("codec", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("n_frames", _i64),
             ("duration_s", _f64), ("rotation", _i32), ("has_audio", pa.bool_()),
         ]),
-        _spec(CLIPS, 2, (CLIP_ID,), [
-            (CLIP_ID, _str), (VIDEO_ID, _str), ("start_frame", _i64), ("end_frame", _i64),
-            ("start_s", _f64), ("end_s", _f64), ("shot_index", _i32),
-            ("blur", _f32), ("brightness", _f32), ("motion_mean", _f32), ("motion_p90", _f32),
-            ("static", pa.bool_()), ("text_area", _f32), ("phash", _str),
-            ("keep", pa.bool_()), (REJECT_REASON, _str), ("clip_uri", _str),
-            ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
-            ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str),
-        ]),
+        _spec(CLIPS, 3, (CLIP_ID,), _CLIP_FIELDS),
+        *(_spec(name, 1, (CLIP_ID,), [f for f in _CLIP_FIELDS if f[0] in columns])
+          for name, columns in CURATION_COLUMNS.items()),
         _spec(DETECTIONS, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),
             ("box", _vec(4)), ("mask_rle", _str), ("source", _str),

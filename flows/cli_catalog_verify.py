@@ -8,7 +8,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from physflow.flows.cli import catalog_app
+    from physflow.flows.cli_catalog import catalog_app
 
     catalog_app.command(name="verify")(verify)
 

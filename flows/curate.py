@@ -6,9 +6,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 
 from __future__ import annotations
 
-import itertools
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -17,10 +15,11 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
-from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
+from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 from physflow.stages.curate_filter import FilterConfig, FilterStage
 from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage
@@ -58,25 +57,71 @@ def curate_flow(params: CurateParams) -> CurateResult:
     readable = [v for v in videos if not v.get("error")]
     analyzed = run_jobs(plan(AnalyzeStage, params.analyze, readable, keys=[_video_key(v) for v in readable],
                              catalog=catalog, shard_size=params.shard_size))
-    clips = _rows(catalog, analyzed)
-    reference = _reference(catalog, {v["video_id"] for v in videos})
-    dedup_key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
-                                            "reference": reference}))
-    deduped = run_jobs(plan(DedupStage, params.dedup, [DedupInput(clips, reference)], keys=[dedup_key],
-                            catalog=catalog, shard_size=1_000_000))
-    rows = _rows(catalog, deduped)
-    if relevance is not None:
-        rows = [{**r, "motion_relevance": relevance.get(r["clip_id"], relevance.get(r["video_id"]))} for r in rows]
-    filtered = run_jobs(plan(FilterStage, params.filter, [rows], keys=[_refs_key(deduped)], catalog=catalog,
-                             shard_size=1_000_000))
-    items, keys = _export_items(catalog, _rows(catalog, filtered), {v["video_id"]: v["uri"] for v in videos})
-    exported = run_jobs(plan(ExportStage, params.export, items, keys=keys, catalog=catalog,
-                             shard_size=params.shard_size))
-    _promote(catalog, [analyzed, deduped, filtered, exported])
+    measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
+    clips = [row for _, rows in measured for row in rows]
+    deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, {v["video_id"] for v in videos}))
+    links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
+    filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
+    decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
+    exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
+                                     {v["video_id"]: v["uri"] for v in videos}))
     summary = _summary(catalog, videos, clips, analyzed, time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=[*ingested, *analyzed, *deduped, *filtered, *exported], summary=summary)
+
+
+def _shard_job(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: list[Any], *, key: str,
+               shard: str, catalog: Catalog) -> StageJob:
+    """One job over the clips of one analysis shard, under that shard's identity: a newer output for the same
+    videos supersedes the older one, and a shard whose inputs did not change keeps its key (Cached)."""
+    weights = stage_cls(config).weights_sha256()
+    return StageJob(stage_cls=stage_cls, config=config, inputs=inputs, input_keys=[key], shard=shard,
+                    key=cache_key(stage_cls.name, stage_cls.VERSION, config, [key], weights),
+                    catalog_root=str(catalog.root.uri))
+
+
+def _filter_jobs(catalog: Catalog, config: FilterConfig, measured: list[tuple[ArtifactRef, list[dict[str, Any]]]],
+                 links: dict[str, dict[str, Any]], relevance: dict[str, float] | None) -> list[StageJob]:
+    """One filter job per analysis shard, keyed by what its decisions read: the shard's measures, its
+    duplicate links and its relevance scores (so a new video elsewhere leaves it Cached)."""
+    jobs = []
+    for ref, clips in measured:
+        rows = [_filter_row(r, links, relevance) for r in clips]
+        read = sorted((r["clip_id"], r["duplicate_of"], r["dup_distance"], r.get("motion_relevance")) for r in rows)
+        key = sha256_text(canonical_json({"measures": ref.content_sha256, "links": read}))
+        jobs.append(_shard_job(FilterStage, config, [rows], key=key, shard=ref.shard, catalog=catalog))
+    return jobs
+
+
+def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[ArtifactRef, list[dict[str, Any]]]],
+                 decisions: dict[str, dict[str, Any]], uris: dict[str, str]) -> list[StageJob]:
+    """One export job per analysis shard that has kept clips, keyed by the kept clips' frame ranges and sizes."""
+    jobs = []
+    for ref, clips in measured:
+        items, key = _export_items(catalog, clips, decisions, uris)
+        if items:
+            jobs.append(_shard_job(ExportStage, config, items, key=key, shard=ref.shard, catalog=catalog))
+    return jobs
+
+
+def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
+                run_videos: set[str]) -> list[StageJob]:
+    """The one global job: every clip of the run against the canonical clips already in the catalog."""
+    reference = _reference(catalog, run_videos)
+    key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
+                                      "reference": reference}))
+    return plan(DedupStage, config, [DedupInput(clips, reference)], keys=[key], catalog=catalog,
+                shard_size=1_000_000)
+
+
+def _filter_row(row: dict[str, Any], links: dict[str, dict[str, Any]],
+                relevance: dict[str, float] | None) -> dict[str, Any]:
+    link = links.get(row["clip_id"], {})
+    out = {**row, "duplicate_of": link.get("duplicate_of"), "dup_distance": link.get("dup_distance")}
+    if relevance is not None:
+        out["motion_relevance"] = relevance.get(row["clip_id"], relevance.get(row["video_id"]))
+    return out
 
 
 def _rows(catalog: Catalog, refs: list[ArtifactRef]) -> list[dict[str, Any]]:
@@ -127,39 +172,20 @@ def _relevance_scores(catalog: Catalog, policy: FilterConfig) -> dict[str, float
     return {r["id"]: r["score"] for r in rows}
 
 
-def _export_items(
-    catalog: Catalog, rows: list[dict[str, Any]], uris: dict[str, str]
-) -> tuple[list[ExportItem], list[str]]:
+_EXPORT_FACTS = ("clip_id", "video_id", "start_frame", "end_frame", "width", "height", "fps")
+
+
+def _export_items(catalog: Catalog, rows: list[dict[str, Any]], decisions: dict[str, dict[str, Any]],
+                  uris: dict[str, str]) -> tuple[list[ExportItem], str]:
+    """The kept clips of one analysis shard, one item per video, and the content key of what export reads."""
     by_video: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if row.get("keep"):
-            by_video.setdefault(row["video_id"], []).append(row)
-    items, keys = [], []
-    for video_id, clips in sorted(by_video.items()):
-        items.append(ExportItem(root=str(catalog.root.uri), uri=uris[video_id], clips=clips))
-        keys.append(sha256_text(canonical_json(sorted(clips, key=lambda r: r["clip_id"]))))
-    return items, keys
-
-
-def _promote(catalog: Catalog, layers: list[list[ArtifactRef]]) -> None:
-    """Make this run's final clip rows the newest in the `clips` view: each layer of artifacts (analyze,
-    dedup, filter, export) registered after the one before it.
-
-    Only needed when an upstream artifact was rewritten after its downstream with the same content (the
-    downstream stayed cached): its rows, which lack the later columns, would otherwise win in the view.
-    """
-    keys = [r.key for layer in layers for r in layer]
-    times = {r["key"]: r["created_at"] for r in catalog.query(
-        "SELECT key, created_at FROM artifacts WHERE list_contains(?, key)", [keys]).to_pylist()}
-    spans = [[times.get(r.key) for r in layer] for layer in layers if layer]
-    known = all(t is not None for span in spans for t in span)
-    if known and all(max(a) < min(b) for a, b in itertools.pairwise(spans)):  # type: ignore[type-var]
-        return
-    now = datetime.now(UTC)
-    final = [r for layer in layers[-2:] for r in layer]
-    for i, ref in enumerate(final):  # strictly increasing times: a later stage's row wins a tie on clip_id
-        manifest = catalog.artifacts.manifest(ref.stage, ref.key)
-        catalog.register(manifest.model_copy(update={"created_at": now + timedelta(microseconds=i)}))
+        if decisions.get(row["clip_id"], {}).get("keep"):
+            by_video.setdefault(row["video_id"], []).append({k: row[k] for k in _EXPORT_FACTS})
+    items = [ExportItem(root=str(catalog.root.uri), uri=uris[vid], clips=clips)
+             for vid, clips in sorted(by_video.items())]
+    facts = sorted((c for clips in by_video.values() for c in clips), key=lambda c: c["clip_id"])
+    return items, sha256_text(canonical_json(facts))
 
 
 def _summary(catalog: Catalog, videos: list[dict[str, Any]], clips: list[dict[str, Any]],

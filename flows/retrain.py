@@ -1,7 +1,7 @@
 """retrain-model: the scheduled retraining entry point; it trains only when the catalog has new clips.
 
 "New" means kept clips (keep true, no error) that were not in the catalog when the last checkpoint
-was made: their `clips` artifact is newer than that checkpoint and is not in its data snapshot, and
+was made: their decisions artifact (`clip_decisions`, or `clips` for rows registered there) is newer than that checkpoint and is not in its data snapshot, and
 their clip_id is not among the clips the checkpoint already saw. With nothing new the run ends in a
 `Skipped` state (a Completed state type) and trains nothing. prefect.yaml schedules it with a cron,
 a concurrency limit of 1 and new runs cancelled while one is running.
@@ -17,8 +17,8 @@ from prefect.states import Completed
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
-from physflow.data_catalog.schemas import CHECKPOINTS, CLIPS
-from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.data_catalog.schemas import CHECKPOINTS, CLIP_DECISIONS, CLIPS
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"
@@ -54,10 +54,11 @@ def new_clips_since_checkpoint(catalog: Catalog) -> tuple[int, str | None]:
         "ORDER BY created_at DESC LIMIT 1"
     ).to_pylist()
     arts = catalog.query(
-        "SELECT key, path, created_at FROM artifacts WHERE table_name = ? ORDER BY created_at", [CLIPS]
+        "SELECT key, path, created_at FROM artifacts WHERE table_name IN (?, ?) ORDER BY created_at",
+        [CLIPS, CLIP_DECISIONS]
     ).to_pylist()
     current = {r["path"] for r in catalog.query(
-        "SELECT path FROM current_artifacts WHERE table_name = ?", [CLIPS]).to_pylist()}
+        "SELECT path FROM current_artifacts WHERE table_name IN (?, ?)", [CLIPS, CLIP_DECISIONS]).to_pylist()}
     if last:
         snapshot, made = set(last[0]["data_snapshot"] or []), last[0]["created_at"]
         seen = [a["path"] for a in arts if a["key"] in snapshot or a["created_at"] <= made]

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
+import multiprocessing as mp
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
+import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
@@ -101,8 +107,12 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(persist_result=True, cache_key_fn=_job_cache_key)
-def run_stage_job(job: StageJob) -> ArtifactRef | State:
-    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
+def run_stage_job(job: StageJob, registered: ArtifactRef | None = None) -> ArtifactRef | State:
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage.
+    `registered`: the registry's record of this very key, so a warm run touches no artifact file."""
+    if registered is not None:
+        return Completed(name="Cached", data=registered, message=f"artifact {job.stage_cls.name}/{job.key[:12]} "
+                         "already registered")
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
@@ -113,15 +123,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     if found is not None:
         manifest = found
     else:
-        stage = job.stage_cls(job.config)
         progress = StageProgress(name, job.shard, reporter(job.label))
-        table = stage.run(job.inputs, progress=progress)
+        table, stats = _compute(job, progress)
         progress.finish()
-        stats = stage.stats.as_dict()
         manifest = store.write(
             stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
             table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
-            weights=stage.weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
+            weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
         )
         _publish_stats(name, job.shard, stats)
     catalog.register(manifest)
@@ -134,6 +142,44 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     return ref
 
 
+def run_stage(job: StageJob, progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """The stage's rows for one job and its counters (what a worker process returns)."""
+    stage = job.stage_cls(job.config)
+    table = stage.run(job.inputs, progress=progress)
+    return table, stage.stats.as_dict()
+
+
+def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
+    """A CPU-bound stage under Prefect's thread pool runs in a worker process, one shard at a time each, so the
+    GIL no longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers,
+    already processes) in this one. The rows are the same either way."""
+    if job.stage_cls.cpu_bound and _on_thread_pool():
+        return _process_pool().submit(run_stage, job).result()
+    return run_stage(job, progress)
+
+
+def _on_thread_pool() -> bool:
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    ctx = FlowRunContext.get()
+    return ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner) and (os.cpu_count() or 1) > 1
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    """One pool per flow process, a worker per core, started on first use (spawned: forking a process that
+    runs Prefect's threads is unsafe); Python shuts it down at exit."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+        return _POOL
+
+
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     """Submit every job as a task run (on the flow's task runner) and wait for all of them.
 
@@ -142,18 +188,41 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     can never stand in for data that is gone.
     """
     futures = []
+    registry = _registered(jobs)
     catalogs: dict[str, Catalog] = {}
     for job in jobs:
         catalog = catalogs.setdefault(job.catalog_root, Catalog(job.catalog_root))
+        # Complete and undamaged (size, and sha256 only for files changed since last verified); a damaged one is
+        # quarantined here and computed again. An intact registered one then costs no further file access.
         complete = catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
+        known = registry.get(job.key) if complete else None
         runner = run_stage_job.with_options(
             name=job.stage_cls.name,
             task_run_name=job.label.replace(" ", "-"),
             refresh_cache=not complete,
         )
-        futures.append(runner.submit(job=job))
+        futures.append(runner.submit(job=job, registered=known))
     wait(futures)
     return [f.result() for f in futures]
+
+
+def _registered(jobs: Sequence[StageJob]) -> dict[str, ArtifactRef]:
+    """The jobs' artifacts the registry already holds, in one query per catalog: a registered key is complete
+    (registration follows the manifest), so a warm run costs one query, not a file check per artifact."""
+    out: dict[str, ArtifactRef] = {}
+    for root in {j.catalog_root for j in jobs}:
+        keys = [j.key for j in jobs if j.catalog_root == root]
+        catalog = Catalog(root)
+        if not catalog.db_path.exists():
+            continue
+        rows = catalog.query(
+            "SELECT stage, key, table_name, shard, rows, content_sha256, stats FROM artifacts "
+            "WHERE list_contains(?, key)", [keys]).to_pylist()
+        for r in rows:
+            out[r["key"]] = ArtifactRef(stage=r["stage"], key=r["key"], table=r["table_name"], shard=r["shard"],
+                                        rows=r["rows"], content_sha256=r["content_sha256"],
+                                        stats=json.loads(r["stats"] or "{}"))
+    return out
 
 
 def _flow_run_id() -> str | None:

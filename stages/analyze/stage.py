@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.schemas import CLIP_MEASURES
 from physflow.stages.analyze.config import AnalyzeConfig
 from physflow.stages.analyze.quality.measures import FrameMeasures
 from physflow.stages.analyze.shots.detect import ShotDetector, segments
@@ -26,10 +26,11 @@ def clip_id(video_id: str, start: int, end: int) -> str:
 
 class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     name = "analyze"
-    VERSION = 2  # 2: motion magnitudes in float64 (the same bits on any task runner)
+    VERSION = 3  # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures
     Config = AnalyzeConfig
-    table = CLIPS
+    table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")
+    cpu_bound = True
 
     def items(self, inputs: Sequence[VideoRow]) -> Sequence[VideoRow]:
         return [v for v in inputs if not v.get("error")]

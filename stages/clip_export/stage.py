@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from physflow.data_catalog.blobs import BlobStore
-from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.schemas import CLIP_FILES
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
 from physflow.stages.clip_export.config import ExportConfig
@@ -33,10 +33,11 @@ class ExportItem:
 
 class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
-    VERSION = 2  # 2: clip_uri is the catalog-relative blob reference
+    VERSION = 3  # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout
     Config = ExportConfig
-    table = CLIPS
+    table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
+    cpu_bound = True
 
     def items(self, inputs: Sequence[ExportItem]) -> Sequence[ExportItem]:
         return list(inputs)
@@ -55,11 +56,11 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         buffer: list[np.ndarray] = []
         with tempfile.TemporaryDirectory(prefix="physflow-export-") as tmp:
             for i, frame in iter_frames(item.uri, start=clips[0]["start_frame"], end=clips[-1]["end_frame"],
-                                        width=width or None):
+                                        width=width or None, fmt="yuv420p"):
                 clip = pending[0]
                 if i >= clip["start_frame"] and _keep_frame(i - clip["start_frame"], src_fps, out_fps) \
                         and len(buffer) < self.config.max_frames:
-                    buffer.append(frame)
+                    buffer.append(frame.copy())  # the decoder reuses the buffer the array may view
                 if i + 1 == clip["end_frame"]:
                     yield self._write(blobs, Path(tmp), clip, buffer, out_fps)
                     pending.pop(0)
@@ -67,15 +68,21 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
                     if not pending:
                         break
         for clip in pending:  # the video ended before these clips did
-            yield {**clip, "keep": False, "error": f"export failed: video ended before frame {clip['end_frame']}"}
+            yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
 
     def _write(self, blobs: BlobStore, tmp: Path, clip: Row, frames: list[np.ndarray], fps: float) -> Row:
-        path = write_video(tmp / "clip.mp4", frames, fps, crf=self.config.crf)
+        # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
+        # inside the encoder gave different bytes for the same frames depending on buffer alignment.
+        path = write_video(tmp / "clip.mp4", frames, fps, crf=self.config.crf, frame_format="yuv420p")
         uri, sha = blobs.put_file(path, "mp4")
-        return {**clip, "clip_uri": blobs.ref(uri), "clip_sha256": sha}
+        return {**_ids(clip), "clip_uri": blobs.ref(uri), "clip_sha256": sha}
 
     def error_rows(self, item: ExportItem, reason: str) -> list[Row]:
-        return [{**c, "keep": False, "error": f"export failed: {reason}"} for c in item.clips]
+        return [{**_ids(c), "error": f"export failed: {reason}"} for c in item.clips]
+
+
+def _ids(clip: Row) -> Row:
+    return {"clip_id": clip["clip_id"], "video_id": clip["video_id"]}
 
 
 def _out_width(width: int, height: int, short_side: int) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.schemas import CLIP_DECISIONS
 from physflow.stages.base import Stage
 from physflow.stages.curate_filter.config import FilterConfig
 
@@ -35,9 +35,9 @@ _THRESHOLDS: tuple[tuple[str, str, str, str, str], ...] = (
 
 class FilterStage(Stage[FilterConfig, Row]):
     name = "curate_filter"
-    VERSION = 1
+    VERSION = 2  # 2: writes only the decisions, in clip_decisions
     Config = FilterConfig
-    table = CLIPS
+    table = CLIP_DECISIONS
     input_columns = ("duration_s", "height", "brightness", "blur", "motion_p90", "static", "text_area",
                      "duplicate_of", "motion_relevance", "error")
 
@@ -45,12 +45,12 @@ class FilterStage(Stage[FilterConfig, Row]):
         return [row for rows in inputs for row in rows]
 
     def process(self, row: Row) -> Iterable[Row]:
-        out = {k: v for k, v in row.items() if k != "motion_relevance"}
-        if row.get("error"):
-            yield {**out, "keep": False, "reject_reason": None}
+        ids = {"clip_id": row["clip_id"], "video_id": row["video_id"]}
+        if row.get("error"):  # the error itself stays in the table of the stage that failed
+            yield {**ids, "keep": False, "reject_reason": None}
             return
         reasons = self.reasons(row)
-        yield {**out, "keep": not reasons, "reject_reason": " | ".join(reasons) or None}
+        yield {**ids, "keep": not reasons, "reject_reason": " | ".join(reasons) or None}
 
     def reasons(self, row: Row) -> list[str]:
         c, out = self.config, []
@@ -66,7 +66,7 @@ class FilterStage(Stage[FilterConfig, Row]):
         return out
 
     def error_rows(self, row: Row, reason: str) -> list[Row]:
-        return [{**row, "keep": False, "error": reason}]
+        return [{"clip_id": row["clip_id"], "video_id": row["video_id"], "keep": False, "error": reason}]
 
 
 def run(inputs: Sequence[list[Row]], config: FilterConfig) -> pa.Table:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from physflow.data_catalog.schemas import CLIPS
+from physflow.data_catalog.schemas import CLIP_DUPLICATES
 from physflow.stages.base import Stage
 from physflow.stages.dedup.config import DedupConfig
 from physflow.stages.dedup.index import HashIndex
@@ -41,9 +41,9 @@ def parse_phash(text: str) -> tuple[int, ...]:
 
 class DedupStage(Stage[DedupConfig, DedupInput]):
     name = "dedup"
-    VERSION = 1
+    VERSION = 2  # 2: writes only the links, in clip_duplicates
     Config = DedupConfig
-    table = CLIPS
+    table = CLIP_DUPLICATES
     input_columns = ("clip_id", "video_id", "phash", "width", "height", "duration_s", "start_frame", "error")
 
     def items(self, inputs: Sequence[DedupInput]) -> Sequence[DedupInput]:
@@ -58,16 +58,19 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
             owner = _Owner(ref["clip_id"], ref["video_id"], parse_phash(ref["phash"]))
             index.add(owner.hashes[len(owner.hashes) // 2])
             owners.append(owner)
-        rows = [dict(r) for r in item.clips]
-        for row in sorted((r for r in rows if r.get("phash") and not r.get("error")), key=_precedence):
+        links: dict[str, tuple[str, int]] = {}
+        for row in sorted((r for r in item.clips if r.get("phash") and not r.get("error")), key=_precedence):
             mine = _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))
             match = self._match(index, owners, mine)
             if match:
-                row["duplicate_of"], row["dup_distance"] = match
+                links[mine.clip_id] = match
             else:
                 index.add(mine.hashes[len(mine.hashes) // 2])
                 owners.append(mine)
-        yield from rows
+        for row in item.clips:  # every clip gets a row: a link that disappears must read as none
+            dup_of, distance = links.get(row["clip_id"], (None, None))
+            yield {"clip_id": row["clip_id"], "video_id": row["video_id"], "duplicate_of": dup_of,
+                   "dup_distance": distance}
 
     def _match(self, index: HashIndex, owners: list[_Owner], mine: _Owner) -> tuple[str, int] | None:
         best: tuple[str, int] | None = None
@@ -81,7 +84,8 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
         return best
 
     def error_rows(self, item: DedupInput, reason: str) -> list[Row]:
-        return [{**r, "error": r.get("error") or f"dedup failed: {reason}"} for r in item.clips]
+        return [{"clip_id": r["clip_id"], "video_id": r["video_id"], "error": f"dedup failed: {reason}"}
+                for r in item.clips]
 
 
 def _precedence(row: Row) -> tuple[Any, ...]:

@@ -4,10 +4,18 @@ from pydantic import Field
 
 from physflow.stages.base import StageConfig
 
+SAMPLE_FPS = 5.0
+"""Default measuring rate: see tests/stages/analyze/test_sampling.py (the decisions it must not change)."""
+
 
 class QualityConfig(StageConfig):
     """Per-frame measures taken on the shared decode, aggregated per clip."""
 
+    sample_fps: float | None = Field(
+        SAMPLE_FPS, gt=0.0, le=240.0,
+        description="Frames per second blur, pHash, motion and camera are measured on (None: every frame); "
+        "luma and shot detection always read every frame.",
+    )
     flow_width: int = Field(160, ge=32, le=1024, description="Width in px of the grey frames DIS optical flow runs on.")
     flow_every: int = Field(1, ge=1, le=30, description="Optical flow on every n-th consecutive frame pair.")
     texture_min: float = Field(

@@ -9,7 +9,9 @@
   distance transform) that line up with at least two neighbours, as in the MSER text-detection method
   (Chen et al. 2011, "Robust text detection in natural images with edge-enhanced MSER"); the area of
   their boxes over the frame area, on one keyframe every `text_every_s`;
-- perceptual hash: pHash (DCT of the 32x32 grey frame, 8x8 low frequencies against their median), 64 bits.
+- perceptual hash: pHash (DCT of the 32x32 grey frame, 8x8 low frequencies against their median), 64 bits;
+- camera: the clip's camera class (static/pan/tilt/zoom/shaky) from the camera motion fitted to the same
+  DIS flow fields (models/camera_motion.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from physflow.models.camera_motion import CameraMotion, classify, estimate
 from physflow.stages.analyze.quality.config import QualityConfig
 
 
@@ -91,71 +94,97 @@ def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FrameMeasures:
-    """Collects per-frame measures; `clip(start, end)` aggregates a frame range."""
+    """Collects per-frame measures; `clip(start, end)` aggregates a frame range.
+
+    Luma (for brightness and the shot detector's fade test) is read on every frame; blur, pHash, motion and
+    camera on the sampled frames (`sample_fps`; motion from the pair ending at a sampled frame); text on its
+    own keyframes. A clip with no sampled frame inside borrows the nearest one.
+    """
 
     config: QualityConfig
     fps: float
     luma: list[float] = field(default_factory=list)
-    blur: list[float] = field(default_factory=list)
-    motion_mean: list[float] = field(default_factory=list)
-    motion_p90: list[float] = field(default_factory=list)
-    hashes: list[int] = field(default_factory=list)
+    blur: dict[int, float] = field(default_factory=dict)
+    motion: dict[int, tuple[float, float]] = field(default_factory=dict)  # pair (i-1, i) -> (mean, p90)
+    hashes: dict[int, int] = field(default_factory=dict)
     text: dict[int, float] = field(default_factory=dict)
+    camera: dict[int, CameraMotion] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._mser = make_mser()
-        self._prev: np.ndarray | None = None
+        self._prev_gray: np.ndarray | None = None
+        self._prev_small: tuple[int, np.ndarray] | None = None
+        self._flow_size: tuple[int, int] = (1, 1)
         self._text_step = max(1, round(self.config.text_every_s * self.fps))
+        rate = self.config.sample_fps
+        self._step = max(1, round(self.fps / rate)) if rate else 1
 
     def feed(self, index: int, gray: np.ndarray) -> float:
         """Measure one frame (frames come in order from 0); returns its mean luma (0-255)."""
         luma = float(gray.mean())
         self.luma.append(luma / 255.0)
-        self.blur.append(float(cv2.Laplacian(gray, cv2.CV_32F).var()))
-        self.hashes.append(phash(gray))
         if index % self._text_step == self._text_step // 2:
             self.text[index] = text_area(gray, self._mser)
+        if index % self._step == 0:
+            self.blur[index] = float(cv2.Laplacian(gray, cv2.CV_32F).var())
+            self.hashes[index] = phash(gray)
+            if self._prev_gray is not None and index % self.config.flow_every == 0:
+                self.motion[index] = self._motion(index, self._small(index - 1, self._prev_gray),
+                                                  self._small(index, gray))
+        self._prev_gray = gray
+        return luma
+
+    def _small(self, index: int, gray: np.ndarray) -> np.ndarray:
+        """`gray` at the flow width (the last one is kept: at full rate each frame is resized once)."""
+        if self._prev_small is not None and self._prev_small[0] == index:
+            return self._prev_small[1]
         h, w = gray.shape
         fw = min(self.config.flow_width, w)
         small = cv2.resize(gray, (fw, max(8, round(h * fw / w))), interpolation=cv2.INTER_AREA)
-        mean = p90 = math.nan
-        if self._prev is not None and index % self.config.flow_every == 0:
-            mean, p90 = self._motion(small)
-        self.motion_mean.append(mean)
-        self.motion_p90.append(p90)
-        self._prev = small
-        return luma
+        self._prev_small = (index, small)
+        self._flow_size = small.shape
+        return small
 
-    def _motion(self, small: np.ndarray) -> tuple[float, float]:
+    def _motion(self, index: int, prev: np.ndarray, small: np.ndarray) -> tuple[float, float]:
         """DIS flow from the previous frame, measured where the previous frame has texture (flow elsewhere is
         noise: a blank wall yields random vectors); a frame with almost no texture has no measurable motion."""
-        assert self._prev is not None
-        gx = cv2.Sobel(self._prev, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(self._prev, cv2.CV_32F, 0, 1, ksize=3)
+        gx = cv2.Sobel(prev, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(prev, cv2.CV_32F, 0, 1, ksize=3)
         textured = _magnitude(gx, gy) > self.config.texture_min
         if textured.mean() < 0.01:
             return 0.0, 0.0
-        flow = self._dis.calc(self._prev, small, None)
+        flow = self._dis.calc(prev, small, None)
+        self.camera[index] = estimate(flow)
         mag = _magnitude(flow[..., 0], flow[..., 1])[textured] / math.hypot(*small.shape)
         return float(mag.mean()), float(np.percentile(mag, 90))
 
     def clip(self, start: int, end: int) -> dict[str, object]:
         """Aggregates over frames [start, end): quality columns of a `clips` row."""
-        pairs_mean = np.asarray(self.motion_mean[start + 1:end], dtype=np.float64)
-        pairs_p90 = np.asarray(self.motion_p90[start + 1:end], dtype=np.float64)
-        have = ~np.isnan(pairs_p90)
-        motion_mean = float(pairs_mean[have].mean()) if have.any() else 0.0
-        motion_p90 = float(pairs_p90[have].mean()) if have.any() else 0.0
+        # At full rate a clip without pairs (one frame) has no motion, as it always had; sampled, it borrows.
+        pairs = _within(self.motion, start + 1, end) if self._step > 1 else [i for i in self.motion if start < i < end]
+        motion_mean = float(np.mean([self.motion[i][0] for i in pairs])) if pairs else 0.0
+        motion_p90 = float(np.mean([self.motion[i][1] for i in pairs])) if pairs else 0.0
         texts = [a for i, a in self.text.items() if start <= i < end]
         k = self.config.hash_keyframes
         keyframes = [min(end - 1, start + int((j + 0.5) * (end - start) / k)) for j in range(k)]
         return {
             "brightness": float(np.mean(self.luma[start:end])),
-            "blur": float(np.median(self.blur[start:end])),
+            "blur": float(np.median([self.blur[i] for i in _within(self.blur, start, end)])),
             "motion_mean": motion_mean,
             "motion_p90": motion_p90,
             "static": motion_p90 < self.config.static_p90,
             "text_area": max(texts) if texts else None,
-            "phash": "-".join(f"{self.hashes[i]:016x}" for i in keyframes),
+            "phash": "-".join(f"{self.hashes[_nearest(self.hashes, i)]:016x}" for i in keyframes),
+            "camera": classify([self.camera[i] for i in sorted(self.camera) if start < i < end], self._flow_size),
         }
+
+
+def _within(values: dict[int, object], start: int, end: int) -> list[int]:
+    """The measured frames in [start, end), or the one nearest its middle when none falls inside."""
+    inside = [i for i in values if start <= i < end]
+    return inside or ([_nearest(values, (start + end) // 2)] if values else [])
+
+
+def _nearest(values: dict[int, object], index: int) -> int:
+    return min(values, key=lambda i: (abs(i - index), i))

@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import Field
 
 from physflow.data_catalog import Catalog
-from physflow.data_catalog.schemas import CLIPS, FLOWS, PART_MASKS, PHYSICS_CONTEXT
+from physflow.data_catalog.schemas import CLIPS, CURATION_COLUMNS, FLOWS, PART_MASKS, PHYSICS_CONTEXT
 from physflow.stages.base import StageConfig
 from physflow.stages.common.annotation import LABEL_SCALE
 
-SNAPSHOT_TABLES = (CLIPS, FLOWS, PART_MASKS, PHYSICS_CONTEXT)
+SNAPSHOT_TABLES = (CLIPS, *CURATION_COLUMNS, FLOWS, PART_MASKS, PHYSICS_CONTEXT)
 
 _QUERY = """
 WITH kept AS (

@@ -1,0 +1,98 @@
+"""Curation at scale: N generated short videos (several codecs and sizes), cold and warm, peak memory, task runs
+per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 new videos to the catalog.
+
+    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask]
+
+Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
+MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
+Peak RSS is this process's (the flow process; worker processes report their own in the Dask line).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+
+import cv2
+import numpy as np
+from prefect.testing.utilities import prefect_test_harness
+
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.runtime import RunnerSpec, task_runner, with_runner
+from physflow.stages.analyze import AnalyzeConfig
+from physflow.stages.clip_export import ExportConfig
+from physflow.stages.common.video_io import write_video
+from physflow.stages.curate_filter import FilterConfig
+
+FORMATS = (("libx264", 160, 96), ("mpeg4", 128, 96), ("libx264", 96, 64))
+FRAMES, FPS = 50, 25.0
+
+
+def make_video(path: Path, seed: int) -> Path:
+    codec, w, h = FORMATS[seed % len(FORMATS)]
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (h, w + FRAMES, 3), dtype=np.uint8), (5, 5), 0)
+    return write_video(path, (texture[:, i:i + w] for i in range(FRAMES)), FPS, codec=codec)
+
+
+def params(folder: Path, catalog: Path) -> CurateParams:
+    return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=16,
+                        analyze=AnalyzeConfig(width=64), filter=FilterConfig(min_height=0),
+                        export=ExportConfig(short_side=32, max_frames=10))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], int]:
+    """Seconds, task runs by stage, and how many of them computed (artifacts new to the registry)."""
+    from physflow.data_catalog import Catalog
+
+    known = {r["key"] for r in Catalog(p.catalog).query("SELECT key FROM artifacts").to_pylist()}
+    t0 = time.perf_counter()
+    result = with_runner(curate_flow, runner)(p)
+    seconds = time.perf_counter() - t0
+    return seconds, Counter(r.stage for r in result.refs), sum(r.key not in known for r in result.refs)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    n = int(next((a for a in args if a.isdigit()), "1000"))
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
+        folder = Path(tmp) / "videos"
+        t0 = time.perf_counter()
+        for i in range(n):
+            make_video(folder / f"v{i:05d}.{'avi' if FORMATS[i % 3][0] == 'mpeg4' else 'mp4'}", seed=i)
+        print(f"{n} videos written in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.1f}, "
+              f"{os.cpu_count()} cpus")
+        p = params(folder, Path(tmp) / "catalog")
+        cold, runs, computed = run(p)
+        print(f"cold: {cold:.1f} s = {n / cold:.1f} videos/s; task runs {dict(runs)} "
+              f"(total {sum(runs.values())}, computed {computed}); peak RSS {peak_rss_mib():.0f} MiB")
+        warm, runs, computed = run(p)
+        print(f"warm: {warm:.2f} s ({warm / cold:.3f} of cold); computed {computed}; peak RSS {peak_rss_mib():.0f} MiB")
+        for i in range(n, n + 10):
+            make_video(folder / f"v{i:05d}.mp4", seed=i)
+        add, runs, computed = run(p)
+        print(f"+10 videos: {add:.1f} s; task runs {dict(runs)}, computed {computed} "
+              f"(of {sum(runs.values())}); peak RSS {peak_rss_mib():.0f} MiB")
+        if "--no-dask" not in args:
+            dask_p = params(folder, Path(tmp) / "catalog-dask")
+            with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
+                dcold, runs, _ = run(dask_p, runner)
+            print(f"dask 2 workers, cold on {n + 10} videos: {dcold:.1f} s = {(n + 10) / dcold:.1f} videos/s "
+                  f"(default runner cold on {n}: {n / cold:.1f} videos/s)")
+
+
+if __name__ == "__main__":
+    main()
