@@ -217,12 +217,16 @@ class Catalog:
     def _current_problems(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         """(stage, key, reason) of each current artifact (the files the views read) that lost its manifest
         or is damaged. A file unchanged since this process last checked it costs two stat calls."""
-        try:
-            rows = con.execute("SELECT stage, key FROM current_artifacts").fetchall()
+        try:  # the registry table, not the `current_artifacts` view: binding the view costs more than the check
+            rows = con.execute("SELECT stage, shard, created_at, key FROM artifacts").fetchall()
         except duckdb.CatalogException:
             return []  # a catalog not yet written
+        newest: dict[tuple[str, str], tuple[Any, str]] = {}
+        for stage, shard, created_at, key in rows:
+            if (stage, shard) not in newest or created_at > newest[(stage, shard)][0]:
+                newest[(stage, shard)] = (created_at, key)
         problems = []
-        for stage, key in rows:
+        for (stage, _), (_, key) in newest.items():
             stamp = self._stamp(stage, key)
             if stamp is not None and _CHECKED.get((self.root.base, key)) == stamp:
                 continue
