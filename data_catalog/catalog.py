@@ -41,6 +41,9 @@ EMPTY_DIR = "artifacts/_empty"
 
 log = logging.getLogger("physflow.catalog")
 
+_CHECKED: dict[tuple[str, str], tuple[int, int, int]] = {}
+"""(root, artifact key) -> (data size, data mtime, manifest mtime) when this process last found it intact."""
+
 _REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS physflow_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -69,8 +72,6 @@ class Catalog:
         self.lock_timeout_s = lock_timeout_s
         self.db_path = self.root.local_path(CATALOG_FILE)
         self._lock_path = self.root.local_path(LOCK_FILE)
-        self._checked: dict[str, tuple[int, int, int]] = {}  # key -> stat of data and manifest when last checked
-        self._settled = False
 
     # -- locking -------------------------------------------------------------------------------------------------
 
@@ -112,21 +113,28 @@ class Catalog:
     @contextlib.contextmanager
     def reader(self, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection (shared lock) with DuckDB `config`; creates an empty catalog first if none
-        exists."""
+        exists. The current artifacts are checked first (see `_current_problems`); a damaged one is
+        quarantined and a moved catalog that can be written gets its views rebuilt, both outside the
+        shared lock, before the connection is opened again."""
         if not self.db_path.exists():
             with self.writer():
                 pass
-        self.check_current()
-        self._settle()
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True, config=config or {})
-            try:
-                self._check_version(con)
-                if self._moved(con):
-                    self._relocate_views(con, temp=True)
-                yield con
-            finally:
-                con.close()
+        for attempt in (1, 2):
+            with self._locked(exclusive=False):
+                con = duckdb.connect(str(self.db_path), read_only=True, config=config or {})
+                try:
+                    self._check_version(con)
+                    moved = self._moved(con)
+                    problems = self._current_problems(con) if attempt == 1 else []
+                    relocate = attempt == 1 and moved and self._writable()
+                    if not problems and not relocate:
+                        if moved:
+                            self._relocate_views(con, temp=True)
+                        yield con
+                        return
+                finally:
+                    con.close()
+            self._settle(problems, relocate)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         """Run one read-only SQL statement; a statement that writes fails."""
@@ -206,32 +214,44 @@ class Catalog:
             finally:
                 con.close()
 
-    def check_current(self) -> None:
-        """Check every current artifact (the files the views read) before a read: one that lost its manifest
-        leaves the registry; a damaged one is quarantined and leaves it too. A file unchanged since this
-        object last checked it costs two stat calls."""
-        if not self.db_path.exists():
-            return
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
-            try:
-                rows = con.execute("SELECT stage, key FROM current_artifacts").fetchall()
-            except duckdb.CatalogException:
-                rows = []  # a catalog not yet written
-            finally:
-                con.close()
-        for stage, key in rows:
+    def _current_problems(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+        """(stage, key, reason) of each current artifact (the files the views read) that lost its manifest
+        or is damaged. A file unchanged since this process last checked it costs two stat calls."""
+        try:  # the registry table, not the `current_artifacts` view: binding the view costs more than the check
+            rows = con.execute("SELECT stage, shard, created_at, key FROM artifacts").fetchall()
+        except duckdb.CatalogException:
+            return []  # a catalog not yet written
+        newest: dict[tuple[str, str], tuple[Any, str]] = {}
+        for stage, shard, created_at, key in rows:
+            if (stage, shard) not in newest or created_at > newest[(stage, shard)][0]:
+                newest[(stage, shard)] = (created_at, key)
+        problems = []
+        for (stage, _), (_, key) in newest.items():
             stamp = self._stamp(stage, key)
-            if stamp is not None and self._checked.get(key) == stamp:
+            if stamp is not None and _CHECKED.get((self.root.base, key)) == stamp:
                 continue
             if not self.artifacts.exists(stage, key):
-                self.forget(stage, key, "manifest missing")
-                continue
-            reason = self.artifacts.problem(stage, key)
-            if reason is not None and self.artifacts.problem(stage, key) is not None:  # twice: a writer may race
+                problems.append((stage, key, "manifest missing"))
+            elif (reason := self.artifacts.problem(stage, key)) is not None:
+                problems.append((stage, key, reason))
+            elif stamp is not None:
+                _CHECKED[(self.root.base, key)] = stamp
+        return problems
+
+    def _settle(self, problems: list[tuple[str, str, str]], relocate: bool) -> None:
+        """Drop what `_current_problems` found (quarantining damaged files), and rebuild a moved catalog's
+        views in the database when it can be written."""
+        for stage, key, reason in problems:
+            if not self.artifacts.exists(stage, key):
+                self.forget(stage, key, reason)
+            elif self.artifacts.problem(stage, key) is not None:  # checked again: a writer may have replaced it
                 self._quarantine(stage, key, reason)
-                continue
-            self._checked[key] = self._stamp(stage, key) or (0, 0, 0)
+        if relocate:
+            with self.writer():
+                pass  # the writer rebuilds the views for this root
+
+    def _writable(self) -> bool:
+        return os.access(self.db_path, os.W_OK) and os.access(self.db_path.parent, os.W_OK)
 
     def _quarantine(self, stage: str, key: str, reason: str) -> None:
         try:
@@ -253,7 +273,7 @@ class Catalog:
     def forget(self, stage: str, key: str, reason: str) -> None:
         """Drop an artifact from the registry and its table's view (it was damaged or lost its manifest)."""
         log.warning("artifact %s/%s left the catalog: %s", stage, key, reason)
-        self._checked.pop(key, None)
+        _CHECKED.pop((self.root.base, key), None)
         with self.writer(relocate=False) as con:
             rows = con.execute("SELECT table_name FROM artifacts WHERE key = ?", [key]).fetchall()
             con.execute("DELETE FROM artifacts WHERE key = ?", [key])
@@ -284,23 +304,6 @@ class Catalog:
         for spec in TABLES.values():
             self._refresh_view(con, spec, temp=temp)
         create_joined_views(con, temp=temp)
-
-    def _settle(self) -> None:
-        """Once per object: a moved catalog that can be written gets its views rebuilt in the database."""
-        if self._settled:
-            return
-        self._settled = True
-        if not (os.access(self.db_path, os.W_OK) and os.access(self.db_path.parent, os.W_OK)):
-            return
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
-            try:
-                moved = self._moved(con)
-            finally:
-                con.close()
-        if moved:
-            with self.writer():
-                pass  # the writer rebuilds the views for this root
 
     # -- internals -----------------------------------------------------------------------------------------------
 

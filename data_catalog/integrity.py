@@ -25,6 +25,9 @@ from physflow.data_catalog.storage import Root
 QUARANTINE_DIR = "quarantine"
 REASON_SUFFIX = ".reason.json"
 
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+"""(path, size, mtime_ns) -> sha256 verified by this process: the same check again costs one stat call."""
+
 
 class DamagedFileError(RuntimeError):
     """A file of the catalog differs from its record; it was quarantined when the catalog is writable."""
@@ -35,7 +38,14 @@ class FileChecker:
 
     def __init__(self, root: Root):
         self.root = root
-        self.cache = FingerprintCache(Path(root.base) / FINGERPRINTS_FILE) if root.is_local else None
+        self._cache: FingerprintCache | None = None
+
+    @property
+    def cache(self) -> FingerprintCache | None:
+        """The catalog's fingerprint cache, opened on first use (local roots only)."""
+        if self._cache is None and self.root.is_local:
+            self._cache = FingerprintCache(Path(self.root.base) / FINGERPRINTS_FILE)
+        return self._cache
 
     def problem(self, path: str, size: int | None, sha256: str, deep: bool = False) -> str | None:
         """Why the file at `path` is not the one recorded (None: it is): missing, size, or content."""
@@ -44,9 +54,13 @@ class FileChecker:
             return "file missing"
         if size is not None and info.size != size:
             return f"size {info.size} bytes, recorded {size}"
+        stamp = (path, int(info.size or 0), int(info.mtime_ns or 0))
+        if not deep and _VERIFIED.get(stamp) == sha256:
+            return None
         actual = self._sha256(path, deep)
         if actual != sha256:
             return f"sha256 {actual[:16]}..., recorded {sha256[:16]}..."
+        _VERIFIED[stamp] = sha256
         return None
 
     def remember(self, path: str, sha256: str) -> None:

@@ -28,10 +28,9 @@ def verify(
     from physflow.data_catalog import Catalog
     from physflow.data_catalog.verify import verify_catalog
     from physflow.flows.catalog_verify import summary_line
-    from physflow.flows.cli_common import catalog_root as _catalog_root
-    from physflow.flows.cli_common import console
+    from physflow.flows.cli_common import catalog_root, console
 
-    report = verify_catalog(Catalog(_catalog_root(ctx)), repair=repair, grace_s=grace)
+    report = verify_catalog(Catalog(catalog_root(ctx)), repair=repair, grace_s=grace)
     if report.findings:
         table = Table(title="findings" + (" (repaired)" if repair else ""), header_style="bold")
         for col in ("kind", "path", "reason"):

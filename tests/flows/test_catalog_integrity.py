@@ -150,3 +150,22 @@ def test_scheduled_verify_deployment_fails_on_damage_and_repairs(undamaged, tmp_
     repaired = verify_flow(VerifyParams(catalog=str(root), repair=True, grace_s=0))
     assert repaired["damaged"] == 1 and repaired["repaired"]
     assert verify_flow(VerifyParams(catalog=str(root), grace_s=0))["damaged"] == 0
+
+
+def test_cli_verify_prints_findings_and_repairs(undamaged, tmp_path):
+    from typer.testing import CliRunner
+
+    from physflow.flows.cli import app
+
+    original, _ = undamaged
+    root = tmp_path / "catalog"
+    shutil.copytree(original, root)
+    _stale_temp(root)
+    _delete(root)
+    found = CliRunner().invoke(app, ["--catalog", str(root), "catalog", "verify", "--grace", "0"])
+    assert found.exit_code == 1, found.output
+    assert "1 missing, 0 damaged, 0 orphan, 1 stale temp" in found.output and ".tmp-0123456789ab" in found.output
+    fixed = CliRunner().invoke(app, ["--catalog", str(root), "catalog", "verify", "--grace", "0", "--repair"])
+    assert fixed.exit_code == 0 and "repaired" in fixed.output
+    clean = CliRunner().invoke(app, ["--catalog", str(root), "catalog", "verify", "--grace", "0"])
+    assert clean.exit_code == 0 and "0 missing, 0 damaged, 0 orphan, 0 stale temp" in clean.output
