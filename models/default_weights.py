@@ -91,7 +91,8 @@ def extract(wheel: Path, folder: Path) -> list[Path]:
 
 def fetch_wheel(into: Path, timeout_s: float = 300.0) -> Path:
     """`pip download mediapipe==0.10.21 --no-deps` from the configured index; the wheel's path."""
-    cmd = [sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "--disable-pip-version-check",
+    cmd = [sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "--disable-pip-version-check", "--retries", "2",
+           "--timeout", "20",
            "--quiet", "-d", str(into)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
