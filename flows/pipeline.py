@@ -87,12 +87,13 @@ class PipelineReport(BaseModel):
 
 
 def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, runner: Any) -> Any:
-    """Run one flow as a nested flow run on `runner`; record its state and its stages' task-run states."""
+    """Run one flow as a nested flow run on `runner`; record its state and its stages' task-run states.
+    Every step's flow returns a FlowResult (flows/results.py; curate's CurateResult has the same fields)."""
     state = with_runner(flow_obj, runner)(params, return_state=True)
     run_id = str(state.state_details.flow_run_id)
     result = state.result()  # raises when the step failed: later steps need its output
     by_stage: dict[str, list[ArtifactRef]] = {}
-    for ref in getattr(result, "refs", []):  # a FlowResult; the train flow's summary has no artifacts yet
+    for ref in getattr(result, "refs", []):  # getattr only while the train flow's TrainSummary has no refs
         by_stage.setdefault(ref.stage, []).append(ref)
     expected = sum(len(refs) for refs in by_stage.values())
     states = {stage: dict(c) for stage, c in stage_states(run_id, expected=expected).items()}
