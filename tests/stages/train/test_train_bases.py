@@ -17,7 +17,7 @@ from physflow.stages.train.recipes import build_recipe
 from tests.fixtures.bases import svd_folder, wan_folder, weights_toml  # noqa: F401  (fixtures)
 from tests.fixtures.train_world import build_train_world
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # four recipes trained end to end: minutes on CPU
 
 # recipe -> (base fixture, frames (Wan's VAE takes 1 + 4k), steps, learning rate)
 RECIPES = {
