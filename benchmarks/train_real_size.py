@@ -38,11 +38,13 @@ def wan_13b(layers: int | None) -> torch.nn.Module:
         qk_norm="rms_norm_across_heads", eps=1e-6)
 
 
-def svd_xt(layers: int | None) -> torch.nn.Module:
+def svd_xt(layers: int | None, narrow: int = 1) -> torch.nn.Module:
     from diffusers import UNetSpatioTemporalConditionModel
 
-    # The class defaults are SVD's UNet; SVD-XT differs only in num_frames (25). --layers sets layers_per_block.
-    return UNetSpatioTemporalConditionModel(num_frames=25, layers_per_block=layers or 2)
+    # The class defaults are SVD's UNet; SVD-XT differs only in num_frames (25). --layers sets layers_per_block,
+    # --narrow divides the block widths (CPU only; heads keep SVD's counts).
+    widths = tuple(c // narrow for c in (320, 640, 1280, 1280))
+    return UNetSpatioTemporalConditionModel(num_frames=25, layers_per_block=layers or 2, block_out_channels=widths)
 
 
 def wan_step(model: torch.nn.Module, shape: tuple[int, int, int, int], device: str) -> torch.Tensor:
@@ -78,13 +80,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=33)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=832)
+    ap.add_argument("--narrow", type=int, default=1, help="svd-xt: divide the UNet widths by this (CPU).")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = (wan_13b if args.size == "wan-1.3b" else svd_xt)(args.layers).to(device).train()
+    model = (wan_13b(args.layers) if args.size == "wan-1.3b" else svd_xt(args.layers, args.narrow)).to(device).train()
     model.enable_gradient_checkpointing()
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -105,10 +108,10 @@ def main() -> None:
     peak = (torch.cuda.max_memory_allocated() / 2**30 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
     mean = sum(times) / len(times)
-    print(f"{args.size} ({params / 1e9:.3f} B params, {args.layers or 'all'} layers) on {device} "
+    print(f"{args.size} ({params / 1e9:.3f} B params, {args.layers or 'all'} layers, widths / {args.narrow}) on {device} "
           f"{'bf16' if device == 'cuda' else 'fp32'}, grad checkpointing, batch {args.batch} x {args.frames} frames x "
           f"{args.height}x{args.width}: {1 / mean:.3f} steps/s ({mean:.2f} s/step over {len(times)} steps), "
-          f"peak {'GPU' if device == 'cuda' else 'RSS'} {peak:.2f} GiB, last loss {float(loss):.4f}")
+          f"peak {'GPU' if device == 'cuda' else 'RSS'} {peak:.2f} GiB, last loss {loss.item():.4f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ image-to-video and motion control are done with a text-to-video model: at every 
 frame is replaced by the first frame's latent at the same noise level, and, in phase 3, the flow latent is
 replaced by the latent of the optimised motion rendered as flow RGB at that noise level.
 
-Both sample flow matching (x_t = (1 - t) x_0 + t noise, velocity u = noise - x_0) by Euler steps from t = 1.
+Both sample flow matching (x_t = (1 - t) x_0 + t noise, velocity u = noise - x_0) by Euler steps from t = 1
+(uniform steps; a Wan-based VideoJAM checkpoint uses its scheduler's shifted sigmas and UMT5 embeddings).
 Optimiser-free and gradient-free: every sampling call runs under no_grad. They run on the device of their
 parameters; noise is drawn on the CPU from the request's seeded generator, so a seed names the same noise on
 every device.
@@ -62,6 +63,9 @@ class RevisionGenerator(nn.Module):
     @classmethod
     def from_recipe(cls, recipe: Any) -> RevisionGenerator:
         """The modules of a trained ReVision recipe (stages/train/recipes/revision.py)."""
+        if getattr(recipe, "folder", None) is not None:
+            raise ValueError("a ReVision checkpoint trained from a Stable Video Diffusion folder samples with SVD's EDM "
+                             "sampler (RevisionRecipe.sample); phase 1/3 generation from it is not built yet")
         return cls(recipe.codec, recipe.model, recipe.text, recipe.data.max_parts).eval()
 
     def _mask_input(self, cond: Condition, b: int, f: int, h: int, w: int) -> torch.Tensor:
@@ -98,9 +102,10 @@ class JointGenerator(nn.Module):
 
     joint = True
 
-    def __init__(self, codec: nn.Module, model: JointDiT, text: HashTextEmbedder):
+    def __init__(self, codec: nn.Module, model: JointDiT, text: Any, sigmas: Any = None):
         super().__init__()
         self.codec, self.model, self.text = codec, model, text
+        self.sigmas = sigmas  # steps -> [steps + 1] sigmas of a pretrained base's scheduler (Wan's shift); None: uniform
 
     @classmethod
     def tiny(cls, seed: int = 0) -> JointGenerator:
@@ -112,8 +117,9 @@ class JointGenerator(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> JointGenerator:
-        """The modules of a trained VideoJAM recipe (stages/train/recipes/videojam.py)."""
-        return cls(recipe.codec, recipe.model, recipe.text).eval()
+        """The modules of a trained VideoJAM recipe (stages/train/recipes/videojam.py); a Wan-based one samples on
+        its scheduler's sigmas with its UMT5 embeddings, as the recipe does."""
+        return cls(recipe.codec, recipe.model, recipe.text, recipe.sigmas if recipe.folder is not None else None).eval()
 
     @torch.no_grad()
     def sample(self, first: torch.Tensor, prompts: list[str], cond: Condition, *, frames: int, steps: int,
@@ -128,7 +134,7 @@ class JointGenerator(nn.Module):
         noise_first = torch.randn(z_first.shape, generator=generator).to(z_first)
         noise_d = torch.randn(d.shape, generator=generator).to(z_first)
         weights = InnerGuidance(guidance.text, guidance.motion)
-        ts = torch.linspace(1.0, 0.0, steps + 1, device=z_first.device)
+        ts = (torch.linspace(1.0, 0.0, steps + 1) if self.sigmas is None else self.sigmas(steps)).to(z_first.device)
         for i in range(steps):
             t = ts[i]
             x[:, :, :1] = (1 - t) * z_first + t * noise_first  # image-to-video by replacement

@@ -1,7 +1,8 @@
-"""Export a registered checkpoint trained from a Wan pipeline folder as a diffusers folder that the stock
-`WanPipeline.from_pretrained` loads.
+"""Export a registered checkpoint trained from a pipeline folder as a diffusers folder that the stock pipeline
+class (`WanPipeline`, `StableVideoDiffusionPipeline`) loads with `from_pretrained`.
 
-- Full fine-tunes (WISA; VideoJAM trained without flow): the base pipeline with the trained transformer. WISA's
+- Full fine-tunes (WISA; VideoJAM trained without flow; ReVision trained without mask channels): the base
+  pipeline with the trained transformer or UNet. WISA's
   physics tokens and classifier, which the stock pipeline has no input for, go beside it in
   `physflow_extras.safetensors`.
 - LoRA runs (DiffPhy): the base pipeline plus `pytorch_lora_weights.safetensors` in the diffusers/peft format
@@ -31,7 +32,7 @@ def _exportable(recipe: Any, config: TrainConfig, checkpoint_id: str) -> Path:
     if config.base_folder is None:
         raise ValueError(f"checkpoint {checkpoint_id} was trained from the tiny base, which has no diffusers pipeline "
                          "folder; train with recipe.base = 'video-base' to export")
-    if config.recipe.recipe == "revision":
+    if config.recipe.recipe == "revision" and config.recipe.use_masks:
         raise ValueError(f"checkpoint {checkpoint_id} is a ReVision UNet with mask input channels: the stock "
                          "StableVideoDiffusionPipeline has no input for them (export not built yet)")
     if config.recipe.recipe == "videojam" and recipe.model.flow_channels:
@@ -47,6 +48,12 @@ def export_checkpoint(catalog: Catalog, checkpoint_id: str, out: Path, *, merge:
     recipe, row = load_checkpoint(catalog, checkpoint_id)
     config = TrainConfig.model_validate(json.loads(row["config"]))
     base = _exportable(recipe, config, checkpoint_id)
+    if config.recipe.recipe == "revision":  # trained without mask channels: a stock SVD UNet
+        from diffusers import StableVideoDiffusionPipeline
+
+        svd = StableVideoDiffusionPipeline.from_pretrained(str(base), unet=recipe.model.unet, local_files_only=True)
+        svd.save_pretrained(str(out))
+        return {"folder": str(out), "kind": "full", "extras": []}
     dit = recipe.model.dit
     if config.recipe.recipe != "diffphy":
         pipe = WanPipeline.from_pretrained(str(base), transformer=dit, local_files_only=True)

@@ -11,7 +11,7 @@ from physflow.stages.train import TrainConfig
 from physflow.stages.train.checkpoint import load_checkpoint
 from physflow.stages.train.data import load_snapshot
 from physflow.stages.train.export import EXTRAS_FILE, LORA_FILE, export_checkpoint
-from tests.fixtures.bases import wan_folder  # noqa: F401  (fixture)
+from tests.fixtures.bases import svd_folder, wan_folder  # noqa: F401  (fixtures)
 from tests.fixtures.train_run import run_training
 from tests.fixtures.train_world import build_train_world
 
@@ -91,3 +91,25 @@ def test_tiny_base_checkpoints_are_refused_naming_why(world):
     run_id, _ = run_training(world, cfg.recipe, cfg.data, cfg.loop, load_snapshot(world, cfg.data))
     with pytest.raises(ValueError, match="tiny base"):
         export_checkpoint(world, f"{run_id}:1", world.root.local_path("nowhere"))
+
+
+def test_revision_without_masks_exports_an_svd_pipeline_that_samples_like_physflow(world, svd_folder, tmp_path):  # noqa: F811
+    from diffusers import StableVideoDiffusionPipeline
+
+    cfg = TrainConfig.model_validate({"recipe": {"recipe": "revision", "base": "video-base", "use_masks": False},
+                                      "data": {"frames": 4, "size": 16}, "base_folder": str(svd_folder),
+                                      "loop": {"steps": 1, "batch_size": 1, "lr": 1e-2, "save_every": 1}})
+    run_id, _ = run_training(world, cfg.recipe, cfg.data, cfg.loop, load_snapshot(world, cfg.data),
+                             base_folder=str(svd_folder))
+    export_checkpoint(world, f"{run_id}:1", tmp_path / "svd")
+    pipe = StableVideoDiffusionPipeline.from_pretrained(str(tmp_path / "svd"), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    stock = pipe(image, height=16, width=16, num_frames=4, num_inference_steps=2,
+                 generator=torch.Generator().manual_seed(0), output_type="pt").frames
+    recipe, _ = load_checkpoint(world, f"{run_id}:1")
+    video = (image * 2 - 1)[:, :, None].expand(-1, -1, 4, -1, -1)
+    ours = recipe.sample({"video": video, "prompt": [""]}, 2, torch.Generator().manual_seed(0))
+    diff = float(((ours / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4) - stock).abs().max())
+    print(f"revision export: max |stock SVD pipeline - physflow| = {diff:.3g}")
+    assert diff < TOLERANCE

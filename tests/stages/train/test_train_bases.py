@@ -17,7 +17,7 @@ from physflow.stages.train.recipes import build_recipe
 from tests.fixtures.bases import svd_folder, wan_folder, weights_toml  # noqa: F401  (fixtures)
 from tests.fixtures.train_world import build_train_world
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # four recipes trained end to end: minutes on CPU
 
 # recipe -> (base fixture, frames (Wan's VAE takes 1 + 4k), steps, learning rate)
 RECIPES = {
@@ -76,9 +76,10 @@ def test_a_base_of_the_wrong_pipeline_class_fails_before_work(wan_folder):  # no
         build_recipe(RevisionConfig(base="video-base"), DataConfig(frames=4, size=16), wan_folder)
 
 
-def test_a_second_run_on_the_same_captions_encodes_no_prompt(world, tmp_path, wan_folder):  # noqa: F811
+def test_a_second_run_on_the_same_captions_encodes_no_prompt(tmp_path, wan_folder):  # noqa: F811
     from physflow.stages.train import TrainConfig
 
+    world = build_train_world(tmp_path / "world", n_clips=2, frames=8, size=16)  # its own, empty embedding store
     captions = {r["prompt"] or "" for r in load_snapshot(world, TrainConfig().data.model_copy(
         update={"frames": 5, "size": 16})).rows} | {""}
     counts = []
