@@ -30,7 +30,7 @@ BATCH = 16
 
 class CaptionStage(Stage[CaptionConfig, Batch]):
     name = "caption"
-    VERSION = 1
+    VERSION = 2  # 2: objects counted by lasting tracks seen at once, not by track ids
     Config = CaptionConfig
     table = CAPTIONS
 

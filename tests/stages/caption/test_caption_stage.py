@@ -128,3 +128,11 @@ def test_concurrency_is_bounded(real_clip, tmp_path):
 def test_config_fails_naming_the_value():
     with pytest.raises(ValueError, match="base_url"):
         CaptionConfig(backend="openai", model="m")
+
+
+def test_tracker_fragments_are_not_more_objects():
+    """A ball lost and found again gets several short track ids; three people side by side are three."""
+    fragments = tuple(TrackMeasure("sports ball", 10 + i, tuple(range(i * 10, i * 10 + 8)), (0.5,) * 8, (0.5,) * 8)
+                      for i in range(6))
+    people = tuple(TrackMeasure("person", i, tuple(range(60)), (0.2 * (i + 1),) * 60, (0.5,) * 60) for i in range(3))
+    assert compose(clip(tracks=fragments + people)).startswith("three people and a ball;")
