@@ -46,6 +46,7 @@ class ClipMeasures:
     flow_mag: float | None = None  # mean optical-flow magnitude, px per frame, when measured
     bounces: int | None = None  # from physics_metrics, when measured
     uri_is_clip: bool = False
+    flow_path: str | None = None  # the clip's flow fields (.npy, pairs x H x W x 2), when computed
 
     @property
     def duration_s(self) -> float:
@@ -57,6 +58,18 @@ class ClipMeasures:
                 "objects": subjects(self.tracks, self.end_frame - self.start_frame) or None,
                 "motion": motions(self.tracks) or None, "camera": self.camera,
                 "bounces": self.bounces}
+
+
+def camera_class(flow_path: str, samples: int = 12) -> str:
+    """static / pan / tilt / zoom / shaky from the camera motion fitted to up to `samples` flow fields."""
+    from physflow.models.camera_motion import classify, estimate
+
+    fields = np.load(flow_path, mmap_mode="r")
+    if len(fields) == 0:
+        return "static"
+    picks = sorted({round(i * (len(fields) - 1) / max(samples - 1, 1)) for i in range(samples)})
+    motions = [estimate(np.asarray(fields[i], np.float32)) for i in picks]
+    return classify(motions, (fields.shape[1], fields.shape[2]))
 
 
 def _name(cls: str) -> str:
