@@ -37,7 +37,8 @@ SELECT clip_id, track_id, any_value(cls) AS cls, list(frame ORDER BY frame) AS f
 FROM detections WHERE error IS NULL AND track_id IS NOT NULL AND box IS NOT NULL GROUP BY clip_id, track_id
 ORDER BY clip_id, track_id
 """
-FLOW_SQL = "SELECT clip_id, avg(mag_mean) AS mag FROM flows WHERE error IS NULL GROUP BY clip_id"
+FLOW_SQL = "SELECT clip_id, avg(mag_mean) AS mag, min(flow_uri) AS flow_path FROM flows WHERE error IS NULL " \
+           "GROUP BY clip_id"
 BOUNCES_SQL = "SELECT clip_id, max(n_bounces) AS n FROM physics_metrics WHERE error IS NULL GROUP BY clip_id"
 
 
@@ -80,13 +81,14 @@ def clip_measures(catalog: Catalog) -> list[ClipMeasures]:
         w, h = sizes.get(t["clip_id"], (1, 1))
         tracks[t["clip_id"]].append(TrackMeasure(t["cls"], int(t["track_id"]), tuple(t["frames"]),
                                                  tuple(x / w for x in t["cx"]), tuple(y / h for y in t["cy"])))
-    flow_mag = {r["clip_id"]: r["mag"] for r in catalog.query(FLOW_SQL).to_pylist()}
+    flows = {r["clip_id"]: r for r in catalog.query(FLOW_SQL).to_pylist()}
     bounces = {r["clip_id"]: r["n"] for r in catalog.query(BOUNCES_SQL).to_pylist()}
     sidecar = _sidecars(rows)
     return [ClipMeasures(r["clip_id"], r["video_id"], r["clip_uri"] or r["uri"], int(r["start_frame"]),
                          int(r["end_frame"]), float(r["fps"] or 0.0), sidecar.get(r["clip_id"]),
-                         tuple(tracks.get(r["clip_id"], [])), None, flow_mag.get(r["clip_id"]),
-                         bounces.get(r["clip_id"]), uri_is_clip=bool(r["clip_uri"])) for r in rows]
+                         tuple(tracks.get(r["clip_id"], [])), None, flows.get(r["clip_id"], {}).get("mag"),
+                         bounces.get(r["clip_id"]), uri_is_clip=bool(r["clip_uri"]),
+                         flow_path=flows.get(r["clip_id"], {}).get("flow_path")) for r in rows]
 
 
 def resolve_config(config: CaptionConfig, catalog: Catalog) -> CaptionConfig:
@@ -97,7 +99,8 @@ def resolve_config(config: CaptionConfig, catalog: Catalog) -> CaptionConfig:
 
 def measures_key(m: ClipMeasures) -> str:
     """Content key of one clip's inputs (the clip id holds the video's hash; measures change the key)."""
-    return sha256_text(canonical_json({**asdict(m), "uri": Path(m.uri).name}))
+    return sha256_text(canonical_json({**asdict(m), "uri": Path(m.uri).name,
+                                       "flow_path": Path(m.flow_path).name if m.flow_path else None}))
 
 
 @flow(name="caption-clips", log_prints=True)

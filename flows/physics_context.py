@@ -7,12 +7,13 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from physflow.data_catalog import Catalog
+from physflow.data_catalog import Catalog, canonical_json
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
+from physflow.data_catalog.keys import cache_key, sha256_text
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import content_sha256, resolve_inputs
 from physflow.flows.results import FlowResult
-from physflow.flows.runtime import plan, run_jobs
+from physflow.flows.runtime import StageJob, plan, run_jobs
 from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE, sniff_container
@@ -103,6 +104,22 @@ def physics_context_flow(params: PhysicsParams) -> FlowResult:
         print("no prompts or captions found: nothing to enrich")
         return FlowResult()
     build_reasoner(config).check()  # an unreachable service or a missing model fails here, before any work
-    keys = [item.content_key() for item in items]
-    jobs = plan(PhysicsContextStage, config, items, keys=keys, catalog=catalog, shard_size=params.shard_size)
-    return FlowResult(refs=run_jobs(jobs))
+    jobs = plan(PhysicsContextStage, config, items, keys=[identity_key(i) for i in items], catalog=catalog,
+                shard_size=params.shard_size)
+    return FlowResult(refs=run_jobs([with_content_keys(job, config) for job in jobs]))
+
+
+def identity_key(item: PhysicsItem) -> str:
+    """What a row stands for: a clip's caption is the same shard member whatever its text (a re-captioned clip
+    supersedes its old row); a free prompt or video caption is its text."""
+    if item.clip_id:
+        return sha256_text(canonical_json({"clip_id": item.clip_id, "source": item.source}))
+    return item.content_key()
+
+
+def with_content_keys(job: StageJob, config: PhysicsContextConfig) -> StageJob:
+    """The job's artifact key from its items' contents (a changed caption recomputes), its shard from identities."""
+    keys = [item.content_key() for item in job.inputs]
+    weights = PhysicsContextStage(config).weights_sha256()
+    key = cache_key(PhysicsContextStage.name, PhysicsContextStage.VERSION, config, keys, weights)
+    return job.model_copy(update={"input_keys": keys, "key": key})

@@ -17,6 +17,7 @@ RENAME = {"sports ball": "ball", "person": "person", "moving object": "moving ob
 PLURAL = {"person": "people", "mouse": "mice", "knife": "knives", "bus": "buses", "glass": "glasses"}
 MIN_SWING = 0.04  # a rise-and-fall counts when the centre moves this share of the frame height
 MIN_TRAVEL = 0.15  # crossing: net displacement as a share of the frame
+MIN_SHARE = 0.25  # a track counts as an object of its own when seen over this share of the clip
 STILL = 0.05  # a track whose centre keeps within this share of the frame stays in place (detector jitter)
 
 
@@ -45,6 +46,7 @@ class ClipMeasures:
     flow_mag: float | None = None  # mean optical-flow magnitude, px per frame, when measured
     bounces: int | None = None  # from physics_metrics, when measured
     uri_is_clip: bool = False
+    flow_path: str | None = None  # the clip's flow fields (.npy, pairs x H x W x 2), when computed
 
     @property
     def duration_s(self) -> float:
@@ -52,9 +54,22 @@ class ClipMeasures:
 
     def facts(self) -> dict[str, object]:
         """The measures as plain JSON facts (what the openai backend is told)."""
-        return {"duration_s": round(self.duration_s, 2), "objects": subjects(self.tracks) or None,
+        return {"duration_s": round(self.duration_s, 2),
+                "objects": subjects(self.tracks, self.end_frame - self.start_frame) or None,
                 "motion": motions(self.tracks) or None, "camera": self.camera,
                 "bounces": self.bounces}
+
+
+def camera_class(flow_path: str, samples: int = 12) -> str:
+    """static / pan / tilt / zoom / shaky from the camera motion fitted to up to `samples` flow fields."""
+    from physflow.models.camera_motion import classify, estimate
+
+    fields = np.load(flow_path, mmap_mode="r")
+    if len(fields) == 0:
+        return "static"
+    picks = sorted({round(i * (len(fields) - 1) / max(samples - 1, 1)) for i in range(samples)})
+    motions = [estimate(np.asarray(fields[i], np.float32)) for i in picks]
+    return classify(motions, (fields.shape[1], fields.shape[2]))
 
 
 def _name(cls: str) -> str:
@@ -66,11 +81,26 @@ def _counted(name: str, n: int) -> str:
     return f"{NUMBERS[n] if n < len(NUMBERS) else n} {name if n == 1 else plural}"
 
 
-def subjects(tracks: tuple[TrackMeasure, ...]) -> str:
-    """"a person and two balls": classes by number of tracks, the most tracked first."""
-    counts: dict[str, int] = {}
+def lasting(tracks: tuple[TrackMeasure, ...], n_frames: int) -> tuple[TrackMeasure, ...]:
+    """Tracks seen over at least MIN_SHARE of the clip, and each class's longest track: a tracker's short
+    fragments (an object lost and found again) are not more objects."""
+    longest: dict[str, TrackMeasure] = {}
     for t in tracks:
-        counts[_name(t.cls)] = counts.get(_name(t.cls), 0) + 1
+        if _name(t.cls) not in longest or len(t.frames) > len(longest[_name(t.cls)].frames):
+            longest[_name(t.cls)] = t
+    keep = {id(t) for t in longest.values()}
+    return tuple(t for t in tracks if id(t) in keep or len(t.frames) >= MIN_SHARE * max(n_frames, 1))
+
+
+def subjects(tracks: tuple[TrackMeasure, ...], n_frames: int = 0) -> str:
+    """"a person and two balls": each class counted by the most of its lasting tracks seen in one frame."""
+    by_frame: dict[tuple[str, int], int] = {}
+    for t in lasting(tracks, n_frames):
+        for f in set(t.frames):
+            by_frame[(_name(t.cls), f)] = by_frame.get((_name(t.cls), f), 0) + 1
+    counts: dict[str, int] = {}
+    for (name, _), n in by_frame.items():
+        counts[name] = max(counts.get(name, 0), n)
     parts = [_counted(name, n) for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
 
@@ -119,7 +149,7 @@ def motions(tracks: tuple[TrackMeasure, ...]) -> list[str]:
 
 def compose(m: ClipMeasures) -> str:
     """The measured caption of one clip."""
-    parts = [subjects(m.tracks) or _scene(m.flow_mag)]
+    parts = [subjects(m.tracks, m.end_frame - m.start_frame) or _scene(m.flow_mag)]
     parts += motions(m.tracks)
     if m.bounces:
         parts.append(f"{_counted('bounce', m.bounces)} measured")

@@ -9,6 +9,7 @@ clips without a cached caption.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from physflow.data_catalog.schemas import CAPTIONS
 from physflow.stages.base import ProgressFn, Stage
 from physflow.stages.caption.cache import CaptionCache
 from physflow.stages.caption.config import CaptionConfig
-from physflow.stages.caption.measures import ClipMeasures, compose
+from physflow.stages.caption.measures import ClipMeasures, camera_class, compose
 from physflow.stages.common.openai_chat import ChatServiceError
 
 Batch = list[ClipMeasures]
@@ -30,7 +31,7 @@ BATCH = 16
 
 class CaptionStage(Stage[CaptionConfig, Batch]):
     name = "caption"
-    VERSION = 1
+    VERSION = 3  # 2: objects counted by lasting tracks seen at once; 3: camera motion from the flow fields
     Config = CaptionConfig
     table = CAPTIONS
 
@@ -75,6 +76,7 @@ class CaptionStage(Stage[CaptionConfig, Batch]):
         return table
 
     def process(self, item: Batch) -> Iterable[dict[str, Any]]:
+        item = [self._with_camera(m) for m in item]
         todo = [m for m in item if not (m.sidecar and m.sidecar.strip())]
         answers: dict[str, str | Exception] = {}
         if self.config.backend == "openai" and todo:
@@ -82,6 +84,16 @@ class CaptionStage(Stage[CaptionConfig, Batch]):
                 answers = dict(zip((m.clip_id for m in todo), pool.map(self._ask, todo), strict=True))
         for m in item:
             yield self._row(m, answers.get(m.clip_id))
+
+    @staticmethod
+    def _with_camera(m: ClipMeasures) -> ClipMeasures:
+        """The clip with its camera motion measured from its flow fields, when it has them."""
+        if m.camera or not m.flow_path or (m.sidecar and m.sidecar.strip()):
+            return m
+        try:
+            return dataclasses.replace(m, camera=camera_class(m.flow_path))
+        except (OSError, ValueError):  # an unreadable flow file: the caption goes without the camera
+            return m
 
     def error_rows(self, item: Batch, reason: str) -> list[dict[str, Any]]:
         return [{**self._identity(m, "measured"), "error": reason} for m in item]

@@ -200,10 +200,10 @@ def predict(text: str, temperature_hints: dict[tuple[str, ...], float]) -> list[
         if (law.excludes and law.excludes.hits(grams, padded)) or (law.requires and not law.requires.hits(grams, padded)):
             continue
         score = (STRONG if law.strong.hits(grams, padded) else 0.0) + sum(CUE for c in law.cues if c.hits(grams, padded))
-        score += computed.get(law.slug, 0.0) - (0.5 if law.generic else 0.0)
-        score += REACTION_BONUS if law.domain == "chemistry" else 0.0
-        if score >= THRESHOLD:
-            scored.append((score, order, law))
+        score += computed.get(law.slug, 0.0)
+        if score >= THRESHOLD:  # generic laws rank lower, reactions higher, among the predicted ones
+            rank = score - (0.5 if law.generic else 0.0) + (REACTION_BONUS if law.domain == "chemistry" else 0.0)
+            scored.append((rank, order, law))
     scored.sort(key=lambda s: (-s[0], s[1]))
     return [Prediction(law, score, float_outcome if law.slug == "buoyancy" and float_outcome else law.outcome)
             for score, _, law in scored[:MAX_LAWS]]

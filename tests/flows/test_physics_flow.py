@@ -59,3 +59,13 @@ def test_enrich_bad_run_fails_before_work(tmp_path):
     assert result.exit_code == 2 and "127.0.0.1:9/v1" in result.output
     result = runner.invoke(app, ["--catalog", cat, "enrich", "--captions", str(tmp_path / "nope.csv")])
     assert result.exit_code == 2
+
+
+def test_a_recaptioned_clip_supersedes_its_old_row(tmp_path, catalog_root):
+    table = tmp_path / "captions.csv"
+    params = PhysicsParams(captions=[str(table)], catalog=str(catalog_root))
+    for caption in ("A candle burns.", "An ice cube is dropped into a glass of water."):
+        table.write_text(f'clip_id,caption\nc1:0-5,"{caption}"\n')
+        physics_context_flow(params)
+    rows = Catalog(catalog_root).query("SELECT clip_id, prompt, laws FROM physics_context").to_pylist()
+    assert len(rows) == 1 and rows[0]["prompt"].startswith("An ice cube") and "buoyancy" in rows[0]["laws"]

@@ -128,3 +128,24 @@ def test_concurrency_is_bounded(real_clip, tmp_path):
 def test_config_fails_naming_the_value():
     with pytest.raises(ValueError, match="base_url"):
         CaptionConfig(backend="openai", model="m")
+
+
+def test_tracker_fragments_are_not_more_objects():
+    """A ball lost and found again gets several short track ids; three people side by side are three."""
+    fragments = tuple(TrackMeasure("sports ball", 10 + i, tuple(range(i * 10, i * 10 + 8)), (0.5,) * 8, (0.5,) * 8)
+                      for i in range(6))
+    people = tuple(TrackMeasure("person", i, tuple(range(60)), (0.2 * (i + 1),) * 60, (0.5,) * 60) for i in range(3))
+    assert compose(clip(tracks=fragments + people)).startswith("three people and a ball;")
+
+
+def test_camera_motion_is_measured_from_flow_fields(tmp_path):
+    import numpy as np
+
+    still, pan = tmp_path / "still.npy", tmp_path / "pan.npy"
+    np.save(still, np.zeros((8, 64, 96, 2), np.float16))
+    moving = np.zeros((8, 64, 96, 2), np.float16)
+    moving[..., 0] = 3.0  # every pixel 3 px to the right per frame: the camera pans
+    np.save(pan, moving)
+    rows = CaptionStage(CaptionConfig()).run([clip("v:0-90", flow_path=str(still)),
+                                              clip("v:90-180", flow_path=str(pan))]).to_pylist()
+    assert rows[0]["caption"].endswith("static camera; 3.0 s") and rows[1]["caption"].endswith("pan camera; 3.0 s")
