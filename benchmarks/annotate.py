@@ -208,7 +208,7 @@ def bench_flow(args: argparse.Namespace, weights: dict[str, WeightsRef], tmp: Pa
         t0 = time.perf_counter()
         refs = annotate_flow(params)
         cold = time.perf_counter() - t0
-        work = sum(r.stats.get("seconds", 0.0) for stage in refs.values() for r in stage)
+        work = sum(r.stats.get("seconds", 0.0) for r in refs.refs)
         t0 = time.perf_counter()
         annotate_flow(params)
         warm = time.perf_counter() - t0

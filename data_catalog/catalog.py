@@ -4,6 +4,12 @@
 held for milliseconds; readers open the database read-only under a shared lock, so two processes
 writing one catalog both finish, one briefly waiting for the other. A lock not obtained within
 `lock_timeout_s` fails with a message naming the catalog and the holder.
+
+Every read of the views first checks the current artifacts (size, and sha256 when changed since last
+verified): a damaged one is quarantined and leaves the registry, so no query reads it and its stage
+recomputes it. The registry holds catalog-relative paths and the root the views were built for; a catalog
+copied or mounted elsewhere rebuilds its views on the first writable open, or in temporary views of each
+read-only connection.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -21,8 +28,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from physflow.data_catalog.artifacts import ArtifactStore, Manifest
+from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manifest
 from physflow.data_catalog.blobs import resolve_sql
+from physflow.data_catalog.integrity import DamagedFileError, FileChecker
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import Root
 from physflow.data_catalog.views import create_joined_views, view_name
@@ -30,6 +38,8 @@ from physflow.data_catalog.views import create_joined_views, view_name
 CATALOG_FILE = "catalog.duckdb"
 LOCK_FILE = "catalog.lock"
 EMPTY_DIR = "artifacts/_empty"
+
+log = logging.getLogger("physflow.catalog")
 
 _REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS physflow_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
@@ -54,16 +64,27 @@ class Catalog:
 
     def __init__(self, root: str | os.PathLike[str] | Root, lock_timeout_s: float = 120.0):
         self.root = root if isinstance(root, Root) else Root(root)
-        self.artifacts = ArtifactStore(self.root)
+        self.checker = FileChecker(self.root)
+        self.artifacts = ArtifactStore(self.root, self.checker, on_damaged=self.forget)
         self.lock_timeout_s = lock_timeout_s
         self.db_path = self.root.local_path(CATALOG_FILE)
         self._lock_path = self.root.local_path(LOCK_FILE)
+        self._checked: dict[str, tuple[int, int, int]] = {}  # key -> stat of data and manifest when last checked
+        self._settled = False
 
     # -- locking -------------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if exclusive:
+                raise
+            if not self._lock_path.exists():  # a read-only catalog without a lock file: nothing can write it
+                yield
+                return
+            fd = os.open(self._lock_path, os.O_RDONLY)  # a read-only catalog (mount): shared locks still work
         try:
             deadline = time.monotonic() + self.lock_timeout_s
             mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
@@ -89,15 +110,20 @@ class Catalog:
     # -- reading -------------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection (shared lock); creates an empty catalog first if none exists."""
+    def reader(self, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (shared lock) with DuckDB `config`; creates an empty catalog first if none
+        exists."""
         if not self.db_path.exists():
             with self.writer():
                 pass
+        self.check_current()
+        self._settle()
         with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
+            con = duckdb.connect(str(self.db_path), read_only=True, config=config or {})
             try:
                 self._check_version(con)
+                if self._moved(con):
+                    self._relocate_views(con, temp=True)
                 yield con
             finally:
                 con.close()
@@ -131,8 +157,9 @@ class Catalog:
     # -- writing -------------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection under the exclusive lock; held briefly."""
+    def writer(self, relocate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection under the exclusive lock; held briefly. Rebuilds the views first when the
+        catalog was moved (unless `relocate` is off: dropping a damaged artifact must not read it)."""
         with self._locked(exclusive=True):
             con = duckdb.connect(str(self.db_path))
             try:
@@ -142,6 +169,8 @@ class Catalog:
                     "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)", [str(CATALOG_SCHEMA_VERSION)]
                 )
                 self._ensure_views(con)
+                if relocate and self._moved(con):
+                    self._relocate_views(con, temp=False)
                 yield con
             finally:
                 con.close()
@@ -161,6 +190,117 @@ class Catalog:
             for spec in TABLES.values():
                 self._refresh_view(con, spec)
         return len(manifests)
+
+    # -- integrity and location ----------------------------------------------------------------------------------
+
+    def registered(self) -> list[tuple[str, str]]:
+        """(stage, key) of every artifact in the registry, as recorded (no file is checked)."""
+        if not self.db_path.exists():
+            return []
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                return [(r[0], r[1]) for r in con.execute("SELECT stage, key FROM artifacts ORDER BY key").fetchall()]
+            except duckdb.CatalogException:
+                return []
+            finally:
+                con.close()
+
+    def check_current(self) -> None:
+        """Check every current artifact (the files the views read) before a read: one that lost its manifest
+        leaves the registry; a damaged one is quarantined and leaves it too. A file unchanged since this
+        object last checked it costs two stat calls."""
+        if not self.db_path.exists():
+            return
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                rows = con.execute("SELECT stage, key FROM current_artifacts").fetchall()
+            except duckdb.CatalogException:
+                rows = []  # a catalog not yet written
+            finally:
+                con.close()
+        for stage, key in rows:
+            stamp = self._stamp(stage, key)
+            if stamp is not None and self._checked.get(key) == stamp:
+                continue
+            if not self.artifacts.exists(stage, key):
+                self.forget(stage, key, "manifest missing")
+                continue
+            reason = self.artifacts.problem(stage, key)
+            if reason is not None and self.artifacts.problem(stage, key) is not None:  # twice: a writer may race
+                self._quarantine(stage, key, reason)
+                continue
+            self._checked[key] = self._stamp(stage, key) or (0, 0, 0)
+
+    def _quarantine(self, stage: str, key: str, reason: str) -> None:
+        try:
+            self.artifacts.quarantine(stage, key, reason)
+        except OSError as exc:
+            raise DamagedFileError(
+                f"artifact {stage}/{key} of catalog {self.root.uri} is damaged ({reason}) and could not be moved "
+                f"to quarantine ({exc}); run `physflow catalog verify --repair` on a writable copy"
+            ) from exc
+
+    def _stamp(self, stage: str, key: str) -> tuple[int, int, int] | None:
+        try:
+            data = os.stat(self.artifacts.data_path(stage, key))
+            manifest = os.stat(self.artifacts.manifest_path(stage, key))
+        except OSError:
+            return None
+        return data.st_size, data.st_mtime_ns, manifest.st_mtime_ns
+
+    def forget(self, stage: str, key: str, reason: str) -> None:
+        """Drop an artifact from the registry and its table's view (it was damaged or lost its manifest)."""
+        log.warning("artifact %s/%s left the catalog: %s", stage, key, reason)
+        self._checked.pop(key, None)
+        with self.writer(relocate=False) as con:
+            rows = con.execute("SELECT table_name FROM artifacts WHERE key = ?", [key]).fetchall()
+            con.execute("DELETE FROM artifacts WHERE key = ?", [key])
+            for (table_name,) in rows:
+                self._refresh_view(con, _spec(table_name))
+
+    def artifact_file(self, path: str) -> str:
+        """The location under this root of an artifact path from the registry: catalog-relative, or absolute
+        as older catalogs wrote it (`<old root>/artifacts/<stage>/<key>.parquet`)."""
+        if path.startswith("/"):
+            path = "/".join([ARTIFACTS_DIR, *path.rsplit("/", 2)[-2:]])
+        return self.root.path(path)
+
+    def _moved(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the views were built for another root (the catalog was copied, moved or mounted elsewhere)."""
+        try:
+            rows = con.execute("SELECT value FROM physflow_meta WHERE name = 'root'").fetchall()
+        except duckdb.CatalogException:
+            return False
+        return not rows or rows[0][0] != self.root.base
+
+    def _relocate_views(self, con: duckdb.DuckDBPyConnection, temp: bool) -> None:
+        """Rebuild every view for this root: in the database (and the registry's paths made relative, as
+        older catalogs stored them absolute), or as temporary views of a read-only connection."""
+        if not temp:
+            con.execute(f"UPDATE artifacts SET path = '{ARTIFACTS_DIR}/' || stage || '/' || key || '.parquet'")
+            con.execute("INSERT OR REPLACE INTO physflow_meta VALUES ('root', ?)", [self.root.base])
+        for spec in TABLES.values():
+            self._refresh_view(con, spec, temp=temp)
+        create_joined_views(con, temp=temp)
+
+    def _settle(self) -> None:
+        """Once per object: a moved catalog that can be written gets its views rebuilt in the database."""
+        if self._settled:
+            return
+        self._settled = True
+        if not (os.access(self.db_path, os.W_OK) and os.access(self.db_path.parent, os.W_OK)):
+            return
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                moved = self._moved(con)
+            finally:
+                con.close()
+        if moved:
+            with self.writer():
+                pass  # the writer rebuilds the views for this root
 
     # -- internals -----------------------------------------------------------------------------------------------
 
@@ -182,8 +322,8 @@ class Catalog:
             "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 m.key, m.stage, m.version, m.table, m.table_version, m.shard, json.dumps(m.config),
-                json.dumps(m.inputs), json.dumps(m.weights), m.rows, m.bytes, m.content_sha256, m.path,
-                json.dumps(m.stats), m.flow_run_id, m.created_at,
+                json.dumps(m.inputs), json.dumps(m.weights), m.rows, m.bytes, m.content_sha256,
+                ArtifactStore.relative_path(m.stage, m.key), json.dumps(m.stats), m.flow_run_id, m.created_at,
             ],
         )
 
@@ -209,10 +349,10 @@ class Catalog:
             os.replace(tmp, path)
         return str(path)
 
-    def _refresh_view(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    def _refresh_view(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, temp: bool = False) -> None:
         """View = rows of the newest artifact per (stage, shard), one row per table key, newest first; blob
         references in `*uri` columns resolved to locations under this root."""
-        files = [r[0] for r in con.execute(
+        files = [self.artifact_file(r[0]) for r in con.execute(
             "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
         ).fetchall()]
         files = [self._empty_file(spec), *[f for f in files if Path(f).exists()]]
@@ -220,9 +360,9 @@ class Catalog:
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
         con.execute(
-            f"""CREATE OR REPLACE VIEW "{view_name(spec.name)}" AS
+            f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS
                 SELECT {cols} FROM read_parquet([{listing}], union_by_name = true, filename = '_file') t
-                LEFT JOIN current_artifacts a ON a.path = t._file
+                LEFT JOIN current_artifacts a ON a.key = parse_filename(t._file, true)
                 QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""
         )
 

@@ -1,8 +1,10 @@
-"""Content fingerprints of input files, remembered by (path, size, mtime) so a warm run reads no file.
+"""Content fingerprints of files, remembered by (path, size, mtime) so a warm run reads no file.
 
 The fingerprint is always the sha256 of the bytes; (path, size, mtime_ns) only decides whether a
 remembered sha256 can be reused, as git's index does. Stored in SQLite (WAL) beside the catalog so
-several processes can share it.
+several processes can share it. Input videos, artifacts and blobs all go through it: an artifact whose
+(path, size, mtime) was verified before is trusted without reading it again. On a read-only catalog the
+memory lasts as long as the process.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ FINGERPRINTS_FILE = "fingerprints.sqlite"
 class FingerprintCache:
     def __init__(self, db_path: str | os.PathLike[str]):
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.hashed = 0  # files read in full by this instance (0 on a warm run)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS fingerprints "
-                "(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT)"
-            )
+        self.memory: dict[tuple[str, int, int], str] | None = None  # used when the database cannot be written
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS fingerprints "
+                    "(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT)"
+                )
+        except (OSError, sqlite3.Error):
+            self.memory = {}
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path, timeout=60)
@@ -36,22 +42,42 @@ class FingerprintCache:
 
     def many(self, paths: list[str | os.PathLike[str]]) -> list[str]:
         """sha256 of each file, hashing only files that are new or changed since last seen."""
+        stats = [(path, os.stat(path)) for path in (str(Path(p).resolve()) for p in paths)]
+        known = self._known([(path, st.st_size, st.st_mtime_ns) for path, st in stats])
         out: list[str] = []
         fresh: list[tuple[str, int, int, str]] = []
-        with self._connect() as con:
-            for p in paths:
-                path = str(Path(p).resolve())
-                st = os.stat(path)
-                row = con.execute(
-                    "SELECT sha256 FROM fingerprints WHERE path = ? AND size = ? AND mtime_ns = ?",
-                    (path, st.st_size, st.st_mtime_ns),
-                ).fetchone()
-                if row:
-                    out.append(row[0])
-                    continue
+        for (path, st), remembered in zip(stats, known, strict=True):
+            sha = remembered
+            if sha is None:
                 sha = file_sha256(path)
                 self.hashed += 1
                 fresh.append((path, st.st_size, st.st_mtime_ns, sha))
-                out.append(sha)
-            con.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?,?,?,?)", fresh)
+            out.append(sha)
+        self._store(fresh)
         return out
+
+    def remember(self, path: str | os.PathLike[str], sha256: str) -> None:
+        """Record that the file now at `path` has content `sha256` (just written or checked by the caller)."""
+        resolved = str(Path(path).resolve())
+        st = os.stat(resolved)
+        self._store([(resolved, st.st_size, st.st_mtime_ns, sha256)])
+
+    def _known(self, keys: list[tuple[str, int, int]]) -> list[str | None]:
+        if self.memory is not None:
+            return [self.memory.get(k) for k in keys]
+        with self._connect() as con:
+            rows = [con.execute("SELECT sha256 FROM fingerprints WHERE path = ? AND size = ? AND mtime_ns = ?",
+                                k).fetchone() for k in keys]
+        return [r[0] if r else None for r in rows]
+
+    def _store(self, fresh: list[tuple[str, int, int, str]]) -> None:
+        if not fresh:
+            return
+        if self.memory is None:
+            try:
+                with self._connect() as con:
+                    con.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?,?,?,?)", fresh)
+                return
+            except sqlite3.OperationalError:  # the catalog became read-only: remember in memory from now on
+                self.memory = {}
+        self.memory.update({(p, s, m): sha for p, s, m, sha in fresh})

@@ -49,11 +49,11 @@ def clips_sql() -> str:
     return f'SELECT {cols} FROM "{CLIP_MEASURES}" m {joins}'
 
 
-def create_joined_views(con: duckdb.DuckDBPyConnection) -> None:
+def create_joined_views(con: duckdb.DuckDBPyConnection, temp: bool = False) -> None:
     """(Re)create `clips` over the stage tables' views (resolved by name at query time, so it stays valid when
-    they are refreshed)."""
+    they are refreshed); `temp`: as a temporary view of a read-only connection, over its temporary views."""
     con.execute(
-        f"""CREATE OR REPLACE VIEW "{CLIPS}" AS
+        f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{CLIPS}" AS
             {clips_sql()}
             UNION ALL BY NAME
             SELECT * FROM "{DIRECT_CLIPS}" r

@@ -12,7 +12,6 @@ them the same way; they do not depend on these four.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from prefect import flow
@@ -22,7 +21,10 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.queries import kept_clip_rows
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.results import FlowResult
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
@@ -30,8 +32,6 @@ from physflow.stages.common.annotation import AnnotatedShard, ClipRef, FrameSamp
 from physflow.stages.detect import DetectConfig, DetectStage
 from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
 from physflow.stages.pose import PoseConfig, PoseStage
-
-DEFAULT_CATALOG = "./physflow-data"
 
 
 class AnnotateParams(BaseModel):
@@ -59,14 +59,6 @@ class StageConfigs:
     part_masks: PartMasksConfig
 
 
-def weights_ref(registry: WeightsRegistry, name: str) -> WeightsRef | None:
-    """The registry's file for `name` as a WeightsRef, or None when none is registered."""
-    found = registry.get(name)  # a configured file that is missing or mismatched fails here
-    if found is None or found.sha256 is None:
-        return None
-    return WeightsRef(path=str(found.path), sha256=found.sha256)
-
-
 def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = None) -> StageConfigs:
     """Each stage's config with the shared sampling and the resolved weights; fails before any work."""
     sampling = {"sampling": params.sampling}
@@ -75,12 +67,8 @@ def stage_configs(params: AnnotateParams, registry: WeightsRegistry | None = Non
                                                                        "num_betas": params.body_fit.num_betas})
     if params.use_weights:
         registry = registry or WeightsRegistry.load(params.weights_config)
-        yolo = weights_ref(registry, "yolo-seg") or weights_ref(registry, "yolo-detect")
-        detect = detect.model_copy(update={"yolo": yolo})
-        pose = pose.model_copy(update={"yolo_pose": weights_ref(registry, "yolo-pose")})
-        body = weights_ref(registry, fit.model)
-        fit, masks = fit.model_copy(update={"body_model": body}), masks.model_copy(update={"body_model": body})
-    return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in (detect, pose, fit, masks)))
+    configs = [resolve_weights(c, registry, params.use_weights) for c in (detect, pose, fit, masks)]
+    return StageConfigs(*(type(c).model_validate(c.model_dump() | _weights(c)) for c in configs))
 
 
 def _weights(config: StageConfig) -> dict[str, Any]:
@@ -92,13 +80,6 @@ def kept_clips(catalog: Catalog, limit: int | None = None) -> list[ClipRef]:
     rows = kept_clip_rows(catalog, limit)
     return [ClipRef(r["clip_id"], r["video_id"], r["start_frame"], r["end_frame"], r["uri"], r["width"], r["height"],
                     r["clip_uri"]) for r in rows]
-
-
-def clip_key(clip: ClipRef) -> str:
-    """Content key of a clip: its id holds the video's content hash and the frame range, and an exported clip
-    file is named by its own sha256 (the file name, not the path, so the key does not depend on the catalog's
-    location)."""
-    return sha256_text(canonical_json([clip.clip_id, PurePosixPath(clip.clip_uri).name if clip.clip_uri else None]))
 
 
 @dataclass(frozen=True)
@@ -127,18 +108,18 @@ def run_over_shards(stage_cls: type[Stage[Any, Any]], config: StageConfig, shard
 
 
 @flow(name="annotate-clips", log_prints=True)
-def annotate_flow(params: AnnotateParams) -> dict[str, list[ArtifactRef]]:
+def annotate_flow(params: AnnotateParams) -> FlowResult:
     configs = stage_configs(params)
     catalog = Catalog(params.catalog)
     clips = kept_clips(catalog, params.limit)
     if not clips:
         print("no kept clips to annotate (run the curate flow first)")
-        return {}
-    jobs = plan(DetectStage, configs.detect, clips, keys=[clip_key(c) for c in clips], catalog=catalog,
+        return FlowResult()
+    jobs = plan(DetectStage, configs.detect, clips, keys=[c.content_key for c in clips], catalog=catalog,
                 shard_size=params.shard_size)
     shards = [ShardState(job.inputs, {DETECTIONS: ref}) for job, ref in zip(jobs, run_jobs(jobs), strict=True)]
     shards = run_over_shards(PoseStage, configs.pose, shards, (DETECTIONS,), catalog)
     shards = run_over_shards(BodyFitStage, configs.body_fit, shards, (POSES,), catalog)
     shards = run_over_shards(PartMasksStage, configs.part_masks, shards, (DETECTIONS, BODY_FITS), catalog)
-    return {stage.name: [s.refs[stage.table] for s in shards]
-            for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)}
+    return FlowResult(refs=[s.refs[stage.table] for stage in (DetectStage, PoseStage, BodyFitStage, PartMasksStage)
+                            for s in shards])

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from physflow.flows.cli_common import catalog_root, console, fail, print_stage_summary, run_flow
+
 
 def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict[str, dict[str, Any]],
             shard_size: int | None) -> Any:
@@ -48,7 +50,6 @@ def register(app: typer.Typer) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
         from pydantic import ValidationError
 
-        from physflow.flows.cli import _catalog_root, _fail, console, print_stage_summary, run_flow
         from physflow.flows.curate import curate_flow
         from physflow.flows.inputs import InputError
 
@@ -58,9 +59,9 @@ def register(app: typer.Typer) -> None:
             "filter": {"min_duration_s": min_duration_s}, "export": {"short_side": short_side},
         }
         try:
-            params = _params(paths, _catalog_root(ctx), config, overrides, shard_size)
+            params = _params(paths, catalog_root(ctx), config, overrides, shard_size)
         except (ValidationError, tomllib.TOMLDecodeError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         result = run_flow(curate_flow, params, (InputError, ValueError))
         print_stage_summary(result.refs)
         s = result.summary

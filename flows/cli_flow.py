@@ -1,4 +1,4 @@
-"""`physflow flow`: optical flow for every kept clip (registered into flows/cli.py's `_EXTENSIONS`)."""
+"""`physflow flow`: optical flow for every kept clip."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from physflow.flows.cli_common import console, fail, print_stage_summary, run_flow
 
 
 def flow(
@@ -24,7 +26,6 @@ def flow(
     """Flow fields, VideoJAM flow-RGB videos and spectral volumes for every kept clip (the `flows` table)."""
     from pydantic import ValidationError
 
-    from physflow.flows import cli
     from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
     from physflow.models.raft import RaftWeightsError
     from physflow.models.registry import MissingWeightsError
@@ -37,11 +38,11 @@ def flow(
                           "raft_iters": raft_iters, "device": device, "sigma": sigma},
         )
     except ValidationError as exc:
-        cli._fail(str(exc))
-    refs = cli.run_flow(optical_flow_flow, params, (MissingWeightsError, RaftWeightsError, FileNotFoundError))
+        fail(str(exc))
+    refs = run_flow(optical_flow_flow, params, (MissingWeightsError, RaftWeightsError, FileNotFoundError)).refs
     if not refs:
-        cli.console.print("no kept clips in the catalog: run the curate flow first")
-    cli.print_stage_summary(refs)
+        console.print("no kept clips in the catalog: run the curate flow first")
+    print_stage_summary(refs)
 
 
 def register(app: typer.Typer) -> None:

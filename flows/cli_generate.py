@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from physflow.flows.cli_common import catalog_root, fail, print_arrow, print_stage_summary, run_flow
+
 
 def register(app: typer.Typer) -> None:
     app.command(name="generate")(generate)
@@ -27,17 +29,16 @@ def train_prior(
     from pydantic import ValidationError
 
     from physflow.data_catalog import Catalog
-    from physflow.flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
     from physflow.flows.train_prior import TrainPriorParams, train_prior_flow
     from physflow.models.registry import MissingWeightsError
 
-    root = _catalog_root(ctx)
+    root = catalog_root(ctx)
     try:
         params = TrainPriorParams(catalog=root, weights_config=weights_config, use_weights=not no_weights,
                                   prior={"window": window, "steps": steps, "min_sequences": min_sequences})
     except ValidationError as exc:
-        _fail(str(exc))
-    refs = run_flow(train_prior_flow, params, (MissingWeightsError, ValueError))
+        fail(str(exc))
+    refs = run_flow(train_prior_flow, params, (MissingWeightsError, ValueError)).refs
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT prior_id, kind, clips, tracks, sequences, round(loss_last, 4) AS loss, "
@@ -77,11 +78,10 @@ def generate(
     from pydantic import ValidationError
 
     from physflow.data_catalog import Catalog
-    from physflow.flows.cli import _catalog_root, _fail, print_arrow, print_stage_summary, run_flow
     from physflow.flows.generate import GenerateParams, generate_flow
     from physflow.models.registry import MissingWeightsError
 
-    root = _catalog_root(ctx)
+    root = catalog_root(ctx)
     try:
         params = GenerateParams(
             prompts=prompt, image=image, sketch=sketch, pose=pose, seed=seed, catalog=root, weights_config=weights_config,
@@ -91,8 +91,8 @@ def generate(
                       "annotation": {"enabled": annotate}},
         )
     except ValidationError as exc:
-        _fail(str(exc))
-    refs = run_flow(generate_flow, params, (MissingWeightsError, ValueError))
+        fail(str(exc))
+    refs = run_flow(generate_flow, params, (MissingWeightsError, ValueError)).refs
     print_stage_summary(refs)
     print_arrow(Catalog(root).query(
         "SELECT generation_id, seed, stage, round(seconds, 3) AS seconds, video_uri, preview_uri, metrics, error "

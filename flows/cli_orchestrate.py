@@ -1,28 +1,25 @@
-"""Orchestration commands: `physflow pipeline`, `physflow status`, `physflow deploy`."""
+"""Orchestration commands: `physflow pipeline`, `physflow status`, `physflow ui`, `physflow deploy`."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from physflow.flows import env
+from physflow.flows.cli_common import catalog_root, console, fail
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 RunnerOpt = Annotated[str, typer.Option("--runner", help="default | dask | ray: where stage task runs execute.")]
 AddressOpt = Annotated[str | None, typer.Option(help="Address of an existing Dask/Ray cluster (default: start one).")]
 WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes of a local Dask/Ray cluster.")]
-console = Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(2)
-
 
 def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     ctx: typer.Context,
@@ -42,12 +39,12 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
     from physflow.flows.progress import rich_progress
 
-    root = str(ctx.obj["catalog"])
+    root = catalog_root(ctx)
     inputs = list(paths or [])
     if demo:
         inputs.append(str(write_demo_videos(Path(root) / "demo-inbox")[0].parent))
     if not inputs:
-        _fail("name at least one input (or --demo)")
+        fail("name at least one input (or --demo)")
     try:
         curate: dict[str, object] = {"inputs": inputs, "shard_size": shard_size}
         if demo:
@@ -55,12 +52,12 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
         params = PipelineParams(catalog=root, previews=previews, curate=curate,
                                 runner={"kind": runner, "address": address, "workers": workers})
     except ValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         with rich_progress(transient=True):
             report = pipeline_flow(params)
     except (InputError, RuntimeError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table(title="pipeline", header_style="bold")
     for col in ("step", "state", "stage", "task runs", "shards", "rows", "errors", "rejects", "seconds"):
         table.add_column(col)
@@ -78,15 +75,15 @@ def _counts(counter: dict[str, int]) -> str:
 def status(
     limit: Annotated[int, typer.Option(min=1, max=200, help="Flow runs to read, newest first.")] = 20,
 ) -> None:
-    """Print the last runs of each flow and the last task run of each stage, from the Prefect API."""
-    from physflow.flows.monitor import recent_runs
+    """Print the last runs of each flow and the last task run of each stage: from the Prefect server when one
+    runs for this catalog, else straight from the catalog's run database (no server started)."""
+    from physflow.flows.run_history import local_database, read_database
 
-    try:
-        runs, stages = recent_runs(limit)
-    except Exception as exc:  # an unreachable API is a bad run: say which
-        from prefect.settings import PREFECT_API_URL
-
-        _fail(f"cannot read the Prefect API at {PREFECT_API_URL.value() or 'the local database'}: {exc}")
+    database = local_database()
+    if database is not None:
+        runs, stages = read_database(database, limit)
+    else:
+        runs, stages = _from_api(limit)
     flows = Table(title="flow runs (newest first)", header_style="bold")
     for col in ("flow", "run", "state", "started (UTC)", "seconds", "task runs"):
         flows.add_column(col)
@@ -105,6 +102,52 @@ def status(
         console.print("no flow runs yet")
 
 
+def _from_api(limit: int) -> tuple[list, list]:
+    from physflow.flows.monitor import recent_runs
+
+    try:
+        return recent_runs(limit)
+    except Exception as exc:  # an unreachable API is a bad run: say which
+        from prefect.settings import PREFECT_API_URL
+
+        fail(f"cannot read the Prefect API at {PREFECT_API_URL.value() or 'the local database'}: {exc}")
+
+
+def ui(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 4200,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 60.0,
+) -> None:
+    """Start a local Prefect server (UI and API) on 127.0.0.1 with its database under the catalog root."""
+    home = env.prefect_home(catalog_root(ctx))
+    home.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}/api"
+    child_env = {
+        **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": url, "PREFECT_API_URL": url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=child_env,
+    )
+    deadline = time.monotonic() + timeout
+    while not env.server_alive(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
+            fail(f"the Prefect server did not answer on {url} within {timeout:.0f} s")
+        time.sleep(0.5)
+    (home / env.UI_URL_FILE).write_text(url)
+    console.print(f"[bold green]Prefect UI:[/] http://127.0.0.1:{port}   (API {url}; database under {home})")
+    console.print("physflow commands using this catalog now report to this server. Ctrl-C stops it.")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=30)
+    finally:
+        (home / env.UI_URL_FILE).unlink(missing_ok=True)
+
+
 def deploy(
     names: Annotated[list[str] | None, typer.Argument(help="Deployment names from prefect.yaml (default: all).")] = None,
     prefect_file: Annotated[Path, typer.Option(help="The prefect.yaml to deploy.")] = PROJECT / "prefect.yaml",
@@ -117,11 +160,11 @@ def deploy(
 
     url = PREFECT_API_URL.value()
     if not url:
-        _fail("no Prefect server: start one with `physflow ui` (or set PREFECT_API_URL), then deploy")
+        fail("no Prefect server: start one with `physflow ui` (or set PREFECT_API_URL), then deploy")
     try:
         made, done = deploy_file(prefect_file, names)
     except DeployError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"work pools: {CPU_POOL}, {GPU_POOL}" + (f" (created {', '.join(made)})" if made else ""))
     for name in done:
         console.print(f"deployed {name} to {url}")
@@ -131,4 +174,5 @@ def deploy(
 def register(app: typer.Typer) -> None:
     app.command()(pipeline)
     app.command()(status)
+    app.command()(ui)
     app.command()(deploy)

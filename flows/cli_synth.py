@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from physflow.flows.cli_common import catalog_root, console, fail, print_arrow, print_stage_summary
+
 
 def register(app: typer.Typer) -> None:
     app.command(name="synth")(synth)
@@ -29,11 +31,10 @@ def synth(
     from pydantic import ValidationError
 
     from physflow.data_catalog import Catalog
-    from physflow.flows.cli import _catalog_root, _fail, console, print_arrow, print_stage_summary
     from physflow.flows.progress import rich_progress
     from physflow.flows.synth import SynthParams, synth_flow
 
-    root = _catalog_root(ctx)
+    root = catalog_root(ctx)
     try:
         params = SynthParams(
             n=n, seed=seed, catalog=root, shard_size=shard_size,
@@ -42,7 +43,7 @@ def synth(
             **({"scenes": [s.strip() for s in scenes.split(",") if s.strip()]} if scenes else {}),
         )
     except ValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with rich_progress():
         refs = synth_flow(params)
     print_stage_summary(refs)

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from physflow.flows.cli_common import catalog_root, console, fail
+
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
@@ -26,15 +28,14 @@ def train(
     """Train a recipe on the catalog's training set (kept clips + flows + part masks + physics context)."""
     from pydantic import ValidationError
 
-    from physflow.flows.cli import _catalog_root, _fail, console
     from physflow.flows.train import TrainParams, train_flow
 
     raw: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():
-            _fail(f"config file {config} does not exist")
+            fail(f"config file {config} does not exist")
         raw = tomllib.loads(config.read_text())
-    raw = _merge(raw, {"catalog": _catalog_root(ctx)})
+    raw = _merge(raw, {"catalog": catalog_root(ctx)})
     if recipe or "recipe" not in raw.get("recipe", {}):
         raw = _merge(raw, {"recipe": {"recipe": recipe or "videojam"}})
     if steps:
@@ -44,11 +45,11 @@ def train(
     try:
         params = TrainParams.model_validate(raw)
     except ValidationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         summary = train_flow(params)
     except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"[bold]{summary.run_id}[/]: {summary.steps} steps (resumed from {summary.resumed_from}); "
                   f"loss {summary.first_loss} -> {summary.last_loss}; checkpoints: {', '.join(summary.checkpoint_ids)}")
 

@@ -11,6 +11,8 @@ import os
 import urllib.request
 from pathlib import Path
 
+DEFAULT_CATALOG = "./physflow-data"
+"""The catalog root every command and flow uses unless told otherwise."""
 PREFECT_DIR = ".prefect"
 UI_URL_FILE = "ui-url"
 

@@ -13,13 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import file_sha256
 from physflow.flows.annotate import AnnotateParams, stage_configs
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.train_prior import newest_priors
 from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
 from physflow.stages.generate.stage import GenerateItem, GenerateStage, generation_id
 from physflow.stages.generate.targets import load_target_pose
 
-DEFAULT_CATALOG = "./physflow-data"
 SUMMARY_KEY = "physflow-generation-summary"
 
 
@@ -110,7 +111,7 @@ def with_learned_priors(catalog: Catalog, config: GenerateConfig) -> GenerateCon
 
 
 @flow(name="generate-video", log_prints=True)
-def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
+def generate_flow(params: GenerateParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     _require_checkpoint(catalog, params.generate.checkpoint)
     config = with_learned_priors(catalog, with_annotation_weights(params))
@@ -122,7 +123,7 @@ def generate_flow(params: GenerateParams) -> list[ArtifactRef]:
     refs = run_jobs(jobs)
     create_markdown_artifact(key=SUMMARY_KEY, markdown=summary_markdown(catalog, keys), _sync=True,
                              description="physflow generation: seconds, physics measures and videos per phase")
-    return refs
+    return FlowResult(refs=refs)
 
 
 def summary_markdown(catalog: Catalog, ids: list[str]) -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
+from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
-from physflow.flows.inputs import resolve_inputs
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.inputs import Skipped, content_sha256, resolve_inputs
+from physflow.flows.runtime import ArtifactRef, artifact_key, plan, run_jobs
+from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
-
-DEFAULT_CATALOG = "./physflow-data"
 
 
 class IngestParams(BaseModel):
@@ -24,16 +25,32 @@ class IngestParams(BaseModel):
     inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, or files.")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     shard_size: int = Field(64, ge=1, le=100_000, description="Average videos per cached shard.")
+    frames_fps: float = Field(DEFAULT_FRAME_RATE, gt=0.0, le=1000.0,
+                              description="Frames per second of a folder of numbered image frames (one video).")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+
+SKIPPED_KEY = "ingest-skipped-files"
+
+
+def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
+    """Every skipped file with its reason, in the run's log and as a markdown artifact."""
+    for entry in skipped:
+        print(f"skipped {entry.path}: {entry.reason}")
+    lines = ["# ingest inputs", "", f"{n_videos} video(s) to ingest, {len(skipped)} file(s) skipped.", ""]
+    if skipped:
+        lines += ["| skipped file | reason |", "|---|---|"]
+        lines += [f"| `{e.path}` | {e.reason} |" for e in skipped]
+    create_markdown_artifact(key=artifact_key(SKIPPED_KEY), markdown="\n".join(lines) + "\n",
+                             description="files found in the inputs and why each skipped one was skipped", _sync=True)
 
 
 @flow(name="ingest-videos", log_prints=True)
 def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     files, skipped = resolve_inputs(params.inputs)
-    if skipped:
-        print(f"skipped {skipped} non-video files")
-    shas = FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE).many(files)
-    items = [IngestItem(path=f, sha256=s) for f, s in zip(files, shas, strict=True)]
+    report_inputs(len(files), skipped)
+    shas = content_sha256(files, FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE), params.frames_fps)
+    items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
     jobs = plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog, shard_size=params.shard_size)
     return run_jobs(jobs)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
+from typing import NamedTuple
 
-from physflow.stages.common.video_io import sniff_container
+from physflow.data_catalog.fingerprints import FingerprintCache
+from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.stages.common.video_io import FRAME_SUFFIXES, frame_sequence, sniff_container
 
 _GLOB_CHARS = set("*?[")
 
@@ -14,30 +18,39 @@ class InputError(ValueError):
     """An input that names nothing usable; raised before any work."""
 
 
-def resolve_inputs(inputs: list[str]) -> tuple[list[str], int]:
-    """Files to ingest, in order, each once; and how many files in folders were skipped as non-video.
+class Skipped(NamedTuple):
+    """A file found in a folder or glob that is not ingested, and why."""
 
-    - a folder: every file below it, recursively, that is a video by content (hidden files skipped);
+    path: str
+    reason: str
+
+
+NOT_A_VIDEO = "not a video by content (its first bytes match no known container)"
+STILL_IMAGE = "a still image (not a numbered frame of a frame sequence, nor an animated GIF)"
+
+
+def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
+    """Videos to ingest, in order, each once; and every file in folders or globs that was skipped, with why.
+
+    - a folder: every file below it, recursively, that is a video by content (hidden files and folders are
+      ignored); a folder (or subfolder) of numbered PNG/JPEG frames is one video, named by the folder;
     - a glob (`*`, `?`, `[`): every matching file that is a video by content;
     - a text file (not a video by content): one path per line, relative to the list's folder, `#` comments;
     - any other file: itself, whatever its content (a non-video becomes an error row).
+    Animated GIF and WebP files are videos; a GIF with one frame is a still image.
     """
     files: list[str] = []
-    skipped = 0
+    skipped: list[Skipped] = []
     for raw in inputs:
         if set(raw) & _GLOB_CHARS:
             matches = sorted(p for p in glob.glob(raw, recursive=True) if Path(p).is_file())
             if not matches:
                 raise InputError(f"input glob {raw!r} matches no file")
-            found, n = _videos_only(matches)
-            files += found
-            skipped += n
+            _sort_files(matches, files, skipped)
             continue
         path = Path(raw).expanduser()
         if path.is_dir():
-            found, n = _videos_only(sorted(str(p) for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
-            files += found
-            skipped += n
+            _scan_folder(path, files, skipped)
         elif path.is_file():
             if sniff_container(path) is None and _is_text(path):
                 files += _read_list(path)
@@ -50,13 +63,56 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], int]:
     return unique, skipped
 
 
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
+def _scan_folder(base: Path, files: list[str], skipped: list[Skipped]) -> None:
+    """Videos below `base`: each folder of numbered frames as one video, then every video file."""
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(folder)
+        paths = [str(here / n) for n in sorted(names) if not n.startswith(".")]
+        seq = frame_sequence(here)
+        if seq is not None:
+            files.append(str(here))
+            frames = {seq.pattern % n for n in range(seq.start, seq.start + seq.count)}
+            paths = [p for p in paths if p not in frames]
+        _sort_files(paths, files, skipped)
 
 
-def _videos_only(paths: list[str]) -> tuple[list[str], int]:
-    videos = [p for p in paths if sniff_container(p) is not None]
-    return videos, len(paths) - len(videos)
+def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped]) -> None:
+    for path in paths:
+        container = sniff_container(path)
+        if container == "gif" and not _animated_gif(path):
+            skipped.append(Skipped(path, STILL_IMAGE))
+        elif container is not None:
+            files.append(path)
+        elif Path(path).suffix.lower() in FRAME_SUFFIXES:
+            skipped.append(Skipped(path, STILL_IMAGE))
+        else:
+            skipped.append(Skipped(path, NOT_A_VIDEO))
+
+
+def _animated_gif(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1)) > 1
+    except OSError:
+        return True  # unreadable: ingest it, so it becomes a row saying why
+
+
+def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate: float) -> list[str]:
+    """The content key of each video: a file's sha256; for a folder of frames, the sha256 of its frames'
+    sha256s in order and the frame rate it is read at."""
+    files = fingerprints.many([p for p in paths if not os.path.isdir(p)])[::-1]
+    keys = []
+    for path in paths:
+        if not os.path.isdir(path):
+            keys.append(files.pop())
+            continue
+        seq = frame_sequence(path)
+        frames = [seq.pattern % n for n in range(seq.start, seq.start + seq.count)] if seq else []
+        keys.append(sha256_text(canonical_json({"frames": fingerprints.many(frames), "frame_rate": frame_rate})))
+    return keys
 
 
 def _is_text(path: Path) -> bool:

@@ -6,8 +6,6 @@ Used by `physflow status` and by the pipeline's summary. Stage task runs are nam
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -17,40 +15,11 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
 from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
-from pydantic import BaseModel
+
+from physflow.flows.run_history import FlowRunInfo, StageInfo, stage_of
 
 MAX_TASK_RUNS = 200  # the API's page size
-
-
-class FlowRunInfo(BaseModel):
-    """One flow run as `physflow status` prints it."""
-
-    id: str
-    flow: str
-    name: str
-    state: str
-    start: dt.datetime | None
-    seconds: float | None
-    tasks: dict[str, int]
-
-
-class StageInfo(BaseModel):
-    """The newest task run of one stage, and how its recent task runs ended."""
-
-    stage: str
-    last_state: str
-    last_start: dt.datetime | None
-    flow_run: str
-    states: dict[str, int]
-
-
-_STAGE_RUN = re.compile(r"^(?P<stage>.+)-[0-9a-f]{8}$")
-
-
-def stage_of(task_run_name: str) -> str | None:
-    """The stage a task run belongs to, or None for other task runs (nested-flow placeholders, helpers)."""
-    match = _STAGE_RUN.match(task_run_name)
-    return match.group("stage") if match else None
+__all__ = ["FlowRunInfo", "StageInfo", "recent_runs", "stage_of", "stage_states"]
 
 
 def _task_runs(client: Any, flow_run_ids: Sequence[UUID | str]) -> list[Any]:

@@ -7,20 +7,20 @@ and `optical_flow_flow` runs it alone over the catalog's kept clips.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from physflow.data_catalog import Catalog, canonical_json
-from physflow.data_catalog.keys import sha256_text
+from physflow.data_catalog import Catalog
 from physflow.data_catalog.queries import kept_clip_rows
-from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import StageJob, plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
+from physflow.stages.common.annotation import clip_content_key
 from physflow.stages.optical_flow import FlowClip, OpticalFlowConfig, OpticalFlowStage
-
-DEFAULT_CATALOG = "./physflow-data"
 
 
 class OpticalFlowParams(BaseModel):
@@ -46,10 +46,7 @@ def clip_item(row: dict[str, Any], blob_root: str) -> tuple[FlowClip, str]:
         item = FlowClip(row["clip_id"], row["clip_uri"], 0, end - start, blob_root, row.get("fps"))
     else:
         item = FlowClip(row["clip_id"], row["uri"], start, end, blob_root, row.get("fps"))
-    # clip_id holds the video's content hash and the range; a clip file is named by its own hash.
-    key = sha256_text(canonical_json({"clip_id": row["clip_id"],
-                                      "clip_file": Path(row["clip_uri"]).name if row.get("clip_uri") else None}))
-    return item, key
+    return item, clip_content_key(row["clip_id"], row.get("clip_uri"))
 
 
 def resolve_config(config: OpticalFlowConfig, registry: WeightsRegistry) -> OpticalFlowConfig:
@@ -58,8 +55,7 @@ def resolve_config(config: OpticalFlowConfig, registry: WeightsRegistry) -> Opti
         return config
     from physflow.models.raft import load_raft
 
-    if config.raft_weights is None:
-        config = config.model_copy(update={"raft_weights": str(registry.require("raft").path)})
+    config = resolve_weights(config, registry)
     load_raft(config.raft_weights, config.raft_model)  # type: ignore[arg-type]
     return config
 
@@ -80,12 +76,12 @@ def build_jobs(
 
 
 @flow(name="optical-flow", log_prints=True)
-def optical_flow_flow(params: OpticalFlowParams) -> list[ArtifactRef]:
+def optical_flow_flow(params: OpticalFlowParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     registry = WeightsRegistry.load(params.weights_config)
     rows = kept_clips(catalog)
     if not rows:
         print("no kept clips in the catalog: nothing to do")
-        return []
+        return FlowResult()
     jobs = build_jobs(rows, params.optical_flow, catalog, shard_size=params.shard_size, registry=registry)
-    return run_jobs(jobs)
+    return FlowResult(refs=run_jobs(jobs))

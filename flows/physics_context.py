@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
-from physflow.flows.inputs import resolve_inputs
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.inputs import content_sha256, resolve_inputs
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
-from physflow.stages.common.video_io import sniff_container
+from physflow.stages.common.video_io import DEFAULT_FRAME_RATE, sniff_container
 from physflow.stages.physics_context import PhysicsContextConfig, PhysicsContextStage, PhysicsItem, build_reasoner
 from physflow.stages.physics_context.captions import (
     SIDECAR_SUFFIXES,
@@ -22,7 +25,6 @@ from physflow.stages.physics_context.captions import (
     sidecars_of,
 )
 
-DEFAULT_CATALOG = "./physflow-data"
 ITEM_CACHE_FILE = "physics_context_cache.sqlite"
 
 
@@ -61,7 +63,7 @@ def caption_items(sources: list[str], fingerprints: FingerprintCache) -> list[Ph
             items += read_sidecar(path, fingerprints.sha256(video)[:16] if video else None)
         else:
             videos += resolve_inputs([source])[0]
-    for video, sha in zip(videos, fingerprints.many(list(videos)), strict=True):
+    for video, sha in zip(videos, content_sha256(videos, fingerprints, DEFAULT_FRAME_RATE), strict=True):
         for sidecar in sidecars_of(Path(video)):
             items += read_sidecar(sidecar, sha[:16])
     return items
@@ -84,13 +86,11 @@ def resolve_config(config: PhysicsContextConfig, catalog: Catalog) -> PhysicsCon
     update: dict[str, object] = {}
     if config.item_cache is None and catalog.root.is_local:
         update["item_cache"] = str(catalog.root.local_path(ITEM_CACHE_FILE))
-    if config.backend == "local" and config.model_path is None:
-        update["model_path"] = str(WeightsRegistry.load().require("llm").path)
-    return config.model_copy(update=update)
+    return resolve_weights(config.model_copy(update=update), WeightsRegistry.load())
 
 
 @flow(name="physics-context", log_prints=True)
-def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
+def physics_context_flow(params: PhysicsParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     config = resolve_config(params.physics, catalog)
     fingerprints = FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE)
@@ -98,8 +98,8 @@ def physics_context_flow(params: PhysicsParams) -> list[ArtifactRef]:
     items = list(dict.fromkeys(items + (catalog_captions(catalog) if params.from_catalog else [])))
     if not items:
         print("no prompts or captions found: nothing to enrich")
-        return []
+        return FlowResult()
     build_reasoner(config).check()  # an unreachable service or a missing model fails here, before any work
     keys = [item.content_key() for item in items]
     jobs = plan(PhysicsContextStage, config, items, keys=keys, catalog=catalog, shard_size=params.shard_size)
-    return run_jobs(jobs)
+    return FlowResult(refs=run_jobs(jobs))

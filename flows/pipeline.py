@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.flows.annotate import AnnotateParams, annotate_flow
 from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.generate import GenerateParams, generate_flow
-from physflow.flows.ingest import DEFAULT_CATALOG
 from physflow.flows.inputs import resolve_inputs
 from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
@@ -89,11 +89,8 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     run_id = str(state.state_details.flow_run_id)
     result = state.result()  # raises when the step failed: later steps need its output
     by_stage: dict[str, list[ArtifactRef]] = {}
-    if isinstance(result, dict):  # refs by stage
-        result = [ref for refs in result.values() for ref in refs]
-    for ref in result if isinstance(result, list) else getattr(result, "refs", []):
-        if isinstance(ref, ArtifactRef):
-            by_stage.setdefault(ref.stage, []).append(ref)
+    for ref in getattr(result, "refs", []):  # a FlowResult; the train flow's summary has no artifacts yet
+        by_stage.setdefault(ref.stage, []).append(ref)
     expected = sum(len(refs) for refs in by_stage.values())
     states = {stage: dict(c) for stage, c in stage_states(run_id, expected=expected).items()}
     report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, task_states=states,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.schemas import CHECKPOINTS, CLIP_DECISIONS, CLIPS
-from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"
@@ -43,8 +43,8 @@ class RetrainDecision(BaseModel):
     reason: str
 
 
-def _listing(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+def _listing(catalog: Catalog, paths: list[str]) -> str:
+    return "[" + ", ".join("'" + catalog.artifact_file(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def new_clips_since_checkpoint(catalog: Catalog) -> tuple[int, str | None]:
@@ -67,9 +67,9 @@ def new_clips_since_checkpoint(catalog: Catalog) -> tuple[int, str | None]:
     fresh = [a["path"] for a in arts if a["path"] in current and a["path"] not in seen]
     if not fresh:
         return 0, last[0]["checkpoint_id"] if last else None
-    sql = f"SELECT count(DISTINCT clip_id) AS n FROM read_parquet({_listing(fresh)}) WHERE keep AND error IS NULL"
+    sql = f"SELECT count(DISTINCT clip_id) AS n FROM read_parquet({_listing(catalog, fresh)}) WHERE keep AND error IS NULL"
     if seen:
-        sql += f" AND clip_id NOT IN (SELECT clip_id FROM read_parquet({_listing(seen)}) WHERE clip_id IS NOT NULL)"
+        sql += f" AND clip_id NOT IN (SELECT clip_id FROM read_parquet({_listing(catalog, seen)}) WHERE clip_id IS NOT NULL)"
     n = catalog.query(sql).column("n")[0].as_py()
     return int(n), last[0]["checkpoint_id"] if last else None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -107,18 +106,17 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(persist_result=True, cache_key_fn=_job_cache_key)
-def run_stage_job(job: StageJob, registered: ArtifactRef | None = None) -> ArtifactRef | State:
-    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage.
-    `registered`: the registry's record of this very key, so a warm run touches no artifact file."""
-    if registered is not None:
-        return Completed(name="Cached", data=registered, message=f"artifact {job.stage_cls.name}/{job.key[:12]} "
-                         "already registered")
+def run_stage_job(job: StageJob) -> ArtifactRef | State:
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    done_before = store.exists(name, job.key)  # e.g. a run killed after the write, before Prefect cached it
-    if done_before:
-        manifest = store.manifest(name, job.key)
+    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before Prefect cached it); a
+    # damaged one is quarantined here and computed again.
+    found = store.intact(name, job.key, with_blobs=True)
+    done_before = found is not None
+    if found is not None:
+        manifest = found
     else:
         progress = StageProgress(name, job.shard, reporter(job.label))
         table, stats = _compute(job, progress)
@@ -185,37 +183,18 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     can never stand in for data that is gone.
     """
     futures = []
-    registry = _registered(jobs)
+    catalogs: dict[str, Catalog] = {}
     for job in jobs:
-        known = registry.get(job.key)
-        complete = known is not None or Catalog(job.catalog_root).artifacts.exists(job.stage_cls.name, job.key)
+        catalog = catalogs.setdefault(job.catalog_root, Catalog(job.catalog_root))
+        complete = catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
         runner = run_stage_job.with_options(
             name=job.stage_cls.name,
             task_run_name=job.label.replace(" ", "-"),
             refresh_cache=not complete,
         )
-        futures.append(runner.submit(job=job, registered=known))
+        futures.append(runner.submit(job=job))
     wait(futures)
     return [f.result() for f in futures]
-
-
-def _registered(jobs: Sequence[StageJob]) -> dict[str, ArtifactRef]:
-    """The jobs' artifacts the registry already holds, in one query per catalog: a registered key is complete
-    (registration follows the manifest), so a warm run costs one query, not a file check per artifact."""
-    out: dict[str, ArtifactRef] = {}
-    for root in {j.catalog_root for j in jobs}:
-        keys = [j.key for j in jobs if j.catalog_root == root]
-        catalog = Catalog(root)
-        if not catalog.db_path.exists():
-            continue
-        rows = catalog.query(
-            "SELECT stage, key, table_name, shard, rows, content_sha256, stats FROM artifacts "
-            "WHERE list_contains(?, key)", [keys]).to_pylist()
-        for r in rows:
-            out[r["key"]] = ArtifactRef(stage=r["stage"], key=r["key"], table=r["table_name"], shard=r["shard"],
-                                        rows=r["rows"], content_sha256=r["content_sha256"],
-                                        stats=json.loads(r["stats"] or "{}"))
-    return out
 
 
 def _flow_run_id() -> str | None:

@@ -17,13 +17,14 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS
-from physflow.flows.annotate import weights_ref
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.results import FlowResult
+from physflow.flows.runtime import plan, run_jobs
+from physflow.flows.weights import resolve_weights
 from physflow.models.registry import WeightsRegistry
 from physflow.stages.train_prior import AnnotationSet, TrainPriorConfig, TrainPriorStage
 from physflow.stages.train_prior.stage import ClipInfo
 
-DEFAULT_CATALOG = "./physflow-data"
 CLIP_INFO_SQL = """
 SELECT c.clip_id, c.end_frame - c.start_frame AS n_frames, v.width, v.height, v.fps
 FROM clips c JOIN videos v USING (video_id)
@@ -62,17 +63,18 @@ def annotation_set(catalog: Catalog) -> tuple[AnnotationSet, str]:
 def resolve_config(params: TrainPriorParams) -> TrainPriorConfig:
     """The config with the SMPL file resolved from the registry, as the annotate flow resolves it (only that
     entry: the detection and pose weights play no part here)."""
-    body = weights_ref(WeightsRegistry.load(params.weights_config), "smpl") if params.use_weights else None
-    return TrainPriorConfig.model_validate(params.prior.model_dump() | {"body_model": body})
+    registry = WeightsRegistry.load(params.weights_config) if params.use_weights else None
+    config = resolve_weights(params.prior, registry, params.use_weights)
+    return TrainPriorConfig.model_validate(config.model_dump() | {"body_model": config.body_model})
 
 
 @flow(name="train-physics-prior", log_prints=True)
-def train_prior_flow(params: TrainPriorParams) -> list[ArtifactRef]:
+def train_prior_flow(params: TrainPriorParams) -> FlowResult:
     catalog = Catalog(params.catalog)
     config = resolve_config(params)
     data, key = annotation_set(catalog)
     jobs = plan(TrainPriorStage, config, [data], keys=[key], catalog=catalog, shard_size=1)
-    return run_jobs(jobs)
+    return FlowResult(refs=run_jobs(jobs))
 
 
 def newest_priors(catalog: Catalog) -> dict[str, dict[str, Any]]:
@@ -82,6 +84,6 @@ def newest_priors(catalog: Catalog) -> dict[str, dict[str, Any]]:
     if not newest:
         return {}
     rows = catalog.query("SELECT * FROM read_parquet(?) WHERE error IS NULL AND uri IS NOT NULL",
-                         [newest[0]["path"]]).to_pylist()
+                         [catalog.artifact_file(newest[0]["path"])]).to_pylist()
     blobs = BlobStore(catalog.root)
     return {r["kind"]: blobs.resolve_row(r) for r in rows}

@@ -59,7 +59,7 @@ SUPPORTED_FORMATS = (
 )
 
 
-class UnsupportedCheckpoint(ValueError):
+class UnsupportedCheckpointError(ValueError):
     """A weights file the ultralytics package cannot load (named, with the formats it can)."""
 
 
@@ -95,7 +95,7 @@ def check_ultralytics_checkpoint(path: str | os.PathLike[str]) -> None:
         return
     roots = {m.split(".")[0] for m in pickled_modules(path)}
     if "models" in roots and "ultralytics" not in roots:
-        raise UnsupportedCheckpoint(
+        raise UnsupportedCheckpointError(
             f"{path} is a checkpoint of the YOLOv5 repository (it pickles classes of that repository's `models` "
             f"package), which the ultralytics package cannot load. Supported: {SUPPORTED_FORMATS}. Re-export it "
             "with the YOLOv5 repository (export.py --include onnx) or use a YOLOv5u/YOLOv8/YOLO11 checkpoint.")

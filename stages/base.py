@@ -1,7 +1,7 @@
 """The stage contract (DESIGN §4) and the bookkeeping every stage shares.
 
 A stage subclass declares `name`, `VERSION`, `Config`, the `table` it writes and the `input_columns`
-it reads, and implements `items` (split the inputs into work items) and `process` (one item to output
+it reads (checked before any work when its inputs are a table or rows), and implements `items` (split the inputs into work items) and `process` (one item to output
 rows). `Stage.run` does the rest once for all stages: lazy model set-up, progress, timing, turning an
 item's exception into an error row, counters of rows in/out and rejects by reason, and conforming
 rows to the output schema.
@@ -12,23 +12,39 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from physflow.data_catalog.keys import file_sha256
 from physflow.data_catalog.schemas import ERROR, REJECT_REASON, table_spec
 
 ProgressFn = Callable[[int, int], None]
 """Called with (items done, items total) as a stage works."""
 
 
+@dataclass(frozen=True)
+class WeightsField:
+    """A config field that holds a weights file: the registry entries that can fill it (the first registered
+    one wins) and whether the config's settings cannot run without it (else the stage has a fallback)."""
+
+    names: tuple[str, ...]
+    required: bool = False
+
+
 class StageConfig(BaseModel):
     """Base of every stage config: frozen, unknown fields rejected, every field typed and bounded."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        """The fields holding weights files under these settings (flows fill them from the registry through
+        flows/weights.py:resolve_weights; the stage's cache key includes each file's sha256)."""
+        return {}
 
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
@@ -51,6 +67,27 @@ class StageStats:
             "items": self.items, "rows_in": self.rows_in, "rows_out": self.rows_out,
             "errors": dict(self.errors), "rejected": dict(self.rejected), "seconds": round(self.seconds, 3),
         }
+
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(path: str) -> str:
+    """sha256 of a weights file, computed once per (path, size, mtime) in a process."""
+    stat = Path(path).stat()
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_MEMO:
+        _SHA_MEMO[key] = file_sha256(path)
+    return _SHA_MEMO[key]
+
+
+def _columns(inputs: Any) -> set[str] | None:
+    """The column names of tabular inputs, or None for inputs of other kinds (or no rows to tell by)."""
+    if isinstance(inputs, pa.Table):
+        return set(inputs.column_names)
+    if isinstance(inputs, Sequence) and inputs and isinstance(inputs[0], Mapping):
+        return set(inputs[0])
+    return None
 
 
 def reason_label(text: str) -> str:
@@ -82,8 +119,15 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
         """Load heavy models; called once per stage instance, before the first item."""
 
     def weights_sha256(self) -> list[str]:
-        """sha256 of every weights file this config uses; part of the cache key."""
-        return []
+        """sha256 of every weights file the config names (its `weights_fields`); part of the cache key."""
+        out = []
+        for field_name in self.config.weights_fields():
+            value = getattr(self.config, field_name)
+            if value is None:
+                continue
+            sha = getattr(value, "sha256", None)  # a WeightsRef carries its own
+            out.append(sha if isinstance(sha, str) else _file_sha256(str(value)))
+        return out
 
     @abstractmethod
     def items(self, inputs: Any) -> Sequence[ItemT]:
@@ -97,12 +141,22 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     def error_rows(self, item: ItemT, reason: str) -> list[dict[str, Any]]:
         """The rows that record `item` as failed with `reason` (identifying columns plus `error`)."""
 
+    def check_inputs(self, inputs: Any) -> None:
+        """Fail before any work when tabular inputs (an Arrow table, or rows as mappings) lack a column of
+        `input_columns`, naming it. Typed inputs (dataclasses such as ClipRef) are checked by their types."""
+        present = _columns(inputs)
+        missing = [c for c in self.input_columns if present is not None and c not in present]
+        if missing:
+            raise ValueError(f"{self.name}: input lacks column(s) {', '.join(missing)} (it reads "
+                             f"{', '.join(self.input_columns)})")
+
     def count_in(self, inputs: Any, items: Sequence[ItemT]) -> int:
         return len(items)
 
     def run(self, inputs: Any, progress: ProgressFn | None = None) -> pa.Table:
         """Process every item; an item that raises becomes error rows and the run goes on."""
         start = time.perf_counter()
+        self.check_inputs(inputs)
         items = self.items(inputs)
         self.stats.items += len(items)
         self.stats.rows_in += self.count_in(inputs, items)

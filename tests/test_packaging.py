@@ -24,7 +24,7 @@ BARE = ("flows", "stages", "models", "data_catalog")
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": "", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, **kw)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from physflow.stages.base import StageConfig
+from physflow.stages.base import StageConfig, WeightsField
 from physflow.stages.common.annotation import WeightsRef
 
 
@@ -25,3 +25,6 @@ class BodyFitConfig(StageConfig):
     w_smooth: float = Field(500.0, ge=0.0, le=1e8, description="Weight of temporal smoothness (joints, m^2; pose).")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="torch device for fitting.")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads while fitting.")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        return {"body_model": WeightsField((self.model,))}

@@ -33,9 +33,6 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
         super().__init__(config)
         self.model: Any = None
 
-    def weights_sha256(self) -> list[str]:
-        return [self.config.body_model.sha256] if self.config.body_model else []
-
     def setup(self) -> None:
         from physflow.models.body_model import open_body_model
 

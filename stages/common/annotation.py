@@ -11,12 +11,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import CLIP_ID, ERROR
 from physflow.models.tracker import PERSON, IouTracker, box_iou  # noqa: F401  (the labels and tracker annotation rows use)
 from physflow.stages.base import StageConfig
@@ -38,6 +40,13 @@ class FrameSampling(BaseModel):
     width: int = Field(640, ge=32, le=4096, description="Working width in pixels the models see (aspect kept).")
 
 
+def clip_content_key(clip_id: str, clip_uri: str | None) -> str:
+    """The one content key of a clip, for every stage that reads clips: its id holds the video's content hash
+    and the frame range, and an exported clip file is named by its own sha256 (the file name, not the path,
+    so the key does not depend on the catalog's location)."""
+    return sha256_text(canonical_json([clip_id, PurePosixPath(clip_uri).name if clip_uri else None]))
+
+
 @dataclass(frozen=True)
 class ClipRef:
     """One kept clip: frames [start_frame, end_frame) of `uri`, or all of `clip_uri` when it was exported."""
@@ -50,6 +59,10 @@ class ClipRef:
     width: int
     height: int
     clip_uri: str | None = None
+
+    @property
+    def content_key(self) -> str:
+        return clip_content_key(self.clip_id, self.clip_uri)
 
     @property
     def n_frames(self) -> int:

@@ -7,7 +7,10 @@ no video.
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,19 +53,94 @@ def sniff_container(path: str | os.PathLike[str]) -> str | None:
         return "m2v"
     if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
         return "mpegts"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"RIFF") and head[8:16] == b"WEBPVP8X" and len(head) > 20 and head[20] & 0x02:
+        return "webp"  # the extended format with its animation flag set: an animated WebP
     return None
 
 
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+DEFAULT_FRAME_RATE = 25.0
+"""Frames per second of a folder of numbered image frames, unless the caller names one."""
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
+
+
+@dataclass(frozen=True)
+class FrameSequence:
+    """A folder of numbered image frames as FFmpeg's image2 demuxer reads it: `pattern` (printf style) from
+    `start` on, `count` frames with no gap."""
+
+    pattern: str
+    start: int
+    count: int
+
+
+def frame_sequence(folder: str | os.PathLike[str]) -> FrameSequence | None:
+    """The numbered frames of `folder` (at least two PNG/JPEG files named prefix + number, one prefix and
+    suffix), or None when it holds none. Frames after the first gap in the numbering are not part of it."""
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for path in Path(folder).iterdir():
+        match = _NUMBERED.match(path.stem)
+        if path.is_file() and path.suffix.lower() in FRAME_SUFFIXES and match:
+            digits = match.group("number")
+            width = len(digits) if digits.startswith("0") else 0  # zero-padded numbers keep one width
+            groups.setdefault((match.group("prefix"), path.suffix, width), []).append(int(digits))
+    if not groups:
+        return None
+    (prefix, suffix, width), numbers = max(groups.items(), key=lambda kv: len(kv[1]))
+    numbers.sort()
+    count = next((i for i, (a, b) in enumerate(itertools.pairwise(numbers), 1) if b != a + 1), len(numbers))
+    if count < 2:
+        return None
+    number = f"%0{width}d" if width else "%d"
+    pattern = os.path.join(os.fspath(folder), prefix.replace("%", "%%") + number + suffix)
+    return FrameSequence(pattern, numbers[0], count)
+
+
 @contextlib.contextmanager
-def open_video(path: str | os.PathLike[str]) -> Iterator[av.container.InputContainer]:
-    """Open a container for reading (counted in OPEN_COUNT)."""
+def open_video(path: str | os.PathLike[str], frame_rate: float = DEFAULT_FRAME_RATE) -> Iterator[av.container.InputContainer]:
+    """Open a container for reading (counted in OPEN_COUNT); a folder of numbered frames opens as one video
+    at `frame_rate` frames per second."""
     global OPEN_COUNT
     OPEN_COUNT += 1
-    container = av.open(os.fspath(path), mode="r")
+    if os.path.isdir(path):
+        seq = frame_sequence(path)
+        if seq is None:
+            raise ValueError(f"{path} is a folder without numbered PNG/JPEG frames")
+        container = av.open(seq.pattern, mode="r", format="image2",
+                            options={"start_number": str(seq.start), "framerate": str(frame_rate)})
+    elif sniff_container(path) == "webp":
+        container = av.open(_webp_as_video(path), mode="r")
+    else:
+        container = av.open(os.fspath(path), mode="r")
     try:
         yield container
     finally:
         container.close()
+
+
+def _webp_as_video(path: str | os.PathLike[str]) -> io.BytesIO:
+    """An animated WebP as an in-memory lossless video (FFV1 in Matroska) at its mean frame duration: the
+    FFmpeg PyAV bundles demuxes animated WebP but cannot decode it; Pillow can."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with Image.open(path) as image, av.open(buf, mode="w", format="matroska") as out:
+        frames, durations = [], []
+        for i in range(getattr(image, "n_frames", 1)):
+            image.seek(i)
+            image.load()
+            frames.append(np.asarray(image.convert("RGB")))
+            durations.append(image.info.get("duration") or 1000 / DEFAULT_FRAME_RATE)
+        rate = Fraction(1000 * len(durations), round(sum(durations))).limit_denominator(1001)
+        stream = out.add_stream("ffv1", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = image.width, image.height, "bgr0"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")))
+        out.mux(stream.encode())
+    buf.seek(0)
+    return buf
 
 
 @dataclass
@@ -85,12 +163,14 @@ def _rotation(frame: av.VideoFrame) -> int:
     return round(-angle) % 360
 
 
-def probe(path: str | os.PathLike[str], decode: str = "full", container_name: str | None = None) -> VideoInfo:
+def probe(path: str | os.PathLike[str], decode: str = "full", container_name: str | None = None,
+          frame_rate: float = DEFAULT_FRAME_RATE) -> VideoInfo:
     """Facts about one video. `decode`: "full" decodes every frame (exact count, finds corruption
-    anywhere), "first" decodes one frame, "none" reads headers only. Failures fill `error`."""
+    anywhere), "first" decodes one frame, "none" reads headers only. Failures fill `error`. `frame_rate`:
+    frames per second of a folder of numbered frames."""
     info = VideoInfo(container=container_name)
     try:
-        with open_video(path) as c:
+        with open_video(path, frame_rate) as c:
             if not c.streams.video:
                 info.error = "no video stream"
                 return info
@@ -98,6 +178,8 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
             cc = v.codec_context
             info.container = container_name or c.format.name.split(",")[0]
             info.codec, info.width, info.height = cc.name, cc.width, cc.height
+            if info.container == "webp":
+                info.codec = "webp"  # decoded by Pillow (see _webp_as_video)
             rate = v.average_rate or v.guessed_rate
             info.fps = float(rate) if rate else None
             info.has_audio = bool(c.streams.audio)

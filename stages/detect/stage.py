@@ -30,9 +30,6 @@ class DetectStage(Stage[DetectConfig, ClipRef]):
         super().__init__(config)
         self.model: Any = None
 
-    def weights_sha256(self) -> list[str]:
-        return [self.config.yolo.sha256] if self.config.yolo else []
-
     def setup(self) -> None:
         if self.config.yolo:
             from physflow.models.yolo import load_yolo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,10 @@ import pyarrow as pa
 
 from physflow.data_catalog.schemas import VIDEOS
 from physflow.stages.base import Stage
-from physflow.stages.common.video_io import probe, sniff_container
+from physflow.stages.common.video_io import DEFAULT_FRAME_RATE, probe, sniff_container
 from physflow.stages.ingest.config import IngestConfig
+
+FRAMES_CONTAINER = "image2"  # FFmpeg's name for an image sequence
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,12 @@ class IngestItem:
 
     path: str
     sha256: str
+    frame_rate: float = DEFAULT_FRAME_RATE  # frames per second, when `path` is a folder of numbered frames
 
 
 class IngestStage(Stage[IngestConfig, IngestItem]):
     name = "ingest"
-    VERSION = 1
+    VERSION = 2  # 2: animated GIF/WebP and folders of numbered frames are videos
     Config = IngestConfig
     table = VIDEOS
 
@@ -36,13 +40,13 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
         path = Path(item.path)
         return {
             "video_id": item.sha256[:16], "uri": str(path), "sha256": item.sha256,
-            "bytes": path.stat().st_size if path.exists() else None,
+            "bytes": _size(path),
         }
 
     def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
         row = self._identity(item)
-        container = sniff_container(item.path)
-        info = probe(item.path, decode=self.config.decode_check, container_name=container)
+        container = FRAMES_CONTAINER if os.path.isdir(item.path) else sniff_container(item.path)
+        info = probe(item.path, decode=self.config.decode_check, container_name=container, frame_rate=item.frame_rate)
         if container is None and info.error:
             info.error = f"not a video: {info.error}"
         row.update(vars(info))
@@ -52,6 +56,13 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
 
     def error_rows(self, item: IngestItem, reason: str) -> list[dict[str, Any]]:
         return [{**self._identity(item), "error": reason}]
+
+
+def _size(path: Path) -> int | None:
+    """Bytes of a file, or of a folder's files (a folder of frames)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return path.stat().st_size if path.exists() else None
 
 
 def run(inputs: Sequence[IngestItem], config: IngestConfig) -> pa.Table:

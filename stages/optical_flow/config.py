@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from physflow.stages.base import StageConfig
+from physflow.stages.base import StageConfig, WeightsField
 
 
 class OpticalFlowConfig(StageConfig):
@@ -36,3 +36,6 @@ class OpticalFlowConfig(StageConfig):
     spectral_k: int = Field(16, ge=1, le=256, description="Lowest temporal frequencies kept in the spectral volume.")
     spectral_frames: int = Field(150, ge=2, le=10_000, description="Frames from the clip start whose trajectories "
                                  "form the spectral volume (fewer if the clip is shorter).")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        return {"raft_weights": WeightsField(("raft",), required=True)} if self.method == "raft" else {}

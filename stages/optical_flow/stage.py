@@ -18,7 +18,6 @@ import numpy as np
 import pyarrow as pa
 
 from physflow.data_catalog.blobs import BlobStore
-from physflow.data_catalog.keys import file_sha256
 from physflow.data_catalog.schemas import FLOWS
 from physflow.data_catalog.storage import Root
 from physflow.models.flow_engines import DisFlow, FlowEngine, pair_flows
@@ -107,14 +106,6 @@ class OpticalFlowStage(Stage[OpticalFlowConfig, FlowClip]):
     def __init__(self, config: OpticalFlowConfig):
         super().__init__(config)
         self.engine: FlowEngine | None = None
-        self._weights_sha: list[str] | None = None
-
-    def weights_sha256(self) -> list[str]:
-        if self.config.method != "raft":
-            return []
-        if self._weights_sha is None:
-            self._weights_sha = [file_sha256(self._raft_path())]
-        return self._weights_sha
 
     def _raft_path(self) -> Path:
         if self.config.raft_weights is None:

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from physflow.stages.base import StageConfig
+from physflow.stages.base import StageConfig, WeightsField
 from physflow.stages.common.annotation import FrameSampling, WeightsRef
 
 
@@ -18,3 +18,6 @@ class PartMasksConfig(StageConfig):
     objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
     preview: bool = Field(True, description="Write one PNG per clip: its busiest mask over its frame.")
     preview_alpha: float = Field(0.55, ge=0.0, le=1.0, description="Opacity of the label colours in the preview.")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        return {"body_model": WeightsField((self.model,))}

@@ -47,9 +47,6 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         super().__init__(config)
         self.model: Any = None
 
-    def weights_sha256(self) -> list[str]:
-        return [self.config.body_model.sha256] if self.config.body_model else []
-
     def setup(self) -> None:
         from smplx.joint_names import JOINT_NAMES as SMPLX_NAMES
 

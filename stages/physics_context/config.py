@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from physflow.stages.base import StageConfig
+from physflow.stages.base import StageConfig, WeightsField
 
 
 class PhysicsContextConfig(StageConfig):
@@ -39,6 +39,9 @@ class PhysicsContextConfig(StageConfig):
         16, ge=1, le=10_000, description="After this many service failures in a row the shard stops calling and fails.")
     n_ctx: int = Field(2048, ge=512, le=32_768, description="local: context window in tokens.")
     n_threads: int = Field(2, ge=1, le=256, description="local: CPU threads for llama.cpp.")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        return {"model_path": WeightsField(("llm",), required=True)} if self.backend == "local" else {}
 
     @field_validator("base_url")
     @classmethod

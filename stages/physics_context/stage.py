@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from physflow.data_catalog.keys import canonical_json, file_sha256, sha256_text
+from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import PHYSICS_CONTEXT
 from physflow.stages.base import ProgressFn, Stage
 from physflow.stages.physics_context.cache import ItemCache, item_key
@@ -26,8 +26,6 @@ from physflow.stages.physics_context.config import PhysicsContextConfig
 from physflow.stages.physics_context.prompts import sanitize, template_version
 from physflow.stages.physics_context.reasoner import PhysicsReasoner, ServiceError, build_reasoner
 from physflow.stages.physics_context.schema import PhysicsContext
-
-_SHA_MEMO: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,8 @@ class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
         self._lock = threading.Lock()  # the counters above are shared by the request threads
 
     def weights_sha256(self) -> list[str]:
-        """The prompt/lexicon version, and for `local` the GGUF file's sha256."""
-        out = [f"template:{template_version()}"]
-        if self.config.backend == "local" and self.config.model_path:
-            path = self.config.model_path
-            _SHA_MEMO.setdefault(path, file_sha256(path))
-            out.append(_SHA_MEMO[path])
-        return out
+        """The prompt/lexicon version, then the weights files (for `local`, the GGUF file)."""
+        return [f"template:{template_version()}", *super().weights_sha256()]
 
     def setup(self) -> None:
         self.reasoner = build_reasoner(self.config)

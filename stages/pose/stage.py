@@ -46,9 +46,6 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
         super().__init__(config)
         self.model: Any = None
 
-    def weights_sha256(self) -> list[str]:
-        return [self.config.yolo_pose.sha256] if self.config.yolo_pose else []
-
     def setup(self) -> None:
         if self.config.yolo_pose:
             from physflow.models.yolo import load_yolo

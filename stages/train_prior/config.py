@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from physflow.stages.base import StageConfig
+from physflow.stages.base import StageConfig, WeightsField
 from physflow.stages.common.annotation import WeightsRef
 
 
@@ -30,3 +30,6 @@ class TrainPriorConfig(StageConfig):
     max_objects: int = Field(16, ge=1, le=1024, description="Object tracks used per clip (the longest).")
     body_model: WeightsRef | None = Field(None, description="SMPL file the body fits were made with (rest joints "
                                           "per shape); None: physflow's procedural body.")
+
+    def weights_fields(self) -> dict[str, WeightsField]:
+        return {"body_model": WeightsField(("smpl",))}

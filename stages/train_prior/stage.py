@@ -93,9 +93,6 @@ class TrainPriorStage(Stage[TrainPriorConfig, AnnotationSet]):
         super().__init__(config)
         self.body_model: Any = None
 
-    def weights_sha256(self) -> list[str]:
-        return [self.config.body_model.sha256] if self.config.body_model else []
-
     def setup(self) -> None:
         from physflow.models.body_model import open_body_model
 

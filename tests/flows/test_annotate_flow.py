@@ -76,8 +76,8 @@ def test_annotate_with_yolo_weights_end_to_end_offline(real_videos, weights_dir,
     finally:
         _NETWORK_GUARD["on"] = False
     assert not _NETWORK_GUARD["seen"]
-    assert set(refs) == {"detect", "pose", "body_fit", "part_masks"}
-    assert all(r.stats["errors"] == {} for r in refs["detect"]), refs["detect"]
+    assert set(refs.by_stage()) == {"detect", "pose", "body_fit", "part_masks"}
+    assert all(r.stats["errors"] == {} for r in refs.stage("detect")), refs.stage("detect")
     det = catalog.query("SELECT * FROM detections").to_pylist()
     assert det and {d["source"] for d in det} == {"yolo"} and all(len(d["box"]) == 4 for d in det)
     assert {d["frame"] for d in det} <= {0, 6, 12, 18}
@@ -96,7 +96,7 @@ def test_annotate_with_yolo_weights_end_to_end_offline(real_videos, weights_dir,
     opened = video_io.OPEN_COUNT
     warm = annotate_flow(_params(catalog_root, toml))
     assert video_io.OPEN_COUNT == opened, "a warm annotate run must not decode any video"
-    assert {k: [r.key for r in v] for k, v in warm.items()} == {k: [r.key for r in v] for k, v in refs.items()}
+    assert [r.key for r in warm.refs] == [r.key for r in refs.refs]
 
 
 def test_missing_weights_fail_before_work(real_videos, catalog_root, tmp_path):

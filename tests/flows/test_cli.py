@@ -84,3 +84,32 @@ def test_ui_serves_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_enrich_one_prompt_answers_without_server_or_catalog(cli_env):
+    cat = cli_env / "cat"
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "physflow.flows.cli", "--catalog", str(cat), "enrich", "--json",
+                           "a glass falls off a table"], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert '"enhanced_prompt"' in proc.stdout and "glass" in proc.stdout
+    assert "prefect" not in proc.stderr.lower()  # no temporary server started
+    assert not (cat / "artifacts").exists() and not (cat / "catalog.duckdb").exists()  # nothing registered
+    assert seconds < 60
+
+
+def test_status_reads_the_catalog_database_without_a_server(cli_env):
+    """After a flow run on a catalog, `physflow status` (no server running) lists it from the database."""
+    cat = cli_env / "cat"
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")}
+    cmd = [sys.executable, "-m", "physflow.flows.cli", "--catalog", str(cat)]
+    saved = subprocess.run([*cmd, "enrich", "--save", "a ball bounces"], env=env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    status = subprocess.run([*cmd, "status"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "physics-context" in status.stdout and "physics_context" in status.stdout
+    assert "Starting temporary server" not in status.stdout + status.stderr

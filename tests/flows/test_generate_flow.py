@@ -30,13 +30,13 @@ first_frame = generate_fixtures.first_frame
 def test_flow_generates_a_batch_and_caches(first_frame, catalog_root) -> None:
     params = GenerateParams(prompts=["a ball falls", "a ball is thrown fast"], image=str(first_frame),
                             catalog=str(catalog_root), seed=3, generate=TINY)
-    refs = generate_flow(params)
+    refs = generate_flow(params).refs
     assert len(refs) == 2 and sum(r.rows for r in refs) == 6
     table = Catalog(catalog_root).query("SELECT * FROM generations ORDER BY seed, phase").to_pylist()
     assert [(r["seed"], r["stage"]) for r in table] == [
         (3, "coarse"), (3, "prior"), (3, "refined"), (4, "coarse"), (4, "prior"), (4, "refined")]
     assert all(r["error"] is None and json.loads(r["metrics"]) for r in table)
-    again = generate_flow(params)  # same request, same config: the cached artifacts, no new work
+    again = generate_flow(params).refs  # same request, same config: the cached artifacts, no new work
     assert [r.key for r in again] == [r.key for r in refs]
     (summary, *_) = _artifacts(key=ArtifactFilterKey(any_=[SUMMARY_KEY]))  # the newest: the cached run's
     assert summary["type"] == "markdown" and "| coarse |" in summary["data"] and "| refined |" in summary["data"]
@@ -86,14 +86,14 @@ def test_phase_two_uses_the_registered_annotation_weights(first_frame, catalog_r
     config = {**TINY, "annotation": reading}
     with_weights = GenerateParams(prompts=["a man throws a ball"], image=str(first_frame), catalog=str(catalog_root),
                                   weights_config=str(toml), generate=config)
-    refs = generate_flow(with_weights)
+    refs = generate_flow(with_weights).refs
     rows = Catalog(catalog_root).query("SELECT generation_id, stage, metrics FROM generations ORDER BY phase").to_pylist()
     measures = json.loads(rows[1]["metrics"])
     assert rows[1]["stage"] == "prior" and measures["detections_rows"] > 0 and measures["poses_rows"] > 0
     assert measures["body_fits_rows"] > 0 and "people" in measures
     plain = GenerateParams(prompts=["a man throws a ball"], image=str(first_frame), catalog=str(catalog_root),
                            weights_config=str(toml), use_weights=False, generate=config)
-    assert generate_flow(plain)[0].key != refs[0].key  # other weights, another generation
+    assert generate_flow(plain).refs[0].key != refs[0].key  # other weights, another generation
     toml.write_text('[weights]\nyolo-pose = "nowhere/pose.pt"\n')
     with pytest.raises(MissingWeightsError, match=r"pose\.pt does not exist"):
         generate_flow(with_weights)

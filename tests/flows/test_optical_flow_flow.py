@@ -65,14 +65,14 @@ def test_flow_fills_flows_table_and_warm_run_is_cached(catalog_with_clips):
     params = OpticalFlowParams(catalog=str(catalog.root.uri), shard_size=1,
                                optical_flow=OpticalFlowConfig(width=96, spectral_frames=6))
     state = optical_flow_flow(params, return_state=True)
-    cold = state.result()
+    cold = state.result().refs
     assert sum(r.rows for r in cold) == 2 and set(_states(state.state_details.flow_run_id)) == {"Completed"}
     rows = catalog.query("SELECT * FROM flows ORDER BY clip_id").to_pylist()
     assert [r["error"] for r in rows] == [None, None]
     assert all(r["method"] == "dis" and r["n_pairs"] in (5, 7) and r["mag_p90"] >= r["mag_mean"] > 0 for r in rows)
     opened = video_io.OPEN_COUNT
     state = optical_flow_flow(params, return_state=True)
-    assert [r.key for r in state.result()] == [r.key for r in cold]
+    assert [r.key for r in state.result().refs] == [r.key for r in cold]
     assert set(_states(state.state_details.flow_run_id)) == {"Cached"}
     assert video_io.OPEN_COUNT == opened, "a warm run decodes no video"
 

@@ -28,7 +28,7 @@ def test_flow_over_prompts_tables_and_sidecars(demo_videos, tmp_path, catalog_ro
     table.write_text('clip_id,caption\nc1:0-5,"Coffee is poured into a mug."\nc2:0-5,"A candle burns."\n')
     params = PhysicsParams(prompts=["A glass falls off a table."], captions=[str(folder), str(table)],
                            catalog=str(catalog_root), shard_size=2)
-    refs = physics_context_flow(params)
+    refs = physics_context_flow(params).refs
     assert sum(r.rows for r in refs) == 5
     rows = Catalog(catalog_root).query(
         "SELECT clip_id, video_id, source, categories FROM physics_context ORDER BY prompt").to_pylist()
@@ -37,7 +37,7 @@ def test_flow_over_prompts_tables_and_sidecars(demo_videos, tmp_path, catalog_ro
     sidecar = [r for r in rows if r["video_id"] and r["clip_id"] and r["clip_id"].endswith(":0-10")]
     assert sidecar and sidecar[0]["categories"] == ["elastic_motion"]
     state = physics_context_flow(params, return_state=True)
-    assert [r.key for r in state.result()] == [r.key for r in refs]  # the same artifacts, cached
+    assert [r.key for r in state.result().refs] == [r.key for r in refs]  # the same artifacts, cached
 
 
 def test_enrich_prints_the_context(tmp_path):

@@ -90,7 +90,7 @@ def test_deploy_registers_schedules_pools_and_concurrency(tmp_path, monkeypatch)
     assert pools["physflow-gpu"].concurrency_limit == 1
 
     retrain = deps["retrain"]
-    assert retrain.entrypoint == "flows/retrain.py:retrain_flow"
+    assert retrain.entrypoint == "physflow.flows.retrain:retrain_flow"
     assert retrain.work_pool_name == "physflow-gpu"
     ((schedule),) = retrain.schedules
     assert schedule.active and schedule.schedule.cron == "0 3 * * *" and schedule.schedule.timezone == "UTC"

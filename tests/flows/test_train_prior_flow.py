@@ -82,7 +82,7 @@ def annotated(catalog_root: Path, tmp_path: Path) -> Catalog:
 
 def test_priors_train_on_the_catalog_and_generation_uses_them(annotated, catalog_root, first_frame) -> None:
     params = TrainPriorParams(catalog=str(catalog_root), use_weights=False, prior=PRIOR)
-    refs = train_prior_flow(params)
+    refs = train_prior_flow(params).refs
     rows = {r["kind"]: r for r in Catalog(catalog_root).query("SELECT * FROM physics_priors").to_pylist()}
     assert set(rows) == {"objects", "bodies"} and all(r["error"] is None for r in rows.values())
     objects, bodies = rows["objects"], rows["bodies"]
@@ -92,7 +92,7 @@ def test_priors_train_on_the_catalog_and_generation_uses_them(annotated, catalog
     assert objects["channels"] == 3 and bodies["channels"] == 75
     for r in rows.values():  # it learned: lower training loss, and it removes jitter from windows it never saw
         assert r["loss_last"] < r["loss_first"] and r["heldout_gain"] > 0.2, r
-    again = train_prior_flow(params)  # no new annotations: cached, no new prior
+    again = train_prior_flow(params).refs  # no new annotations: cached, no new prior
     assert [r.key for r in again] == [r.key for r in refs]
     found = newest_priors(Catalog(catalog_root))
     assert {k: v["sha256"] for k, v in found.items()} == {k: r["sha256"] for k, r in rows.items()}
@@ -103,9 +103,9 @@ def test_priors_train_on_the_catalog_and_generation_uses_them(annotated, catalog
                          use_weights=False, generate={**TINY, "learned_prior": {"source": "catalog"}})
     synthetic_gen = GenerateParams.model_validate({**gen.model_dump(), "generate": {
         **TINY, "learned_prior": {"source": "synthetic", "steps": 20, "sequences": 4}}})
-    made = generate_flow(gen)
+    made = generate_flow(gen).refs
     assert made[0].rows == 3
-    assert generate_flow(synthetic_gen)[0].key != made[0].key  # another prior, another generation
+    assert generate_flow(synthetic_gen).refs[0].key != made[0].key  # another prior, another generation
 
 
 def test_no_annotations_or_no_prior_fail_before_work(catalog_root, first_frame) -> None:

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from physflow.models.registry import WeightsRegistry
-from physflow.models.yolo import UnsupportedCheckpoint, load_yolo, pickled_modules
+from physflow.models.yolo import UnsupportedCheckpointError, load_yolo, pickled_modules
 
 
 @pytest.fixture
@@ -36,13 +36,13 @@ def yolov5_checkpoint(tmp_path):
 
 def test_yolov5_repository_checkpoint_is_named(yolov5_checkpoint):
     assert "models.yolo" in pickled_modules(yolov5_checkpoint)
-    with pytest.raises(UnsupportedCheckpoint, match=r"yolov5n\.pt is a checkpoint of the YOLOv5 repository.*Supported"):
+    with pytest.raises(UnsupportedCheckpointError, match=r"yolov5n\.pt is a checkpoint of the YOLOv5 repository.*Supported"):
         load_yolo(yolov5_checkpoint)
 
 
 def test_registry_refuses_it_before_work(yolov5_checkpoint):
     registry = WeightsRegistry({"yolo-detect": {"path": str(yolov5_checkpoint)}})
-    with pytest.raises(UnsupportedCheckpoint, match="ultralytics checkpoint"):
+    with pytest.raises(UnsupportedCheckpointError, match="ultralytics checkpoint"):
         registry.get("yolo-detect")
 
 

@@ -1,0 +1,90 @@
+"""Integrity of stored files: size and sha256 against what the catalog recorded, and a quarantine for the damaged.
+
+A file is read in full only when it was not verified since it last changed: a verified sha256 is remembered
+by (path, size, mtime) in the fingerprint cache, as input videos are (`fingerprints.py`). A deep check
+(`physflow catalog verify`) hashes every file again, which also finds bit rot that left the mtime alone.
+
+A damaged file is moved to `quarantine/<time>-<id>/<its catalog-relative path>` with a `.reason.json` beside
+it, never deleted: an operator can look at it, and the stage that wrote it recomputes it on its next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+
+from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
+from physflow.data_catalog.storage import Root
+
+QUARANTINE_DIR = "quarantine"
+REASON_SUFFIX = ".reason.json"
+
+
+class DamagedFileError(RuntimeError):
+    """A file of the catalog differs from its record; it was quarantined when the catalog is writable."""
+
+
+class FileChecker:
+    """Checks files of one root against an expected size and sha256, remembering what it verified."""
+
+    def __init__(self, root: Root):
+        self.root = root
+        self.cache = FingerprintCache(Path(root.base) / FINGERPRINTS_FILE) if root.is_local else None
+
+    def problem(self, path: str, size: int | None, sha256: str, deep: bool = False) -> str | None:
+        """Why the file at `path` is not the one recorded (None: it is): missing, size, or content."""
+        info = self.root.fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            return "file missing"
+        if size is not None and info.size != size:
+            return f"size {info.size} bytes, recorded {size}"
+        actual = self._sha256(path, deep)
+        if actual != sha256:
+            return f"sha256 {actual[:16]}..., recorded {sha256[:16]}..."
+        return None
+
+    def remember(self, path: str, sha256: str) -> None:
+        """Record a file this process has just written (its sha256 is known), so its first check reads nothing."""
+        if self.cache is not None:
+            self.cache.remember(path, sha256)
+
+    def _sha256(self, path: str, deep: bool) -> str:
+        if self.cache is not None and not deep:
+            return self.cache.sha256(path)
+        digest = hashlib.sha256()
+        with self.root.fs.open_input_stream(path) as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        if self.cache is not None:
+            self.cache.remember(path, digest.hexdigest())
+        return digest.hexdigest()
+
+
+class Quarantine:
+    """Moves damaged or orphaned files of a root aside, each with the reason it was moved."""
+
+    def __init__(self, root: Root):
+        self.root = root
+
+    def move(self, path: str, reason: str) -> str:
+        """Move `path` into the quarantine; returns its new location."""
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        relative = self.root.relative(path).lstrip("/")
+        dest = self.root.path(QUARANTINE_DIR, stamp, relative)
+        self.root.move(path, dest)
+        record = {"path": relative, "reason": reason, "at": datetime.now(UTC).isoformat()}
+        self.root.write_bytes_atomic(dest + REASON_SUFFIX, json.dumps(record, indent=1).encode())
+        return dest
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every quarantined file's record (path, reason, time), oldest first."""
+        selector = pafs.FileSelector(self.root.path(QUARANTINE_DIR), allow_not_found=True, recursive=True)
+        records = [json.loads(self.root.read_bytes(info.path)) for info in self.root.fs.get_file_info(selector)
+                   if info.type == pafs.FileType.File and info.path.endswith(REASON_SUFFIX)]
+        return sorted(records, key=lambda r: r["at"])

@@ -1,0 +1,86 @@
+"""What every `physflow` command module shares: the console, the catalog root, failing with a message,
+running a flow with progress bars, and printing tables.
+
+This module imports no Prefect and no stage, so a command that only reads (catalog, weights, one-shot
+enrich) starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def catalog_root(ctx: typer.Context) -> str:
+    """The catalog root chosen by `physflow --catalog` (or PHYSFLOW_CATALOG, or the default)."""
+    return str(ctx.obj["catalog"])
+
+
+def fail(message: str) -> NoReturn:
+    """End the command with `message` and exit status 2 (a bad run, not a crash)."""
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] = (ValueError,)) -> Any:
+    """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
+    ends the command with its message and exit status 2, before or instead of a traceback."""
+    from physflow.data_catalog.storage import StorageWriteError
+    from physflow.flows.progress import rich_progress
+
+    try:
+        with rich_progress():
+            return flow_fn(params)
+    except (*errors, StorageWriteError) as exc:
+        fail(str(exc))
+
+
+def print_arrow(table: Any, title: str | None = None, limit: int = 50) -> None:
+    """Print a pyarrow table as a rich table (first `limit` rows)."""
+    out = Table(title=title, show_lines=False, header_style="bold")
+    for name in table.column_names:
+        out.add_column(name, overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        out.add_row(*("" if v is None else escape(_short(v)) for v in row.values()))
+    console.print(out)
+    if table.num_rows > limit:
+        console.print(f"... {table.num_rows - limit} more rows (use --limit)")
+
+
+def _short(value: Any) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def print_stage_summary(refs: list[Any]) -> None:
+    """One line per stage: rows, shards, seconds of work, errors and rejects by reason."""
+    from physflow.flows.runtime import summarize  # only after a flow ran: Prefect is loaded
+
+    by_stage: dict[str, list[Any]] = {}
+    for ref in refs:
+        by_stage.setdefault(ref.stage, []).append(ref)
+    for stage, stage_refs in by_stage.items():
+        s = summarize(stage_refs)
+        problems = ", ".join(f"{k}: {v}" for k, v in {**s["errors"], **s["rejected"]}.items()) or "none"
+        console.print(f"[bold]{stage}[/]: {s['rows']} rows in {s['shards']} shard(s), {s['seconds']} s of work; "
+                      f"errors/rejects: {problems}")
+
+
+def show_tables(root: str) -> None:
+    """The catalog's tables with rows, artifacts and bytes."""
+    from physflow.data_catalog import Catalog
+
+    table = Table(title=f"catalog {Path(root).resolve()}", header_style="bold")
+    for col in ("table", "rows", "artifacts", "bytes"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for row in Catalog(root).tables():
+        table.add_row(row["table"], str(row["rows"]), str(row["artifacts"]), f"{row['bytes']:,}")
+    console.print(table)
