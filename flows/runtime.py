@@ -37,7 +37,7 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
-from physflow.stages.base import ProgressFn, Stage, StageConfig
+from physflow.stages.base import ProgressFn, Stage, StageConfig, run_stage
 
 PROGRESS_INTERVAL_S = 1.0
 """A shard running longer than this publishes a progress artifact, updated at most this often."""
@@ -137,20 +137,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     return ref
 
 
-def run_stage(job: StageJob, progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """The stage's rows for one job and its counters (what a worker process returns)."""
-    stage = job.stage_cls(job.config)
-    table = stage.run(job.inputs, progress=progress)
-    return table, stage.stats.as_dict()
-
-
 def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
     """A CPU-bound stage under Prefect's thread pool runs in a worker process, one shard at a time each, so the
     GIL no longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers,
     already processes) in this one. The rows are the same either way."""
     if job.stage_cls.cpu_bound and _on_thread_pool():
-        return _process_pool().submit(run_stage, job).result()
-    return run_stage(job, progress)
+        return _process_pool().submit(run_stage, job.stage_cls, job.config, job.inputs).result()
+    return run_stage(job.stage_cls, job.config, job.inputs, progress)
 
 
 def _on_thread_pool() -> bool:
@@ -166,12 +159,17 @@ _POOL_LOCK = threading.Lock()
 
 
 def _process_pool() -> ProcessPoolExecutor:
-    """One pool per flow process, a worker per core, started on first use (spawned: forking a process that
-    runs Prefect's threads is unsafe); Python shuts it down at exit."""
+    """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
+
+    Workers fork from a fork server (forking the flow process itself, which runs Prefect's threads, is unsafe)
+    that imported the stage base, OpenCV and PyAV once; each still imports the caller's main module, as every
+    multiprocessing child does, so a script keeps heavy imports under `if __name__ == "__main__"`."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+            context = mp.get_context("forkserver")
+            context.set_forkserver_preload(["physflow.stages.base", "cv2", "av"])
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context)
         return _POOL
 
 
