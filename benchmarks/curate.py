@@ -22,15 +22,12 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-pr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import av
-from prefect.testing.utilities import prefect_test_harness
 
-from physflow.flows.curate import CurateParams, curate_flow
-from physflow.flows.inputs import resolve_inputs
-from physflow.flows.runtime import summarize
-from physflow.stages.analyze import AnalyzeConfig
 from physflow.stages.common.video_io import open_video
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "videos"
+if not DEFAULT.exists():  # a worktree under /work/wt: the shared data sits beside it
+    DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "videos"
 
 
 def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
@@ -51,6 +48,14 @@ def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
 
 
 def main() -> None:
+    # Imported here: the curation's worker processes import this module, and need none of it.
+    from prefect.testing.utilities import prefect_test_harness
+
+    from physflow.flows.curate import CurateParams, curate_flow
+    from physflow.flows.inputs import resolve_inputs
+    from physflow.flows.runtime import summarize
+    from physflow.stages.analyze import AnalyzeConfig
+
     args = sys.argv[1:]
     threads = int(args[args.index("--threads") + 1]) if "--threads" in args else 0
     folder = Path(next((a for a in args if not a.startswith("--") and not a.isdigit()), DEFAULT))

@@ -51,7 +51,7 @@ def clips_sql() -> str:
 
 def create_joined_views(con: duckdb.DuckDBPyConnection, temp: bool = False) -> None:
     """(Re)create `clips` over the stage tables' views (resolved by name at query time, so it stays valid when
-    they are refreshed)."""
+    they are refreshed); `temp`: as a temporary view of a read-only connection, over its temporary views."""
     con.execute(
         f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{CLIPS}" AS
             {clips_sql()}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -38,7 +37,7 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
-from physflow.stages.base import ProgressFn, Stage, StageConfig
+from physflow.stages.base import ProgressFn, Stage, StageConfig, run_stage
 
 PROGRESS_INTERVAL_S = 1.0
 """A shard running longer than this publishes a progress artifact, updated at most this often."""
@@ -107,12 +106,8 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(persist_result=True, cache_key_fn=_job_cache_key)
-def run_stage_job(job: StageJob, registered: ArtifactRef | None = None) -> ArtifactRef | State:
-    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage.
-    `registered`: the registry's record of this very key, so a warm run touches no artifact file."""
-    if registered is not None:
-        return Completed(name="Cached", data=registered, message=f"artifact {job.stage_cls.name}/{job.key[:12]} "
-                         "already registered")
+def run_stage_job(job: StageJob) -> ArtifactRef | State:
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
@@ -142,20 +137,13 @@ def run_stage_job(job: StageJob, registered: ArtifactRef | None = None) -> Artif
     return ref
 
 
-def run_stage(job: StageJob, progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """The stage's rows for one job and its counters (what a worker process returns)."""
-    stage = job.stage_cls(job.config)
-    table = stage.run(job.inputs, progress=progress)
-    return table, stage.stats.as_dict()
-
-
 def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
     """A CPU-bound stage under Prefect's thread pool runs in a worker process, one shard at a time each, so the
     GIL no longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers,
     already processes) in this one. The rows are the same either way."""
     if job.stage_cls.cpu_bound and _on_thread_pool():
-        return _process_pool().submit(run_stage, job).result()
-    return run_stage(job, progress)
+        return _process_pool().submit(run_stage, job.stage_cls, job.config, job.inputs).result()
+    return run_stage(job.stage_cls, job.config, job.inputs, progress)
 
 
 def _on_thread_pool() -> bool:
@@ -171,12 +159,17 @@ _POOL_LOCK = threading.Lock()
 
 
 def _process_pool() -> ProcessPoolExecutor:
-    """One pool per flow process, a worker per core, started on first use (spawned: forking a process that
-    runs Prefect's threads is unsafe); Python shuts it down at exit."""
+    """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
+
+    Workers fork from a fork server (forking the flow process itself, which runs Prefect's threads, is unsafe)
+    that imported the stage base, OpenCV and PyAV once; each still imports the caller's main module, as every
+    multiprocessing child does, so a script keeps heavy imports under `if __name__ == "__main__"`."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=mp.get_context("spawn"))
+            context = mp.get_context("forkserver")
+            context.set_forkserver_preload(["physflow.stages.base", "cv2", "av"])
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context)
         return _POOL
 
 
@@ -188,41 +181,20 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     can never stand in for data that is gone.
     """
     futures = []
-    registry = _registered(jobs)
     catalogs: dict[str, Catalog] = {}
     for job in jobs:
         catalog = catalogs.setdefault(job.catalog_root, Catalog(job.catalog_root))
         # Complete and undamaged (size, and sha256 only for files changed since last verified); a damaged one is
         # quarantined here and computed again. An intact registered one then costs no further file access.
         complete = catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
-        known = registry.get(job.key) if complete else None
         runner = run_stage_job.with_options(
             name=job.stage_cls.name,
             task_run_name=job.label.replace(" ", "-"),
             refresh_cache=not complete,
         )
-        futures.append(runner.submit(job=job, registered=known))
+        futures.append(runner.submit(job=job))
     wait(futures)
     return [f.result() for f in futures]
-
-
-def _registered(jobs: Sequence[StageJob]) -> dict[str, ArtifactRef]:
-    """The jobs' artifacts the registry already holds, in one query per catalog: a registered key is complete
-    (registration follows the manifest), so a warm run costs one query, not a file check per artifact."""
-    out: dict[str, ArtifactRef] = {}
-    for root in {j.catalog_root for j in jobs}:
-        keys = [j.key for j in jobs if j.catalog_root == root]
-        catalog = Catalog(root)
-        if not catalog.db_path.exists():
-            continue
-        rows = catalog.query(
-            "SELECT stage, key, table_name, shard, rows, content_sha256, stats FROM artifacts "
-            "WHERE list_contains(?, key)", [keys]).to_pylist()
-        for r in rows:
-            out[r["key"]] = ArtifactRef(stage=r["stage"], key=r["key"], table=r["table_name"], shard=r["shard"],
-                                        rows=r["rows"], content_sha256=r["content_sha256"],
-                                        stats=json.loads(r["stats"] or "{}"))
-    return out
 
 
 def _flow_run_id() -> str | None:

@@ -181,3 +181,11 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
         self.stats.rows_out += table.num_rows
         self.stats.seconds += time.perf_counter() - start
         return table
+
+
+def run_stage(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: Any,
+              progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """One stage run's rows and counters: what a worker process computes for a shard and returns."""
+    stage = stage_cls(config)
+    table = stage.run(inputs, progress=progress)
+    return table, stage.stats.as_dict()

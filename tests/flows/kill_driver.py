@@ -37,8 +37,9 @@ DRIVER = textwrap.dedent(
     storage.os = type(os)("os_proxy")
     storage.os.__dict__.update(os.__dict__)
     storage.os.replace = gated_replace
-    from physflow.flows.cli import app
-    app(sys.argv[1:])
+    if __name__ == "__main__":  # worker processes import this module too (multiprocessing)
+        from physflow.flows.cli import app
+        app(sys.argv[1:])
     """
 )
 

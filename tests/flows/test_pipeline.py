@@ -48,11 +48,12 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     assert caption.totals["caption"]["rows"] == 3 and physics.totals["physics_context"]["rows"] == 3
     assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
                                     for stage in ("detect", "pose", "body_fit", "part_masks")}
-    # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze and
-    # export shard per readable video; the three kept clips' optical flow in content-defined shards (how many
-    # follows from the clips' content hashes: 1 today), one task run per shard.
+    # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze, filter
+    # and export shard per readable video (filter and export follow the analysis shards), one global dedup; the
+    # three kept clips' optical flow in content-defined shards (how many follows from the clips' content hashes:
+    # 1 today), one task run per shard.
     assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
-                                  "curate_filter": {"Completed": 1}, "clip_export": {"Completed": 3}}
+                                  "curate_filter": {"Completed": 3}, "clip_export": {"Completed": 3}}
     flow_shards = optical_flow.totals["optical_flow"]["shards"]
     assert optical_flow.task_states == {"optical_flow": {"Completed": flow_shards}}
     assert curate.totals["ingest"]["rows"] == 4 and curate.totals["ingest"]["errors"] == {"open failed": 1}

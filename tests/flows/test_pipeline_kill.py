@@ -45,7 +45,7 @@ def test_pipeline_killed_mid_stage_resumes_with_finished_shards_cached(demo_vide
 
     manifests = cat.artifacts.manifests()
     assert done <= {(m.stage, m.key) for m in manifests}
-    assert sorted(m.stage for m in manifests) == ["analyze"] * 3 + ["curate_filter", "dedup"] + ["ingest"] * 4
+    assert sorted(m.stage for m in manifests) == ["analyze"] * 3 + ["curate_filter"] * 3 + ["dedup"] + ["ingest"] * 4
     registered = cat.query("SELECT key FROM artifacts").column("key").to_pylist()
     assert sorted(registered) == sorted(m.key for m in manifests)  # none lost, none duplicated
     parquet = sorted(p.name for p in (catalog / "artifacts").rglob("*.parquet") if p.parent.name != "_empty")

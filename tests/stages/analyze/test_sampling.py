@@ -30,7 +30,7 @@ def decisions(folder: Path, config: AnalyzeConfig) -> dict[str, list[list[Any]]]
         info = probe(path, decode="none")
         if not info.error:
             videos.append({"video_id": path.name, "uri": str(path), "fps": info.fps, "width": info.width,
-                           "height": info.height})
+                           "height": info.height, "error": None})
     clips = AnalyzeStage(config).run(videos).to_pylist()
     links = {r["clip_id"]: r for r in DedupStage(DedupConfig()).run([DedupInput(clips, [])]).to_pylist()}
     rows = [{**c, "duplicate_of": links[c["clip_id"]]["duplicate_of"]} for c in clips]
