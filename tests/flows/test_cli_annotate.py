@@ -17,6 +17,7 @@ runner = CliRunner()
 def test_annotate_command_on_fallbacks(real_videos, catalog_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no physflow.toml here
     monkeypatch.delenv("PHYSFLOW_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "no-default-weights"))  # not even the set-up's defaults
     register_clips(catalog_root, real_videos)
     result = runner.invoke(app, ["--catalog", str(catalog_root), "annotate", "--stride", "8", "--max-frames", "3",
                                  "--width", "320", "--shard-size", "1"])
@@ -25,7 +26,7 @@ def test_annotate_command_on_fallbacks(real_videos, catalog_root, tmp_path, monk
         assert stage in result.output
     catalog = Catalog(catalog_root)
     assert {r["source"] for r in catalog.query("SELECT source FROM detections WHERE error IS NULL").to_pylist()} <= {
-        "hog", "motion"}
+        "flow"}  # moving objects from camera-compensated flow; people come from the pose stage
     poses = catalog.query("SELECT error FROM poses").to_pylist()
     assert len(poses) == 2 and all(p["error"].startswith("no pose model configured") for p in poses)
     masks = catalog.query("SELECT frame, confidence, preview_uri FROM part_masks WHERE error IS NULL").to_pylist()
