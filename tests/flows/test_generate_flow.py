@@ -73,10 +73,11 @@ def test_cli_generate(first_frame, tmp_path, monkeypatch) -> None:
     assert bad.exit_code == 2 and "not a readable image" in bad.output
 
 
-def test_phase_two_uses_the_registered_annotation_weights(first_frame, catalog_root, tmp_path) -> None:
+def test_phase_two_uses_the_registered_annotation_weights(first_frame, catalog_root, tmp_path, monkeypatch) -> None:
     """Weights named in physflow.toml reach phase 2's detect, pose and body_fit stages (ultralytics models saved
     from their yaml, random weights: a tiny threshold still gives boxes and keypoints), enter the generation's
     identity, and a missing file fails before any work."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the set-up's BlazePose files would win `auto`
     folder = _weights_dir(tmp_path)
     toml = tmp_path / "physflow.toml"
     toml.write_text(f'[weights]\nyolo-detect = "{folder / "yolo-detect.pt"}"\n'
