@@ -21,7 +21,7 @@ def test_status_lists_flow_runs_and_stages(demo_videos, catalog_root):
     assert result.exit_code == 0, result.output
     out = result.output
     curate_runs = sum(sum(c.values()) for c in report.steps[0].task_states.values())
-    assert re.search(r"physflow-pipeline\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: 4\s*│", out), out  # one per nested flow run
+    assert re.search(r"physflow-pipeline\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: 5\s*│", out), out  # one per nested flow run
     assert re.search(rf"curate-videos\s*│\s*\S+\s*│\s*Completed\s*│.*│\s*Completed: {curate_runs}\s*│", out), out
     # The stages table: each curation stage's newest task run, in the newest curate flow run.
     newest = re.search(r"curate-videos\s*│\s*(\S+)", out).group(1)

@@ -6,7 +6,7 @@ from physflow.models.registry import SPECS, MissingWeightsError, WeightsRegistry
 
 
 def test_nothing_configured_means_fallbacks(tmp_path):
-    reg = WeightsRegistry.load(None, env={})
+    reg = WeightsRegistry.load(None, env={"XDG_DATA_HOME": str(tmp_path)})  # not even the set-up defaults
     assert all(row["state"] == "not configured" for row in reg.status())
     assert reg.get("raft") is None
     with pytest.raises(MissingWeightsError, match=r"raft.*DIS"):
