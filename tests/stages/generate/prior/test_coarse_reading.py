@@ -86,7 +86,9 @@ def test_annotation_stages_read_the_coarse_video_and_give_the_objects() -> None:
     pos[..., 2] = 0.0
     labels = object_masks(pos, np.array([0.2]), camera, first_label=OBJECT_BASE)
     video = np.where(labels[..., None] > 0, np.array([220, 40, 40], np.uint8), np.uint8(128)).astype(np.uint8)
-    reading = CoarseAnnotationConfig()
+    # MOG2 motion blobs: on a 16-frame 128x96 video the flow-based default follows this ball up to ~24 px off
+    # (noted as an open problem); this test is about phase 2 taking its objects from the detect stage's tracks
+    reading = CoarseAnnotationConfig(detect={"fallback": "hog+mog2"})
     annotations = CoarseAnnotator(reading)(video, 16.0)
     summary = annotations.summary()
     assert summary["detections_rows"] > 0, summary
