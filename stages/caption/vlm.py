@@ -73,8 +73,10 @@ class VlmCaptioner:
 
     def messages(self, m: ClipMeasures, frames: list[np.ndarray]) -> list[dict[str, Any]]:
         facts = json.dumps(m.facts(), ensure_ascii=False)
-        user = [{"type": "text", "text": prompt("user").replace("{facts}", facts)}]
-        user += [image_part(f, self.config.jpeg_quality) for f in frames]
+        text = prompt("user").replace("{facts}", facts)
+        if not frames:  # plain text content: text-only chat templates do not take a list of parts
+            return [{"role": "system", "content": prompt("system")}, {"role": "user", "content": text}]
+        user = [{"type": "text", "text": text}, *(image_part(f, self.config.jpeg_quality) for f in frames)]
         return [{"role": "system", "content": prompt("system")}, {"role": "user", "content": user}]
 
     def caption(self, turns: list[dict[str, Any]], seed: int) -> str:
