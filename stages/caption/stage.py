@@ -19,21 +19,23 @@ import pyarrow as pa
 
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import CAPTIONS
-from physflow.stages.base import ProgressFn, Stage
+from physflow.stages.base import Stage
 from physflow.stages.caption.cache import CaptionCache
 from physflow.stages.caption.config import CaptionConfig
 from physflow.stages.caption.measures import ClipMeasures, camera_class, compose
 from physflow.stages.common.openai_chat import ChatServiceError
+from physflow.stages.common.service_stage import ServiceBatches
 
 Batch = list[ClipMeasures]
-BATCH = 16
 
 
-class CaptionStage(Stage[CaptionConfig, Batch]):
+class CaptionStage(ServiceBatches, Stage[CaptionConfig, Batch]):
     name = "caption"
     VERSION = 3  # 2: objects counted by lasting tracks seen at once; 3: camera motion from the flow fields
     Config = CaptionConfig
     table = CAPTIONS
+    service_error = ChatServiceError
+    item_noun = "clip(s)"
 
     def __init__(self, config: CaptionConfig):
         super().__init__(config)
@@ -55,25 +57,6 @@ class CaptionStage(Stage[CaptionConfig, Batch]):
             self.vlm.client.check()
             if self.config.item_cache:
                 self.cache = CaptionCache(self.config.item_cache)
-
-    def items(self, inputs: Sequence[ClipMeasures]) -> Sequence[Batch]:
-        records = list(inputs)
-        return [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
-
-    def count_in(self, inputs: Any, items: Sequence[Batch]) -> int:
-        return sum(len(b) for b in items)
-
-    def run(self, inputs: Any, progress: ProgressFn | None = None) -> pa.Table:
-        try:
-            table = super().run(inputs, progress)
-        finally:
-            if self.cache is not None:
-                self.cache.close()
-                self.cache = None
-        if self._service_errors:
-            raise ChatServiceError(f"{len(self._service_errors)} clip(s) failed on the model service; the shard is "
-                                   f"not stored, re-run to retry them. First: {self._service_errors[0]}")
-        return table
 
     def process(self, item: Batch) -> Iterable[dict[str, Any]]:
         item = [self._with_camera(m) for m in item]

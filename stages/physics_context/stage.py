@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import PHYSICS_CONTEXT
-from physflow.stages.base import ProgressFn, Stage
+from physflow.stages.base import Stage
+from physflow.stages.common.service_stage import ServiceBatches
 from physflow.stages.physics_context.cache import ItemCache, item_key
 from physflow.stages.physics_context.config import PhysicsContextConfig
 from physflow.stages.physics_context.prompts import sanitize, template_version
@@ -44,11 +45,13 @@ class PhysicsItem:
 Batch = list[PhysicsItem]
 
 
-class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
+class PhysicsContextStage(ServiceBatches, Stage[PhysicsContextConfig, Batch]):
     name = "physics_context"
     VERSION = 2  # 2: laws that decide the outcome, phenomena led by the predicted outcomes
     Config = PhysicsContextConfig
     table = PHYSICS_CONTEXT
+    service_error = ServiceError
+    item_noun = "text(s)"
 
     def __init__(self, config: PhysicsContextConfig):
         super().__init__(config)
@@ -68,25 +71,8 @@ class PhysicsContextStage(Stage[PhysicsContextConfig, Batch]):
         if self.config.item_cache and self.reasoner.cacheable:
             self.cache = ItemCache(self.config.item_cache)
 
-    def items(self, inputs: Sequence[PhysicsItem]) -> Sequence[Batch]:
-        records = list(inputs)
-        size = self.config.batch_size
-        return [records[i:i + size] for i in range(0, len(records), size)]
-
-    def count_in(self, inputs: Any, items: Sequence[Batch]) -> int:
-        return sum(len(batch) for batch in items)
-
-    def run(self, inputs: Any, progress: ProgressFn | None = None) -> pa.Table:
-        try:
-            table = super().run(inputs, progress)
-        finally:
-            if self.cache is not None:
-                self.cache.close()
-                self.cache = None
-        if self._service_errors:
-            raise ServiceError(f"{len(self._service_errors)} text(s) failed on the model service; the shard is "
-                               f"not stored, re-run to retry them. First: {self._service_errors[0]}")
-        return table
+    def batch_size(self) -> int:
+        return self.config.batch_size
 
     def process(self, item: Batch) -> Iterable[dict[str, Any]]:
         assert self.reasoner is not None
