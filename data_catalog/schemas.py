@@ -114,10 +114,12 @@ TABLES: dict[str, TableSpec] = {
             ("left_hand", pa.list_(_vec(3))), ("right_hand", pa.list_(_vec(3))),
             ("left_hand_world", pa.list_(_vec(3))), ("right_hand_world", pa.list_(_vec(3))), ("source", _str),
         ]),
-        _spec(BODY_FITS, 2, (CLIP_ID, "track_id", "frame"), [
+        _spec(BODY_FITS, 3, (CLIP_ID, "track_id", "frame"), [
             (CLIP_ID, _str), ("track_id", _i32), ("frame", _i32), ("model", _str),
             ("betas", _vec()), ("global_orient", _vec(3)), ("body_pose", _vec()), ("transl", _vec(3)),
             ("camera", _vec()), ("fit_loss", _f32), ("reproj_px", _f32),
+            # SMPL-X fits with hands: smplx's full hand-pose space (15 joints x axis-angle) per hand
+            ("left_hand_pose", _vec(45)), ("right_hand_pose", _vec(45)),
         ]),
         _spec(PART_MASKS, 2, (CLIP_ID, "frame"), [
             (CLIP_ID, _str), ("frame", _i32), ("mask_uri", _str), ("confidence", _f32), ("width", _i32),

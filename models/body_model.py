@@ -75,7 +75,7 @@ class _Tube:
     regress: bool = True  # its first ring's centre is the joint (used by J_regressor)
 
 
-def _tubes(j: np.ndarray) -> list[_Tube]:
+def _tubes(j: np.ndarray, hand_stubs: bool = True) -> list[_Tube]:
     n = {name: i for i, name in enumerate(JOINT_NAMES)}
     up = np.array([0.0, 1.0, 0.0])
     tubes = [
@@ -95,7 +95,8 @@ def _tubes(j: np.ndarray) -> list[_Tube]:
             tubes.append(_Tube(n[f"{side}_{a}"], j[n[f"{side}_{a}"]], j[n[f"{side}_{b}"]], r0, r1))
         foot, hand = j[n[f"{side}_foot"]], j[n[f"{side}_hand"]]
         tubes.append(_Tube(n[f"{side}_foot"], foot, foot + _v(0, 0, 0.07), 0.033, 0.025))
-        tubes.append(_Tube(n[f"{side}_hand"], hand, hand + _v(sx * 0.09, 0, 0), 0.026, 0.02))
+        if hand_stubs:  # SMPL's one-piece hand; SMPL-X has fingers instead (_finger_mesh)
+            tubes.append(_Tube(n[f"{side}_hand"], hand, hand + _v(sx * 0.09, 0, 0), 0.026, 0.02))
     return tubes
 
 
@@ -196,6 +197,8 @@ def _vertex_ids(v: np.ndarray, mesh: _Mesh, joints: np.ndarray) -> dict[str, int
 
     def pick(joint: str, target: np.ndarray) -> int:
         ids = np.flatnonzero(owner == JOINT_NAMES.index(joint))
+        if not len(ids):  # no hand stub (SMPL-X layout): the palm, owned by the wrist
+            ids = np.flatnonzero(owner == PARENTS[JOINT_NAMES.index(joint)])
         return int(ids[np.argmin(np.linalg.norm(v[ids] - target, axis=1))])
 
     head = joints[JOINT_NAMES.index("head")] + _v(0, 0.09, 0)
@@ -215,11 +218,11 @@ def _vertex_ids(v: np.ndarray, mesh: _Mesh, joints: np.ndarray) -> dict[str, int
     return ids
 
 
-def body_model_data(n_seg: int = 10, n_rings: int = 5) -> dict[str, Any]:
+def body_model_data(n_seg: int = 10, n_rings: int = 5, hand_stubs: bool = True) -> dict[str, Any]:
     """The arrays of the procedural body, keyed as in an SMPL pickle (plus physflow's vertex ids)."""
     joints = rest_joints()
     mesh = _Mesh([], [], [], [], [], [], {})
-    for tube in _tubes(joints):
+    for tube in _tubes(joints, hand_stubs):
         _add_tube(mesh, tube, n_seg, n_rings)
     v = np.array(mesh.verts)
     weights = np.zeros((len(v), N_JOINTS))
@@ -247,39 +250,104 @@ SMPLX_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 1
                  21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53)
 SMPLX_VERTS = 10475
 _SMPLX_OFFSET = 1000  # our mesh sits at vertex ids 1000.., clear of the ids smplx reads keypoints from
+SMPLX_FINGERS = ("index", "middle", "pinky", "ring", "thumb")  # smplx's order of the 3-joint chains per hand
+# Left hand in the T-pose (palm down, fingers along +x, thumb forward): first joint's offset from the wrist,
+# direction, the three bone lengths (to the next joints and the tip) and the finger's radius, metres.
+_FINGER_GEOMETRY = {
+    "index": ((0.085, 0.0, 0.028), (1.0, 0.0, 0.05), (0.040, 0.024, 0.022), 0.0095),
+    "middle": ((0.09, 0.0, 0.008), (1.0, 0.0, 0.0), (0.044, 0.027, 0.024), 0.0095),
+    "pinky": ((0.075, 0.0, -0.03), (1.0, 0.0, -0.1), (0.032, 0.020, 0.020), 0.008),
+    "ring": ((0.085, 0.0, -0.012), (1.0, 0.0, -0.04), (0.040, 0.026, 0.023), 0.009),
+    "thumb": ((0.025, -0.01, 0.03), (0.7, -0.1, 0.7), (0.040, 0.032, 0.028), 0.011),
+}
+
+
+def finger_joints(side: str, wrist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(15, 3) rest positions of one hand's finger joints in smplx's order and (5, 3) its finger tips
+    (thumb, index, middle, ring, pinky: smplx's tip order), for the hand whose wrist is at `wrist`."""
+    sx = 1.0 if side == "left" else -1.0
+    mirror = np.array([sx, 1.0, 1.0])
+    joints, tips = np.zeros((15, 3)), {}
+    for k, finger in enumerate(SMPLX_FINGERS):
+        offset, direction, lengths, _ = _FINGER_GEOMETRY[finger]
+        d = np.array(direction) / np.linalg.norm(direction) * mirror
+        point = wrist + np.array(offset) * mirror
+        for i, length in enumerate(lengths):
+            if i < 3:
+                joints[3 * k + i] = point
+            point = point + length * d
+        tips[finger] = point
+    return joints, np.stack([tips[f] for f in ("thumb", "index", "middle", "ring", "pinky")])
+
+
+def _finger_mesh(first_vertex: int, n_seg: int = 6, n_rings: int = 3) -> tuple[_Mesh, dict[str, int]]:
+    """Tubes around the 30 finger bones, owned by SMPL-X finger joints (25..54), and the vertex id of each
+    finger tip (smplx's names: lthumb, ..., rpinky), counted from `first_vertex`."""
+    mesh, tips = _Mesh([], [], [], [], [], [], {}), {}
+    rest = rest_joints()
+    for side, first_joint in (("left", 25), ("right", 40)):
+        joints, tip_points = finger_joints(side, rest[JOINT_NAMES.index(f"{side}_wrist")])
+        ends = {3 * k + 2: tip_points[("thumb", "index", "middle", "ring", "pinky").index(f)]
+                for k, f in enumerate(SMPLX_FINGERS)}
+        for j in range(15):
+            radius = _FINGER_GEOMETRY[SMPLX_FINGERS[j // 3]][3] * (1.0 - 0.1 * (j % 3))
+            end = ends.get(j, joints[j + 1] if j % 3 < 2 else None)
+            _add_tube(mesh, _Tube(first_joint + j, joints[j], end, radius, 0.9 * radius), n_seg, n_rings)
+            if j in ends:  # the end cap's centre: the last vertex this tube added
+                tips[f"{side[0]}{SMPLX_FINGERS[j // 3]}"] = first_vertex + len(mesh.verts) - 1
+    return mesh, tips
+
+
+def _procedural_smplx() -> dict[str, Any]:
+    """The procedural body (no hand stubs) plus fingers, as arrays over 55 SMPL-X joints, before placing them
+    among smplx's 10475 vertex ids."""
+    d = body_model_data(hand_stubs=False)
+    n0, n_joints = d["v_template"].shape[0], len(SMPLX_PARENTS)
+    fingers, tips = _finger_mesh(n0)
+    fv = np.array(fingers.verts)
+    weights = np.zeros((n0 + len(fv), n_joints))
+    weights[:n0, :22] = d["weights"][:, :22]
+    for i, (owner, blend) in enumerate(zip(fingers.owner, fingers.blend, strict=True)):
+        weights[n0 + i, owner] = 1.0 - blend
+        weights[n0 + i, SMPLX_PARENTS[owner]] += blend
+    regressor = np.zeros((n_joints, n0 + len(fv)))
+    regressor[:22, :n0] = d["J_regressor"][:22]
+    regressor[22:25, :n0] = d["J_regressor"][15]  # jaw and eyes sit at the head joint
+    for joint, ring in fingers.ring0.items():
+        regressor[joint, n0 + np.array(ring)] = 1.0 / len(ring)
+    # Fingers follow the arm's size directions (overall size, arm span, shoulder width), so they stay on the palm.
+    finger_dirs = np.zeros((len(fv), 3, N_BETAS))
+    finger_dirs[:, 0, 0], finger_dirs[:, 1, 0], finger_dirs[:, 2, 0] = 0.06 * fv.T
+    finger_dirs[:, 0, 3] = 0.06 * fv[:, 0]
+    finger_dirs[:, 0, 5] = 0.015 * np.sign(fv[:, 0])
+    posedirs = np.zeros((n0 + len(fv), 3, 9 * (n_joints - 1)))
+    posedirs[:n0, :, : 9 * 21] = d["posedirs"][:, :, : 9 * 21]
+    ids = {**d[VERTEX_IDS_KEY], **tips}
+    return {"v": np.concatenate([d["v_template"], fv]), "f": np.concatenate([d["f"], np.array(fingers.faces) + n0]),
+            "weights": weights, "regressor": regressor, "posedirs": posedirs, "vertex_ids": ids,
+            "shapedirs": np.concatenate([d["shapedirs"], finger_dirs])}
 
 
 def smplx_model_data() -> dict[str, Any]:
-    """The procedural body in the SMPL-X file layout: 55 joints (the finger and face joints sit at the hand
-    and head, skinned to the first finger joint of each hand), 10475 vertices with smplx's keypoint vertex ids
-    placed on the matching parts, 10 shape + 10 (zero) expression directions, identity hand PCA."""
+    """The procedural body in the SMPL-X file layout: 55 joints (jaw and eyes at the head; five three-joint
+    fingers per hand, each with its own skin), 10475 vertices with smplx's keypoint vertex ids (face, feet,
+    finger tips) placed on the matching parts, 10 shape + 10 (zero) expression directions, identity hand PCA."""
     from smplx.vertex_ids import vertex_ids as smplx_ids
 
-    d = body_model_data()
-    n0, n_joints = d["v_template"].shape[0], len(SMPLX_PARENTS)
-    column = {j: j for j in range(22)} | {22: 25, 23: 40}  # SMPL hand joints -> first finger joints
+    p = _procedural_smplx()
+    n = len(p["v"])
     src = np.zeros(SMPLX_VERTS, np.int64)  # which procedural vertex each SMPL-X vertex copies
-    src[_SMPLX_OFFSET:_SMPLX_OFFSET + n0] = np.arange(n0)
+    src[_SMPLX_OFFSET:_SMPLX_OFFSET + n] = np.arange(n)
     for name, vid in smplx_ids["smplx"].items():
-        src[vid] = d[VERTEX_IDS_KEY][name]
-    weights = np.zeros((SMPLX_VERTS, n_joints))
-    for j, col in column.items():
-        weights[:, col] = d["weights"][src, j]
-    regressor = np.zeros((n_joints, SMPLX_VERTS))
-    regressor[:22, _SMPLX_OFFSET:_SMPLX_OFFSET + n0] = d["J_regressor"][:22]
-    for joints, smpl_joint in ((range(22, 25), 15), (range(25, 40), 22), (range(40, 55), 23)):
-        for j in joints:
-            regressor[j, _SMPLX_OFFSET:_SMPLX_OFFSET + n0] = d["J_regressor"][smpl_joint]
-    posedirs = np.zeros((SMPLX_VERTS, 3, 9 * (n_joints - 1)))
-    for j, col in column.items():
-        if j:
-            posedirs[:, :, 9 * (col - 1):9 * col] = d["posedirs"][src, :, 9 * (j - 1):9 * j]
-    shapedirs = np.concatenate([d["shapedirs"][src], np.zeros((SMPLX_VERTS, 3, 10))], axis=2)
-    parents = np.array([p if p >= 0 else 4294967295 for p in SMPLX_PARENTS], dtype=np.int64)
+        src[vid] = p["vertex_ids"][name]
+    regressor = np.zeros((len(SMPLX_PARENTS), SMPLX_VERTS))
+    regressor[:, _SMPLX_OFFSET:_SMPLX_OFFSET + n] = p["regressor"]
+    shapedirs = np.concatenate([p["shapedirs"][src], np.zeros((SMPLX_VERTS, 3, 10))], axis=2)
+    parents = np.array([q if q >= 0 else 4294967295 for q in SMPLX_PARENTS], dtype=np.int64)
     return {
-        "v_template": d["v_template"][src], "f": d["f"] + _SMPLX_OFFSET, "weights": weights,
-        "shapedirs": shapedirs, "posedirs": posedirs, "J_regressor": regressor,
-        "kintree_table": np.stack([parents, np.arange(n_joints)]),
+        "v_template": p["v"][src], "f": p["f"].astype(np.uint32) + _SMPLX_OFFSET, "weights": p["weights"][src],
+        "shapedirs": shapedirs, "posedirs": p["posedirs"][src], "J_regressor": regressor,
+        "kintree_table": np.stack([parents, np.arange(len(SMPLX_PARENTS))]),
         "hands_componentsl": np.eye(45), "hands_componentsr": np.eye(45),
         "hands_meanl": np.zeros(45), "hands_meanr": np.zeros(45),
         "lmk_faces_idx": np.zeros(51, np.int64), "lmk_bary_coords": np.tile([1.0, 0.0, 0.0], (51, 1)),

@@ -18,6 +18,13 @@ class BodyFitConfig(StageConfig):
     min_keypoints: int = Field(6, ge=3, le=17, description="Frames with fewer confident keypoints are not fitted.")
     world_init: bool = Field(True, description="Start each frame's orientation from the pose rows' 3D world landmarks "
                              "when they have them (BlazePose), else guess upright facing or turned away.")
+    hands: bool = Field(True, description="SMPL-X: fit both hands' poses to the pose rows' 21 hand landmarks (2D, "
+                        "and the world landmarks for the fingers' shape); SMPL has no fingers and ignores it.")
+    hand_world: bool = Field(True, description="Use the hand world landmarks (finger shape) when rows have them.")
+    min_hand_presence: float = Field(0.5, ge=0.0, le=1.0, description="Hands below this presence are not fitted.")
+    iters_hands: int = Field(100, ge=0, le=100_000, description="Adam steps of the last phase with the hands.")
+    w_world: float = Field(1000.0, ge=0.0, le=1e8, description="Weight of the 3D term: the body's joints against the "
+                           "pose rows' world landmarks (metres^2, up to a translation, by visibility); 0 = off.")
     iters_camera: int = Field(60, ge=0, le=10_000, description="Adam steps fitting orientation and translation.")
     iters_full: int = Field(200, ge=1, le=100_000, description="Adam steps fitting every parameter.")
     lr: float = Field(0.05, gt=0.0, le=1.0, description="Adam learning rate.")

@@ -24,10 +24,12 @@ PROCEDURAL = "procedural"
 
 class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
     name = "body_fit"
-    VERSION = 2  # 2: orientation started from the pose rows' world landmarks
+    # 2: orientation started from the pose rows' world landmarks; 3: SMPL-X hand poses, a 3D term against the
+    # world landmarks
+    VERSION = 3
     Config = BodyFitConfig
     table = BODY_FITS
-    input_columns = ("clip_id", "frame", "track_id", "keypoints")
+    input_columns = ("clip_id", "frame", "track_id", "keypoints")  # world landmarks and hands when present
 
     def __init__(self, config: BodyFitConfig):
         super().__init__(config)
@@ -48,7 +50,8 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
 
     def process(self, item: ClipWork) -> Iterable[dict[str, Any]]:
         from physflow.models.smplify import FitSettings, fit_track
-        from physflow.stages.body_fit.world_init import orientations
+        from physflow.stages.body_fit.hand_inputs import hand_arrays
+        from physflow.stages.body_fit.world_init import orientations, world_targets
 
         c, clip = self.config, item.clip
         tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -59,7 +62,7 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
         settings = FitSettings(
             focal_scale=c.focal_scale, iters_camera=c.iters_camera, iters_full=c.iters_full, lr=c.lr,
             w_pose=c.w_pose, w_shape=c.w_shape, w_limits=c.w_limits, w_smooth=c.w_smooth, device=c.device,
-            threads=c.threads,
+            threads=c.threads, iters_hands=c.iters_hands, w_world=c.w_world,
         )
         rows: list[dict[str, Any]] = []
         for track_id, track_rows in sorted(tracks.items()):
@@ -73,16 +76,23 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
                 continue
             used = [r for r, ok in zip(poses, usable, strict=True) if ok]
             orient = orientations([r.get("world_landmarks") for r in used]) if c.world_init else None
-            fit = fit_track(self.model, kps[usable], clip.width, clip.height, settings, orient=orient)
-            frames = [r["frame"] for r, ok in zip(poses, usable, strict=True) if ok]
-            rows += [
-                {"clip_id": clip.clip_id, "track_id": track_id, "frame": frame, "model": self.model_label,
-                 "betas": fit.betas.tolist(), "global_orient": fit.global_orient[t].tolist(),
-                 "body_pose": fit.body_pose[t].tolist(), "transl": fit.transl[t].tolist(),
-                 "camera": fit.camera.tolist(), "fit_loss": float(fit.loss[t]), "reproj_px": float(fit.reproj_px[t])}
-                for t, frame in enumerate(frames)
-            ]
+            hands = hand_arrays(used, c.min_hand_presence) if c.hands else None
+            fit = fit_track(self.model, kps[usable], clip.width, clip.height, settings, orient=orient,
+                            hands=None if hands is None else hands[0],
+                            hands_world=hands[1] if hands is not None and c.hand_world else None,
+                            world=world_targets(used) if c.w_world > 0 else None)
+            rows += [self._row(clip.clip_id, track_id, r["frame"], fit, t) for t, r in enumerate(used)]
         return rows
+
+    def _row(self, clip_id: str, track_id: int, frame: int, fit: Any, t: int) -> dict[str, Any]:
+        row = {"clip_id": clip_id, "track_id": track_id, "frame": frame, "model": self.model_label,
+               "betas": fit.betas.tolist(), "global_orient": fit.global_orient[t].tolist(),
+               "body_pose": fit.body_pose[t].tolist(), "transl": fit.transl[t].tolist(),
+               "camera": fit.camera.tolist(), "fit_loss": float(fit.loss[t]), "reproj_px": float(fit.reproj_px[t])}
+        if fit.left_hand_pose is not None:
+            row["left_hand_pose"] = fit.left_hand_pose[t].tolist()
+            row["right_hand_pose"] = fit.right_hand_pose[t].tolist()
+        return row
 
     def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
         return clip_error(item.clip, reason)

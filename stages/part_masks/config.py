@@ -18,6 +18,8 @@ class PartMasksConfig(StageConfig):
     objects: bool = Field(True, description="Add non-person tracks (and persons without a fit) as labels.")
     preview: bool = Field(True, description="Write one PNG contact sheet per clip (parts, boxes, ids, skeletons, hands).")
     sheet_frames: int = Field(4, ge=1, le=16, description="Frames on a clip's contact sheet, evenly spaced.")
+    hand_hulls: bool = Field(True, description="Draw the pose rows' hands (landmarks' convex hull) as the left / "
+                             "right hand labels for people without a fit in that frame.")
     trim_by_person_mask: bool = Field(True, description="Clear body labels outside the pose rows' person masks.")
     preview_alpha: float = Field(0.55, ge=0.0, le=1.0, description="Opacity of the label colours in the preview.")
 

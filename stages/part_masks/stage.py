@@ -1,7 +1,9 @@
 """part_masks: per sampled frame, a uint8 part label map (`part_masks`, PNG blobs) and a preview per clip.
 
-Each fitted body is posed with its fit, projected through its fit's camera and rasterised z-ordered; a
-pixel's label is the body part (joint + 1, from the skinning weights) of the nearest face. Non-person
+Each fitted body is posed with its fit (SMPL-X: with its fitted hands), projected through its fit's camera and
+rasterised z-ordered; a pixel's label is the body part (SMPL joint + 1, from the skinning weights; SMPL-X's
+fingers are the left / right hand labels) of the nearest face. People's hands without a fit in a frame are
+their hand landmarks' convex hulls, with the same hand labels. Non-person
 tracks, and persons without a fit, are painted beneath as their own labels (OBJECT_BASE + n) from their
 masks, or their boxes when they have none. Body labels outside the pose stage's person masks (dilated a
 little) are cleared, so a fit's limbs do not spill over the background. Confidence is 1.0 for a map with
@@ -35,35 +37,38 @@ from physflow.stages.common.annotation import (
     rle_decode,
 )
 from physflow.stages.part_masks.config import PartMasksConfig
+from physflow.stages.part_masks.hands import LEFT_HAND, RIGHT_HAND, paint_hand_hulls
 
 _PALETTE = np.random.default_rng(7).integers(40, 256, (256, 3)).astype(np.uint8)
+_PALETTE[LEFT_HAND], _PALETTE[RIGHT_HAND] = (255, 200, 0), (0, 200, 255)  # the sheet's hand skeleton colours
 
 
 class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
     name = "part_masks"
-    VERSION = 3  # 2: mask_uri and preview_uri are catalog-relative blob references; 3: person-mask trim, sheets
+    # 2: mask_uri and preview_uri are catalog-relative blob references; 3: person-mask trim, sheets;
+    # 4: hands as the left / right hand labels (fitted SMPL-X fingers, else the hand landmarks' hull)
+    VERSION = 4
     Config = PartMasksConfig
     table = PART_MASKS
     input_columns = ("clip_id", "frame", "track_id", "cls", "box", "mask_rle", "global_orient", "body_pose")
+    # also read when present: the fits' hand poses, the pose rows' person masks and hand landmarks
 
     def __init__(self, config: PartMasksConfig):
         super().__init__(config)
         self.model: Any = None
 
     def setup(self) -> None:
-        from smplx.joint_names import JOINT_NAMES as SMPLX_NAMES
-
         from physflow.models.body_model import JOINT_NAMES, open_body_model
         from physflow.models.rasterize import face_labels
+        from physflow.stages.part_masks.hands import joint_labels
 
         path = self.config.body_model.path if self.config.body_model else None
         self.model = open_body_model(path, self.config.model, num_betas=self.config.num_betas)
         self.faces = np.asarray(self.model.faces, np.int64)
         parts = self.model.lbs_weights.argmax(dim=1).numpy()
-        self.face_labels = face_labels(parts + 1, self.faces).astype(np.uint8)
-        n_joints = self.model.J_regressor.shape[0]
-        names = JOINT_NAMES if n_joints == len(JOINT_NAMES) else SMPLX_NAMES
-        self.part_names = {j + 1: names[j] for j in range(n_joints)}
+        labels = joint_labels(self.model.J_regressor.shape[0])  # SMPL's label set for SMPL and SMPL-X alike
+        self.face_labels = face_labels(labels[parts], self.faces).astype(np.uint8)
+        self.part_names = {j + 1: name for j, name in enumerate(JOINT_NAMES)}
 
     def items(self, inputs: Sequence[AnnotatedShard]) -> Sequence[ClipWork]:
         return clip_items(inputs)
@@ -77,8 +82,12 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         if not fits:
             return np.zeros((0, 0, 3))
         t = lambda key: torch.tensor([f[key] for f in fits], dtype=torch.float32)  # noqa: E731
+        hands = {}
+        if hasattr(self.model, "left_hand_pose"):  # SMPL-X: fitted hands, rest hands for fits without them
+            for side in ("left_hand_pose", "right_hand_pose"):
+                hands[side] = torch.tensor([f.get(side) or [0.0] * 45 for f in fits], dtype=torch.float32)
         with torch.no_grad(), torch_threads(self.config.threads):
-            out = body_forward(self.model, t("betas"), t("global_orient"), t("body_pose"), t("transl"))
+            out = body_forward(self.model, t("betas"), t("global_orient"), t("body_pose"), t("transl"), **hands)
         return out.vertices.numpy()
 
     def render(self, clip: ClipRef, frame: int, fits: list[tuple[dict[str, Any], np.ndarray]],
@@ -120,6 +129,10 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         rows, maps = [], {}
         for frame in clip.sampled(cfg.sampling):
             label_map = self.render(clip, frame, fits_at.get(frame, []), objects_at.get(frame, []))
+            if cfg.hand_hulls:
+                fitted = {row["track_id"] for row, _ in fits_at.get(frame, [])}
+                unfitted = [p for p in poses_at.get(frame, []) if p["track_id"] not in fitted]
+                label_map = paint_hand_hulls(label_map, unfitted, 1.0 / clip.scale(cfg.sampling))
             if cfg.trim_by_person_mask:
                 label_map = _trim(label_map, poses_at.get(frame, []))
             maps[frame] = label_map

@@ -45,3 +45,35 @@ def synthetic_track(model, n_frames: int = 8, noise_px: float = 1.5, dropped: in
     noisy = clean + rng.normal(0, noise_px, clean.shape)
     return SyntheticTrack(betas, f32(orient), f32(pose), f32(transl), out.joints.numpy(),
                           np.concatenate([noisy, conf[..., None]], axis=-1), clean, camera)
+
+
+@dataclass
+class SyntheticHands:
+    hand_pose: torch.Tensor  # (T, 90) true left then right hand pose
+    points: np.ndarray  # (T, 2, 21, 3) true hand keypoints (MediaPipe order) in camera space
+    pixels: np.ndarray  # (T, 2, 21, 3) noisy pixels with presence 1
+    world: np.ndarray  # (T, 2, 21, 3) true points about each hand's centre (as a hand model's world landmarks)
+
+
+def synthetic_hands(model, truth: SyntheticTrack, noise_px: float = 1.0, seed: int = 1) -> SyntheticHands:  # type: ignore[no-untyped-def]
+    """Curled fingers (each finger its own amount, breathing over time) and a turned thumb on both hands of an
+    SMPL-X `truth` track, with their 21 MediaPipe-ordered keypoints."""
+    from physflow.models.hand_fit import hand_keypoint_index
+
+    rng = np.random.default_rng(seed)
+    n = len(truth.global_orient)
+    pose = np.zeros((n, 2, 15, 3))
+    for side, sign in ((0, -1.0), (1, 1.0)):  # flexion: negative about z on the left hand, positive on the right
+        curl = rng.uniform(0.3, 1.2, 4)
+        for finger in range(4):
+            pose[:, side, 3 * finger:3 * finger + 3, 2] = sign * curl[finger] * (1 + 0.2 * np.sin(np.linspace(0, 3, n)))[:, None]
+        pose[:, side, 12:] = rng.normal(0, 0.3, (3, 3))
+    hand_pose = torch.tensor(pose.reshape(n, 90), dtype=torch.float32)
+    with torch.no_grad():
+        out = body_forward(model, truth.betas, truth.global_orient, truth.body_pose, truth.transl,
+                           left_hand_pose=hand_pose[:, :45], right_hand_pose=hand_pose[:, 45:])
+        points = np.stack([out.joints[:, hand_keypoint_index(model, s)].numpy() for s in ("left", "right")], 1)
+        pix = project(torch.tensor(points), torch.tensor(truth.camera, dtype=torch.float32)).numpy()
+    pix = pix + rng.normal(0, noise_px, pix.shape)
+    pixels = np.concatenate([pix, np.ones((*points.shape[:-1], 1))], -1)
+    return SyntheticHands(hand_pose, points, pixels, points - points.mean(2, keepdims=True))
