@@ -194,6 +194,37 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
                   f"{np.mean(p):.3f} | {np.mean(pf):.3f} | {fmt(m)} | {fmt(pam)} | {np.mean(iou) if iou else 0:.3f} | {fitted}/{total} |")
 
 
+def world_term(args: argparse.Namespace, tmp: Path) -> None:
+    """body_fit without and with its 3D term against the world landmarks, on the same pose rows (registry)."""
+    from physflow.models.body_model import open_body_model
+
+    cfg = SynthConfig(width=320, height=240, n_frames=args.frames)
+    model = open_body_model(None, "smpl")
+    print("\n| camera | 3D term (w_world) | MPJPE mm | PA-MPJPE mm | reprojection px | frames fitted |")
+    print("|---|---|---|---|---|---|")
+    for moving in (False, True):
+        results: dict[float, tuple[list, list, list, int]] = {w: ([], [], [], 0) for w in args.world_weights}
+        total = 0
+        for kind in ("human_walk", "human_jump", "human_wave"):
+            for seed in range(args.seeds):
+                scene = simulate(kind, 100 + seed, cfg)
+                path = write_video(tmp / f"w{kind}{seed}{moving}.mp4", shifted(render_frames(scene), moving),
+                                   scene.fps, crf=cfg.crf)
+                clip = ClipRef(f"{kind}:{seed}", "v", 0, cfg.n_frames, str(path), cfg.width, cfg.height)
+                configs = stage_configs(AnnotateParams(sampling=FrameSampling(width=cfg.width)))
+                poses = PoseStage(configs.pose).run([AnnotatedShard([clip], {"detections": EMPTY_DETECTIONS})])
+                total += cfg.n_frames
+                for w, (m, pam, rep, n) in results.items():
+                    fit_config = configs.body_fit.model_copy(update={"w_world": w})
+                    fits = [r for r in BodyFitStage(fit_config).run([AnnotatedShard([clip], {"poses": poses})])
+                            .to_pylist() if not r["error"]]
+                    a, b = mpjpe(fit_joints(fits, model), true_joints(scene))
+                    results[w] = (m + a, pam + b, rep + [f["reproj_px"] for f in fits], n + len(fits))
+        for w, (m, pam, rep, n) in results.items():
+            print(f"| {'moving' if moving else 'still'} | {w:g}{' (off)' if w == 0 else ''} | {np.mean(m):.1f} | "
+                  f"{np.mean(pam):.1f} | {np.mean(rep):.2f} | {n}/{total} |")
+
+
 def real(args: argparse.Namespace, tmp: Path) -> None:
     print("\n| clip | frames | with a person | fitted | with a hand | people tracks | s/frame |")
     print("|---|---|---|---|---|---|---|")
@@ -228,8 +259,13 @@ def main() -> None:
     ap.add_argument("--no-fit", action="store_true", help="Real clips: pose only.")
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--sheets", type=Path, default=None, help="Folder for the real clips' contact sheets.")
+    ap.add_argument("--world-weights", type=float, nargs="*", default=None,
+                    help="Only compare body_fit's 3D term at these weights (e.g. 0 1000) on the synthetic humans.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.world_weights is not None:
+            world_term(args, Path(tmp))
+            return
         if not args.skip_synthetic:
             synthetic(args, Path(tmp))
         real(args, Path(tmp))

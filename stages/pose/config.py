@@ -25,6 +25,13 @@ class PoseConfig(YoloSettings):
         "then confirms each person).")
     min_presence: float = Field(0.5, ge=0.0, le=1.0, description="BlazePose: minimum pose presence to keep a person.")
     threads: int = Field(1, ge=1, le=64, description="BlazePose: TFLite CPU threads.")
+    # Defaults measured on real clips (benchmarks/pose_tracks.py): whole people's tracks there are 16-48 of 48
+    # frames with mean confidence 0.76-0.99; partial bodies (hands from above, a forearm) 1-14 frames, 0.54-0.84.
+    min_track_frames: int = Field(
+        8, ge=1, le=10_000, description="Pose tracks with fewer sampled frames are dropped (partial bodies found and "
+        "lost again); a clip with fewer sampled frames than this needs a track over all of them.")
+    min_track_visibility: float = Field(
+        0.5, ge=0.0, le=1.0, description="Pose tracks whose mean COCO-17 keypoint confidence is lower are dropped.")
     link_iou: float = Field(0.3, ge=0.0, le=1.0, description="Mean box IoU for a pose track to join a detection track.")
 
     def weights_fields(self) -> dict[str, WeightsField]:

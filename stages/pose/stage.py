@@ -40,7 +40,7 @@ Person = tuple[int, int, np.ndarray, np.ndarray, float, dict[str, Any]]  # frame
 
 class PoseStage(Stage[PoseConfig, ClipWork]):
     name = "pose"
-    VERSION = 2  # 2: BlazePose by default, with landmarks, world landmarks, masks and hands
+    VERSION = 3  # 2: BlazePose by default, with landmarks, world landmarks, masks and hands; 3: short tracks pruned
     Config = PoseConfig
     table = POSES
     input_columns = ("clip_id", "frame", "track_id", "cls", "box")
@@ -93,6 +93,11 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
             people = self._yolo(indices, frames, scale)
         if not people:
             return clip_error(clip, f"no person found by the pose model in {len(frames)} frames")
+        people, pruned = prune_tracks(people, min(c.min_track_frames, len(frames)), c.min_track_visibility)
+        if not people:
+            return clip_error(clip, f"no person track of {min(c.min_track_frames, len(frames))}+ frames with mean "
+                              f"keypoint visibility {c.min_track_visibility}+ in {len(frames)} frames "
+                              f"({pruned} shorter or fainter tracks dropped)")
         link = link_tracks(people, item.rows.get("detections", []), c.link_iou)
         return [
             {"clip_id": clip.clip_id, "frame": index, "track_id": link[tid], "keypoints": kps.tolist(),
@@ -118,6 +123,22 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
 
     def error_rows(self, item: ClipWork, reason: str) -> list[dict[str, Any]]:
         return clip_error(item.clip, reason)
+
+
+def track_stats(people: Sequence[tuple[Any, ...]]) -> dict[int, tuple[int, float]]:
+    """Pose track id -> (frames, mean COCO-17 keypoint confidence over its frames)."""
+    conf: dict[int, list[float]] = defaultdict(list)
+    for _, tid, _, kps, *_ in people:
+        conf[tid].append(float(np.mean(np.asarray(kps)[:, 2])))
+    return {tid: (len(v), float(np.mean(v))) for tid, v in conf.items()}
+
+
+def prune_tracks(people: list[Person], min_frames: int, min_visibility: float) -> tuple[list[Person], int]:
+    """The people of tracks at least `min_frames` long with mean keypoint confidence at least `min_visibility`
+    (partial bodies found and lost again: a forearm, hands seen from above), and how many tracks were dropped."""
+    stats = track_stats(people)
+    keep = {tid for tid, (n, vis) in stats.items() if n >= min_frames and vis >= min_visibility}
+    return [p for p in people if p[1] in keep], len(stats) - len(keep)
 
 
 def link_tracks(people: Sequence[tuple[Any, ...]], detections: list[dict[str, Any]], min_iou: float
