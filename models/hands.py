@@ -9,12 +9,12 @@ Where the palm detector finds nothing the landmark model runs on the pose's own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from physflow.models.blazepose import LEFT_INDEX, LEFT_PINKY, LEFT_WRIST, RIGHT_INDEX, RIGHT_PINKY, RIGHT_WRIST
-from physflow.models.mediapipe_ops import Roi, TfliteModel, detect_in, sigmoid, ssd_anchors
+from physflow.models.mediapipe_ops import Roi, TfliteModel, detect, detect_in, sigmoid, ssd_anchors
 
 N_HAND = 21
 PALM_SCALE, PALM_SHIFT = 2.6, -0.5  # palm box -> hand crop: 2.6 x its side, half a side towards the fingers
@@ -55,6 +55,19 @@ class HandLandmarker:
             hand = self._from_palm(image, pose_roi, wrist, side) or self._landmarks(image, pose_roi, side, False)
             if hand is not None:
                 hands.append(hand)
+        return hands
+
+    def in_frame(self, image: np.ndarray, max_hands: int = 4) -> list[Hand]:
+        """Hands anywhere in the frame, without a body: the palm detector on the whole (letterboxed) frame, the
+        landmark model on each palm. The side comes from the model's handedness, which assumes a mirrored
+        (selfie) image: on an ordinary frame its "right" is the person's left hand."""
+        palms = sorted(detect(self.palm, self.anchors, image, self.min_palm, signed=False), key=lambda d: -d.score)
+        hands: list[Hand] = []
+        for palm in palms[:max_hands]:
+            roi = Roi.from_box(palm.box, palm.keypoints[0], palm.keypoints[2], PALM_SCALE, PALM_SHIFT)
+            hand = self._landmarks(image, roi, "", True)
+            if hand is not None:
+                hands.append(replace(hand, side="left" if hand.handedness > 0.5 else "right"))
         return hands
 
     def _from_palm(self, image: np.ndarray, pose_roi: Roi, wrist: np.ndarray, side: str) -> Hand | None:

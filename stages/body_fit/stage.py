@@ -17,7 +17,7 @@ import pyarrow as pa
 from physflow.data_catalog.schemas import BODY_FITS
 from physflow.stages.base import Stage
 from physflow.stages.body_fit.config import BodyFitConfig
-from physflow.stages.common.annotation import AnnotatedShard, ClipWork, clip_error, clip_items
+from physflow.stages.common.annotation import HANDS_ONLY, AnnotatedShard, ClipWork, clip_error, clip_items
 
 PROCEDURAL = "procedural"
 
@@ -56,7 +56,8 @@ class BodyFitStage(Stage[BodyFitConfig, ClipWork]):
         c, clip = self.config, item.clip
         tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in item.rows.get("poses", []):
-            tracks[row["track_id"]].append(row)
+            if row.get("source") != HANDS_ONLY:  # a hand without a body has nothing to fit a body to
+                tracks[row["track_id"]].append(row)
         if not tracks:
             return clip_error(clip, "no keypoints to fit (no pose rows for this clip)")
         settings = FitSettings(

@@ -30,6 +30,7 @@ from physflow.stages.common.video_io import iter_frames, open_video
 # 0 = nothing, body parts = SMPL joint index + 1 (1..24), objects and unfitted people OBJECT_BASE + n.
 OBJECT_BASE = 64
 LABEL_SCALE = 255  # training's mask channel is label / LABEL_SCALE: every label within [0, 1]
+HANDS_ONLY = "hands"  # `poses.source` of rows of a hand found without a body (no body keypoints)
 
 
 class FrameSampling(BaseModel):

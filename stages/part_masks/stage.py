@@ -27,6 +27,7 @@ from physflow.data_catalog.schemas import PART_MASKS
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
 from physflow.stages.common.annotation import (
+    HANDS_ONLY,
     OBJECT_BASE,
     PERSON,
     AnnotatedShard,
@@ -129,12 +130,16 @@ class PartMasksStage(Stage[PartMasksConfig, ClipWork]):
         rows, maps = [], {}
         for frame in clip.sampled(cfg.sampling):
             label_map = self.render(clip, frame, fits_at.get(frame, []), objects_at.get(frame, []))
+            fitted = {row["track_id"] for row, _ in fits_at.get(frame, [])}
+            unfitted = [p for p in poses_at.get(frame, []) if p["track_id"] not in fitted]
+            bodies = [p for p in unfitted if p.get("source") != HANDS_ONLY]
             if cfg.hand_hulls:
-                fitted = {row["track_id"] for row, _ in fits_at.get(frame, [])}
-                unfitted = [p for p in poses_at.get(frame, []) if p["track_id"] not in fitted]
-                label_map = paint_hand_hulls(label_map, unfitted, 1.0 / clip.scale(cfg.sampling))
+                label_map = paint_hand_hulls(label_map, bodies, 1.0 / clip.scale(cfg.sampling))
             if cfg.trim_by_person_mask:
                 label_map = _trim(label_map, poses_at.get(frame, []))
+            if cfg.hand_hulls:  # hands without a body have no person mask to be trimmed by
+                label_map = paint_hand_hulls(label_map, [p for p in unfitted if p.get("source") == HANDS_ONLY],
+                                             1.0 / clip.scale(cfg.sampling))
             maps[frame] = label_map
             _, png = cv2.imencode(".png", label_map)
             ref = blobs.ref(blobs.put_bytes(png.tobytes(), "png")[0])

@@ -32,6 +32,9 @@ class PoseConfig(YoloSettings):
         "lost again); a clip with fewer sampled frames than this needs a track over all of them.")
     min_track_visibility: float = Field(
         0.5, ge=0.0, le=1.0, description="Pose tracks whose mean COCO-17 keypoint confidence is lower are dropped.")
+    loose_hands_stride: int = Field(
+        4, ge=0, le=1000, description="BlazePose with hands: every n-th sampled frame where no kept person shows a "
+        "wrist, look for hands over the whole frame (rows of hands without a body); 0 = never.")
     link_iou: float = Field(0.3, ge=0.0, le=1.0, description="Mean box IoU for a pose track to join a detection track.")
 
     def weights_fields(self) -> dict[str, WeightsField]:

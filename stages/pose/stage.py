@@ -40,7 +40,9 @@ Person = tuple[int, int, np.ndarray, np.ndarray, float, dict[str, Any]]  # frame
 
 class PoseStage(Stage[PoseConfig, ClipWork]):
     name = "pose"
-    VERSION = 3  # 2: BlazePose by default, with landmarks, world landmarks, masks and hands; 3: short tracks pruned
+    # 2: BlazePose by default, with landmarks, world landmarks, masks and hands; 3: short and faint tracks dropped,
+    # rows of hands found without a body
+    VERSION = 3
     Config = PoseConfig
     table = POSES
     input_columns = ("clip_id", "frame", "track_id", "cls", "box")
@@ -91,16 +93,18 @@ class PoseStage(Stage[PoseConfig, ClipWork]):
             people = self.model.people(indices, frames, scale)
         else:
             people = self._yolo(indices, frames, scale)
-        if not people:
-            return clip_error(clip, f"no person found by the pose model in {len(frames)} frames")
+        found = len({p[1] for p in people})
         people, pruned = prune_tracks(people, min(c.min_track_frames, len(frames)), c.min_track_visibility)
-        if not people:
-            return clip_error(clip, f"no person track of {min(c.min_track_frames, len(frames))}+ frames with mean "
-                              f"keypoint visibility {c.min_track_visibility}+ in {len(frames)} frames "
-                              f"({pruned} shorter or fainter tracks dropped)")
         link = link_tracks(people, item.rows.get("detections", []), c.link_iou)
+        if self.backend() == "blazepose" and c.hands and c.loose_hands_stride:
+            loose = self.model.loose_hands(indices, frames, scale, people, c.loose_hands_stride)
+            people, link = people + loose, link | {p[1]: p[1] for p in loose}
+        if not people:
+            kept = (f"; {pruned} track(s) shorter than {min(c.min_track_frames, len(frames))} frames or with mean "
+                    f"keypoint confidence under {c.min_track_visibility} dropped") if found else ""
+            return clip_error(clip, f"no person found by the pose model in {len(frames)} frames{kept}")
         return [
-            {"clip_id": clip.clip_id, "frame": index, "track_id": link[tid], "keypoints": kps.tolist(),
+            {"clip_id": clip.clip_id, "frame": index, "track_id": link[tid], "keypoints": np.asarray(kps).tolist(),
              "format": COCO17, "score": score, **extra}
             for index, tid, _, kps, score, extra in people
         ]
