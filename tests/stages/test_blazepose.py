@@ -138,3 +138,37 @@ def test_portrait_exported_clip_through_part_masks(tmp_path):
                                                       blob_root=str(tmp_path))]).to_pylist()
     assert [r["error"] for r in rows] == [None] * 3
     assert {(r["height"], r["width"]) for r in rows} == {(836, 640)} and rows[0]["preview_uri"]
+
+
+@pytest.mark.timeout(180)
+def test_hands_without_a_body_on_a_top_down_clip(default_refs, real_videos, tmp_path):
+    """Blocks slid by hand, seen from above: no whole body (short partial-body tracks are dropped), hands found
+    by the palm detector over the whole frame, drawn as hand labels; body_fit has no body to fit."""
+    from physflow.stages.body_fit import BodyFitConfig, BodyFitStage
+    from physflow.stages.common.annotation import HANDS_ONLY
+
+    clip = ClipRef("blocks:24-48", "blocks", 24, 48, str(real_videos / "sam2_03_blocks.mp4"), 1280, 720)
+    sampling = FrameSampling(stride=4, width=640)
+    config = PoseConfig(sampling=sampling, loose_hands_stride=1, **default_refs)
+    poses = PoseStage(config).run([AnnotatedShard([clip], {"detections": NO_DETECTIONS})])
+    rows = [r for r in poses.to_pylist() if r["error"] is None]
+    assert rows and all(r["source"] == HANDS_ONLY for r in rows)
+    assert len({r["frame"] for r in rows}) >= 3  # of 6 sampled frames
+    for r in rows:
+        hand = np.array(r["left_hand"] or r["right_hand"])
+        assert hand.shape == (21, 3) and 0 <= hand[:, 0].min() and hand[:, 0].max() <= 1280
+        assert np.ptp(hand[:, 0]) > 60  # a hand ~200 px across at 1280 px, not a speck
+    fits = BodyFitStage(BodyFitConfig(model="smplx")).run([AnnotatedShard([clip], {"poses": poses})]).to_pylist()
+    assert [f["error"] for f in fits] == ["no keypoints to fit (no pose rows for this clip)"]
+    from physflow.data_catalog.blobs import BlobStore
+    from physflow.data_catalog.storage import Root
+    from physflow.stages.part_masks import PartMasksConfig, PartMasksStage
+
+    masks = PartMasksStage(PartMasksConfig(sampling=sampling, sheet_frames=4)).run(
+        [AnnotatedShard([clip], {"detections": NO_DETECTIONS, "poses": poses}, blob_root=str(tmp_path))]).to_pylist()
+    hand_frames = [m for m in masks if "hand" in (m["labels"] or "")]
+    assert len(hand_frames) >= 3
+    out = Path(__file__).resolve().parents[2] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    sheet = BlobStore(Root(str(tmp_path))).resolve(masks[0]["preview_uri"])
+    (out / "contact_sheet_blocks_hands.png").write_bytes(Path(sheet).read_bytes())
