@@ -9,7 +9,8 @@ still and a moving (panning and bobbing) camera, through the real pose -> body_f
 - MPJPE and PA-MPJPE (mm) of the fitted bodies' 24 joints against the true SMPL joints, pelvis-centred
   (camera axes: y down, z away from the camera) and after a similarity (Procrustes) alignment;
 - person-mask IoU: the part map's body labels against the true silhouette.
-Real clips: share of sampled frames with a person, with a fitted body, with at least one hand.
+Real clips: share of sampled frames with a person (a body), with a fitted body, with at least one hand (a body's
+or one found without a body); body tracks and hand-only tracks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from physflow.flows.annotate import AnnotateParams, stage_configs
 from physflow.stages.body_fit import BodyFitStage
-from physflow.stages.common.annotation import OBJECT_BASE, AnnotatedShard, ClipRef, FrameSampling
+from physflow.stages.common.annotation import HANDS_ONLY, OBJECT_BASE, AnnotatedShard, ClipRef, FrameSampling
 from physflow.stages.common.video_io import probe, write_video
 from physflow.stages.part_masks import PartMasksStage
 from physflow.stages.pose import PoseStage
@@ -164,6 +165,16 @@ def annotate(clip: ClipRef, params: AnnotateParams, blob_root: Path, fit: bool =
     return pose_rows, fit_rows, mask_rows, time.perf_counter() - t0
 
 
+def synthetic_clips(args: argparse.Namespace, cfg: SynthConfig, tmp: Path, moving: bool):  # type: ignore[no-untyped-def]
+    """(scene, clip) of each synthetic human video, rendered with a still or moving camera."""
+    for kind in ("human_walk", "human_jump", "human_wave"):
+        for seed in range(args.seeds):
+            scene = simulate(kind, 100 + seed, cfg)
+            path = write_video(tmp / f"{kind}{seed}{moving}.mp4", shifted(render_frames(scene), moving), scene.fps,
+                               crf=cfg.crf)
+            yield scene, ClipRef(f"{kind}:{seed}", "v", 0, cfg.n_frames, str(path), cfg.width, cfg.height)
+
+
 def synthetic(args: argparse.Namespace, tmp: Path) -> None:
     from physflow.models.body_model import open_body_model
 
@@ -175,20 +186,15 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
     for moving in (False, True):
         for use in (False, True):
             p, pf, m, pam, iou, fitted, total = [], [], [], [], [], 0, 0
-            for kind in ("human_walk", "human_jump", "human_wave"):
-                for seed in range(args.seeds):
-                    scene = simulate(kind, 100 + seed, cfg)
-                    path = write_video(tmp / f"{kind}{seed}{moving}.mp4", shifted(render_frames(scene), moving),
-                                       scene.fps, crf=cfg.crf)
-                    clip = ClipRef(f"{kind}:{seed}", "v", 0, cfg.n_frames, str(path), cfg.width, cfg.height)
-                    params = AnnotateParams(use_weights=use, sampling=FrameSampling(width=cfg.width))
-                    poses, fits, masks, _ = annotate(clip, params, tmp)
-                    p.append(pck(poses, scene.human["keypoints"], moving))
-                    pf.append(pck(poses, scene.human["keypoints"], moving, flip=True))
-                    a, b = mpjpe(fit_joints(fits, model), true_joints(scene))
-                    m, pam = m + a, pam + b
-                    iou += mask_iou(masks, tmp, scene, moving)
-                    fitted, total = fitted + len({f["frame"] for f in fits}), total + cfg.n_frames
+            for scene, clip in synthetic_clips(args, cfg, tmp, moving):
+                params = AnnotateParams(use_weights=use, sampling=FrameSampling(width=cfg.width))
+                poses, fits, masks, _ = annotate(clip, params, tmp)
+                p.append(pck(poses, scene.human["keypoints"], moving))
+                pf.append(pck(poses, scene.human["keypoints"], moving, flip=True))
+                a, b = mpjpe(fit_joints(fits, model), true_joints(scene))
+                m, pam = m + a, pam + b
+                iou += mask_iou(masks, tmp, scene, moving)
+                fitted, total = fitted + len({f["frame"] for f in fits}), total + cfg.n_frames
             fmt = lambda xs: f"{np.mean(xs):.1f}" if xs else "n/a"  # noqa: E731
             print(f"| {'moving' if moving else 'still'} | {'registry' if use else 'none (old default)'} | "
                   f"{np.mean(p):.3f} | {np.mean(pf):.3f} | {fmt(m)} | {fmt(pam)} | {np.mean(iou) if iou else 0:.3f} | {fitted}/{total} |")
@@ -205,29 +211,24 @@ def world_term(args: argparse.Namespace, tmp: Path) -> None:
     for moving in (False, True):
         results: dict[float, tuple[list, list, list, int]] = {w: ([], [], [], 0) for w in args.world_weights}
         total = 0
-        for kind in ("human_walk", "human_jump", "human_wave"):
-            for seed in range(args.seeds):
-                scene = simulate(kind, 100 + seed, cfg)
-                path = write_video(tmp / f"w{kind}{seed}{moving}.mp4", shifted(render_frames(scene), moving),
-                                   scene.fps, crf=cfg.crf)
-                clip = ClipRef(f"{kind}:{seed}", "v", 0, cfg.n_frames, str(path), cfg.width, cfg.height)
-                configs = stage_configs(AnnotateParams(sampling=FrameSampling(width=cfg.width)))
-                poses = PoseStage(configs.pose).run([AnnotatedShard([clip], {"detections": EMPTY_DETECTIONS})])
-                total += cfg.n_frames
-                for w, (m, pam, rep, n) in results.items():
-                    fit_config = configs.body_fit.model_copy(update={"w_world": w})
-                    fits = [r for r in BodyFitStage(fit_config).run([AnnotatedShard([clip], {"poses": poses})])
-                            .to_pylist() if not r["error"]]
-                    a, b = mpjpe(fit_joints(fits, model), true_joints(scene))
-                    results[w] = (m + a, pam + b, rep + [f["reproj_px"] for f in fits], n + len(fits))
+        for scene, clip in synthetic_clips(args, cfg, tmp, moving):
+            configs = stage_configs(AnnotateParams(sampling=FrameSampling(width=cfg.width)))
+            poses = PoseStage(configs.pose).run([AnnotatedShard([clip], {"detections": EMPTY_DETECTIONS})])
+            total += cfg.n_frames
+            for w, (m, pam, rep, n) in results.items():
+                fit_config = configs.body_fit.model_copy(update={"w_world": w})
+                fits = [r for r in BodyFitStage(fit_config).run([AnnotatedShard([clip], {"poses": poses})])
+                        .to_pylist() if not r["error"]]
+                a, b = mpjpe(fit_joints(fits, model), true_joints(scene))
+                results[w] = (m + a, pam + b, rep + [f["reproj_px"] for f in fits], n + len(fits))
         for w, (m, pam, rep, n) in results.items():
             print(f"| {'moving' if moving else 'still'} | {w:g}{' (off)' if w == 0 else ''} | {np.mean(m):.1f} | "
                   f"{np.mean(pam):.1f} | {np.mean(rep):.2f} | {n}/{total} |")
 
 
 def real(args: argparse.Namespace, tmp: Path) -> None:
-    print("\n| clip | frames | with a person | fitted | with a hand | people tracks | s/frame |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| clip | frames | with a person | fitted | with a hand | people tracks | hand-only tracks | s/frame |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in PEOPLE:
         path = REAL / name
         if not path.exists():
@@ -245,10 +246,11 @@ def real(args: argparse.Namespace, tmp: Path) -> None:
             sheet = BlobStore(Root(tmp)).resolve(masks[0]["preview_uri"])
             (args.sheets / f"{Path(name).stem}.png").write_bytes(Path(sheet).read_bytes())
         n = clip.n_frames
-        people = {r["frame"] for r in poses}
+        bodies = [r for r in poses if r.get("source") != HANDS_ONLY]
         hands = {r["frame"] for r in poses if r.get("left_hand") or r.get("right_hand")}
-        print(f"| {name} | {n} | {len(people) / n:.2f} | {len({f['frame'] for f in fits}) / n:.2f} | "
-              f"{len(hands) / n:.2f} | {len({r['track_id'] for r in poses})} | {seconds / n:.3f} |")
+        hand_tracks = {r["track_id"] for r in poses if r.get("source") == HANDS_ONLY}
+        print(f"| {name} | {n} | {len({r['frame'] for r in bodies}) / n:.2f} | {len({f['frame'] for f in fits}) / n:.2f} "
+              f"| {len(hands) / n:.2f} | {len({r['track_id'] for r in bodies})} | {len(hand_tracks)} | {seconds / n:.3f} |")
 
 
 def main() -> None:

@@ -225,6 +225,19 @@ def fit_track(model, keypoints: np.ndarray, width: int, height: int, settings: F
                     hand_settings=hand_settings or HandSettings(), world=world)
 
 
+def _optimise(p: dict[str, torch.Tensor], names: tuple[str, ...], iters: int, lr: float, losses) -> None:  # type: ignore[no-untyped-def]
+    """Adam on the parameters `names` of `p` (replaced in place by their detached results)."""
+    params = [p[k].requires_grad_(True) for k in names]
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(iters):
+        opt.zero_grad()
+        per_frame, smooth, _ = losses()
+        (per_frame.sum() + smooth).backward()
+        opt.step()
+    for k in names:
+        p[k] = p[k].detach()
+
+
 def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings,  # type: ignore[no-untyped-def]
          *, orient: np.ndarray | None, hands: np.ndarray | None, hands_world: np.ndarray | None,
          hand_settings, world: WorldTargets | None) -> FitResult:  # type: ignore[no-untyped-def]
@@ -280,15 +293,7 @@ def _fit(model, keypoints: np.ndarray, width: int, height: int, s: FitSettings, 
         phases.append((("global_orient", "body_pose", "transl", "hands"), s.iters_hands, torch.ones(17, device=dev),
                        True))
     for names, iters, weight, with_hands in phases:
-        params = [p[k].requires_grad_(True) for k in names]
-        opt = torch.optim.Adam(params, lr=s.lr)
-        for _ in range(iters):
-            opt.zero_grad()
-            per_frame, smooth, _ = losses(weight, with_hands)
-            (per_frame.sum() + smooth).backward()
-            opt.step()
-        for k in names:
-            p[k] = p[k].detach()
+        _optimise(p, names, iters, s.lr, lambda w=weight, h=with_hands: losses(w, h))
     with torch.no_grad():
         per_frame, _, sq = losses(torch.ones(17, device=dev), True)
         seen = conf > 0.1
