@@ -29,21 +29,12 @@ from typing import Any
 import torch
 from diffusers import StableVideoDiffusionPipeline, WanPipeline
 from diffusers.utils import BaseOutput
-from torch.nn import functional
 
 from physflow.models.inner_guidance import InnerGuidance, sample_inner_guidance
+from physflow.models.revision_unet import mask_channels
 from physflow.models.video_dit import JointDiT
 
 DEFAULT_MAX_PARTS = 255  # physflow's label scale (stages/common/annotation.LABEL_SCALE)
-
-
-def mask_channels(masks: torch.Tensor, confidence: torch.Tensor | float | None, size: tuple[int, int],
-                  max_parts: int) -> torch.Tensor:
-    """ReVision's two extra UNet channels [B, F, 2, h, w]: the part labels [B, F, H, W] divided by max_parts and
-    resized (nearest) to `size` = (h, w), and the per-frame confidence [B, F] (a float: every frame; None: 1)."""
-    labels = functional.interpolate(masks.float(), size=size, mode="nearest") / max_parts  # [B, F, h, w]
-    conf = torch.as_tensor(1.0 if confidence is None else confidence, dtype=torch.float32).expand(labels.shape[:2])
-    return torch.stack([labels, conf[..., None, None].expand_as(labels)], dim=2)
 
 
 class ReVisionSVDPipeline(StableVideoDiffusionPipeline):

@@ -19,19 +19,25 @@ every device.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from physflow.models.codec import PixelCodec
 from physflow.models.inner_guidance import InnerGuidance, inner_guidance_velocity
-from physflow.models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
+from physflow.models.revision_unet import (
+    MaskConditionedUNet,
+    TinyUNetSize,
+    build_tiny_unet,
+    extend_for_masks,
+    mask_channels,
+)
 from physflow.models.text_embed import HashTextEmbedder
 from physflow.models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
 from physflow.stages.common.annotation import LABEL_SCALE
-from physflow.stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig, is_pipeline_folder
 
 
 @dataclass
@@ -41,6 +47,13 @@ class Condition:
     labels: torch.Tensor | None = None  # [B, F, H, W] part labels (0 = none), pixel resolution
     confidence: torch.Tensor | None = None  # [B, F] confidence of each frame's labels (1 exact, 0.5 sketch, 0)
     flow_rgb: torch.Tensor | None = None  # [B, 3, F, H, W] in [-1, 1]: the wanted motion as flow RGB
+
+
+def mask_input(cond: Condition, b: int, f: int, size: tuple[int, int], max_parts: int) -> torch.Tensor:
+    """The UNet's mask channels [B, F, 2, h, w] (label / max_parts, confidence) for a condition; zeros if empty."""
+    if cond.labels is None or cond.confidence is None:
+        return torch.zeros(b, f, 2, *size)
+    return mask_channels(cond.labels, cond.confidence, size, max_parts)
 
 
 class RevisionGenerator(nn.Module):
@@ -69,13 +82,7 @@ class RevisionGenerator(nn.Module):
         return cls(recipe.codec, recipe.model, recipe.text, recipe.data.max_parts).eval()
 
     def _mask_input(self, cond: Condition, b: int, f: int, h: int, w: int) -> torch.Tensor:
-        out = torch.zeros(b, f, 2, h, w)  # [B, F, (label / max_parts, confidence), h, w]
-        if cond.labels is None or cond.confidence is None:
-            return out
-        labels = functional.interpolate(cond.labels.float(), size=(h, w), mode="nearest")  # [B, F, h, w]
-        out[:, :, 0] = labels / self.max_parts
-        out[:, :, 1] = cond.confidence.float()[..., None, None].expand(b, f, h, w)
-        return out
+        return mask_input(cond, b, f, (h, w), self.max_parts)
 
     @torch.no_grad()
     def sample(self, first: torch.Tensor, prompts: list[str], cond: Condition, *, frames: int, steps: int,
@@ -148,14 +155,18 @@ class JointGenerator(nn.Module):
         return self.codec.decode(x).clamp(-1, 1)
 
 
-def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None,
-                    seed: int = 0) -> RevisionGenerator | JointGenerator:
-    """The model named by `checkpoint`: an embedded tiny name, or a checkpoint_id of the `checkpoints` table of
-    the catalog at `catalog_root`, loaded by the train stage (stages/train/checkpoint.py)."""
+def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None, seed: int = 0) -> nn.Module:
+    """The model named by `checkpoint`: an embedded tiny name, an exported diffusers pipeline folder (physflow
+    export), or a checkpoint_id of the `checkpoints` table of the catalog at `catalog_root`, loaded by the train
+    stage (stages/train/checkpoint.py)."""
     if checkpoint == "tiny-revision":
         return RevisionGenerator.tiny(frames, seed)
     if checkpoint == "tiny-videojam":
         return JointGenerator.tiny(seed)
+    if is_pipeline_folder(checkpoint):
+        from physflow.stages.generate.pretrained import generator_from_folder
+
+        return generator_from_folder(Path(checkpoint))
     if catalog_root is None:
         raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(TINY_CHECKPOINTS)} and no catalog is given")
     from physflow.data_catalog import Catalog
