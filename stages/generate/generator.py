@@ -75,10 +75,12 @@ class RevisionGenerator(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> RevisionGenerator:
-        """The modules of a trained ReVision recipe (stages/train/recipes/revision.py)."""
+        """The modules of a trained ReVision recipe (stages/train/recipes/revision.py); one trained from a Stable
+        Video Diffusion folder samples with SVD's EDM sampler (stages/generate/pretrained.SvdRevisionGenerator)."""
         if getattr(recipe, "folder", None) is not None:
-            raise ValueError("a ReVision checkpoint trained from a Stable Video Diffusion folder samples with SVD's EDM "
-                             "sampler (RevisionRecipe.sample); phase 1/3 generation from it is not built yet")
+            from physflow.stages.generate.pretrained import SvdRevisionGenerator
+
+            return SvdRevisionGenerator.from_recipe(recipe)  # type: ignore[return-value]
         return cls(recipe.codec, recipe.model, recipe.text, recipe.data.max_parts).eval()
 
     def _mask_input(self, cond: Condition, b: int, f: int, h: int, w: int) -> torch.Tensor:
