@@ -136,10 +136,19 @@ class JointGenerator(nn.Module):
         """first [B, 3, H, W] in [-1, 1] -> video [B, 3, F, H, W] in [-1, 1], Inner-Guidance at every step."""
         z_first = self.codec.encode(first[:, :, None])  # [B, C, 1, h, w]
         b, c, _, h, w = z_first.shape
+        # A video VAE compresses time by `tf` (Wan: 4; 1 + tf (n - 1) frames <-> n latents): enough latent frames
+        # for `frames`, the decoded surplus cut off, the target flow padded with its last frame to match.
+        tf = int(getattr(self.codec, "temporal_factor", 1))
+        latent_frames = -(-(frames - 1) // tf) + 1
+        span = tf * (latent_frames - 1) + 1
         text, null = self.text(prompts).to(z_first), self.text([""] * b).to(z_first)
-        x = torch.randn((b, c, frames, h, w), generator=generator).to(z_first)
-        d = torch.randn((b, self.model.flow_channels, frames, h, w), generator=generator).to(z_first)
-        d_target = self.codec.encode(cond.flow_rgb.to(z_first)) if cond.flow_rgb is not None else None
+        x = torch.randn((b, c, latent_frames, h, w), generator=generator).to(z_first)
+        d = torch.randn((b, self.model.flow_channels, latent_frames, h, w), generator=generator).to(z_first)
+        d_target = None
+        if cond.flow_rgb is not None:
+            flow_rgb = cond.flow_rgb.to(z_first)
+            pad = flow_rgb[:, :, -1:].expand(-1, -1, span - flow_rgb.shape[2], -1, -1)
+            d_target = self.codec.encode(torch.cat([flow_rgb, pad], dim=2))
         noise_first = torch.randn(z_first.shape, generator=generator).to(z_first)
         noise_d = torch.randn(d.shape, generator=generator).to(z_first)
         weights = InnerGuidance(guidance.text, guidance.motion)
@@ -154,7 +163,7 @@ class JointGenerator(nn.Module):
             if u_d is not None:
                 d = d - (t - ts[i + 1]) * u_d
         x[:, :, :1] = z_first
-        return self.codec.decode(x).clamp(-1, 1)
+        return self.codec.decode(x)[:, :, :frames].clamp(-1, 1)
 
 
 def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None, seed: int = 0) -> nn.Module:

@@ -21,9 +21,12 @@ def test_wan_based_videojam_generates_on_its_scheduler(wan_folder):  # noqa: F81
     generator = JointGenerator.from_recipe(recipe)
     assert torch.equal(generator.sigmas(3), scheduler_sigmas(wan_folder, 3))
     first = torch.rand(1, 3, 16, 16) * 2 - 1
-    video = generator.sample(first, ["a ball falls"], Condition(), frames=2, steps=2, guidance=GuidanceConfig(),
-                             generator=torch.Generator().manual_seed(0))
-    assert video.shape == (1, 3, 5, 16, 16) and torch.isfinite(video).all()
+    # Wan's VAE decodes 1 + 4 (n - 1) frames from n latents: 7 frames take 3 latents (9 frames, 2 cut off), and a
+    # 7-frame target flow is padded to 9 before encoding.
+    flow = torch.rand(1, 3, 7, 16, 16) * 2 - 1
+    video = generator.sample(first, ["a ball falls"], Condition(flow_rgb=flow), frames=7, steps=2,
+                             guidance=GuidanceConfig(), generator=torch.Generator().manual_seed(0))
+    assert video.shape == (1, 3, 7, 16, 16) and torch.isfinite(video).all()
 
 
 def test_svd_based_revision_samples_with_the_recipes_edm_sampler(svd_folder):  # noqa: F811

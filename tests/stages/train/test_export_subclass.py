@@ -11,8 +11,11 @@ import torch
 from typer.testing import CliRunner
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
 from physflow.flows.cli import app
 from physflow.models.physflow_pipelines import ReVisionSVDPipeline, VideoJAMWanPipeline
+from physflow.stages.common.video_io import probe
 from physflow.stages.generate.config import GuidanceConfig
 from physflow.stages.generate.generator import Condition, JointGenerator, build_generator
 from physflow.stages.train import TrainConfig
@@ -75,28 +78,40 @@ def test_revision_with_masks_exports_a_revision_pipeline(world, revision_export)
     assert diff < TOLERANCE and effect > 10 * TOLERANCE  # trained mask weights: the masks reach the UNet
 
 
+def _generate_cli(cat: str, image, folder, frames: int) -> list[dict]:
+    """`physflow generate --checkpoint FOLDER` at 16 px, 2 steps; the generations rows it wrote."""
+    result = CliRunner().invoke(app, [
+        "--catalog", cat, "generate", "--prompt", "a ball falls", "--image", str(image), "--checkpoint", str(folder),
+        "--frames", str(frames), "--width", "16", "--height", "16", "--steps", "2", "--no-annotate"])
+    assert result.exit_code == 0, result.output
+    rows = Catalog(cat).query("SELECT stage, checkpoint_id, video_uri, error FROM generations WHERE checkpoint_id = ? "
+                              "ORDER BY phase", [str(folder.resolve())]).to_pylist()
+    assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"] and all(r["error"] is None for r in rows)
+    return rows
+
+
 @pytest.mark.usefixtures("prefect_api")
-def test_generate_cli_samples_an_exported_revision_folder(revision_export, tmp_path, first_frame, monkeypatch):
-    _, folder = revision_export
+def test_generate_cli_samples_exported_folders(revision_export, videojam_export, tmp_path, first_frame, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cat = str(tmp_path / "cat")
-    result = CliRunner().invoke(app, [
-        "--catalog", cat, "generate", "--prompt", "a ball falls", "--image", str(first_frame), "--checkpoint",
-        str(folder), "--frames", "4", "--width", "16", "--height", "16", "--steps", "2",
-        "--no-annotate"])
-    assert result.exit_code == 0, result.output
-    rows = Catalog(cat).query("SELECT stage, checkpoint_id, error FROM generations ORDER BY phase").to_pylist()
-    assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"] and all(r["error"] is None for r in rows)
-    assert rows[0]["checkpoint_id"] == str(folder.resolve())
+    _generate_cli(cat, first_frame, revision_export[1], 4)
+    rows = _generate_cli(cat, first_frame, videojam_export[1], 6)  # Wan VAE: 6 frames from 3 latents (9, cut)
+    assert probe(BlobStore(Root(cat)).resolve(rows[2]["video_uri"])).n_frames == 6
     missing = CliRunner().invoke(app, ["--catalog", cat, "generate", "--prompt", "x", "--image", str(first_frame),
                                        "--checkpoint", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "pipeline folder" in missing.output
 
 
-def test_videojam_with_flow_exports_a_videojam_pipeline(world, wan_folder, tmp_path):  # noqa: F811
-    checkpoint = _train_and_export(world, wan_folder, {"recipe": "videojam"}, frames=5, steps=2,
-                                   out=tmp_path / "videojam")
-    pipe = VideoJAMWanPipeline.from_pretrained(str(tmp_path / "videojam"), local_files_only=True)
+@pytest.fixture(scope="module")
+def videojam_export(world, wan_folder, tmp_path_factory):  # noqa: F811
+    """(checkpoint_id, exported folder) of a VideoJAM run with flow channels (2 steps)."""
+    out = tmp_path_factory.mktemp("videojam-export") / "videojam"
+    return _train_and_export(world, wan_folder, {"recipe": "videojam"}, frames=5, steps=2, out=out), out
+
+
+def test_videojam_with_flow_exports_a_videojam_pipeline(world, videojam_export):
+    checkpoint, folder = videojam_export
+    pipe = VideoJAMWanPipeline.from_pretrained(str(folder), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     recipe, _ = load_checkpoint(world, checkpoint)
     out = pipe("a ball rolls", negative_prompt="", height=16, width=16, num_frames=5, num_inference_steps=2,
@@ -107,8 +122,8 @@ def test_videojam_with_flow_exports_a_videojam_pipeline(world, wan_folder, tmp_p
     diff = float(((ours / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4) - out.frames).abs().max())
     print(f"VideoJAM export: max |VideoJAMWanPipeline - physflow Inner-Guidance sampler| = {diff:.3g}")
     assert diff < TOLERANCE and out.flow.shape == out.frames.shape and float(out.flow.std()) > 0
-    generator = build_generator(str(tmp_path / "videojam"), 2)  # generate's view of the same folder
+    generator = build_generator(str(folder), 5)  # generate's view of the same folder
     assert isinstance(generator, JointGenerator) and generator.model.flow_channels == 16
-    video = generator.sample(torch.rand(1, 3, 16, 16) * 2 - 1, ["a ball rolls"], Condition(), frames=2, steps=2,
+    video = generator.sample(torch.rand(1, 3, 16, 16) * 2 - 1, ["a ball rolls"], Condition(), frames=5, steps=2,
                              guidance=GuidanceConfig(), generator=torch.Generator().manual_seed(0))
     assert video.shape == (1, 3, 5, 16, 16) and torch.isfinite(video).all()
