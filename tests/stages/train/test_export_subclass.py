@@ -36,8 +36,10 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     return build_train_world(tmp_path_factory.mktemp("export-subclass-world"), n_clips=2, frames=8, size=16)
 
 
-def _train_and_export(world, folder, recipe: dict, *, frames: int, steps: int, out) -> str:
-    cfg = TrainConfig.model_validate({"recipe": {"base": "video-base", **recipe}, "data": {"frames": frames, "size": 16},
+def _train_and_export(world, folder, tmp_path_factory, recipe: str, *, frames: int, steps: int):
+    """(checkpoint_id, exported folder) of a `steps`-step run of `recipe` from the pipeline folder `folder`."""
+    out = tmp_path_factory.mktemp(f"{recipe}-export") / recipe
+    cfg = TrainConfig.model_validate({"recipe": {"base": "video-base", "recipe": recipe}, "data": {"frames": frames, "size": 16},
                                       "loop": {"steps": steps, "batch_size": 2, "lr": 3e-2, "save_every": steps},
                                       "base_folder": str(folder)})
     run_id, _ = run_training(world, cfg.recipe, cfg.data, cfg.loop, load_snapshot(world, cfg.data),
@@ -45,14 +47,12 @@ def _train_and_export(world, folder, recipe: dict, *, frames: int, steps: int, o
     checkpoint = f"{run_id}:{steps}"
     result = CliRunner().invoke(app, ["--catalog", str(world.root.uri), "export", checkpoint, str(out)])
     assert result.exit_code == 0, result.output
-    return checkpoint
+    return checkpoint, out
 
 
 @pytest.fixture(scope="module")
 def revision_export(world, svd_folder, tmp_path_factory):  # noqa: F811
-    """(checkpoint_id, exported folder) of a ReVision run with mask channels (1 step)."""
-    out = tmp_path_factory.mktemp("revision-export") / "revision"
-    return _train_and_export(world, svd_folder, {"recipe": "revision"}, frames=4, steps=1, out=out), out
+    return _train_and_export(world, svd_folder, tmp_path_factory, "revision", frames=4, steps=1)  # mask channels
 
 
 def test_revision_with_masks_exports_a_revision_pipeline(world, revision_export):
@@ -104,9 +104,7 @@ def test_generate_cli_samples_exported_folders(revision_export, videojam_export,
 
 @pytest.fixture(scope="module")
 def videojam_export(world, wan_folder, tmp_path_factory):  # noqa: F811
-    """(checkpoint_id, exported folder) of a VideoJAM run with flow channels (2 steps)."""
-    out = tmp_path_factory.mktemp("videojam-export") / "videojam"
-    return _train_and_export(world, wan_folder, {"recipe": "videojam"}, frames=5, steps=2, out=out), out
+    return _train_and_export(world, wan_folder, tmp_path_factory, "videojam", frames=5, steps=2)  # flow channels
 
 
 def test_videojam_with_flow_exports_a_videojam_pipeline(world, videojam_export):
