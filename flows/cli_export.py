@@ -1,4 +1,5 @@
-"""`physflow export`: a registered checkpoint as a diffusers pipeline folder the stock pipeline class loads."""
+"""`physflow export`: a registered checkpoint as a diffusers pipeline folder the stock pipeline class (or physflow's
+subclass of it, for models with extra inputs) loads."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def export(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write (must not exist or be empty).")],
     merge: Annotated[bool, typer.Option(help="LoRA runs: fuse the LoRA into the transformer instead of a LoRA file.")] = False,
 ) -> None:
-    """Write CHECKPOINT_ID as a diffusers folder: WanPipeline.from_pretrained(OUT_DIR) loads it."""
+    """Write CHECKPOINT_ID as a diffusers folder: <pipeline class>.from_pretrained(OUT_DIR) loads it (WanPipeline,
+    StableVideoDiffusionPipeline, or physflow's ReVisionSVDPipeline / VideoJAMWanPipeline for mask or flow inputs)."""
     from physflow.data_catalog import Catalog
     from physflow.flows.cli_common import catalog_root as _catalog_root
     from physflow.flows.cli_common import console
@@ -27,7 +29,7 @@ def export(
         written = export_checkpoint(Catalog(_catalog_root(ctx)), checkpoint_id, out_dir, merge=merge)
     except (KeyError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"[bold]{checkpoint_id}[/] -> {written['folder']} ({written['kind']})")
+    console.print(f"[bold]{checkpoint_id}[/] -> {written['folder']} ({written['kind']}, {written['pipeline']})")
 
 
 def register(app: typer.Typer) -> None:

@@ -53,7 +53,8 @@ def generate(
     sketch: Annotated[str | None, typer.Option(help="Target sketch for the final frame (an image file).")] = None,
     pose: Annotated[str | None, typer.Option(help="Target pose for the final frame: JSON of 17 COCO keypoints "
                                              "([x, y, confidence], first-frame pixels).")] = None,
-    checkpoint: Annotated[str, typer.Option(help="tiny-revision | tiny-videojam.")] = "tiny-revision",
+    checkpoint: Annotated[str, typer.Option(help="tiny-revision | tiny-videojam | a checkpoint_id | a folder "
+                                            "written by `physflow export`.")] = "tiny-revision",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the first prompt (prompt i: seed + i).")] = 0,
     frames: Annotated[int, typer.Option(help="Frames per video.")] = 8,
     width: Annotated[int, typer.Option(help="Width, px (multiple of 16).")] = 64,

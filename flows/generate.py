@@ -17,7 +17,7 @@ from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.train_prior import newest_priors
-from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef, is_pipeline_folder
 from physflow.stages.generate.stage import GenerateItem, GenerateStage, generation_id
 from physflow.stages.generate.targets import load_target_pose
 
@@ -75,7 +75,7 @@ class GenerateParams(BaseModel):
 
 def _require_checkpoint(catalog: Catalog, checkpoint: str) -> None:
     """A catalog checkpoint must be registered: fail before any work, naming it."""
-    if checkpoint in TINY_CHECKPOINTS:
+    if checkpoint in TINY_CHECKPOINTS or is_pipeline_folder(checkpoint):
         return
     found = catalog.query("SELECT count(*) FROM checkpoints WHERE checkpoint_id = ?", [checkpoint]).column(0)[0].as_py()
     if not found:

@@ -54,6 +54,7 @@ class VaeCodec(nn.Module):
 
         self.vae = vae.requires_grad_(False).eval()
         self.latent_channels = int(vae.config.z_dim if hasattr(vae.config, "z_dim") else vae.config.latent_channels)
+        self.temporal_factor = int(getattr(vae.config, "scale_factor_temporal", 1))  # Wan: 1 + 4 (n - 1) frames
         mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
         self.norm = WanLatentNorm(mean, std) if mean is not None and std is not None else None
 

@@ -54,8 +54,9 @@ def sample_inner_guidance(
     batch = text.shape[0]
     device, dtype = text.device, text.dtype
     c, f, h, w = shape
-    x = torch.randn(batch, c, f, h, w, generator=generator, device=device, dtype=dtype)
-    d = (torch.randn(batch, model.flow_channels, f, h, w, generator=generator, device=device, dtype=dtype)
+    draw = generator.device if generator is not None else device  # noise on the generator's device (a CPU seed on GPU)
+    x = torch.randn(batch, c, f, h, w, generator=generator, device=draw, dtype=dtype).to(device)
+    d = (torch.randn(batch, model.flow_channels, f, h, w, generator=generator, device=draw, dtype=dtype).to(device)
          if model.flow_channels else None)
     ts = torch.linspace(1.0, 0.0, steps + 1) if sigmas is None else sigmas
     ts = ts.to(device)

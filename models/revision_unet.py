@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 from torch import nn
+from torch.nn import functional
 
 MASK_CHANNELS = 2  # part mask, confidence
 
@@ -103,3 +104,12 @@ def edm_unet_call(model: MaskConditionedUNet, sample: torch.Tensor, first_latent
         parts.append(mask)
     return model.unet(torch.cat(parts, dim=2), timestep, encoder_hidden_states=context, added_time_ids=time_ids,
                       return_dict=False)[0]
+
+
+def mask_channels(masks: torch.Tensor, confidence: torch.Tensor | float | None, size: tuple[int, int],
+                  max_parts: int) -> torch.Tensor:
+    """ReVision's two extra UNet channels [B, F, 2, h, w]: the part labels [B, F, H, W] divided by max_parts and
+    resized (nearest) to `size` = (h, w), and the per-frame confidence [B, F] (a float: every frame; None: 1)."""
+    labels = functional.interpolate(masks.float(), size=size, mode="nearest") / max_parts  # [B, F, h, w]
+    conf = torch.as_tensor(1.0 if confidence is None else confidence, dtype=torch.float32).expand(labels.shape[:2])
+    return torch.stack([labels, conf[..., None, None].expand_as(labels)], dim=2)

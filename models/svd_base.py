@@ -120,3 +120,30 @@ def guidance_per_frame(frames: int, low: float = 1.0, high: float = 3.0) -> torc
     return torch.linspace(low, high, frames).view(1, frames, 1, 1, 1)
 
 
+def augmented_first_latent(vae: nn.Module, first: torch.Tensor, noise: torch.Tensor, strength: float) -> torch.Tensor:
+    """SVD's image condition: the latent of the noise-augmented first frame [B, 3, H, W], not scaled: [B, C, h, w]."""
+    return vae.encode(first + strength * noise).latent_dist.mode()
+
+
+@torch.no_grad()
+def edm_sample(model: nn.Module, scheduler: object, first_latent: torch.Tensor, context: torch.Tensor,
+               mask: torch.Tensor | None, *, frames: int, steps: int, generator: torch.Generator,
+               time_ids: torch.Tensor) -> torch.Tensor:
+    """SVD's sampler (as StableVideoDiffusionPipeline.__call__, tests/models/test_svd_parity.py): latents drawn after
+    the augmentation noise, times init_noise_sigma; Euler steps of the EDM scheduler on its own sigmas;
+    classifier-free guidance against zeroed image conditions, rising from 1 at the first frame to 3 at the last.
+    `model` is a MaskConditionedUNet, `mask` [B, F, 2, h, w] its extra channels (None: a stock UNet).
+    Returns latents [B, F, C, h, w]."""
+    from physflow.models.revision_unet import edm_unet_call
+
+    scheduler.set_timesteps(steps, device=first_latent.device)
+    b, c, h, w = first_latent.shape
+    x = torch.randn((b, frames, c, h, w), generator=generator).to(first_latent) * scheduler.init_noise_sigma
+    scale = guidance_per_frame(frames).to(x)
+    no_latent, no_context = torch.zeros_like(first_latent), torch.zeros_like(context)
+    for t in scheduler.timesteps:
+        x_in = scheduler.scale_model_input(x, t)
+        f_c = edm_unet_call(model, x_in, first_latent, mask, timestep=t, context=context, time_ids=time_ids)
+        f_u = edm_unet_call(model, x_in, no_latent, mask, timestep=t, context=no_context, time_ids=time_ids)
+        x = scheduler.step(f_u + scale * (f_c - f_u), t, x).prev_sample
+    return x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -10,6 +11,11 @@ from physflow.stages.base import StageConfig
 from physflow.stages.generate.prior.config import CoarseAnnotationConfig, ExtractConfig, PriorConfig
 
 TINY_CHECKPOINTS = ("tiny-revision", "tiny-videojam")
+
+
+def is_pipeline_folder(value: str) -> bool:
+    """A diffusers pipeline folder (what `physflow export` writes): a directory holding model_index.json."""
+    return (Path(value).expanduser() / "model_index.json").is_file()
 
 
 class GuidanceConfig(StageConfig):
@@ -51,9 +57,11 @@ class PriorTrainingConfig(StageConfig):
 class GenerateConfig(StageConfig):
     """How a prompt and a first frame become a coarse, a prior and a refined video."""
 
-    checkpoint: str = Field("tiny-revision", min_length=1, max_length=200, description="A checkpoint_id of the "
-                            "`checkpoints` table ('<run_id>:<step>'), or an embedded random tiny model: 'tiny-revision' (mask-conditioned "
-                            "UNet) or 'tiny-videojam' (joint appearance-motion DiT).")
+    checkpoint: str = Field("tiny-revision", min_length=1, max_length=1000, description="A checkpoint_id of the "
+                            "`checkpoints` table ('<run_id>:<step>'), a diffusers pipeline folder written by `physflow "
+                            "export` (Stable Video Diffusion / ReVision, Wan / VideoJAM), or an embedded random tiny "
+                            "model: 'tiny-revision' (mask-conditioned UNet) or 'tiny-videojam' (joint appearance-motion "
+                            "DiT).")
     frames: int = Field(8, ge=2, le=128, description="Frames per video.")
     width: int = Field(64, ge=16, le=2048, multiple_of=16, description="Frame width in pixels.")
     height: int = Field(64, ge=16, le=2048, multiple_of=16, description="Frame height in pixels.")
@@ -75,7 +83,9 @@ class GenerateConfig(StageConfig):
     @field_validator("checkpoint")
     @classmethod
     def _known_checkpoint(cls, value: str) -> str:
+        if is_pipeline_folder(value):
+            return str(Path(value).expanduser().resolve())
         if value not in TINY_CHECKPOINTS and ":" not in value:
-            raise ValueError(f"checkpoint {value!r} is neither an embedded tiny model ({', '.join(TINY_CHECKPOINTS)}) "
-                             "nor a checkpoint_id ('<run_id>:<step>')")
+            raise ValueError(f"checkpoint {value!r} is neither an embedded tiny model ({', '.join(TINY_CHECKPOINTS)}), "
+                             "a checkpoint_id ('<run_id>:<step>') nor a diffusers pipeline folder (model_index.json)")
         return value

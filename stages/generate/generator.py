@@ -19,19 +19,25 @@ every device.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from physflow.models.codec import PixelCodec
 from physflow.models.inner_guidance import InnerGuidance, inner_guidance_velocity
-from physflow.models.revision_unet import MaskConditionedUNet, TinyUNetSize, build_tiny_unet, extend_for_masks
+from physflow.models.revision_unet import (
+    MaskConditionedUNet,
+    TinyUNetSize,
+    build_tiny_unet,
+    extend_for_masks,
+    mask_channels,
+)
 from physflow.models.text_embed import HashTextEmbedder
 from physflow.models.video_dit import JointDiT, TinyDiTSize, build_tiny_dit, extend_for_flow
 from physflow.stages.common.annotation import LABEL_SCALE
-from physflow.stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GuidanceConfig, is_pipeline_folder
 
 
 @dataclass
@@ -41,6 +47,13 @@ class Condition:
     labels: torch.Tensor | None = None  # [B, F, H, W] part labels (0 = none), pixel resolution
     confidence: torch.Tensor | None = None  # [B, F] confidence of each frame's labels (1 exact, 0.5 sketch, 0)
     flow_rgb: torch.Tensor | None = None  # [B, 3, F, H, W] in [-1, 1]: the wanted motion as flow RGB
+
+
+def mask_input(cond: Condition, b: int, f: int, size: tuple[int, int], max_parts: int) -> torch.Tensor:
+    """The UNet's mask channels [B, F, 2, h, w] (label / max_parts, confidence) for a condition; zeros if empty."""
+    if cond.labels is None or cond.confidence is None:
+        return torch.zeros(b, f, 2, *size)
+    return mask_channels(cond.labels, cond.confidence, size, max_parts)
 
 
 class RevisionGenerator(nn.Module):
@@ -62,20 +75,16 @@ class RevisionGenerator(nn.Module):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> RevisionGenerator:
-        """The modules of a trained ReVision recipe (stages/train/recipes/revision.py)."""
+        """The modules of a trained ReVision recipe (stages/train/recipes/revision.py); one trained from a Stable
+        Video Diffusion folder samples with SVD's EDM sampler (stages/generate/pretrained.SvdRevisionGenerator)."""
         if getattr(recipe, "folder", None) is not None:
-            raise ValueError("a ReVision checkpoint trained from a Stable Video Diffusion folder samples with SVD's EDM "
-                             "sampler (RevisionRecipe.sample); phase 1/3 generation from it is not built yet")
+            from physflow.stages.generate.pretrained import SvdRevisionGenerator
+
+            return SvdRevisionGenerator.from_recipe(recipe)  # type: ignore[return-value]
         return cls(recipe.codec, recipe.model, recipe.text, recipe.data.max_parts).eval()
 
     def _mask_input(self, cond: Condition, b: int, f: int, h: int, w: int) -> torch.Tensor:
-        out = torch.zeros(b, f, 2, h, w)  # [B, F, (label / max_parts, confidence), h, w]
-        if cond.labels is None or cond.confidence is None:
-            return out
-        labels = functional.interpolate(cond.labels.float(), size=(h, w), mode="nearest")  # [B, F, h, w]
-        out[:, :, 0] = labels / self.max_parts
-        out[:, :, 1] = cond.confidence.float()[..., None, None].expand(b, f, h, w)
-        return out
+        return mask_input(cond, b, f, (h, w), self.max_parts)
 
     @torch.no_grad()
     def sample(self, first: torch.Tensor, prompts: list[str], cond: Condition, *, frames: int, steps: int,
@@ -127,10 +136,19 @@ class JointGenerator(nn.Module):
         """first [B, 3, H, W] in [-1, 1] -> video [B, 3, F, H, W] in [-1, 1], Inner-Guidance at every step."""
         z_first = self.codec.encode(first[:, :, None])  # [B, C, 1, h, w]
         b, c, _, h, w = z_first.shape
+        # A video VAE compresses time by `tf` (Wan: 4; 1 + tf (n - 1) frames <-> n latents): enough latent frames
+        # for `frames`, the decoded surplus cut off, the target flow padded with its last frame to match.
+        tf = int(getattr(self.codec, "temporal_factor", 1))
+        latent_frames = -(-(frames - 1) // tf) + 1
+        span = tf * (latent_frames - 1) + 1
         text, null = self.text(prompts).to(z_first), self.text([""] * b).to(z_first)
-        x = torch.randn((b, c, frames, h, w), generator=generator).to(z_first)
-        d = torch.randn((b, self.model.flow_channels, frames, h, w), generator=generator).to(z_first)
-        d_target = self.codec.encode(cond.flow_rgb.to(z_first)) if cond.flow_rgb is not None else None
+        x = torch.randn((b, c, latent_frames, h, w), generator=generator).to(z_first)
+        d = torch.randn((b, self.model.flow_channels, latent_frames, h, w), generator=generator).to(z_first)
+        d_target = None
+        if cond.flow_rgb is not None:
+            flow_rgb = cond.flow_rgb.to(z_first)
+            pad = flow_rgb[:, :, -1:].expand(-1, -1, span - flow_rgb.shape[2], -1, -1)
+            d_target = self.codec.encode(torch.cat([flow_rgb, pad], dim=2))
         noise_first = torch.randn(z_first.shape, generator=generator).to(z_first)
         noise_d = torch.randn(d.shape, generator=generator).to(z_first)
         weights = InnerGuidance(guidance.text, guidance.motion)
@@ -145,17 +163,21 @@ class JointGenerator(nn.Module):
             if u_d is not None:
                 d = d - (t - ts[i + 1]) * u_d
         x[:, :, :1] = z_first
-        return self.codec.decode(x).clamp(-1, 1)
+        return self.codec.decode(x)[:, :, :frames].clamp(-1, 1)
 
 
-def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None,
-                    seed: int = 0) -> RevisionGenerator | JointGenerator:
-    """The model named by `checkpoint`: an embedded tiny name, or a checkpoint_id of the `checkpoints` table of
-    the catalog at `catalog_root`, loaded by the train stage (stages/train/checkpoint.py)."""
+def build_generator(checkpoint: str, frames: int, *, catalog_root: str | None = None, seed: int = 0) -> nn.Module:
+    """The model named by `checkpoint`: an embedded tiny name, an exported diffusers pipeline folder (physflow
+    export), or a checkpoint_id of the `checkpoints` table of the catalog at `catalog_root`, loaded by the train
+    stage (stages/train/checkpoint.py)."""
     if checkpoint == "tiny-revision":
         return RevisionGenerator.tiny(frames, seed)
     if checkpoint == "tiny-videojam":
         return JointGenerator.tiny(seed)
+    if is_pipeline_folder(checkpoint):
+        from physflow.stages.generate.pretrained import generator_from_folder
+
+        return generator_from_folder(Path(checkpoint))
     if catalog_root is None:
         raise ValueError(f"checkpoint {checkpoint!r} is not one of {', '.join(TINY_CHECKPOINTS)} and no catalog is given")
     from physflow.data_catalog import Catalog

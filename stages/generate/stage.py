@@ -28,7 +28,7 @@ from physflow.data_catalog.storage import Root
 from physflow.models.physics_prior import PriorTraining, TemporalPrior, load_prior, train_temporal_prior
 from physflow.stages.base import Stage
 from physflow.stages.common.video_io import write_video
-from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef
+from physflow.stages.generate.config import TINY_CHECKPOINTS, GenerateConfig, PriorRef, is_pipeline_folder
 from physflow.stages.generate.generator import build_generator
 from physflow.stages.generate.media import labels_rgb, side_by_side
 from physflow.stages.generate.pipeline import GenerateRequest, GenerationPipeline, GenerationResult
@@ -124,7 +124,8 @@ class GenerateStage(Stage[GenerateConfig, GenerateItem]):
 
     def _pipeline(self, catalog_root: str | None) -> GenerationPipeline:
         """The pipeline over the configured checkpoint, loaded once (a catalog checkpoint from its catalog)."""
-        key = None if self.config.checkpoint in TINY_CHECKPOINTS else catalog_root
+        local = self.config.checkpoint in TINY_CHECKPOINTS or is_pipeline_folder(self.config.checkpoint)
+        key = None if local else catalog_root
         if key not in self._pipelines:
             generator = build_generator(self.config.checkpoint, self.config.frames, catalog_root=key).to(self.device)
             self._pipelines[key] = GenerationPipeline(generator, self.config, self.priors, self.annotator)

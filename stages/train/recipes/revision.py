@@ -25,8 +25,9 @@ from physflow.models.revision_unet import (
 from physflow.models.svd_base import (
     ClipImageEmbedder,
     SvdConditioning,
+    augmented_first_latent,
+    edm_sample,
     edm_scalings,
-    guidance_per_frame,
     load_edm_scheduler,
     sample_sigmas,
 )
@@ -77,8 +78,7 @@ class RevisionRecipe(Recipe):
 
     def _first_latent(self, first: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """SVD's image condition: the noise-augmented first frame's latent, not scaled: [B, C, h, w]."""
-        vae = self.codec.vae
-        return vae.encode(first + self.svd.noise_aug_strength * noise).latent_dist.mode()
+        return augmented_first_latent(self.codec.vae, first, noise, self.svd.noise_aug_strength)
 
     def _edm_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         video = batch["video"]
@@ -124,23 +124,14 @@ class RevisionRecipe(Recipe):
 
     @torch.no_grad()
     def _edm_sample(self, batch: Batch, steps: int, generator: torch.Generator) -> torch.Tensor:
-        """SVD's sampler: augmentation noise drawn first, then the latents times init_noise_sigma; Euler steps of
-        the folder's EDM scheduler; guidance rising from 1 at the first frame to 3 at the last."""
+        """SVD's sampler (models/svd_base.edm_sample) from the batch's first frames and exact part masks."""
         video = batch["video"]
         first, (b, _, f) = video[:, :, 0], video.shape[:3]
         context = self.image(first)
         first_latent = self._first_latent(first, torch.randn(first.shape, generator=generator).to(first))
-        scheduler = load_edm_scheduler(self.folder)
-        scheduler.set_timesteps(steps, device=first.device)
         shape = (b, f, first_latent.shape[1], *first_latent.shape[-2:])  # [B, F, C, h, w]
-        x = torch.randn(shape, generator=generator).to(first) * scheduler.init_noise_sigma
         exact = tuple(1.0 if i == EXACT else 0.0 for i in range(3))
-        cond = self._condition(batch, x, exact)  # type: ignore[arg-type]
-        time_ids, scale = self.svd.time_ids(b, x.dtype, x.device), guidance_per_frame(f).to(x)
-        for t in scheduler.timesteps:
-            x_in = scheduler.scale_model_input(x, t)
-            f_c = edm_unet_call(self.model, x_in, first_latent, cond, timestep=t, context=context, time_ids=time_ids)
-            f_u = edm_unet_call(self.model, x_in, torch.zeros_like(first_latent), cond, timestep=t,
-                                context=torch.zeros_like(context), time_ids=time_ids)
-            x = scheduler.step(f_u + scale * (f_c - f_u), t, x).prev_sample
+        cond = self._condition(batch, first_latent.new_zeros(shape), exact)  # type: ignore[arg-type]
+        x = edm_sample(self.model, load_edm_scheduler(self.folder), first_latent, context, cond, frames=f, steps=steps,
+                       generator=generator, time_ids=self.svd.time_ids(b, first_latent.dtype, first_latent.device))
         return self.codec.decode(x.permute(0, 2, 1, 3, 4)).clamp(-1, 1)
