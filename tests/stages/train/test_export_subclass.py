@@ -5,6 +5,7 @@ physflow's own sampler of the checkpoint does; and `physflow generate --checkpoi
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -16,8 +17,9 @@ from physflow.data_catalog.storage import Root
 from physflow.flows.cli import app
 from physflow.models.physflow_pipelines import ReVisionSVDPipeline, VideoJAMWanPipeline
 from physflow.stages.common.video_io import probe
-from physflow.stages.generate.config import GuidanceConfig
+from physflow.stages.generate.config import GenerateConfig, GuidanceConfig
 from physflow.stages.generate.generator import Condition, JointGenerator, build_generator
+from physflow.stages.generate.stage import GenerateItem, generation_id
 from physflow.stages.train import TrainConfig
 from physflow.stages.train.checkpoint import load_checkpoint
 from physflow.stages.train.data import load_snapshot
@@ -97,6 +99,12 @@ def test_generate_cli_samples_exported_folders(revision_export, videojam_export,
     _generate_cli(cat, first_frame, revision_export[1], 4)
     rows = _generate_cli(cat, first_frame, videojam_export[1], 6)  # Wan VAE: 6 frames from 3 latents (9, cut)
     assert probe(BlobStore(Root(cat)).resolve(rows[2]["video_uri"])).n_frames == 6
+    item = GenerateItem(prompt="a ball falls", image_path=str(first_frame), image_sha256="0" * 64, blob_root=cat)
+    config = GenerateConfig(checkpoint=str(revision_export[1]))
+    before = generation_id(item, config)
+    weights = next((revision_export[1] / "unet").glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000_000))
+    assert generation_id(item, config) != before  # a re-export in place is a new model: no stale cache hit
     missing = CliRunner().invoke(app, ["--catalog", cat, "generate", "--prompt", "x", "--image", str(first_frame),
                                        "--checkpoint", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "pipeline folder" in missing.output
