@@ -10,7 +10,9 @@ frame is replaced by the first frame's latent at the same noise level, and, in p
 replaced by the latent of the optimised motion rendered as flow RGB at that noise level.
 
 Both sample flow matching (x_t = (1 - t) x_0 + t noise, velocity u = noise - x_0) by Euler steps from t = 1
-(uniform steps; a Wan-based VideoJAM checkpoint uses its scheduler's shifted sigmas and UMT5 embeddings).
+(uniform steps; a Wan-based VideoJAM checkpoint uses its scheduler's shifted sigmas and UMT5 embeddings, and a
+Wan VAE's time compression). A ReVision checkpoint trained from a Stable Video Diffusion folder, and exported
+pipeline folders, are served by stages/generate/pretrained.py (SVD's EDM sampler; Wan folders as JointGenerator).
 Optimiser-free and gradient-free: every sampling call runs under no_grad. They run on the device of their
 parameters; noise is drawn on the CPU from the request's seeded generator, so a seed names the same noise on
 every device.

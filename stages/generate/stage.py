@@ -60,7 +60,16 @@ def generation_id(item: GenerateItem, config: GenerateConfig) -> str:
            "sketch": _sha(item.sketch_path) if item.sketch_path else None, "config": config.model_dump(mode="json")}
     if item.pose_path:  # only when given, so ids of requests without one stay as they were
         key["pose"] = _sha(item.pose_path)
+    if is_pipeline_folder(config.checkpoint):  # a folder can be re-exported in place: its files name the model
+        key["checkpoint_files"] = folder_fingerprint(Path(config.checkpoint))
     return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:16]
+
+
+def folder_fingerprint(folder: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime in ns) of every file under a pipeline folder: cheap where hashing gigabytes of
+    weights is not, and changed by any rewrite of them."""
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in folder.rglob("*") if p.is_file())
 
 
 def _sha(path: str) -> str:

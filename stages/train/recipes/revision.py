@@ -25,7 +25,6 @@ from physflow.models.revision_unet import (
 from physflow.models.svd_base import (
     ClipImageEmbedder,
     SvdConditioning,
-    augmented_first_latent,
     edm_sample,
     edm_scalings,
     load_edm_scheduler,
@@ -78,7 +77,8 @@ class RevisionRecipe(Recipe):
 
     def _first_latent(self, first: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """SVD's image condition: the noise-augmented first frame's latent, not scaled: [B, C, h, w]."""
-        return augmented_first_latent(self.codec.vae, first, noise, self.svd.noise_aug_strength)
+        vae = self.codec.vae
+        return vae.encode(first + self.svd.noise_aug_strength * noise).latent_dist.mode()
 
     def _edm_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         video = batch["video"]

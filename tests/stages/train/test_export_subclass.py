@@ -5,6 +5,7 @@ physflow's own sampler of the checkpoint does; and `physflow generate --checkpoi
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -16,8 +17,9 @@ from physflow.data_catalog.storage import Root
 from physflow.flows.cli import app
 from physflow.models.physflow_pipelines import ReVisionSVDPipeline, VideoJAMWanPipeline
 from physflow.stages.common.video_io import probe
-from physflow.stages.generate.config import GuidanceConfig
+from physflow.stages.generate.config import GenerateConfig, GuidanceConfig
 from physflow.stages.generate.generator import Condition, JointGenerator, build_generator
+from physflow.stages.generate.stage import GenerateItem, generation_id
 from physflow.stages.train import TrainConfig
 from physflow.stages.train.checkpoint import load_checkpoint
 from physflow.stages.train.data import load_snapshot
@@ -78,14 +80,14 @@ def test_revision_with_masks_exports_a_revision_pipeline(world, revision_export)
     assert diff < TOLERANCE and effect > 10 * TOLERANCE  # trained mask weights: the masks reach the UNet
 
 
-def _generate_cli(cat: str, image, folder, frames: int) -> list[dict]:
-    """`physflow generate --checkpoint FOLDER` at 16 px, 2 steps; the generations rows it wrote."""
+def _generate_cli(cat: str, image, checkpoint: str, frames: int) -> list[dict]:
+    """`physflow generate --checkpoint CHECKPOINT` at 16 px, 2 steps; the generations rows it wrote."""
     result = CliRunner().invoke(app, [
-        "--catalog", cat, "generate", "--prompt", "a ball falls", "--image", str(image), "--checkpoint", str(folder),
+        "--catalog", cat, "generate", "--prompt", "a ball falls", "--image", str(image), "--checkpoint", checkpoint,
         "--frames", str(frames), "--width", "16", "--height", "16", "--steps", "2", "--no-annotate"])
     assert result.exit_code == 0, result.output
     rows = Catalog(cat).query("SELECT stage, checkpoint_id, video_uri, error FROM generations WHERE checkpoint_id = ? "
-                              "ORDER BY phase", [str(folder.resolve())]).to_pylist()
+                              "ORDER BY phase", [checkpoint]).to_pylist()
     assert [r["stage"] for r in rows] == ["coarse", "prior", "refined"] and all(r["error"] is None for r in rows)
     return rows
 
@@ -94,12 +96,26 @@ def _generate_cli(cat: str, image, folder, frames: int) -> list[dict]:
 def test_generate_cli_samples_exported_folders(revision_export, videojam_export, tmp_path, first_frame, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cat = str(tmp_path / "cat")
-    _generate_cli(cat, first_frame, revision_export[1], 4)
-    rows = _generate_cli(cat, first_frame, videojam_export[1], 6)  # Wan VAE: 6 frames from 3 latents (9, cut)
+    _generate_cli(cat, first_frame, str(revision_export[1].resolve()), 4)
+    rows = _generate_cli(cat, first_frame, str(videojam_export[1].resolve()), 6)  # Wan VAE: 3 latents, 9 frames cut to 6
     assert probe(BlobStore(Root(cat)).resolve(rows[2]["video_uri"])).n_frames == 6
+    item = GenerateItem(prompt="a ball falls", image_path=str(first_frame), image_sha256="0" * 64, blob_root=cat)
+    config = GenerateConfig(checkpoint=str(revision_export[1]))
+    before = generation_id(item, config)
+    weights = next((revision_export[1] / "unet").glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000_000))
+    assert generation_id(item, config) != before  # a re-export in place is a new model: no stale cache hit
     missing = CliRunner().invoke(app, ["--catalog", cat, "generate", "--prompt", "x", "--image", str(first_frame),
                                        "--checkpoint", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "pipeline folder" in missing.output
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_generate_cli_samples_an_svd_revision_checkpoint(world, revision_export, tmp_path, first_frame, monkeypatch):
+    """The SVD-based ReVision checkpoint itself, by id from its catalog: SVD's EDM sampler in all three phases."""
+    monkeypatch.chdir(tmp_path)
+    rows = _generate_cli(str(world.root.uri), first_frame, revision_export[0], 4)
+    assert probe(BlobStore(Root(str(world.root.uri))).resolve(rows[2]["video_uri"])).n_frames == 4
 
 
 @pytest.fixture(scope="module")
