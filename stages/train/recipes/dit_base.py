@@ -38,7 +38,9 @@ class DiTRecipe(Recipe):
         self.folder = folder
         # A Wan base's UMT5 encoder stays out of the module (and checkpoints); with a store, it loads only for
         # captions not embedded yet.
-        device = "cuda" if torch.cuda.is_available() else None  # where UMT5 encodes (offloaded: freed after)
+        # A store's encoder embeds the captions on the accelerator once (then is freed when offloaded); without a
+        # store (generation from a checkpoint) it stays where it loads.
+        device = "cuda" if torch.cuda.is_available() and text_store is not None else None
         self.text: Any = (HashTextEmbedder(dit.config.text_dim) if folder is None
                           else wan_prompt_encoder(folder, text_store, device=device))
         self.shift = 1.0 if folder is None else scheduler_shift(folder)

@@ -111,11 +111,13 @@ def test_gradient_checkpointing_on_the_wan_transformer_gives_the_same_loss_and_g
     assert grads_on.keys() == grads_off.keys() and loss_on == pytest.approx(loss_off, abs=1e-6) and diff <= 1e-5
 
 
-def test_a_run_with_every_memory_option_trains_and_registers_its_prompt_embeddings(tmp_path, wan_folder):  # noqa: F811
+def test_a_run_with_every_memory_option_trains_and_registers_its_prompt_embeddings(tmp_path, wan_folder,  # noqa: F811
+                                                                                     svd_folder):  # noqa: F811
     from physflow.data_catalog.blobs import BlobStore
     from physflow.flows.train import train_and_register
-    from physflow.stages.train import TrainConfig
+    from physflow.stages.train import TrainConfig, TrainInputs, TrainStage
     from physflow.stages.train.data import load_snapshot
+    from physflow.stages.train.recipes import RevisionConfig
     from tests.fixtures.train_world import build_train_world
 
     world = build_train_world(tmp_path / "world", n_clips=2, frames=8, size=16)
@@ -132,3 +134,20 @@ def test_a_run_with_every_memory_option_trains_and_registers_its_prompt_embeddin
     for row in rows:
         assert blobs.problem(row["uri"], deep=True) is None and row["uri"].endswith(f"{row['sha256']}.safetensors")
         assert row["dtype"] == "float32" and len(row["shape"]) == 2 and row["shape"][1] == 32
+    svd = config.model_copy(update={"recipe": RevisionConfig(base="video-base"), "base_folder": str(svd_folder),
+                                    "loop": config.loop.model_copy(update={"vae_tiling": True}), "run_id": "tiled"})
+    refused = TrainStage(svd)
+    with pytest.raises(RuntimeError, match="vae_tiling: AutoencoderKLTemporalDecoder"):
+        refused.run(TrainInputs(load_snapshot(world, svd.data), tmp_path / "runs"))
+    assert refused.result is None and not (tmp_path / "runs" / "tiled").exists()  # no step was run
+
+
+def test_a_damaged_embedding_blob_is_encoded_again(tmp_path, wan_folder):  # noqa: F811
+    first = wan_prompt_encoder(wan_folder, EmbeddingStore(str(tmp_path)))
+    expected = first(["a ball falls", "a cup tips over"])
+    known = {r["text_sha256"]: r["uri"] for r in first.rows}
+    damaged = tmp_path / first.rows[0]["uri"]
+    damaged.write_bytes(damaged.read_bytes()[:-8] + b"\0" * 8)
+    again = wan_prompt_encoder(wan_folder, EmbeddingStore(str(tmp_path), known))
+    assert torch.equal(again(["a ball falls", "a cup tips over"]), expected)
+    assert (again.computed, again.loaded) == (1, 1) and again.rows[0]["text"] == first.rows[0]["text"]
