@@ -216,7 +216,7 @@ def main() -> None:
                f"text encoder {args.text_encoder}{'' if encoder is None else ' (resident)'}")
     print(f"{args.size} ({params / 1e9:.3f} B params, {args.layers or 'all'} layers, widths / {args.narrow}) on {device}, "
           f"{options}, batch {args.batch} x {args.frames} frames x {args.height}x{args.width}: {1 / mean:.3f} steps/s "
-          f"({mean:.2f} s/step over {len(times)} steps), {memory}, last loss {loss.item():.4f}")
+          f"({mean:.2f} s/step over {len(times)} steps, fastest {min(times):.2f} s), {memory}, last loss {loss.item():.4f}")
 
 
 if __name__ == "__main__":
