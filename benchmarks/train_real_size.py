@@ -156,7 +156,8 @@ def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", choices=["wan-1.3b", "svd-xt"], required=True)
     ap.add_argument("--layers", type=int, default=None, help="Fewer blocks (CPU); default: the real depth.")
-    ap.add_argument("--narrow", type=int, default=1, help="svd-xt: divide the UNet widths by this (CPU).")
+    ap.add_argument("--narrow", type=int, default=1, choices=[1, 2],
+                    help="svd-xt: halve the UNet widths (CPU); GroupNorm needs multiples of 32.")
     ap.add_argument("--frames", type=int, default=33)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=832)
