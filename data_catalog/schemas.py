@@ -33,6 +33,7 @@ SYNTH_CLIPS = "synth_clips"
 SYNTH_OBJECTS = "synth_objects"
 PHYSICS_METRICS = "physics_metrics"
 PHYSICS_PRIORS = "physics_priors"
+TEXT_EMBEDDINGS = "text_embeddings"
 
 # Column names shared across tables.
 ERROR = "error"
@@ -187,6 +188,11 @@ TABLES: dict[str, TableSpec] = {
             ("prior_id", _str), ("kind", _str), ("channels", _i32), ("window", _i32), ("sequences", _i64),
             ("tracks", _i64), ("clips", _i64), ("fps_mean", _f64), ("steps", _i32), ("loss_first", _f64),
             ("loss_last", _f64), ("heldout_gain", _f64), ("uri", _str), ("sha256", _str), ("config", _str),
+        ]),
+        # Prompt embeddings (models/text_store.py): one safetensors blob per (text encoder, text), written by train
+        _spec(TEXT_EMBEDDINGS, 1, ("encoder_sha256", "text_sha256"), [
+            ("encoder_sha256", _str), ("text_sha256", _str), ("text", _str), ("uri", _str), ("sha256", _str),
+            ("shape", pa.list_(_i64)), ("dtype", _str),
         ]),
     ]
 }

@@ -5,23 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
-from physflow.data_catalog import Catalog, cache_key
-from physflow.data_catalog.schemas import CHECKPOINTS
+from physflow.data_catalog import Catalog, cache_key, canonical_json
+from physflow.data_catalog.keys import sha256_text
+from physflow.data_catalog.schemas import CHECKPOINTS, TEXT_EMBEDDINGS
 from physflow.flows.ingest import DEFAULT_CATALOG
 from physflow.models.registry import WeightsRegistry
+from physflow.models.text_store import EmbeddingStore, encoder_sha256
 from physflow.stages.train import TrainConfig, TrainInputs, TrainStage, run_id_for
 from physflow.stages.train.data import DataConfig, TrainingSnapshot, load_snapshot
 from physflow.stages.train.loop import LoopConfig
 from physflow.stages.train.loop.checkpoints import CHECKPOINTS_DIR
 from physflow.stages.train.recipes import RecipeConfig, VideoJAMConfig
-
-TEXT_EMBEDDINGS_DIR = "text_embeddings"  # prompt embeddings stored per text encoder and caption
 
 
 class TrainParams(BaseModel):
@@ -74,13 +75,44 @@ def register_checkpoints(catalog: Catalog, table: pa.Table, snapshot_keys: list[
     return ids
 
 
+def embedding_store(catalog: Catalog, config: TrainConfig) -> EmbeddingStore | None:
+    """The catalog's prompt embeddings for the base's text encoder (Wan bases; None for bases without one)."""
+    if config.base_folder is None or config.recipe.recipe == "revision":
+        return None  # the hash embedder (tiny) and SVD's CLIP image embedding are computed per batch
+    sha = encoder_sha256(Path(config.base_folder))
+    try:
+        rows = catalog.query(f"SELECT text_sha256, uri FROM {TEXT_EMBEDDINGS} WHERE encoder_sha256 = ? AND "
+                             "error IS NULL", [sha]).to_pylist()
+    except duckdb.CatalogException:  # a catalog written before the table existed: its first write adds the view
+        rows = []
+    return EmbeddingStore(str(catalog.root.uri), {r["text_sha256"]: r["uri"] for r in rows})
+
+
+def register_embeddings(catalog: Catalog, rows: list[dict[str, Any]]) -> None:
+    """Register the prompt embeddings a run encoded as one `text_embeddings` artifact of the train stage (its
+    shard names the encoder and texts, so every such artifact stays current; the view keeps one row per key)."""
+    if not rows:
+        return
+    texts = sorted({(r["encoder_sha256"], r["text_sha256"]) for r in rows})
+    key = cache_key(TrainStage.name, TrainStage.VERSION, {"table": TEXT_EMBEDDINGS}, [canonical_json(texts)])
+    manifest = catalog.artifacts.write(
+        stage=TrainStage.name, version=TrainStage.VERSION, key=key, table_name=TEXT_EMBEDDINGS,
+        table=pa.Table.from_pylist(rows), shard=f"{TEXT_EMBEDDINGS}:{sha256_text(canonical_json(texts))[:32]}",
+        config={"table": TEXT_EMBEDDINGS}, inputs=[], stats={"rows": len(rows)},
+    )
+    catalog.register(manifest)
+
+
 def train_and_register(catalog: Catalog, config: TrainConfig, snapshot: TrainingSnapshot, *,
                        interrupt_at: int | None = None) -> tuple[TrainStage, list[str]]:
-    """Run the train stage (resuming its run) and register the checkpoint rows it returns; no Prefect needed."""
+    """Run the train stage (resuming its run) and register the checkpoint rows and the prompt embeddings it
+    returns (the embeddings even when training then fails); no Prefect needed."""
     stage = TrainStage(config, interrupt_at=interrupt_at)
-    inputs = TrainInputs(snapshot, Path(catalog.root.local_path(CHECKPOINTS_DIR)),
-                         Path(catalog.root.local_path(TEXT_EMBEDDINGS_DIR)))
-    table = stage.run(inputs)
+    inputs = TrainInputs(snapshot, Path(catalog.root.local_path(CHECKPOINTS_DIR)), embedding_store(catalog, config))
+    try:
+        table = stage.run(inputs)
+    finally:
+        register_embeddings(catalog, stage.embedding_rows)
     return stage, register_checkpoints(catalog, table, snapshot.artifact_keys)
 
 

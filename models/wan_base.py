@@ -16,9 +16,13 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from physflow.models.text_store import EmbeddingStore
 
 WAN_TEXT_TOKENS = 512  # WanPipeline's default max_sequence_length
 
@@ -61,12 +65,12 @@ class UMT5Prompts:
         self.tokenizer, self.encoder, self.max_tokens = tokenizer, encoder.requires_grad_(False).eval(), max_tokens
 
     @classmethod
-    def from_folder(cls, folder: Path, max_tokens: int = WAN_TEXT_TOKENS) -> UMT5Prompts:
+    def from_folder(cls, folder: Path, max_tokens: int = WAN_TEXT_TOKENS, device: str | None = None) -> UMT5Prompts:
         from transformers import AutoTokenizer, UMT5EncoderModel
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
         encoder = UMT5EncoderModel.from_pretrained(str(folder / "text_encoder"), local_files_only=True)
-        return cls(tokenizer, encoder, max_tokens)
+        return cls(tokenizer, encoder if device is None else encoder.to(device), max_tokens)
 
     @torch.no_grad()
     def __call__(self, prompts: list[str], device: torch.device | None = None) -> torch.Tensor:
@@ -116,18 +120,13 @@ def scheduler_shift(folder: Path) -> float:
                  .get("shift", 1.0))
 
 
-def wan_prompt_encoder(folder: Path, store: Path | None, max_tokens: int = WAN_TEXT_TOKENS) -> object:
-    """The prompt embedder of a Wan folder: UMT5 directly, or (with a store) embeddings read from the store and
-    the UMT5 encoder loaded only for texts not stored yet."""
+def wan_prompt_encoder(folder: Path, store: EmbeddingStore | None = None, *, max_tokens: int = WAN_TEXT_TOKENS,
+                       device: str | None = None) -> object:
+    """The prompt embedder of a Wan folder: UMT5 resident (no store), or embeddings read from the store with
+    UMT5 loaded (on `device`) only for texts not stored yet, and freed after each use when the store offloads."""
     if store is None:
-        return UMT5Prompts.from_folder(folder, max_tokens)
+        return UMT5Prompts.from_folder(folder, max_tokens, device)
     from physflow.models.text_store import StoredPromptEmbeddings, encoder_sha256
 
-    encoder: list[UMT5Prompts] = []
-
-    def encode(prompts: list[str]) -> torch.Tensor:
-        if not encoder:
-            encoder.append(UMT5Prompts.from_folder(folder, max_tokens))
-        return encoder[0](prompts)
-
-    return StoredPromptEmbeddings(store, encoder_sha256(folder), encode, max_tokens)
+    return StoredPromptEmbeddings(encoder_sha256(folder), lambda: UMT5Prompts.from_folder(folder, max_tokens, device),
+                                  max_tokens, store)

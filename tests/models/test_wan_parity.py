@@ -81,10 +81,12 @@ def test_recipe_trains_from_the_wan_folder(wan_folder):
 
 
 def test_stored_prompt_embeddings_equal_the_encoder_and_are_computed_once(wan_folder, tmp_path):
+    from physflow.models.text_store import EmbeddingStore
     from physflow.models.wan_base import wan_prompt_encoder
 
     direct = UMT5Prompts.from_folder(wan_folder)([PROMPT, ""])
-    first = wan_prompt_encoder(wan_folder, tmp_path / "store")
+    first = wan_prompt_encoder(wan_folder, EmbeddingStore(str(tmp_path)))
     assert torch.equal(first([PROMPT, "", PROMPT]), direct[[0, 1, 0]]) and first.computed == 2
-    again = wan_prompt_encoder(wan_folder, tmp_path / "store")
-    assert torch.equal(again([PROMPT, ""]), direct) and (again.computed, again.loaded) == (0, 2)
+    known = {r["text_sha256"]: r["uri"] for r in first.rows}  # what the train flow registers and reads back
+    again = wan_prompt_encoder(wan_folder, EmbeddingStore(str(tmp_path), known))
+    assert torch.equal(again([PROMPT, ""]), direct) and (again.computed, again.loaded, again.encoder_loads) == (0, 2, 0)

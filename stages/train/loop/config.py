@@ -19,7 +19,14 @@ class LoopConfig(StageConfig):
     max_grad_norm: float = Field(1.0, gt=0, le=1e6, description="Gradient clipping norm.")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto", description="'auto': bf16 on a GPU, full precision on CPU.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    gradient_checkpointing: bool = Field(False, description="Recompute the denoiser's activations in backward to "
+                                         "save memory (diffusers' enable_gradient_checkpointing).")
+    vae_slicing: bool = Field(True, description="VAE encode/decode one video of the batch at a time (same output up "
+                              "to float rounding; less peak memory at batch > 1).")
+    vae_tiling: bool = Field(False, description="VAE encode/decode in overlapping spatial tiles (diffusers' tiling: "
+                             "frames over 256 px; slightly changes latents at the seams). The SVD base's VAE has none.")
+    text_encoder_offload: bool = Field(True, description="Load the text encoder only to embed captions missing from "
+                                       "the embedding store, and free it after (False: keep it resident once loaded).")
     ema: bool = Field(False, description="Keep an exponential moving average of the trained weights.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="EMA decay per step.")
     save_every: int = Field(100, ge=1, le=10_000_000, description="Save a checkpoint every this many steps (and at the end).")

@@ -16,6 +16,7 @@ import torch.nn.functional as F  # noqa: N812  (the torch convention)
 from torch import nn
 
 from physflow.models.codec import PixelCodec, VaeCodec
+from physflow.models.text_store import EmbeddingStore
 from physflow.models.video_dit import TinyDiTSize, build_tiny_dit, load_dit
 from physflow.models.wan_base import shifted_sigmas
 from physflow.stages.train.data.snapshot import DataConfig
@@ -48,10 +49,17 @@ class Recipe(nn.Module, ABC):
         return [p for p in self.parameters() if p.requires_grad]
 
     def enable_gradient_checkpointing(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "enable_gradient_checkpointing"):
-                module.enable_gradient_checkpointing()
-                return
+        """On the trained denoiser (`self.model`): its outermost diffusers model that supports it (frozen VAEs and
+        encoders take no gradients, and Wan's VAE refuses the option)."""
+        model = next((m for m in self.model.modules() if getattr(m, "_supports_gradient_checkpointing", False)), None)
+        if model is None:
+            raise ValueError(f"gradient_checkpointing: the {self.name} recipe's denoiser "
+                             f"({type(self.model).__name__}) has no diffusers model that supports it")
+        model.enable_gradient_checkpointing()
+
+    def set_memory(self, slicing: bool, tiling: bool) -> None:
+        """VAE slicing / tiling of the recipe's codec (a VAE without the option fails naming the field)."""
+        self.codec.set_memory(slicing, tiling)
 
 
 def noise_like(x0: torch.Tensor, shift: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -103,9 +111,9 @@ def build_dit(size: Any, folder: Path | None, seed: int) -> tuple[nn.Module, nn.
 
 
 def build_recipe(config: Any, data: DataConfig, folder: Path | None = None, seed: int = 0,
-                 text_store: Path | None = None) -> Recipe:
+                 text_store: EmbeddingStore | None = None) -> Recipe:
     """The recipe module for a recipe config (imports each recipe lazily); `folder` is the local base pipeline
-    folder for base 'video-base', None for 'tiny'; `text_store` the folder of stored prompt embeddings (Wan)."""
+    folder for base 'video-base', None for 'tiny'; `text_store` where prompt embeddings are stored (Wan; None: the encoder stays resident)."""
     if (folder is None) != (config.base == "tiny"):
         raise ValueError(f"recipe base {config.base!r} with base folder {folder}: 'tiny' takes none, 'video-base' one")
     if folder is not None:

@@ -10,6 +10,7 @@ import torch
 from peft import LoraConfig
 
 from physflow.models.physics_judge import EmbeddedPhysicsJudge, judge_losses
+from physflow.models.text_store import EmbeddingStore
 from physflow.stages.train.data.snapshot import DataConfig
 from physflow.stages.train.recipes.base import Batch, fm_loss, x0_from_velocity
 from physflow.stages.train.recipes.config import DiffPhyConfig
@@ -22,7 +23,7 @@ class DiffPhyRecipe(DiTRecipe):
     name = "diffphy"
 
     def __init__(self, config: DiffPhyConfig, data: DataConfig, folder: Path | None, seed: int,
-                 text_store: Path | None = None):
+                 text_store: EmbeddingStore | None = None):
         super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit.requires_grad_(False)
         dit.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,

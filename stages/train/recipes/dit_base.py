@@ -14,6 +14,7 @@ import torch
 
 from physflow.models.inner_guidance import InnerGuidance, sample_inner_guidance
 from physflow.models.text_embed import HashTextEmbedder
+from physflow.models.text_store import EmbeddingStore
 from physflow.models.video_dit import JointDiT, extend_for_flow
 from physflow.models.wan_base import scheduler_shift, scheduler_sigmas, wan_prompt_encoder
 from physflow.stages.train.data.snapshot import DataConfig
@@ -26,7 +27,7 @@ class DiTRecipe(Recipe):
     guidance = InnerGuidance(w1=3.0, w2=0.0)  # text-only guidance unless the recipe predicts flow
 
     def __init__(self, config: Any, data: DataConfig, folder: Path | None, seed: int, *, with_flow: bool = False,
-                 text_store: Path | None = None):
+                 text_store: EmbeddingStore | None = None):
         super().__init__()
         self.config, self.data = config, data
         self.codec, dit = build_dit(config.dit, folder, seed)
@@ -37,7 +38,11 @@ class DiTRecipe(Recipe):
         self.folder = folder
         # A Wan base's UMT5 encoder stays out of the module (and checkpoints); with a store, it loads only for
         # captions not embedded yet.
-        self.text: Any = HashTextEmbedder(dit.config.text_dim) if folder is None else wan_prompt_encoder(folder, text_store)
+        # A store's encoder embeds the captions on the accelerator once (then is freed when offloaded); without a
+        # store (generation from a checkpoint) it stays where it loads.
+        device = "cuda" if torch.cuda.is_available() and text_store is not None else None
+        self.text: Any = (HashTextEmbedder(dit.config.text_dim) if folder is None
+                          else wan_prompt_encoder(folder, text_store, device=device))
         self.shift = 1.0 if folder is None else scheduler_shift(folder)
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:

@@ -77,8 +77,7 @@ class RevisionRecipe(Recipe):
 
     def _first_latent(self, first: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """SVD's image condition: the noise-augmented first frame's latent, not scaled: [B, C, h, w]."""
-        vae = self.codec.vae
-        return vae.encode(first + self.svd.noise_aug_strength * noise).latent_dist.mode()
+        return self.codec.encode_frames(first + self.svd.noise_aug_strength * noise)
 
     def _edm_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         video = batch["video"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from physflow.models.inner_guidance import InnerGuidance
+from physflow.models.text_store import EmbeddingStore
 from physflow.stages.train.data.snapshot import DataConfig
 from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss
 from physflow.stages.train.recipes.config import VideoJAMConfig
@@ -22,7 +23,7 @@ class VideoJAMRecipe(DiTRecipe):
     name = "videojam"
 
     def __init__(self, config: VideoJAMConfig, data: DataConfig, folder: Path | None, seed: int,
-                 text_store: Path | None = None):
+                 text_store: EmbeddingStore | None = None):
         super().__init__(config, data, folder, seed, with_flow=config.use_flow, text_store=text_store)
         self.guidance = InnerGuidance(config.w1, config.w2)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F  # noqa: N812  (the torch convention)
 
+from physflow.models.text_store import EmbeddingStore
 from physflow.models.wisa import BlockFeatures, PhysicsClassifier, PhysicsTokens
 from physflow.stages.train.data.snapshot import DataConfig
 from physflow.stages.train.recipes.base import Batch, drop_prompts, fm_loss
@@ -19,7 +20,7 @@ class WisaRecipe(DiTRecipe):
     name = "wisa"
 
     def __init__(self, config: WisaConfig, data: DataConfig, folder: Path | None, seed: int,
-                 text_store: Path | None = None):
+                 text_store: EmbeddingStore | None = None):
         super().__init__(config, data, folder, seed, text_store=text_store)
         dit = self.model.dit
         self.physics = PhysicsTokens(dit.config.text_dim)

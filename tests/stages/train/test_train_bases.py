@@ -93,3 +93,5 @@ def test_a_second_run_on_the_same_captions_encodes_no_prompt(tmp_path, wan_folde
     print(f"prompt embeddings: first run encoded {counts[0][0]}, loaded {counts[0][1]}; "
           f"second run encoded {counts[1][0]}, loaded {counts[1][1]}")
     assert counts == [(len(captions), 0), (0, len(captions))]
+    rows = world.query("SELECT text FROM text_embeddings").to_pylist()  # registered once, read back by run b
+    assert sorted(r["text"] for r in rows) == sorted(captions)
