@@ -120,11 +120,6 @@ def guidance_per_frame(frames: int, low: float = 1.0, high: float = 3.0) -> torc
     return torch.linspace(low, high, frames).view(1, frames, 1, 1, 1)
 
 
-def augmented_first_latent(vae: nn.Module, first: torch.Tensor, noise: torch.Tensor, strength: float) -> torch.Tensor:
-    """SVD's image condition: the latent of the noise-augmented first frame [B, 3, H, W], not scaled: [B, C, h, w]."""
-    return vae.encode(first + strength * noise).latent_dist.mode()
-
-
 @torch.no_grad()
 def edm_sample(model: nn.Module, scheduler: object, first_latent: torch.Tensor, context: torch.Tensor,
                mask: torch.Tensor | None, *, frames: int, steps: int, generator: torch.Generator,

@@ -27,7 +27,6 @@ from physflow.models.revision_unet import MASK_CHANNELS, MaskConditionedUNet
 from physflow.models.svd_base import (
     ClipImageEmbedder,
     SvdConditioning,
-    augmented_first_latent,
     edm_sample,
     load_edm_scheduler,
 )
@@ -83,7 +82,7 @@ class SvdRevisionGenerator(nn.Module):
         b = first.shape[0]
         context = self.image(first)
         noise = torch.randn(first.shape, generator=generator).to(first)
-        first_latent = augmented_first_latent(self.codec.vae, first, noise, self.svd.noise_aug_strength)
+        first_latent = self.codec.encode_frames(first + self.svd.noise_aug_strength * noise)  # SVD's image condition
         size = tuple(first_latent.shape[-2:])
         mask = mask_input(cond, b, frames, size, self.max_parts).to(first_latent) if self.with_masks else None
         x = edm_sample(self.model, self.scheduler, first_latent, context, mask, frames=frames, steps=steps,
