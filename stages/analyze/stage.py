@@ -11,10 +11,10 @@ import pyarrow as pa
 
 from physflow.data_catalog.schemas import CLIP_MEASURES
 from physflow.stages.analyze.config import AnalyzeConfig
-from physflow.stages.analyze.prefetch import prefetched
 from physflow.stages.analyze.quality.measures import FrameMeasures
 from physflow.stages.analyze.shots.detect import ShotDetector, segments, shots_frame
 from physflow.stages.base import Stage
+from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import iter_frames
 
 VideoRow = dict[str, Any]

@@ -14,9 +14,11 @@ import av
 import numpy as np
 
 from physflow.stages.clip_export.remux import PacketIndex
+from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import iter_frames, open_video
 
 Frames = Iterator[tuple[int, np.ndarray]]
+PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
 
 
 def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: Sequence[tuple[int, int]],
@@ -26,11 +28,9 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
     if index is None:
         def from_start(_: int) -> Frames:
             frames = iter_frames(path, start=spans[0][0], end=spans[-1][1], width=width or None, fmt="yuv420p")
-            return ((i, a.copy()) for i, a in frames)
+            return prefetched(((i, a.copy()) for i, a in frames), PREFETCH)
 
-        reader = _Reader(from_start, lambda start: 0)
-        for start, end in spans:
-            yield reader.span(start, end)
+        yield from _Reader(from_start, lambda start: 0).spans(spans)
         return
     rank = {p: i for i, p in enumerate(index.frame_pts)}
     with open_video(path) as c:
@@ -38,16 +38,17 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
         v.thread_type = "AUTO"
         height = max(2, round(v.codec_context.height * width / v.codec_context.width / 2) * 2) if width else None
 
-        def from_keyframe(keyframe: int) -> Frames:
-            c.seek(index.frame_pts[keyframe], stream=v, backward=True)
+        def decoded() -> Frames:
             for frame in c.decode(v):
                 if frame.pts not in rank:
                     raise ValueError(f"decoded a frame whose timestamp {frame.pts} no packet has")
                 yield rank[frame.pts], _i420(frame, width, height)
 
-        reader = _Reader(from_keyframe, lambda start: index.keyframe_at_or_before(start) or 0)
-        for start, end in spans:
-            yield reader.span(start, end)
+        def from_keyframe(keyframe: int) -> Frames:
+            c.seek(index.frame_pts[keyframe], stream=v, backward=True)  # the previous reader has stopped
+            return prefetched(decoded(), PREFETCH)
+
+        yield from _Reader(from_keyframe, lambda start: index.keyframe_at_or_before(start) or 0).spans(spans)
 
 
 class _Reader:
@@ -61,9 +62,22 @@ class _Reader:
         self._held: tuple[int, np.ndarray] | None = None  # read past the end of the previous span
         self._due = 0
 
-    def span(self, start: int, end: int) -> Frames:
+    def spans(self, spans: Sequence[tuple[int, int]]) -> Iterator[Frames]:
+        try:
+            for start, end in spans:
+                yield self._span(start, end)
+        finally:
+            self._stop()  # its reader thread ends before the container closes
+
+    def _stop(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
+    def _span(self, start: int, end: int) -> Frames:
         key = self._keyframe_before(start)
         if self._frames is None or key > self._due:
+            self._stop()  # its reader thread ends before the decoder seeks
             self._frames, self._held, self._due = self._restart(key), None, key
         if self._held is not None:
             held, self._held = self._held, None

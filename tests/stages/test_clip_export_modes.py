@@ -102,9 +102,11 @@ def test_auto_reencodes_another_codec(tmp_path):
     assert "source is mpeg4 yuv420p, not h264 yuv420p" in copy["error"]
 
 
-def test_reencoding_seeks_to_the_keyframe_before_each_clip_and_reads_the_same_frames(h264):
+@pytest.mark.parametrize("indexed", [True, False], ids=["seeking", "from-frame-0"])
+def test_reencoding_reads_the_same_frames_seeking_or_not(h264, indexed):
     spans = [(3, 8), (25, 31), (31, 33), (52, 60)]
-    got = [(i, a) for frames in clip_frames(h264, packet_index(h264), spans, None) for i, a in frames]
+    index = packet_index(h264) if indexed else None  # None: no usable timestamps, decode from the first frame
+    got = [(i, a) for frames in clip_frames(h264, index, spans, None) for i, a in frames]
     assert [i for i, _ in got] == [i for s, e in spans for i in range(s, e)]
     for i, array in got:
         assert np.array_equal(array, next(a for _, a in iter_frames(h264, start=i, end=i + 1, fmt="yuv420p")))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from physflow.flows.demo import write_demo_videos
-from physflow.stages.analyze.prefetch import prefetched
 from physflow.stages.analyze.shots.detect import shots_frame
+from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import iter_frames
 
 
@@ -49,7 +49,7 @@ def test_stopping_early_stops_the_reader_and_closes_its_source():
     stream = prefetched(endless(), 3)
     assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
     stream.close()
-    assert closed.wait(5) and not any(t.name == "analyze-prefetch" for t in threading.enumerate())
+    assert closed.wait(5) and not any(t.name == "prefetch" for t in threading.enumerate())
 
 
 def test_shot_frames_are_area_averaged_down_never_up():

@@ -1,5 +1,5 @@
 """Decode ahead: a reader thread pulls frames (PyAV decodes and swscale scales without the GIL) into a short
-queue while the caller measures the previous ones, so decoding and measuring overlap on two cores."""
+queue while the caller measures or encodes the previous ones, so the two overlap on two cores."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
             if close is not None:
                 close()  # the generator's `with` closes the container on this thread
 
-    reader = threading.Thread(target=read, name="analyze-prefetch", daemon=True)
+    reader = threading.Thread(target=read, name="prefetch", daemon=True)
     reader.start()
     try:
         while (item := ahead.get()) is not _END:
