@@ -13,6 +13,7 @@ import os
 from bisect import bisect_right
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 import av
@@ -33,7 +34,7 @@ class PacketIndex:
     keyframe: tuple[bool, ...]  # decode order
     frame_pts: tuple[int, ...]  # presentation order: frame i of the analysis is the packet with pts frame_pts[i]
 
-    @property
+    @cached_property
     def keyframes(self) -> list[int]:
         """Frame indices (presentation order) of the keyframes."""
         rank = {p: i for i, p in enumerate(self.frame_pts)}
