@@ -78,6 +78,7 @@ _CLIP_FIELDS: list[tuple[str, pa.DataType]] = [
     ("keep", pa.bool_()), (REJECT_REASON, _str), ("clip_uri", _str),
     ("boundary", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("duration_s", _f64),
     ("duplicate_of", _str), ("dup_distance", _i32), ("clip_sha256", _str), ("camera", _str),
+    ("export_mode", _str),
 ]
 
 # The curation stages each write only the clip columns they add, keyed by clip_id; the `clips` view joins
@@ -88,7 +89,7 @@ CURATION_COLUMNS: dict[str, tuple[str, ...]] = {
                     "static", "text_area", "phash", "camera"),
     CLIP_DUPLICATES: (CLIP_ID, VIDEO_ID, "duplicate_of", "dup_distance"),
     CLIP_DECISIONS: (CLIP_ID, VIDEO_ID, "keep", REJECT_REASON),
-    CLIP_FILES: (CLIP_ID, VIDEO_ID, "clip_uri", "clip_sha256"),
+    CLIP_FILES: (CLIP_ID, VIDEO_ID, "clip_uri", "clip_sha256", "export_mode"),
 }
 
 TABLES: dict[str, TableSpec] = {
@@ -99,8 +100,8 @@ TABLES: dict[str, TableSpec] = {
             ("codec", _str), ("width", _i32), ("height", _i32), ("fps", _f64), ("n_frames", _i64),
             ("duration_s", _f64), ("rotation", _i32), ("has_audio", pa.bool_()),
         ]),
-        _spec(CLIPS, 3, (CLIP_ID,), _CLIP_FIELDS),
-        *(_spec(name, 1, (CLIP_ID,), [f for f in _CLIP_FIELDS if f[0] in columns])
+        _spec(CLIPS, 4, (CLIP_ID,), _CLIP_FIELDS),  # 4: export_mode
+        *(_spec(name, 2 if name == CLIP_FILES else 1, (CLIP_ID,), [f for f in _CLIP_FIELDS if f[0] in columns])
           for name, columns in CURATION_COLUMNS.items()),
         _spec(DETECTIONS, 2, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),

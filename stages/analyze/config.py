@@ -14,6 +14,11 @@ class AnalyzeConfig(StageConfig):
 
     width: int = Field(256, ge=64, le=1920, description="Working width in px the frames are decoded at (aspect kept).")
     threads: int = Field(0, ge=0, le=64, description="Decoder threads per video (0: FFmpeg chooses).")
+    prefetch: int = Field(
+        8, ge=0, le=256,
+        description="Frames decoded and scaled ahead by a reader thread while the measures run (0: no reader "
+        "thread). Analysis uses this thread plus `threads` decoder threads.",
+    )
     scaler: Literal["FAST_BILINEAR", "BILINEAR", "AREA", "BICUBIC"] = Field(
         "FAST_BILINEAR", description="swscale filter that scales decoded frames to the working width."
     )

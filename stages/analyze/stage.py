@@ -12,8 +12,9 @@ import pyarrow as pa
 from physflow.data_catalog.schemas import CLIP_MEASURES
 from physflow.stages.analyze.config import AnalyzeConfig
 from physflow.stages.analyze.quality.measures import FrameMeasures
-from physflow.stages.analyze.shots.detect import ShotDetector, segments
+from physflow.stages.analyze.shots.detect import ShotDetector, segments, shots_frame
 from physflow.stages.base import Stage
+from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import iter_frames
 
 VideoRow = dict[str, Any]
@@ -26,7 +27,9 @@ def clip_id(video_id: str, start: int, end: int) -> str:
 
 class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     name = "analyze"
-    VERSION = 3  # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures
+    # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures;
+    # 4: shot detection on frames scaled to shots.width
+    VERSION = 4
     Config = AnalyzeConfig
     table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")
@@ -42,10 +45,12 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         n = 0
         # Scaled planar YUV from swscale, colour-converted small by OpenCV: about half the cost of asking
         # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
-        for i, yuv in iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
-                                  threads=self.config.threads, interpolation=self.config.scaler):
+        frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
+                             threads=self.config.threads, interpolation=self.config.scaler)
+        for i, yuv in prefetched(frames, self.config.prefetch):
             gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
-            shots.feed(i, cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), measures.feed(i, gray))
+            shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
+                       measures.feed(i, gray))
             n = i + 1
         if n == 0:
             raise ValueError("no frame decodes")

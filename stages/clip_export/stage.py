@@ -1,10 +1,12 @@
-"""Clip export: one decode pass per video writes each of its kept clips as a normalised H.264 MP4 blob."""
+"""Clip export: each kept clip as a normalised H.264 MP4 blob, stream-copied where the source allows (`mode`),
+else re-encoded, all of a video's re-encoded clips from one decode pass that seeks past the frames between."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,10 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.schemas import CLIP_FILES
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
-from physflow.stages.clip_export.config import ExportConfig
-from physflow.stages.common.video_io import iter_frames, write_video
+from physflow.stages.clip_export.config import COPY, REENCODE, TARGET_CODEC, ExportConfig
+from physflow.stages.clip_export.frames import clip_frames
+from physflow.stages.clip_export.remux import PacketIndex, copy_clip, packet_index
+from physflow.stages.common.video_io import write_video
 
 Row = dict[str, Any]
 
@@ -33,7 +37,9 @@ class ExportItem:
 
 class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
-    VERSION = 3  # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout
+    # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout;
+    # 4: keyframe-aligned clips of the target codec and size are stream-copied, `export_mode` says which
+    VERSION = 4
     Config = ExportConfig
     table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
@@ -52,30 +58,60 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         src_fps = float(first.get("fps") or 25.0)
         out_fps = min(self.config.fps or src_fps, src_fps)
         width = _out_width(first.get("width") or 0, first.get("height") or 0, self.config.short_side)
-        pending = list(clips)
-        buffer: list[np.ndarray] = []
+        index = packet_index(item.uri)  # headers only; tells keyframes and where to seek
+        reencode: list[Row] = []
         with tempfile.TemporaryDirectory(prefix="physflow-export-") as tmp:
-            for i, frame in iter_frames(item.uri, start=clips[0]["start_frame"], end=clips[-1]["end_frame"],
-                                        width=width or None, fmt="yuv420p"):
-                clip = pending[0]
-                if i >= clip["start_frame"] and _keep_frame(i - clip["start_frame"], src_fps, out_fps) \
-                        and len(buffer) < self.config.max_frames:
-                    buffer.append(frame.copy())  # the decoder reuses the buffer the array may view
-                if i + 1 == clip["end_frame"]:
-                    yield self._write(blobs, Path(tmp), clip, buffer, out_fps)
-                    pending.pop(0)
-                    buffer = []
-                    if not pending:
-                        break
-        for clip in pending:  # the video ended before these clips did
-            yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
+            for clip in clips:
+                blocker = self._copy_blocker(index, clip, width, out_fps < src_fps)
+                if blocker is None:
+                    path = copy_clip(item.uri, index, clip["start_frame"], clip["end_frame"], Path(tmp) / "clip.mp4")
+                    yield self._row(blobs, clip, path, COPY)
+                elif self.config.mode == COPY:
+                    yield {**_ids(clip), "error": f"export failed: no stream copy: {blocker}"}
+                else:
+                    reencode.append(clip)
+            if reencode:
+                yield from self._reencode(reencode, blobs=blobs, tmp=Path(tmp), uri=item.uri, index=index,
+                                          width=width, src_fps=src_fps, out_fps=out_fps)
 
-    def _write(self, blobs: BlobStore, tmp: Path, clip: Row, frames: list[np.ndarray], fps: float) -> Row:
-        # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
-        # inside the encoder gave different bytes for the same frames depending on buffer alignment.
-        path = write_video(tmp / "clip.mp4", frames, fps, crf=self.config.crf, frame_format="yuv420p")
+    def _copy_blocker(self, index: PacketIndex | None, clip: Row, width: int, resampled: bool) -> str | None:
+        """Why a clip cannot be cut by stream copy under this config (None: it can)."""
+        if self.config.mode == REENCODE:
+            return "mode reencode"
+        if index is None:
+            return "packet timestamps missing or repeated"
+        if (index.codec, index.pix_fmt) != (TARGET_CODEC, "yuv420p"):
+            return f"source is {index.codec} {index.pix_fmt}, not {TARGET_CODEC} yuv420p"
+        target = (width, round(index.height * width / index.width / 2) * 2) if width else (index.width, index.height)
+        if (index.width, index.height) != target or index.height % 2 or index.width % 2:
+            return f"source is {index.width}x{index.height}, the target {target[0]}x{target[1]}"
+        if resampled:
+            return "the frame rate changes"
+        if clip["end_frame"] - clip["start_frame"] > self.config.max_frames:
+            return f"longer than max_frames ({self.config.max_frames})"
+        return index.copy_blocker(clip["start_frame"], clip["end_frame"])
+
+    def _reencode(self, clips: list[Row], *, blobs: BlobStore, tmp: Path, uri: str, index: PacketIndex | None,
+                  width: int, src_fps: float, out_fps: float) -> Iterable[Row]:
+        """All the clips of one video from one decoder that jumps to the keyframe before each clip."""
+        spans = [(c["start_frame"], c["end_frame"]) for c in clips]
+        for clip, frames in zip(clips, clip_frames(uri, index, spans, width or None), strict=True):
+            start, end = clip["start_frame"], clip["end_frame"]
+            last = [start - 1]
+            kept = (a for i, a in _track(frames, last) if _keep_frame(i - start, src_fps, out_fps))
+            # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
+            # inside the encoder gave different bytes for the same frames depending on buffer alignment.
+            path = _write(tmp / "clip.mp4", itertools.islice(kept, self.config.max_frames), out_fps, self.config.crf)
+            for _ in _track(frames, last):  # the frames past max_frames: is the clip whole?
+                pass
+            if path is None or last[0] + 1 < end:
+                yield {**_ids(clip), "error": f"export failed: video ended before frame {end}"}
+            else:
+                yield self._row(blobs, clip, path, REENCODE)
+
+    def _row(self, blobs: BlobStore, clip: Row, path: Path, mode: str) -> Row:
         uri, sha = blobs.put_file(path, "mp4")
-        return {**_ids(clip), "clip_uri": blobs.ref(uri), "clip_sha256": sha}
+        return {**_ids(clip), "clip_uri": blobs.ref(uri), "clip_sha256": sha, "export_mode": mode}
 
     def error_rows(self, item: ExportItem, reason: str) -> list[Row]:
         return [{**_ids(c), "error": f"export failed: {reason}"} for c in item.clips]
@@ -91,6 +127,23 @@ def _out_width(width: int, height: int, short_side: int) -> int:
         return 0
     scale = min(1.0, short_side / min(width, height))
     return max(2, round(width * scale / 2) * 2)
+
+
+def _track(frames: Iterator[tuple[int, np.ndarray]], last: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames, noting the number of the last one read in `last[0]`."""
+    for i, array in frames:
+        last[0] = i
+        yield i, array
+
+
+def _write(path: Path, frames: Iterator[np.ndarray], fps: float, crf: int) -> Path | None:
+    """An H.264 MP4 of I420 frames, or None when there are none."""
+    try:
+        return write_video(path, frames, fps, crf=crf, frame_format="yuv420p")
+    except ValueError as exc:
+        if str(exc).startswith("no frames"):
+            return None
+        raise
 
 
 def _keep_frame(j: int, src_fps: float, out_fps: float) -> bool:

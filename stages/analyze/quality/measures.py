@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -43,7 +44,11 @@ def text_area(gray: np.ndarray, mser: cv2.MSER | None = None) -> float:
     """Fraction of the frame covered by boxes of MSER regions that look like lined-up characters."""
     h, w = gray.shape
     regions, boxes = (mser or make_mser()).detectRegions(gray)
-    chars = [tuple(b) for pts, b in zip(regions, boxes, strict=True) if _is_char(pts, b, h)]
+    if not len(regions):
+        return 0.0
+    boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+    chars = [tuple(boxes[i]) for i in np.flatnonzero(_char_shaped(regions, boxes, h))
+             if _even_strokes(regions[i], boxes[i])]
     if not chars:
         return 0.0
     unique = np.unique(np.asarray(chars, dtype=np.int32), axis=0)
@@ -56,18 +61,23 @@ def text_area(gray: np.ndarray, mser: cv2.MSER | None = None) -> float:
     return float(mask.mean())
 
 
-def _is_char(pts: np.ndarray, box: np.ndarray, frame_h: int) -> bool:
+def _char_shaped(regions: Sequence[np.ndarray], boxes: np.ndarray, frame_h: int) -> np.ndarray:
+    """Per region, whether its box has a character's height, aspect and fill (all regions at once)."""
+    bw, bh = boxes[:, 2].astype(np.float64), boxes[:, 3].astype(np.float64)
+    aspect = bw / bh
+    extent = np.fromiter((len(p) for p in regions), np.float64, len(regions)) / (bw * bh)
+    return ((0.02 * frame_h <= bh) & (bh <= 0.25 * frame_h) & (aspect >= 0.1) & (aspect <= 1.5)
+            & (extent >= 0.2) & (extent <= 0.9))
+
+
+def _even_strokes(pts: np.ndarray, box: np.ndarray) -> bool:
+    """Stroke width (distance to the region's edge) varies little, as in printed characters."""
     x, y, bw, bh = (int(v) for v in box)
-    if not (0.02 * frame_h <= bh <= 0.25 * frame_h) or not (0.1 <= bw / bh <= 1.5):
-        return False
-    extent = len(pts) / (bw * bh)
-    if not 0.2 <= extent <= 0.9:
-        return False
     patch = np.zeros((bh + 2, bw + 2), np.uint8)
     patch[pts[:, 1] - y + 1, pts[:, 0] - x + 1] = 1
     dist = cv2.distanceTransform(patch, cv2.DIST_L2, 3)
-    strokes = dist[dist > 0]
-    return bool(strokes.size) and float(strokes.std() / strokes.mean()) < 0.6
+    mean, std = cv2.meanStdDev(dist, mask=patch)  # over the region's pixels, the only ones with dist > 0
+    return float(std[0, 0] / mean[0, 0]) < 0.6
 
 
 def _neighbour_counts(boxes: np.ndarray) -> np.ndarray:

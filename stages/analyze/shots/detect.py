@@ -11,6 +11,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scenedetect import AdaptiveDetector, ContentDetector
 from scenedetect.common import FrameTimecode
@@ -61,6 +62,14 @@ class ShotDetector:
         luma = np.asarray(self._luma, dtype=np.float64)
         cuts = sorted({c for c in self._cuts if 0 < c < n})
         return [Boundary(c, classify(luma, c, self.config)) for c in cuts]
+
+
+def shots_frame(bgr: np.ndarray, width: int) -> np.ndarray:
+    """The frame shot detection compares: `bgr` area-averaged down to `width` px (aspect kept; never up)."""
+    h, w = bgr.shape[:2]
+    if w <= width:
+        return bgr
+    return cv2.resize(bgr, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
 def _ramp(steps: np.ndarray, frames: int) -> bool:

@@ -1,0 +1,118 @@
+"""Keyframe cuts by stream copy: a video's packet index (one demux pass, no decode) and clips remuxed from it.
+
+A clip [start, end) of frames (presentation order, as analysis counts them) can be copied packet for packet
+when its first frame is a keyframe and its frames are exactly the first `end - start` packets in decode
+order from that keyframe: every reference then lies inside the clip (a B-frame shown before the cut point
+but decoded after it, or an open-GOP frame leaning on the previous group, breaks that prefix and the clip
+is re-encoded instead).
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+from pathlib import Path
+
+import av
+
+from physflow.stages.common.video_io import open_video
+
+
+@dataclass(frozen=True)
+class PacketIndex:
+    """The video stream's packets in decode order (pts, is keyframe) and the stream facts a copy must match."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str | None
+    time_base: Fraction
+    pts: tuple[int, ...]  # decode order
+    keyframe: tuple[bool, ...]  # decode order
+    frame_pts: tuple[int, ...]  # presentation order: frame i of the analysis is the packet with pts frame_pts[i]
+
+    @cached_property
+    def keyframes(self) -> list[int]:
+        """Frame indices (presentation order) of the keyframes."""
+        rank = {p: i for i, p in enumerate(self.frame_pts)}
+        return sorted(rank[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k)
+
+    def keyframe_at_or_before(self, frame: int) -> int | None:
+        keys = self.keyframes
+        i = bisect_right(keys, frame)
+        return keys[i - 1] if i else None
+
+    def copy_blocker(self, start: int, end: int) -> str | None:
+        """Why [start, end) cannot be cut by stream copy, or None when it can."""
+        if not 0 <= start < end <= len(self.frame_pts):
+            return f"frames {start}-{end} outside the video's {len(self.frame_pts)} packets"
+        first = self.pts.index(self.frame_pts[start])
+        if not self.keyframe[first]:
+            return f"starts on a non-keyframe (frame {start}; keyframe before it: {self.keyframe_at_or_before(start)})"
+        wanted = set(self.frame_pts[start:end])
+        if set(self.pts[first:first + end - start]) != wanted:
+            return f"frames {start}-{end} reference frames outside the clip (reordered across the cut)"
+        return None
+
+    def packets(self, start: int, end: int) -> range:
+        """Decode-order positions of the packets of a copyable clip [start, end)."""
+        first = self.pts.index(self.frame_pts[start])
+        return range(first, first + end - start)
+
+
+def packet_index(path: str | os.PathLike[str]) -> PacketIndex | None:
+    """Read every video packet's header (no decode); None when timestamps are missing or repeat, so frame
+    positions cannot be told from packets (such videos are decoded from the start)."""
+    try:
+        return _read_index(path)
+    except (av.FFmpegError, OSError, IndexError):
+        return None  # the decoder meets the same damage and reports it
+
+
+def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
+    with open_video(path) as c:
+        v = c.streams.video[0]
+        pts: list[int] = []
+        keys: list[bool] = []
+        for packet in c.demux(v):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            if packet.pts is None:
+                return None
+            pts.append(int(packet.pts))
+            keys.append(bool(packet.is_keyframe))
+        cc = v.codec_context
+        if not pts or len(set(pts)) != len(pts) or v.time_base is None:
+            return None
+        return PacketIndex(codec=cc.name, width=cc.width, height=cc.height, pix_fmt=cc.format.name if cc.format else None,
+                           time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(pts)))
+
+
+def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end: int, out: Path) -> Path:
+    """Remux the packets of frames [start, end) into an MP4 at `out`, timestamps shifted to start at 0."""
+    first = index.pts[index.packets(start, end).start]
+    count = end - start
+    offset = index.frame_pts[start]
+    with open_video(path) as c, av.open(os.fspath(out), mode="w", format="mp4") as o:
+        v = c.streams.video[0]
+        stream = o.add_stream_from_template(v)
+        c.seek(first, stream=v, backward=True)
+        started = False
+        for packet in c.demux(v):
+            started = started or packet.pts == first
+            if not started or packet.size == 0:
+                continue
+            packet.pts -= offset
+            if packet.dts is not None:
+                packet.dts -= offset
+            packet.stream = stream
+            o.mux(packet)
+            count -= 1
+            if count == 0:
+                break
+    if count:
+        raise ValueError(f"stream copy found {end - start - count} of the {end - start} packets of frames {start}-{end}")
+    return out

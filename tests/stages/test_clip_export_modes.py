@@ -1,0 +1,118 @@
+"""Export modes: keyframe cuts by stream copy, the fallback to re-encoding, and seeking before re-encoded clips."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.storage import Root
+from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
+from physflow.stages.clip_export.frames import clip_frames
+from physflow.stages.clip_export.remux import packet_index
+from physflow.stages.common.video_io import iter_frames
+
+W, H, FPS, N, GOP = 64, 48, 24, 60, 10
+
+
+def _frame(i: int) -> np.ndarray:
+    """A moving bar whose grey level also encodes the frame number, so frames tell themselves apart."""
+    rgb = np.full((H, W, 3), 40 + 3 * i, np.uint8)
+    rgb[:, (i * 3) % W:(i * 3) % W + 8] = 250
+    return rgb
+
+
+def _write(path: Path, codec: str) -> Path:
+    """A real encoded video: H.264 with a keyframe every GOP frames and B-frames, or MPEG-4 Part 2."""
+    with av.open(str(path), mode="w") as c:
+        s = c.add_stream(codec, rate=Fraction(FPS))
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        if codec == "libx264":
+            s.options = {"preset": "veryfast", "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=2"}
+        for i in range(N):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(_frame(i), format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def h264(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write(tmp_path_factory.mktemp("src") / "gop10.mp4", "libx264")
+
+
+def _export(tmp: Path, video: Path, spans: list[tuple[int, int]], mode: str) -> list[dict]:
+    clips = [{"clip_id": f"v:{s}-{e}", "video_id": "v", "start_frame": s, "end_frame": e, "width": W, "height": H,
+              "fps": float(FPS), "keep": True} for s, e in spans]
+    return ExportStage(ExportConfig(mode=mode)).run(
+        [ExportItem(root=str(tmp / "catalog"), uri=str(video), clips=clips)]).to_pylist()
+
+
+def _decoded(tmp: Path, row: dict) -> list[np.ndarray]:
+    with av.open(str(BlobStore(Root(tmp / "catalog")).resolve(row["clip_uri"]))) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _source(video: Path) -> list[np.ndarray]:
+    return [a.copy() for _, a in iter_frames(video)]
+
+
+def test_a_keyframe_aligned_clip_is_copied_with_its_frames_unchanged(tmp_path, h264):
+    assert packet_index(h264).keyframes == list(range(0, N, GOP))
+    row = _export(tmp_path, h264, [(20, 40)], "auto")[0]
+    assert (row["error"], row["export_mode"]) == (None, "copy")
+    frames, source = _decoded(tmp_path, row), _source(h264)
+    assert len(frames) == 20
+    # Stream copy decodes to the very pixels of the source's frames 20..39, the first one first.
+    assert np.array_equal(frames[0], source[20]) and all(np.array_equal(a, b) for a, b in zip(frames, source[20:40], strict=True))
+
+
+def test_auto_reencodes_a_clip_off_a_keyframe_and_copy_mode_names_why_it_cannot(tmp_path, h264):
+    auto = _export(tmp_path, h264, [(15, 40)], "auto")[0]
+    assert (auto["error"], auto["export_mode"]) == (None, "reencode")
+    frames, source = _decoded(tmp_path, auto), _source(h264)
+    assert len(frames) == 25
+    assert np.abs(frames[0].astype(int) - source[15]).mean() < 4  # lossy, but frame 15 (not 10, not 0)
+    assert np.abs(frames[0].astype(int) - source[10]).mean() > 10
+    copy = _export(tmp_path, h264, [(15, 40)], "copy")[0]
+    assert copy["clip_uri"] is None and "non-keyframe (frame 15; keyframe before it: 10)" in copy["error"]
+
+
+def test_auto_reencodes_a_clip_whose_frames_refer_past_its_end(tmp_path, h264):
+    # In decode order after keyframe 20 come 20, 22, 21, 24, 23, ...: frames up to 33 need frame 34 or 35.
+    index = packet_index(h264)
+    assert "reference frames outside the clip" in index.copy_blocker(20, 35)
+    assert index.copy_blocker(20, 34) is None
+    rows = _export(tmp_path, h264, [(20, 35)], "auto") + _export(tmp_path, h264, [(20, 34)], "auto")
+    assert [r["export_mode"] for r in rows] == ["reencode", "copy"]
+    assert [len(_decoded(tmp_path, r)) for r in rows] == [15, 14]
+
+
+def test_auto_reencodes_another_codec(tmp_path):
+    mpeg4 = _write(tmp_path / "mpeg4.mp4", "mpeg4")
+    row = _export(tmp_path, mpeg4, [(0, 30)], "auto")[0]
+    assert (row["error"], row["export_mode"]) == (None, "reencode")
+    with av.open(str(BlobStore(Root(tmp_path / "catalog")).resolve(row["clip_uri"]))) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    copy = _export(tmp_path, mpeg4, [(0, 30)], "copy")[0]
+    assert "source is mpeg4 yuv420p, not h264 yuv420p" in copy["error"]
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["seeking", "from-frame-0"])
+def test_reencoding_reads_the_same_frames_seeking_or_not(h264, indexed):
+    spans = [(3, 8), (25, 31), (31, 33), (52, 60)]
+    index = packet_index(h264) if indexed else None  # None: no usable timestamps, decode from the first frame
+    got = [(i, a) for frames in clip_frames(h264, index, spans, None) for i, a in frames]
+    assert [i for i, _ in got] == [i for s, e in spans for i in range(s, e)]
+    for i, array in got:
+        assert np.array_equal(array, next(a for _, a in iter_frames(h264, start=i, end=i + 1, fmt="yuv420p")))
+
+
+def test_an_unknown_mode_fails_naming_the_value():
+    with pytest.raises(ValidationError, match="fast") as err:
+        ExportConfig(mode="fast")
+    assert "mode" in str(err.value)
