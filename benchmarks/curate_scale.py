@@ -1,7 +1,10 @@
 """Curation at scale: N generated short videos (several codecs and sizes), cold and warm, peak memory, task runs
 per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 new videos to the catalog.
 
-    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask]
+    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask] [--workdir DIR]
+
+`--workdir DIR` keeps the videos and catalogs in DIR (made when absent) instead of a temporary folder, so
+`benchmarks/curate_warm.py` can time warm runs of the same catalog in a fresh process afterwards.
 
 Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
@@ -10,6 +13,7 @@ Peak RSS is this process's (the flow process; worker processes report their own 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -20,6 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+if "--workdir" in sys.argv:  # Prefect's result cache kept with the catalogs, as a user's PREFECT_HOME is
+    os.environ.setdefault("PREFECT_HOME", os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
 
 import cv2
@@ -68,7 +74,9 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
 def main() -> None:
     args = sys.argv[1:]
     n = int(next((a for a in args if a.isdigit()), "1000"))
-    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
+    keep = args[args.index("--workdir") + 1] if "--workdir" in args else None
+    with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as tmp, \
+            prefect_test_harness(server_startup_timeout=300):
         folder = Path(tmp) / "videos"
         t0 = time.perf_counter()
         for i in range(n):

@@ -28,9 +28,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from physflow.data_catalog import seal as sealing
 from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manifest
 from physflow.data_catalog.blobs import resolve_sql
-from physflow.data_catalog.integrity import DamagedFileError, FileChecker
+from physflow.data_catalog.integrity import DamagedFileError, FileChecker, vouch
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import Root
 from physflow.data_catalog.views import create_joined_views, view_name
@@ -199,6 +200,50 @@ class Catalog:
                 self._refresh_view(con, spec)
         return len(manifests)
 
+    # -- the seal (seal.py): trust without opening each artifact when nothing changed ----------------------------
+
+    def trusted_keys(self) -> set[str] | None:
+        """The key of every registered artifact when the catalog's seal holds (all of them intact, nothing
+        changed since); None when it does not, and each artifact must be checked as it is used."""
+        if not self.root.is_local or not self.db_path.exists():
+            return None
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                registry = _registry(con)
+            finally:
+                con.close()
+        return None if registry is None or self._holds(registry) is None else {row[0] for row in registry}
+
+    def seal(self) -> bool:
+        """Record the seal after a run when every registered artifact and blob is proven intact (files not
+        verified since they changed are hashed now, once); False when one is not, or the catalog is remote."""
+        if not self.root.is_local or not self._writable():
+            return False
+        if self.trusted_keys() is not None:
+            return True
+        with self.writer() as con:  # no writer may change files or registry while they are proven and sealed
+            registry = _registry(con) or []
+            if self._holds(registry) is not None:
+                return True
+            listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
+            if listing is None:
+                sealing.drop_seal(self.root.base)
+                return False
+            sealing.write_seal(self.root.base, listing, registry)
+        return True
+
+    def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
+        """The listing when the seal holds for `registry`; its files are then remembered as verified in this
+        process, so the reads that follow cost one stat each."""
+        listing = sealing.holds(self.root.base, registry)
+        if listing is not None:
+            data = {ArtifactStore.relative_path(stage, key): sha for key, stage, sha, _ in registry}
+            vouch({(listing.path(rel), size, mtime): data.get(rel) or sealing.blob_sha256(rel)
+                   for rel, (size, mtime) in listing.files.items()
+                   if rel in data or rel.startswith(f"{sealing.BLOBS_DIR}/")})
+        return listing
+
     # -- integrity and location ----------------------------------------------------------------------------------
 
     def registered(self) -> list[tuple[str, str]]:
@@ -221,6 +266,8 @@ class Catalog:
             rows = con.execute("SELECT stage, shard, created_at, key FROM artifacts").fetchall()
         except duckdb.CatalogException:
             return []  # a catalog not yet written
+        if self.root.is_local and self._holds(_registry(con) or []) is not None:
+            return []  # sealed: every registered artifact intact, no file changed since
         newest: dict[tuple[str, str], tuple[Any, str]] = {}
         for stage, shard, created_at, key in rows:
             if (stage, shard) not in newest or created_at > newest[(stage, shard)][0]:
@@ -374,6 +421,14 @@ class Catalog:
         if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
             return f'{resolve_sql(column, self.root.path(""))} AS "{name}"'
         return column
+
+
+def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:
+    try:
+        rows = con.execute("SELECT key, stage, content_sha256, bytes FROM artifacts ORDER BY key").fetchall()
+    except duckdb.CatalogException:
+        return None  # a catalog not yet written
+    return [(key, stage, sha, int(size)) for key, stage, sha, size in rows]
 
 
 def _spec(name: str) -> TableSpec:
