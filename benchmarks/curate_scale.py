@@ -25,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
 if "--workdir" in sys.argv:  # Prefect's result cache kept with the catalogs, as a user's PREFECT_HOME is
+    os.makedirs(os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"), exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 args = sys.argv[1:]
 WORKDIR = Path(args[1]).resolve() if len(args) > 1 else None
 if WORKDIR is not None:
+    (WORKDIR / "prefect").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(WORKDIR / "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
