@@ -205,33 +205,36 @@ class Catalog:
     def trusted_keys(self) -> set[str] | None:
         """The key of every registered artifact when the catalog's seal holds (all of them intact, nothing
         changed since); None when it does not, and each artifact must be checked as it is used."""
+        registry = self._registry_now()
+        return None if registry is None or self._holds(registry) is None else {row[0] for row in registry}
+
+    def seal(self) -> bool:
+        """Record the seal after a run when every registered artifact and blob is proven intact (files not
+        verified since they changed are hashed now, once); False when one is not, or the catalog is remote.
+
+        No lock is held while proving: the seal records the listing and registry that were proven, so a file
+        or registration changed meanwhile only leaves a seal that never holds."""
+        if not self.root.is_local or not self._writable():
+            return False
+        registry = self._registry_now() or []
+        if self._holds(registry) is not None:
+            return True
+        listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
+        if listing is None:
+            sealing.drop_seal(self.root.base)
+            return False
+        sealing.write_seal(self.root.base, listing, registry)
+        return True
+
+    def _registry_now(self) -> sealing.Registry | None:
         if not self.root.is_local or not self.db_path.exists():
             return None
         with self._locked(exclusive=False):
             con = duckdb.connect(str(self.db_path), read_only=True)
             try:
-                registry = _registry(con)
+                return _registry(con)
             finally:
                 con.close()
-        return None if registry is None or self._holds(registry) is None else {row[0] for row in registry}
-
-    def seal(self) -> bool:
-        """Record the seal after a run when every registered artifact and blob is proven intact (files not
-        verified since they changed are hashed now, once); False when one is not, or the catalog is remote."""
-        if not self.root.is_local or not self._writable():
-            return False
-        if self.trusted_keys() is not None:
-            return True
-        with self.writer() as con:  # no writer may change files or registry while they are proven and sealed
-            registry = _registry(con) or []
-            if self._holds(registry) is not None:
-                return True
-            listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
-            if listing is None:
-                sealing.drop_seal(self.root.base)
-                return False
-            sealing.write_seal(self.root.base, listing, registry)
-        return True
 
     def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
         """The listing when the seal holds for `registry`; its files are then remembered as verified in this

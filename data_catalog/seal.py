@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,12 +50,12 @@ class Listing:
     def scan(cls, base: str) -> Listing:
         listing = cls(base)
         for top in (ARTIFACTS_DIR, BLOBS_DIR):
-            for folder in _subfolders(Path(base) / top):
-                with os.scandir(folder) as entries:
-                    for entry in entries:
+            for folder in _entries(Path(base) / top):
+                if folder.is_dir(follow_symlinks=False):
+                    for entry in _entries(Path(folder.path)):
                         if TEMP_MARK not in entry.name and entry.is_file(follow_symlinks=False):
                             st = entry.stat(follow_symlinks=False)
-                            listing.files[f"{top}/{Path(folder).name}/{entry.name}"] = (st.st_size, st.st_mtime_ns)
+                            listing.files[f"{top}/{folder.name}/{entry.name}"] = (st.st_size, st.st_mtime_ns)
         return listing
 
     def digest(self) -> str:
@@ -65,11 +66,11 @@ class Listing:
         return f"{self.base.rstrip('/')}/{relative}"
 
 
-def _subfolders(top: Path) -> list[str]:
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
     try:
-        with os.scandir(top) as entries:
-            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except FileNotFoundError:  # absent, or removed while scanning (a quarantine emptying it): no files
         return []
 
 
@@ -136,7 +137,7 @@ def _manifest_blobs(listing: Listing, stage: str, key: str) -> set[str] | None:
 def write_seal(base: str, listing: Listing, registry: Registry) -> None:
     record = {"listing": listing.digest(), "registry": registry_digest(registry), "files": len(listing.files),
               "artifacts": len(registry), "sealed_at": datetime.now(UTC).isoformat()}
-    tmp = Path(base) / f"{SEAL_FILE}{TEMP_MARK}{os.getpid()}"
+    tmp = Path(base) / f"{SEAL_FILE}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, Path(base) / SEAL_FILE)
 
