@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,11 +220,15 @@ class Catalog:
         registry = self._registry_now() or []
         if self._holds(registry) is not None:
             return True
-        listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
-        if listing is None:
-            sealing.drop_seal(self.root.base)
+        try:  # a file removed meanwhile, a full or read-only disk: runs go on checking each artifact
+            listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
+            if listing is None:
+                sealing.drop_seal(self.root.base)
+                return False
+            sealing.write_seal(self.root.base, listing, registry)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("catalog %s not sealed: %s", self.root.uri, exc)
             return False
-        sealing.write_seal(self.root.base, listing, registry)
         return True
 
     def _registry_now(self) -> sealing.Registry | None:

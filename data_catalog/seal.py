@@ -138,8 +138,11 @@ def write_seal(base: str, listing: Listing, registry: Registry) -> None:
     record = {"listing": listing.digest(), "registry": registry_digest(registry), "files": len(listing.files),
               "artifacts": len(registry), "sealed_at": datetime.now(UTC).isoformat()}
     tmp = Path(base) / f"{SEAL_FILE}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, Path(base) / SEAL_FILE)
+    try:
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, Path(base) / SEAL_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def drop_seal(base: str) -> None:
