@@ -1,7 +1,10 @@
 """Curation at scale: N generated short videos (several codecs and sizes), cold and warm, peak memory, task runs
 per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 new videos to the catalog.
 
-    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask]
+    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask] [--cold-only] [--workdir DIR]
+
+`--workdir DIR` keeps the videos and catalogs in DIR (made when absent) instead of a temporary folder, so
+`benchmarks/curate_warm.py` can time warm runs of the same catalog in a fresh process afterwards.
 
 Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
@@ -10,6 +13,7 @@ Peak RSS is this process's (the flow process; worker processes report their own 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -20,6 +24,9 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+if "--workdir" in sys.argv:  # Prefect's result cache kept with the catalogs, as a user's PREFECT_HOME is
+    os.makedirs(os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"), exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
 
 import cv2
@@ -68,7 +75,9 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
 def main() -> None:
     args = sys.argv[1:]
     n = int(next((a for a in args if a.isdigit()), "1000"))
-    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
+    keep = args[args.index("--workdir") + 1] if "--workdir" in args else None
+    with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as tmp, \
+            prefect_test_harness(server_startup_timeout=300):
         folder = Path(tmp) / "videos"
         t0 = time.perf_counter()
         for i in range(n):
@@ -79,19 +88,26 @@ def main() -> None:
         cold, runs, computed = run(p)
         print(f"cold: {cold:.1f} s = {n / cold:.1f} videos/s; task runs {dict(runs)} "
               f"(total {sum(runs.values())}, computed {computed}); peak RSS {peak_rss_mib():.0f} MiB")
-        warm, runs, computed = run(p)
-        print(f"warm: {warm:.2f} s ({warm / cold:.3f} of cold); computed {computed}; peak RSS {peak_rss_mib():.0f} MiB")
-        for i in range(n, n + 10):
-            make_video(folder / f"v{i:05d}.mp4", seed=i)
-        add, runs, computed = run(p)
-        print(f"+10 videos: {add:.1f} s; task runs {dict(runs)}, computed {computed} "
-              f"(of {sum(runs.values())}); peak RSS {peak_rss_mib():.0f} MiB")
+        if "--cold-only" not in args:  # only the two cold runs: the default runner against Dask
+            warm_and_add(p, folder, n, cold)
         if "--no-dask" not in args:
             dask_p = params(folder, Path(tmp) / "catalog-dask")
+            total = len(list(folder.iterdir()))
             with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
                 dcold, runs, _ = run(dask_p, runner)
-            print(f"dask 2 workers, cold on {n + 10} videos: {dcold:.1f} s = {(n + 10) / dcold:.1f} videos/s "
+            print(f"dask 2 workers, cold on {total} videos: {dcold:.1f} s = {total / dcold:.1f} videos/s "
                   f"(default runner cold on {n}: {n / cold:.1f} videos/s)")
+
+
+def warm_and_add(p: CurateParams, folder: Path, n: int, cold: float) -> None:
+    """A warm re-run, then 10 new videos added to the catalog."""
+    warm, runs, computed = run(p)
+    print(f"warm: {warm:.2f} s ({warm / cold:.3f} of cold); computed {computed}; peak RSS {peak_rss_mib():.0f} MiB")
+    for i in range(n, n + 10):
+        make_video(folder / f"v{i:05d}.mp4", seed=i)
+    add, runs, computed = run(p)
+    print(f"+10 videos: {add:.1f} s; task runs {dict(runs)}, computed {computed} "
+          f"(of {sum(runs.values())}); peak RSS {peak_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +29,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from physflow.data_catalog import seal as sealing
 from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manifest
 from physflow.data_catalog.blobs import resolve_sql
-from physflow.data_catalog.integrity import DamagedFileError, FileChecker
+from physflow.data_catalog.integrity import DamagedFileError, FileChecker, vouch
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import Root
 from physflow.data_catalog.views import create_joined_views, view_name
@@ -199,6 +201,57 @@ class Catalog:
                 self._refresh_view(con, spec)
         return len(manifests)
 
+    # -- the seal (seal.py): trust without opening each artifact when nothing changed ----------------------------
+
+    def trusted_keys(self) -> set[str] | None:
+        """The key of every registered artifact when the catalog's seal holds (all of them intact, nothing
+        changed since); None when it does not, and each artifact must be checked as it is used."""
+        registry = self._registry_now()
+        return None if registry is None or self._holds(registry) is None else {row[0] for row in registry}
+
+    def seal(self) -> bool:
+        """Record the seal after a run when every registered artifact and blob is proven intact (files not
+        verified since they changed are hashed now, once); False when one is not, or the catalog is remote.
+
+        No lock is held while proving: the seal records the listing and registry that were proven, so a file
+        or registration changed meanwhile only leaves a seal that never holds."""
+        if not self.root.is_local or not self._writable():
+            return False
+        registry = self._registry_now() or []
+        if self._holds(registry) is not None:
+            return True
+        try:  # a file removed meanwhile, a full or read-only disk: runs go on checking each artifact
+            listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
+            if listing is None:
+                sealing.drop_seal(self.root.base)
+                return False
+            sealing.write_seal(self.root.base, listing, registry)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("catalog %s not sealed: %s", self.root.uri, exc)
+            return False
+        return True
+
+    def _registry_now(self) -> sealing.Registry | None:
+        if not self.root.is_local or not self.db_path.exists():
+            return None
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                return _registry(con)
+            finally:
+                con.close()
+
+    def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
+        """The listing when the seal holds for `registry`; its files are then remembered as verified in this
+        process, so the reads that follow cost one stat each."""
+        listing = sealing.holds(self.root.base, registry)
+        if listing is not None:
+            data = {ArtifactStore.relative_path(stage, key): sha for key, stage, sha, _ in registry}
+            vouch({(listing.path(rel), size, mtime): data.get(rel) or sealing.blob_sha256(rel)
+                   for rel, (size, mtime) in listing.files.items()
+                   if rel in data or rel.startswith(f"{sealing.BLOBS_DIR}/")})
+        return listing
+
     # -- integrity and location ----------------------------------------------------------------------------------
 
     def registered(self) -> list[tuple[str, str]]:
@@ -221,6 +274,8 @@ class Catalog:
             rows = con.execute("SELECT stage, shard, created_at, key FROM artifacts").fetchall()
         except duckdb.CatalogException:
             return []  # a catalog not yet written
+        if self.root.is_local and self._holds(_registry(con) or []) is not None:
+            return []  # sealed: every registered artifact intact, no file changed since
         newest: dict[tuple[str, str], tuple[Any, str]] = {}
         for stage, shard, created_at, key in rows:
             if (stage, shard) not in newest or created_at > newest[(stage, shard)][0]:
@@ -374,6 +429,14 @@ class Catalog:
         if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
             return f'{resolve_sql(column, self.root.path(""))} AS "{name}"'
         return column
+
+
+def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:
+    try:
+        rows = con.execute("SELECT key, stage, content_sha256, bytes FROM artifacts ORDER BY key").fetchall()
+    except duckdb.CatalogException:
+        return None  # a catalog not yet written
+    return [(key, stage, sha, int(size)) for key, stage, sha, size in rows]
 
 
 def _spec(name: str) -> TableSpec:

@@ -62,6 +62,23 @@ class FingerprintCache:
         st = os.stat(resolved)
         self._store([(resolved, st.st_size, st.st_mtime_ns, sha256)])
 
+    def known(self, base: str, files: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """The remembered sha256 of each file under folder `base` (path relative to it -> (size, mtime_ns)) whose
+        size and mtime are those remembered; read in one query, for checking a whole catalog at once."""
+        prefix = str(Path(base).resolve()).rstrip("/") + "/"
+        if self.memory is not None:
+            rows = [(p, s, m, sha) for (p, s, m), sha in self.memory.items() if p.startswith(prefix)]
+        else:
+            with self._connect() as con:
+                rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints WHERE substr(path, 1, ?) = ?",
+                                   (len(prefix), prefix)).fetchall()
+        out = {}
+        for path, size, mtime, sha in rows:
+            rel = path[len(prefix):]
+            if files.get(rel) == (size, mtime):
+                out[rel] = sha
+        return out
+
     def _known(self, keys: list[tuple[str, int, int]]) -> list[str | None]:
         if self.memory is not None:
             return [self.memory.get(k) for k in keys]

@@ -1,0 +1,91 @@
+"""The catalog's seal: trusted while no file and no registration changed, refused while anything is damaged."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from physflow.data_catalog import ArtifactStore, Catalog
+from physflow.data_catalog.blobs import BlobStore
+from physflow.data_catalog.schemas import TABLES
+from physflow.data_catalog.seal import SEAL_FILE
+
+
+def _write(cat: Catalog, key: str, clip: str, payload: bytes) -> None:
+    uri, sha = BlobStore(cat.root).put_bytes(payload, "mp4")
+    table = pa.Table.from_pylist([{"clip_id": clip, "video_id": "v", "clip_uri": BlobStore(cat.root).ref(uri),
+                                   "clip_sha256": sha}], schema=TABLES["clip_files"].schema)
+    cat.register(cat.artifacts.write(stage="clip_export", version=1, key=key, table_name="clip_files",
+                                     table=table, shard=clip, config={}, inputs=[clip]))
+
+
+@pytest.fixture()
+def sealed(tmp_path) -> Path:
+    cat = Catalog(tmp_path / "catalog")
+    _write(cat, "k1", "c1", b"first clip")
+    _write(cat, "k2", "c2", b"second clip")
+    assert cat.trusted_keys() is None, "nothing is trusted before a seal"
+    assert cat.seal() and (tmp_path / "catalog" / SEAL_FILE).is_file()
+    return tmp_path / "catalog"
+
+
+def _blob(root: Path) -> Path:
+    return next((root / "blobs").rglob("*.mp4"))
+
+
+def _data(root: Path) -> Path:
+    return root / ArtifactStore.relative_path("clip_export", "k1")
+
+
+CHANGES = {
+    "touched data": lambda root: os.utime(_data(root), ns=(1, 1)),
+    "blob rewritten": lambda root: _blob(root).write_bytes(b"other bytes"),
+    "manifest deleted": lambda root: Path(str(_data(root)).replace(".parquet", ".manifest.json")).unlink(),
+    "file added": lambda root: (root / "blobs" / "zz").mkdir() or (root / "blobs" / "zz" / "zz.npy").write_bytes(b""),
+    "artifact registered": lambda root: _write(Catalog(root), "k3", "c3", b"third clip"),
+}
+
+
+def test_seal_vouches_for_every_registered_artifact(sealed):
+    cat = Catalog(sealed)
+    assert cat.trusted_keys() == {"k1", "k2"}
+    assert cat.query("SELECT count(*) AS n FROM clip_files").to_pylist() == [{"n": 2}]
+    assert cat.seal(), "sealing again when nothing changed is a no-op that holds"
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_any_change_breaks_the_seal(sealed, tmp_path, change):
+    root = tmp_path / "copy"
+    shutil.copytree(sealed, root)  # a copy keeps names, sizes and mtimes: the seal travels with it
+    assert Catalog(root).trusted_keys() == {"k1", "k2"}
+    CHANGES[change](root)
+    assert Catalog(root).trusted_keys() is None
+
+
+DAMAGE = {
+    "blob rewritten": lambda root: _blob(root).write_bytes(b"rot"),  # no longer what its name promises
+    "blob deleted": lambda root: _blob(root).unlink(),  # a registered artifact references it
+    "data rewritten": lambda root: _data(root).write_bytes(b"not parquet"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damage_is_never_sealed(sealed, damage):
+    DAMAGE[damage](sealed)
+    cat = Catalog(sealed)
+    assert not cat.seal() and not (sealed / SEAL_FILE).exists()
+    assert cat.trusted_keys() is None
+
+
+def test_unverified_files_are_hashed_once_then_sealed(sealed):
+    (sealed / "fingerprints.sqlite").unlink()  # nothing remembered: the seal reads each file once
+    for extra in ("fingerprints.sqlite-wal", "fingerprints.sqlite-shm"):
+        (sealed / extra).unlink(missing_ok=True)
+    os.utime(_data(sealed))  # and a changed mtime breaks the old seal
+    cat = Catalog(sealed)
+    assert cat.trusted_keys() is None
+    assert cat.seal() and cat.trusted_keys() == {"k1", "k2"}
