@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset
@@ -49,6 +50,10 @@ def _accelerator(cfg: LoopConfig, run: Path) -> Accelerator:
     cuda = torch.cuda.is_available()
     precision = ("bf16" if cuda else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
     tensorboard = importlib.util.find_spec("tensorboard") is not None
+    # accelerate keeps one AcceleratorState per process and refuses a second run in another precision (a worker
+    # process that trains run after run); the process-level PartialState (devices, ranks) stays as it is.
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         cpu=not cuda, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
         log_with="tensorboard" if tensorboard else None,
