@@ -41,12 +41,17 @@ def ingest(
     print_stage_summary(run_flow(ingest_flow, params, (InputError,)))
 
 
+# A person early in the demo's scene cycle, so the default four clips show pose, body fits and part masks too.
+DEMO_SCENES = ("free_fall", "human_jump", "collision2_elastic", "pendulum", "projectile", "sliding", "human_walk",
+               "collision2_inelastic", "human_wave", "collision3_elastic", "weak_gravity", "drift")
+
+
 def demo(
     ctx: typer.Context,
     synthetic: Annotated[int, typer.Option(min=0, max=64, help="Synthetic physics clips to render too.")] = 4,
 ) -> None:
-    """Run the main job on embedded defaults (no weights): render small physics scenes and shape videos, then
-    curate, annotate, compute optical flow and physics context for them, and show the catalog."""
+    """Run the main job on embedded defaults (no weights): render small physics scenes (one with a person) and shape
+    videos, then curate, annotate, compute optical flow and physics context for them, and show the catalog."""
     from physflow.data_catalog import Catalog
     from physflow.flows.demo import write_demo_videos
     from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
@@ -60,7 +65,7 @@ def demo(
     with rich_progress():
         inputs = [str(inbox)]
         if synthetic:
-            synth_flow(SynthParams(n=synthetic, catalog=str(root)))
+            synth_flow(SynthParams(n=synthetic, scenes=list(DEMO_SCENES), catalog=str(root)))
             inputs += Catalog(str(root)).query("SELECT uri FROM synth_clips ORDER BY index").column("uri").to_pylist()
         report = pipeline_flow(PipelineParams(catalog=str(root), curate={"inputs": inputs, "filter": DEMO_FILTER}))
     for step in report.steps:
