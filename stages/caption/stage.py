@@ -10,7 +10,6 @@ clips without a cached caption.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,8 +40,6 @@ class CaptionStage(ServiceBatches, Stage[CaptionConfig, Batch]):
         super().__init__(config)
         self.vlm: Any = None
         self.cache: CaptionCache | None = None
-        self._service_errors: list[str] = []
-        self._lock = threading.Lock()
 
     def weights_sha256(self) -> list[str]:
         from physflow.stages.caption.vlm import PROMPTS

@@ -4,6 +4,7 @@ and a re-run retries only those (the cache keeps the answers already paid for)."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,13 +14,18 @@ from physflow.stages.base import ProgressFn
 
 
 class ServiceBatches:
-    """Mixin before `Stage[...]`: subclasses set `cache` (None or an object with `close()`), collect service
-    failures in `_service_errors`, and name `service_error` (the exception raised) and `item_noun`."""
+    """Mixin before `Stage[...]`: subclasses set `cache` in setup (None or an object with `close()`), collect
+    service failures in `_service_errors` under `_lock` (request threads share them), and name `service_error`
+    (the exception raised) and `item_noun`."""
 
-    cache: Any
-    _service_errors: list[str]
     service_error: type[Exception] = RuntimeError
     item_noun = "item(s)"
+
+    def __init__(self, config: Any):
+        super().__init__(config)  # type: ignore[call-arg]
+        self.cache: Any = None
+        self._service_errors: list[str] = []
+        self._lock = threading.Lock()
 
     def batch_size(self) -> int:
         return 16

@@ -10,7 +10,6 @@ a re-run retries exactly the texts that have no cached answer.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -57,9 +56,7 @@ class PhysicsContextStage(ServiceBatches, Stage[PhysicsContextConfig, Batch]):
         super().__init__(config)
         self.reasoner: PhysicsReasoner | None = None
         self.cache: ItemCache | None = None
-        self._consecutive_failures = 0
-        self._service_errors: list[str] = []
-        self._lock = threading.Lock()  # the counters above are shared by the request threads
+        self._consecutive_failures = 0  # shared by the request threads, under self._lock
 
     def weights_sha256(self) -> list[str]:
         """The prompt/lexicon version, then the weights files (for `local`, the GGUF file)."""
