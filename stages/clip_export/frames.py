@@ -32,7 +32,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
 
         yield from _Reader(from_start, lambda start: 0).spans(spans)
         return
-    rank = {p: i for i, p in enumerate(index.frame_pts)}
+    rank = index.frame_of
     with open_video(path) as c:
         v = c.streams.video[0]
         v.thread_type = "AUTO"

@@ -35,10 +35,14 @@ class PacketIndex:
     frame_pts: tuple[int, ...]  # presentation order: frame i of the analysis is the packet with pts frame_pts[i]
 
     @cached_property
+    def frame_of(self) -> dict[int, int]:
+        """pts -> frame index (presentation order)."""
+        return {p: i for i, p in enumerate(self.frame_pts)}
+
+    @cached_property
     def keyframes(self) -> list[int]:
         """Frame indices (presentation order) of the keyframes."""
-        rank = {p: i for i, p in enumerate(self.frame_pts)}
-        return sorted(rank[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k)
+        return sorted(self.frame_of[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k)
 
     def keyframe_at_or_before(self, frame: int) -> int | None:
         keys = self.keyframes
