@@ -225,7 +225,7 @@ class Catalog:
             if listing is None:
                 sealing.drop_seal(self.root.base)
                 return False
-            sealing.write_seal(self.root.base, listing, registry)
+            sealing.write_seal(self.root, listing, registry)
         except (OSError, sqlite3.Error) as exc:
             log.warning("catalog %s not sealed: %s", self.root.uri, exc)
             return False

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 from physflow.data_catalog.artifacts import ARTIFACTS_DIR, MANIFEST_SUFFIX, ArtifactStore, Manifest
 from physflow.data_catalog.blobs import BLOBS_DIR
 from physflow.data_catalog.fingerprints import FingerprintCache
-from physflow.data_catalog.storage import TEMP_MARK
+from physflow.data_catalog.storage import TEMP_MARK, Root
 
 SEAL_FILE = "seal.json"
 
@@ -134,15 +133,10 @@ def _manifest_blobs(listing: Listing, stage: str, key: str) -> set[str] | None:
     return set(manifest.blobs) if (manifest.key, manifest.stage) == (key, stage) else None
 
 
-def write_seal(base: str, listing: Listing, registry: Registry) -> None:
+def write_seal(root: Root, listing: Listing, registry: Registry) -> None:
     record = {"listing": listing.digest(), "registry": registry_digest(registry), "files": len(listing.files),
               "artifacts": len(registry), "sealed_at": datetime.now(UTC).isoformat()}
-    tmp = Path(base) / f"{SEAL_FILE}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
-    try:
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, Path(base) / SEAL_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    root.write_bytes_atomic(root.path(SEAL_FILE), json.dumps(record, indent=1).encode())
 
 
 def drop_seal(base: str) -> None:
