@@ -14,7 +14,6 @@ folder's scheduler sigmas and UMT5 prompt embeddings, with flow channels when th
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from physflow.models.wan_base import UMT5Prompts, scheduler_sigmas
 from physflow.stages.common.annotation import LABEL_SCALE
 from physflow.stages.generate.config import GuidanceConfig
 from physflow.stages.generate.generator import Condition, JointGenerator, mask_input
+from physflow.stages.train.recipes.base import pipeline_class
 
 SVD_PIPELINES = ("StableVideoDiffusionPipeline", "ReVisionSVDPipeline")
 WAN_PIPELINES = ("WanPipeline", "VideoJAMWanPipeline")
@@ -61,13 +61,13 @@ class SvdRevisionGenerator(nn.Module):
                    recipe.data.max_parts).eval()
 
     @classmethod
-    def from_folder(cls, folder: Path) -> SvdRevisionGenerator:
-        """An SVD pipeline folder: the stock one or an exported ReVisionSVDPipeline (mask channels, max_parts)."""
+    def from_folder(cls, folder: Path, name: str) -> SvdRevisionGenerator:
+        """An SVD pipeline folder of class `name`: the stock one or an exported ReVisionSVDPipeline (mask channels,
+        max_parts)."""
         from diffusers import StableVideoDiffusionPipeline
 
         from physflow.models.physflow_pipelines import ReVisionSVDPipeline
 
-        name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
         pipeline = ReVisionSVDPipeline if name == ReVisionSVDPipeline.__name__ else StableVideoDiffusionPipeline
         pipe = pipeline.from_pretrained(str(folder), local_files_only=True)
         processor = pipe.feature_extractor
@@ -108,9 +108,9 @@ def _wan_generator(folder: Path) -> JointGenerator:
 
 def generator_from_folder(folder: Path) -> nn.Module:
     """The generator of a diffusers pipeline folder, chosen by the class model_index.json names."""
-    name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
+    name = pipeline_class(folder)
     if name in SVD_PIPELINES:
-        return SvdRevisionGenerator.from_folder(folder)
+        return SvdRevisionGenerator.from_folder(folder, name)
     if name in WAN_PIPELINES:
         return _wan_generator(folder)
     raise ValueError(f"pipeline folder {folder} holds a {name}; generate samples {', '.join(SVD_PIPELINES + WAN_PIPELINES)}")

@@ -89,13 +89,18 @@ BASE_PIPELINES = {"revision": "StableVideoDiffusionPipeline", "videojam": "WanPi
                   "diffphy": "WanPipeline"}
 
 
+def pipeline_class(folder: Path) -> str | None:
+    """The pipeline class a diffusers folder's model_index.json names; None when it has none."""
+    index = folder / "model_index.json"
+    return json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+
+
 def check_pipeline_folder(folder: Path, expected: str) -> None:
     """Fail before any work unless `folder` is a diffusers pipeline folder of the class the recipe needs."""
-    index = folder / "model_index.json"
-    if not index.is_file():
+    found = pipeline_class(folder)
+    if found is None:
         raise ValueError(f"base folder {folder} has no model_index.json: the video-base must be a diffusers pipeline "
                          f"folder ({expected}, saved with save_pretrained)")
-    found = json.loads(index.read_text()).get("_class_name")
     if found != expected:
         raise ValueError(f"base folder {folder} holds a {found}; this recipe trains a {expected}")
 
