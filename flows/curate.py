@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
-from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs
+from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, start_workers
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
@@ -51,6 +51,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
+    start_workers()  # analysis and export run on worker processes: start them while ingest works
     ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog,
                                            shard_size=params.shard_size, ingest=params.ingest))
     videos = _unique_videos(_rows(catalog, ingested))

@@ -22,7 +22,8 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -37,7 +38,8 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
-from physflow.stages.base import ProgressFn, Stage, StageConfig, run_stage
+from physflow.stages.base import ProgressFn, Stage, StageConfig, item_rows, run_stage
+from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
 PROGRESS_INTERVAL_S = 1.0
 """A shard running longer than this publishes a progress artifact, updated at most this often."""
@@ -138,12 +140,49 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
 
 
 def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
-    """A CPU-bound stage under Prefect's thread pool runs in a worker process, one shard at a time each, so the
-    GIL no longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers,
-    already processes) in this one. The rows are the same either way."""
+    """A CPU-bound stage under Prefect's thread pool spreads its items over worker processes, so the GIL no
+    longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers, already
+    processes) it runs in this one. The rows are the same either way."""
     if job.stage_cls.cpu_bound and _on_thread_pool():
-        return _process_pool().submit(run_stage, job.stage_cls, job.config, job.inputs).result()
+        return _compute_on_workers(job, progress)
     return run_stage(job.stage_cls, job.config, job.inputs, progress)
+
+
+def _compute_on_workers(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
+    """The shard's items on the process pool, costliest first so the pool drains evenly; the rows are put back
+    in item order, so the table is the one a single process writes. An item whose worker dies (a decoder crash
+    on a bad file) is tried once more alone, then becomes its error rows; the other items are unaffected.
+    The shard's `seconds` are the items' work summed, as for a shard computed in one process."""
+    start = time.perf_counter()
+    stage = job.stage_cls(job.config)
+    items = stage.prepare(job.inputs)
+    results: dict[int, list[dict[str, Any]]] = {}
+    work = time.perf_counter() - start  # seconds of work, as one process would have spent them
+
+    def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
+        nonlocal work
+        results[index] = rows
+        work += seconds
+        progress(len(results), len(items))
+
+    order = sorted(range(len(items)), key=lambda i: -stage.cost(items[i]))
+    pool = _process_pool()
+    futures = {pool.submit(item_rows, job.stage_cls, job.config, items[i]): i for i in order}
+    lost = []
+    for future in as_completed(futures):
+        try:
+            collect(futures[future], *future.result())
+        except BrokenProcessPool:
+            lost.append(futures[future])
+    for i in sorted(lost, key=order.index):  # alone, so a crash is this item's
+        pool = _process_pool(replace=pool)
+        try:
+            collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i]).result())
+        except BrokenProcessPool:
+            collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
+    rows = [row for i in range(len(items)) for row in results[i]]
+    table = stage.finish(rows, work)
+    return table, stage.stats.as_dict()
 
 
 def _on_thread_pool() -> bool:
@@ -156,21 +195,58 @@ def _on_thread_pool() -> bool:
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+PRELOAD = ("physflow.stages.base", "pandas", "cv2", "av")
+"""Imported once by the fork server that starts the workers (pyarrow imports pandas when it builds a table)."""
 
 
-def _process_pool() -> ProcessPoolExecutor:
+def _process_pool(replace: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor:
     """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
+    `replace`: a pool found broken (a worker died), replaced by a new one unless that happened already.
 
     Workers fork from a fork server (forking the flow process itself, which runs Prefect's threads, is unsafe)
-    that imported the stage base, OpenCV and PyAV once; each still imports the caller's main module, as every
-    multiprocessing child does, so a script keeps heavy imports under `if __name__ == "__main__"`."""
+    that imported `PRELOAD` once; each still imports the caller's main module, as every multiprocessing child
+    does, so a script keeps heavy imports under `if __name__ == "__main__"`. Each worker decodes with one
+    thread per worker's share of the cores, and OpenCV likewise, so the workers together fill the cores
+    without oversubscribing them."""
     global _POOL
     with _POOL_LOCK:
+        if _POOL is not None and replace is not None and _POOL is replace:
+            _POOL.shutdown(wait=False, cancel_futures=True)
+            _POOL = None
         if _POOL is None:
+            workers = os.cpu_count() or 1
             context = mp.get_context("forkserver")
-            context.set_forkserver_preload(["physflow.stages.base", "cv2", "av"])
-            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context)
+            context.set_forkserver_preload(list(PRELOAD))
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                        initargs=(_cores_each(workers),))
         return _POOL
+
+
+def _cores_each(workers: int) -> int:
+    """This machine's cores shared among `workers` processes (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _worker_init(threads: int) -> None:
+    import cv2
+
+    from physflow.stages.common.video_io import set_decoder_threads
+
+    set_decoder_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def start_workers() -> None:
+    """Start the worker processes now, in the background (a flow calls this before its first stages, so the
+    workers' start overlaps that work); only under Prefect's thread pool, where CPU-bound stages use them."""
+    if _on_thread_pool():
+        threading.Thread(target=_spawn_workers, name="physflow-start-workers", daemon=True).start()
+
+
+def _spawn_workers() -> None:
+    pool = _process_pool()  # each submit starts a worker once the fork server has imported PRELOAD
+    for _ in range(os.cpu_count() or 1):
+        pool.submit(os.getpid)
 
 
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
@@ -314,9 +390,11 @@ def task_runner(spec: RunnerSpec) -> Iterator[Any]:
             return
         from distributed import LocalCluster
 
-        # Workers report to this process's Prefect API, not to ephemeral servers of their own.
+        # Workers report to this process's Prefect API, not to ephemeral servers of their own, and decode with
+        # their share of the cores, as the default runner's worker processes do.
+        env = {"PREFECT_API_URL": _api_url(), DECODER_THREADS_ENV: str(_cores_each(spec.workers))}
         with LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
-                          host="127.0.0.1", dashboard_address=None, env={"PREFECT_API_URL": _api_url()},
+                          host="127.0.0.1", dashboard_address=None, env=env,
                           silence_logs=logging.WARNING) as cluster:
             yield DaskTaskRunner(address=cluster.scheduler_address)
     else:

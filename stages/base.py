@@ -153,25 +153,42 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     def count_in(self, inputs: Any, items: Sequence[ItemT]) -> int:
         return len(items)
 
+    def cost(self, item: ItemT) -> float:
+        """Relative work of one item (a video's pixels to decode, say): runners that spread a shard's items over
+        processes start the costliest first, so the last one to finish is short. Only the order depends on it."""
+        return 1.0
+
     def run(self, inputs: Any, progress: ProgressFn | None = None) -> pa.Table:
         """Process every item; an item that raises becomes error rows and the run goes on."""
         start = time.perf_counter()
+        items = self.prepare(inputs)
+        rows: list[dict[str, Any]] = []
+        for done, item in enumerate(items, 1):
+            rows.extend(self.item_rows(item))
+            if progress:
+                progress(done, len(items))
+        return self.finish(rows, time.perf_counter() - start)
+
+    def prepare(self, inputs: Any) -> Sequence[ItemT]:
+        """The work items of `inputs` (checked first), counted in."""
         self.check_inputs(inputs)
         items = self.items(inputs)
         self.stats.items += len(items)
         self.stats.rows_in += self.count_in(inputs, items)
-        if items and not self._ready:
+        return items
+
+    def item_rows(self, item: ItemT) -> list[dict[str, Any]]:
+        """One item's rows, or its error rows when it raises (the model set-up, on first use, may raise)."""
+        if not self._ready:
             self.setup()
             self._ready = True
-        rows: list[dict[str, Any]] = []
-        for done, item in enumerate(items, 1):
-            try:
-                produced = list(self.process(item))
-            except Exception as exc:  # a bad item is data, not a crash
-                produced = self.error_rows(item, f"{type(exc).__name__}: {exc}"[:500])
-            rows.extend(produced)
-            if progress:
-                progress(done, len(items))
+        try:
+            return list(self.process(item))
+        except Exception as exc:  # a bad item is data, not a crash
+            return self.error_rows(item, f"{type(exc).__name__}: {exc}"[:500])
+
+    def finish(self, rows: list[dict[str, Any]], seconds: float) -> pa.Table:
+        """The output table of the items' rows (in item order), counted out with `seconds` of work."""
         for row in rows:
             if row.get(ERROR):
                 self.stats.errors[reason_label(row[ERROR])] += 1
@@ -179,8 +196,25 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
                 self.stats.rejected[reason_label(row[REJECT_REASON])] += 1
         table = pa.Table.from_pylist(rows, schema=self.schema)
         self.stats.rows_out += table.num_rows
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.seconds += seconds
         return table
+
+
+_INSTANCES: dict[tuple[type, str], Stage[Any, Any]] = {}
+_INSTANCES_KEPT = 4
+
+
+def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any) -> tuple[list[dict[str, Any]], float]:
+    """One item's rows and the seconds they took, from this process's instance of the stage under `config`: a
+    worker process that serves many items of a shard sets the stage up once (the last few configs are kept)."""
+    key = (stage_cls, config.model_dump_json())
+    stage = _INSTANCES.pop(key, None) or stage_cls(config)
+    _INSTANCES[key] = stage  # most recently used last
+    while len(_INSTANCES) > _INSTANCES_KEPT:
+        _INSTANCES.pop(next(iter(_INSTANCES)))
+    start = time.perf_counter()
+    rows = stage.item_rows(item)
+    return rows, time.perf_counter() - start
 
 
 def run_stage(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: Any,

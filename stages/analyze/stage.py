@@ -38,6 +38,11 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     def items(self, inputs: Sequence[VideoRow]) -> Sequence[VideoRow]:
         return [v for v in inputs if not v.get("error")]
 
+    def cost(self, video: VideoRow) -> float:
+        """Pixels to decode: frames (or seconds at 25 fps when unknown) times frame area."""
+        frames = video.get("n_frames") or (video.get("duration_s") or 1.0) * (video.get("fps") or 25.0)
+        return float(frames) * float(video.get("width") or 1) * float(video.get("height") or 1)
+
     def process(self, video: VideoRow) -> Iterable[dict[str, Any]]:
         fps = float(video.get("fps") or 25.0)
         shots = ShotDetector(self.config.shots, fps)

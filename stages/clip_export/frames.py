@@ -15,7 +15,7 @@ import numpy as np
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import iter_frames, open_video
+from physflow.stages.common.video_io import configure_decoder, iter_frames, open_video
 
 Frames = Iterator[tuple[int, np.ndarray]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
@@ -35,7 +35,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
     rank = index.frame_of
     with open_video(path) as c:
         v = c.streams.video[0]
-        v.thread_type = "AUTO"
+        configure_decoder(v)
         height = max(2, round(v.codec_context.height * width / v.codec_context.width / 2) * 2) if width else None
 
         def decoded() -> Frames:

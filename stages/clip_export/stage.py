@@ -51,6 +51,11 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     def count_in(self, inputs: Sequence[ExportItem], items: Sequence[ExportItem]) -> int:
         return sum(len(i.clips) for i in items)
 
+    def cost(self, item: ExportItem) -> float:
+        """Source pixels the clips span (what a re-encode decodes)."""
+        return float(sum((c["end_frame"] - c["start_frame"]) * (c.get("width") or 1) * (c.get("height") or 1)
+                         for c in item.clips))
+
     def process(self, item: ExportItem) -> Iterable[Row]:
         blobs = BlobStore(Root(item.root))
         clips = sorted(item.clips, key=lambda r: r["start_frame"])

