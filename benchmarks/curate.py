@@ -49,6 +49,22 @@ def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
     return frames, time.perf_counter() - start
 
 
+def stage_walls(flow_run_id: object) -> dict[str, float]:
+    """Per stage of a flow run, seconds from its first task run's start to its last one's end (Prefect's times)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+    spans: dict[str, list[float]] = {}
+    for run in runs:
+        if run.start_time and run.end_time:
+            span = spans.setdefault(run.name.rsplit("-", 1)[0], [run.start_time.timestamp(), 0.0])
+            span[0] = min(span[0], run.start_time.timestamp())
+            span[1] = max(span[1], run.end_time.timestamp())
+    return {name: end - start for name, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0])}
+
+
 def main() -> None:
     args = _arguments()
     # Imported here: the curation's worker processes import this module, and need none of it.
@@ -69,8 +85,10 @@ def main() -> None:
         params = CurateParams(inputs=[str(folder)], catalog=str(Path(tmp) / "catalog"),
                               analyze=AnalyzeConfig(threads=threads), export=export)
         t0 = time.perf_counter()
-        cold_result = curate_flow(params)
+        cold_state = curate_flow(params, return_state=True)
         cold = time.perf_counter() - t0
+        cold_result = cold_state.result()
+        walls = stage_walls(cold_state.state_details.flow_run_id)
         t0 = time.perf_counter()
         curate_flow(params)
         warm = time.perf_counter() - t0
@@ -87,6 +105,8 @@ def main() -> None:
         stages.setdefault(ref.stage, []).append(ref)
     print("cold work by stage (s, summed over shards):",
           ", ".join(f"{k} {summarize(v)['seconds']:.2f}" for k, v in stages.items()))
+    print("cold wall by stage (s, first task start to last task end):",
+          ", ".join(f"{k} {v:.2f}" for k, v in walls.items()))
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
     print(f"(a') decode floor again after the runs: {floor_again:.2f} s; cold throughput / the faster floor: "
           f"{min(floor, floor_again) / cold:.3f}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import multiprocessing as mp
 import os
@@ -238,7 +239,9 @@ def _worker_init(threads: int) -> None:
 
 def start_workers() -> None:
     """Start the worker processes now, in the background (a flow calls this before its first stages, so the
-    workers' start overlaps that work); only under Prefect's thread pool, where CPU-bound stages use them."""
+    workers' start overlaps that work); only under Prefect's thread pool, where CPU-bound stages use them.
+    This process's own first table needs pandas (pyarrow imports it): imported meanwhile too."""
+    threading.Thread(target=importlib.import_module, args=("pandas",), name="physflow-import", daemon=True).start()
     if _on_thread_pool():
         threading.Thread(target=_spawn_workers, name="physflow-start-workers", daemon=True).start()
 

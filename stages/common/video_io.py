@@ -263,8 +263,9 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     v = arr[h + h // 4:].reshape(h // 2, w // 2)
     frame = av.VideoFrame(w, h, "yuv420p")
     for plane, data in zip(frame.planes, (y, u, v), strict=True):
-        pad = plane.line_size - data.shape[1]
-        plane.update(np.pad(data, ((0, 0), (0, pad)), mode="edge").tobytes() if pad else data.tobytes())
+        rows = np.frombuffer(plane, np.uint8)[: plane.line_size * data.shape[0]].reshape(data.shape[0], -1)
+        rows[:, : data.shape[1]] = data  # written in place: no padded copy
+        rows[:, data.shape[1]:] = data[:, -1:]
     return frame
 
 
