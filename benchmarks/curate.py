@@ -6,7 +6,9 @@
     count the analysis uses (no conversion, no scaling), measured again after (c) as a check on the load;
     (b) cold: the full curate-videos flow on a fresh catalog (ingest, analyze, dedup, filter, export);
     (c) warm: the same flow again (all Cached).
-Throughput is in source frames per second (frames the floor decoded / wall time).
+Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
+prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
+task run's start to the last one's end, from Prefect).
 """
 
 from __future__ import annotations

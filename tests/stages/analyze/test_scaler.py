@@ -1,0 +1,48 @@
+"""The analysis' working frames straight from the decoder's planes (`planes_linear`, the default) are the swscale
+FAST_BILINEAR frames to within a few grey levels, sources in other pixel formats still scale, and on the shared
+real videos both scalers give the same shots and keep/reject decisions as the full-rate golden ones."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from physflow.stages.analyze import AnalyzeConfig
+from physflow.stages.common.video_io import PLANES_LINEAR, iter_frames
+from tests.stages.analyze.test_sampling import GOLDEN, decisions
+
+
+def test_planes_frames_are_close_to_swscale_frames(real_videos):
+    path = real_videos / "sam2_04_coffee_pour.mp4"  # 1280x720 H.264
+    planes = [a.copy() for _, a in iter_frames(path, end=40, width=256, fmt="yuv420p", interpolation=PLANES_LINEAR)]
+    scaled = [a.copy() for _, a in iter_frames(path, end=40, width=256, fmt="yuv420p", interpolation="FAST_BILINEAR")]
+    assert len(planes) == len(scaled) == 40
+    assert {a.shape for a in planes} == {a.shape for a in scaled} == {(216, 256)}  # 144 luma rows + 72 chroma
+    diff = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(planes, scaled, strict=True)]
+    assert max(diff) < 5.0, diff  # grey levels of 255 (the two sample a 5x reduction at different phases)
+
+
+def test_other_pixel_formats_fall_back_to_swscale(tmp_path):
+    path = tmp_path / "mjpeg.avi"  # full-range yuvj420p: not the planes' format
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuvj420p"
+        for i in range(5):
+            rgb = np.full((240, 320, 3), 40 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    frames = list(iter_frames(path, width=128, fmt="yuv420p", interpolation=PLANES_LINEAR))
+    assert len(frames) == 5 and all(a.shape == (144, 128) for _, a in frames)
+    with pytest.raises(ValueError, match="scaled yuv420p"):
+        next(iter_frames(path, width=128, fmt="rgb24", interpolation=PLANES_LINEAR))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scaler", ["planes_linear", "FAST_BILINEAR"])
+def test_both_scalers_decide_as_the_golden_full_rate_analysis(real_videos, scaler):
+    assert decisions(real_videos, AnalyzeConfig(scaler=scaler)) == json.loads(GOLDEN.read_text())
