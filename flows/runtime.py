@@ -31,6 +31,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
+from prefect.futures import as_completed as futures_completed
 from prefect.futures import wait
 from prefect.states import Completed, State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -186,12 +187,15 @@ def _compute_on_workers(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, 
     return table, stage.stats.as_dict()
 
 
-def _on_thread_pool() -> bool:
+def _on_thread_pool(any_cores: bool = False) -> bool:
+    """Whether this flow run's tasks run on Prefect's thread pool (on a machine of two cores or more, unless
+    `any_cores`)."""
     from prefect.context import FlowRunContext
     from prefect.task_runners import ThreadPoolTaskRunner
 
     ctx = FlowRunContext.get()
-    return ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner) and (os.cpu_count() or 1) > 1
+    on_threads = ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner)
+    return on_threads and (any_cores or (os.cpu_count() or 1) > 1)
 
 
 _POOL: ProcessPoolExecutor | None = None
@@ -259,7 +263,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     shows as Cached; a job whose artifact is missing refreshes the cache, so a stale Prefect result
     can never stand in for data that is gone.
     """
-    futures = []
+    futures, in_flight = [], set()
+    window = in_flight_limit()
     catalogs: dict[str, Catalog] = {}
     trusted: dict[str, set[str] | None] = {}
     changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
@@ -279,12 +284,28 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             task_run_name=job.label.replace(" ", "-"),
             refresh_cache=not complete,
         )
-        futures.append(runner.submit(job=job))
+        while window and len(in_flight) >= window:
+            in_flight.discard(next(futures_completed(list(in_flight))))
+        future = runner.submit(job=job)
+        futures.append(future)
+        in_flight.add(future)
     wait(futures)
     refs = [f.result() for f in futures]
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
         catalogs[root].seal()
     return refs
+
+
+def in_flight_limit() -> int | None:
+    """Shards run at once under Prefect's thread pool, which is unbounded by default: a thread per shard held the
+    flow process's memory in proportion to the number of videos. Enough to keep every worker process fed (each
+    shard spreads its items over them); Prefect's own limit when one is set; None (no limit) on Dask and Ray,
+    whose schedulers place tasks on their workers."""
+    if not _on_thread_pool(any_cores=True):
+        return None
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().tasks.runner.thread_pool_max_workers or max(8, 4 * (os.cpu_count() or 1))
 
 
 def _flow_run_id() -> str | None:
