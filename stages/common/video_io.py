@@ -263,7 +263,7 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     v = arr[h + h // 4:].reshape(h // 2, w // 2)
     frame = av.VideoFrame(w, h, "yuv420p")
     for plane, data in zip(frame.planes, (y, u, v), strict=True):
-        rows = np.frombuffer(plane, np.uint8)[: plane.line_size * data.shape[0]].reshape(data.shape[0], -1)
+        rows = _plane_rows(plane)
         rows[:, : data.shape[1]] = data  # written in place: no padded copy
         rows[:, data.shape[1]:] = data[:, -1:]
     return frame
@@ -331,8 +331,12 @@ def _resized_i420(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
 def _plane(frame: av.VideoFrame, k: int) -> np.ndarray:
     """Plane `k` of a decoded frame as a view (no copy) of its visible pixels."""
     plane = frame.planes[k]
-    rows = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
-    return rows[:, : plane.width]
+    return _plane_rows(plane)[:, : plane.width]
+
+
+def _plane_rows(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """A frame plane's rows, padding included (height x line_size), as a view of its buffer."""
+    return np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
 
 
 def write_video(
