@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts"
@@ -65,16 +65,8 @@ def prefect_server(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 150
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the Prefect server did not start"
-            time.sleep(0.5)
+        assert serving(f"{url}/health", proc, 150), \
+            "the Prefect server did not start: " + (tmp_path / "server.log").read_text()[-3000:]
         yield url
     finally:
         proc.terminate()

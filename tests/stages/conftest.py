@@ -6,14 +6,12 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="session")
@@ -41,17 +39,9 @@ def llama_server(smollm2_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -
              "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "smollm2"],
             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama-cpp-python server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+        if not serving(f"{url}/models", proc, 120):
+            pytest.fail(f"llama-cpp-python server did not start: {log.read_text()[-2000:]}")
         yield url
     finally:
         proc.terminate()
