@@ -206,8 +206,30 @@ class Catalog:
     def trusted_keys(self) -> set[str] | None:
         """The key of every registered artifact when the catalog's seal holds (all of them intact, nothing
         changed since); None when it does not, and each artifact must be checked as it is used."""
-        registry = self._registry_now()
-        return None if registry is None or self._holds(registry) is None else {row[0] for row in registry}
+        trusted = self.trusted_artifacts()
+        return None if trusted is None else set(trusted)
+
+    def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
+        """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
+        stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
+        if not self.root.is_local or not self.db_path.exists():
+            return None
+        with self._locked(exclusive=False):
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                registry = _registry(con)
+                if registry is None or self._holds(registry) is None:
+                    return None
+                rows = con.execute(
+                    "SELECT key, stage, table_name, shard, rows, content_sha256, stats FROM artifacts"
+                ).fetchall()
+            finally:
+                con.close()
+        return {
+            key: {"stage": stage, "table": table, "shard": shard, "rows": int(n), "content_sha256": sha,
+                  "stats": json.loads(stats) if stats else {}}
+            for key, stage, table, shard, n, sha, stats in rows
+        }
 
     def seal(self) -> bool:
         """Record the seal after a run when every registered artifact and blob is proven intact (files not

@@ -28,7 +28,15 @@ from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from physflow.flows.physics_context import PhysicsParams, physics_context_flow
 from physflow.flows.previews import write_previews
-from physflow.flows.runtime import ArtifactRef, RunnerSpec, artifact_key, summarize, task_runner, with_runner
+from physflow.flows.runtime import (
+    ArtifactRef,
+    RunnerSpec,
+    artifact_key,
+    summarize,
+    task_run_count,
+    task_runner,
+    with_runner,
+)
 from physflow.flows.train import TrainParams, train_flow
 from physflow.flows.train_prior import TrainPriorParams, train_prior_flow
 
@@ -95,7 +103,7 @@ def _step(report: PipelineReport, name: str, flow_obj: Any, params: BaseModel, r
     by_stage: dict[str, list[ArtifactRef]] = {}
     for ref in getattr(result, "refs", []):  # getattr only while the train flow's TrainSummary has no refs
         by_stage.setdefault(ref.stage, []).append(ref)
-    expected = sum(len(refs) for refs in by_stage.values())
+    expected = sum(task_run_count(refs) for refs in by_stage.values())
     states = {stage: dict(c) for stage, c in stage_states(run_id, expected=expected).items()}
     report.steps.append(StepReport(step=name, flow_run_id=run_id, state=state.name, task_states=states,
                                    totals={stage: summarize(refs) for stage, refs in by_stage.items()}))

@@ -30,14 +30,15 @@ from typing import Any, Literal
 import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.context import TaskRunContext
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed as futures_completed
 from prefect.futures import wait
 from prefect.states import Completed, State
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physflow.data_catalog import Catalog, cache_key
-from physflow.data_catalog.keys import shard_id
+from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
 from physflow.stages.base import ProgressFn, Stage, StageConfig, item_rows, run_stage
@@ -59,6 +60,7 @@ class ArtifactRef(BaseModel):
     rows: int
     content_sha256: str
     stats: dict[str, Any]
+    sealed: bool = False  # vouched for by the catalog's seal: one Cached task run stands for the stage's sealed shards
 
 
 class StageJob(BaseModel):
@@ -104,18 +106,14 @@ def plan(
     return jobs
 
 
-def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    job: StageJob = parameters["job"]
-    return f"{job.stage_cls.name}-{job.key}"
-
-
-@task(persist_result=True, cache_key_fn=_job_cache_key)
+@task(cache_policy=NO_CACHE, persist_result=False)
 def run_stage_job(job: StageJob) -> ArtifactRef | State:
-    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
+    """Compute one shard's artifact; one already complete and undamaged on disk ends as Cached without running
+    the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before Prefect cached it); a
+    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before the seal); a
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
@@ -256,44 +254,68 @@ def _spawn_workers() -> None:
         pool.submit(os.getpid)
 
 
-def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
-    """Submit every job as a task run (on the flow's task runner) and wait for all of them.
+@task(cache_policy=NO_CACHE, persist_result=False)
+def sealed_shards(stage: str, refs: list[ArtifactRef]) -> State:
+    """The shards of one stage that the catalog's seal vouches for, as one Cached task run: a warm run's cost
+    does not grow with the number of shards (each task run is a few Prefect API events)."""
+    return Completed(name="Cached", data=refs, message=f"{len(refs)} {stage} shard(s) complete, vouched for by the "
+                     "catalog's seal")
 
-    A job whose artifact is already complete is submitted with its Prefect cache as is, so the run
-    shows as Cached; a job whose artifact is missing refreshes the cache, so a stale Prefect result
-    can never stand in for data that is gone.
+
+def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
+    """Submit the jobs as task runs (on the flow's task runner) and wait for all of them; the refs in job order.
+
+    When the catalog's seal holds, one read of the registry vouches for every registered artifact: those jobs
+    are one Cached task run per stage that opens no file. Every other job is its own task run, which checks its
+    artifact and computes it when it is missing or damaged (Cached when it was complete).
     """
+    refs: list[ArtifactRef | None] = [None] * len(jobs)
     futures, in_flight = [], set()
     window = in_flight_limit()
     catalogs: dict[str, Catalog] = {}
-    trusted: dict[str, set[str] | None] = {}
+    trusted: dict[str, dict[str, dict[str, Any]] | None] = {}
+    sealed: dict[str, list[tuple[int, ArtifactRef]]] = {}
     changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
-    for job in jobs:
-        catalog = catalogs.setdefault(job.catalog_root, Catalog(job.catalog_root))
-        if job.catalog_root not in trusted:  # a sealed catalog vouches for every registered artifact at once
-            trusted[job.catalog_root] = catalog.trusted_keys()
-        keys = trusted[job.catalog_root]
-        # Otherwise: complete and undamaged (size, and sha256 only for files changed since last verified); a
-        # damaged one is quarantined here and computed again.
-        complete = job.key in keys if keys is not None else \
-            catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
-        if not complete or keys is None:
-            changed.add(job.catalog_root)
-        runner = run_stage_job.with_options(
-            name=job.stage_cls.name,
-            task_run_name=job.label.replace(" ", "-"),
-            refresh_cache=not complete,
-        )
+    # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
+    # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
+    local = _on_thread_pool(any_cores=True)
+    for i, job in enumerate(jobs):
+        if job.catalog_root not in catalogs:
+            catalogs[job.catalog_root] = Catalog(job.catalog_root)
+            trusted[job.catalog_root] = catalogs[job.catalog_root].trusted_artifacts()
+        row = (trusted[job.catalog_root] or {}).get(job.key)
+        if row is not None and row["stage"] == job.stage_cls.name:
+            sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **row)))
+            continue
+        changed.add(job.catalog_root)
+        runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"))
         while window and len(in_flight) >= window:
             in_flight.discard(next(futures_completed(list(in_flight))))
-        future = runner.submit(job=job)
-        futures.append(future)
+        future = runner.submit(job=quote(job) if local else job)
+        futures.append((i, future))
         in_flight.add(future)
-    wait(futures)
-    refs = [f.result() for f in futures]
+    for stage, group in sealed.items():
+        name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for _, r in group)))[:8]}"
+        group_future = sealed_shards.with_options(name=stage, task_run_name=name).submit(
+            stage=stage, refs=quote([r for _, r in group]) if local else [r for _, r in group])
+        for i, ref in group:
+            refs[i] = ref
+        futures.append((-1, group_future))
+    wait([f for _, f in futures])
+    for i, future in futures:
+        result = future.result()
+        if i >= 0:
+            refs[i] = result
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
         catalogs[root].seal()
-    return refs
+    return refs  # type: ignore[return-value]
+
+
+def task_run_count(refs: Sequence[ArtifactRef]) -> int:
+    """The stage task runs that returned `refs`: one per shard computed or checked, one per stage for the shards
+    the catalog's seal vouched for."""
+    stages = {r.stage for r in refs if r.sealed}
+    return sum(not r.sealed for r in refs) + len(stages)
 
 
 def in_flight_limit() -> int | None:

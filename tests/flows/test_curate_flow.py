@@ -83,7 +83,7 @@ def test_warm_rerun_is_cached_and_opens_no_video(curated):
     state = curate_flow(params, return_state=True)
     warm = state.result()
     assert video_io.OPEN_COUNT == opened
-    states = _task_states(state.state_details.flow_run_id, len(warm.refs))
+    states = _task_states(state.state_details.flow_run_id, warm.refs)
     assert states and set(states) == {"Cached"}, states
     assert [r.key for r in warm.refs] == [r.key for r in cold.refs]
     assert warm.summary["kept"] == cold.summary["kept"]
@@ -130,6 +130,6 @@ def test_upstream_rewrite_with_same_content_keeps_the_decisions_visible(real_vid
     changed = params.model_copy(update={"analyze": params.analyze.model_copy(update={"threads": 1})})
     state = curate_flow(changed, return_state=True)
     refs = state.result().refs
-    states = dict(_task_states(state.state_details.flow_run_id, len(refs), with_names=True))
+    states = dict(_task_states(state.state_details.flow_run_id, refs, with_names=True))
     assert states["analyze"] == "Completed" and states["clip_export"] == "Cached", states
     assert before and Catalog(params.catalog).query(CONSUMER_SQL + " ORDER BY clip_id").to_pylist() == before

@@ -16,7 +16,7 @@ from prefect.client.schemas.sorting import TaskRunSort
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.schemas import CLIPS
 from physflow.flows.ingest import IngestParams, ingest_flow
-from physflow.flows.runtime import ArtifactRef, plan, run_jobs
+from physflow.flows.runtime import ArtifactRef, plan, run_jobs, task_run_count
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.common import video_io
 from physflow.stages.ingest import IngestConfig
@@ -24,9 +24,10 @@ from physflow.stages.ingest import IngestConfig
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def _task_states(flow_run_id, expected: int, with_names: bool = False) -> list[Any]:
-    """Final states of the flow run's task runs. Prefect reports task states through events, so
-    they reach the API shortly after the flow returns: poll until all `expected` are final."""
+def _task_states(flow_run_id, refs: list[ArtifactRef], with_names: bool = False) -> list[Any]:
+    """Final states of the task runs that returned `refs`. Prefect reports task states through events, so
+    they reach the API shortly after the flow returns: poll until all of them are final."""
+    expected = task_run_count(refs)
 
     async def read() -> list[Any]:
         async with get_client() as client:
@@ -48,7 +49,7 @@ def _task_states(flow_run_id, expected: int, with_names: bool = False) -> list[A
 def _run(params: IngestParams) -> tuple[list[ArtifactRef], list[str]]:
     state = ingest_flow(params, return_state=True)
     refs = state.result()
-    return refs, _task_states(state.state_details.flow_run_id, len(refs))
+    return refs, _task_states(state.state_details.flow_run_id, refs)
 
 
 def test_warm_run_is_cached_and_opens_no_video(real_videos, catalog_root):
@@ -104,7 +105,7 @@ def test_config_change_recomputes_only_that_stage(demo_videos, catalog_root):
     second = first.model_copy(update={"ingest": IngestConfig(decode_check="first")})
     state = _two_stage_flow(second, return_state=True)
     ingested2, clips2 = state.result()
-    states = _task_states(state.state_details.flow_run_id, len(ingested2) + len(clips2), with_names=True)
+    states = _task_states(state.state_details.flow_run_id, ingested2 + clips2, with_names=True)
     assert ingested2[0].key != ingested[0].key  # ingest recomputed under the new config
     # Same output content, so the downstream key is unchanged: Cached, not recomputed.
     assert ingested2[0].content_sha256 == ingested[0].content_sha256
