@@ -173,6 +173,8 @@ class Catalog:
         with self._locked(exclusive=True):
             con = duckdb.connect(str(self.db_path))
             try:
+                # One transaction: what a writer does lands whole or not at all, and commits once.
+                con.execute("BEGIN TRANSACTION")
                 con.execute(_REGISTRY_DDL)
                 self._check_version(con)
                 con.execute(
@@ -182,8 +184,9 @@ class Catalog:
                 if relocate and self._moved(con):
                     self._relocate_views(con, temp=False)
                 yield con
+                con.execute("COMMIT")
             finally:
-                con.close()
+                con.close()  # without a COMMIT (an error above) the transaction is rolled back
 
     def register(self, manifest: Manifest) -> None:
         """Add one complete artifact to the registry and refresh its table's view. Idempotent."""
@@ -408,12 +411,13 @@ class Catalog:
         )
 
     def _ensure_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(
-            """CREATE OR REPLACE VIEW current_artifacts AS
-               SELECT * FROM artifacts
-               QUALIFY row_number() OVER (PARTITION BY stage, shard ORDER BY created_at DESC) = 1"""
-        )
         existing = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        if "current_artifacts" not in existing:
+            con.execute(
+                """CREATE VIEW current_artifacts AS
+                   SELECT * FROM artifacts
+                   QUALIFY row_number() OVER (PARTITION BY stage, shard ORDER BY created_at DESC) = 1"""
+            )
         missing = [spec for spec in TABLES.values() if view_name(spec.name) not in existing]
         for spec in missing:
             self._refresh_view(con, spec)

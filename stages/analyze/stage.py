@@ -51,7 +51,8 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         # Scaled planar YUV from swscale, colour-converted small by OpenCV: about half the cost of asking
         # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
         frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
-                             threads=self.config.threads, interpolation=self.config.scaler)
+                             threads=self.config.threads, interpolation=self.config.scaler,
+                             deblock=self.config.deblock)
         for i, yuv in prefetched(frames, self.config.prefetch):
             gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
             shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
