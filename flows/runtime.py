@@ -1,9 +1,9 @@
-"""Prefect glue: a stage shard as a Prefect task whose cache key is the artifact key (DESIGN §5).
+"""Prefect glue: a stage shard as a Prefect task run keyed by its artifact key (DESIGN §5).
 
 `plan` turns (stage, config, shards of items with content keys) into `StageJob`s; `run_jobs` submits
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
-stage code; otherwise the task runs the stage, writes the artifact (temp file, rename, manifest last),
-registers it in the catalog and publishes a table artifact with the stage's counters; a shard that runs
+stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
+the stage, writes the artifact (temp file, rename, manifest last), registers it in the catalog and publishes a table artifact with the stage's counters; a shard that runs
 longer than `PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
 
 `RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
@@ -31,6 +31,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 from prefect.futures import as_completed as futures_completed
 from prefect.futures import wait
 from prefect.states import Completed, State
@@ -106,14 +107,18 @@ def plan(
     return jobs
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
+def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    job: StageJob = parameters["job"]
+    return f"{job.stage_cls.name}-{job.key}"
+
+
+@task(persist_result=True, cache_key_fn=_job_cache_key)
 def run_stage_job(job: StageJob) -> ArtifactRef | State:
-    """Compute one shard's artifact; one already complete and undamaged on disk ends as Cached without running
-    the stage."""
+    """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
-    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before the seal); a
+    # Complete and undamaged, with its blobs (e.g. a run killed after the write, before Prefect cached it); a
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
@@ -279,16 +284,28 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
-    for i, job in enumerate(jobs):
+
+    def catalog_of(job: StageJob) -> Catalog:
         if job.catalog_root not in catalogs:
             catalogs[job.catalog_root] = Catalog(job.catalog_root)
             trusted[job.catalog_root] = catalogs[job.catalog_root].trusted_artifacts()
-        row = (trusted[job.catalog_root] or {}).get(job.key)
+        return catalogs[job.catalog_root]
+
+    for i, job in enumerate(jobs):
+        catalog = catalog_of(job)
+        registered = trusted[job.catalog_root]
+        row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
             sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **row)))
             continue
         changed.add(job.catalog_root)
-        runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"))
+        # Without a seal: complete and undamaged (size, and sha256 only for files changed since last verified);
+        # a damaged one is quarantined here and computed again. A job found incomplete refreshes Prefect's
+        # cache, so a stale Prefect result can never stand in for data that is gone.
+        complete = registered is None and \
+            catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
+        runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"),
+                                            refresh_cache=not complete)
         while window and len(in_flight) >= window:
             in_flight.discard(next(futures_completed(list(in_flight))))
         future = runner.submit(job=quote(job) if local else job)
