@@ -421,6 +421,9 @@ class Catalog:
         missing = [spec for spec in TABLES.values() if view_name(spec.name) not in existing]
         for spec in missing:
             self._refresh_view(con, spec)
+        if len(missing) == len(TABLES) and not con.execute("SELECT count(*) FROM artifacts").fetchone()[0]:
+            # A new catalog: its views were just built for this root, so it need not be relocated (built again).
+            con.execute("INSERT OR REPLACE INTO physflow_meta VALUES ('root', ?)", [self.root.base])
         if missing or CLIPS not in existing:
             create_joined_views(con)
 
