@@ -6,7 +6,8 @@
     count the analysis uses (no conversion, no scaling), measured again after (c) as a check on the load;
     (b) cold: the full curate-videos flow on a fresh catalog (ingest, analyze, dedup, filter, export), on a
     Prefect server that has answered once already (its first answer after start-up takes about 1 s);
-    (c) warm: the same flow again (all Cached).
+    (c) warm: the same flow again (all Cached);
+(d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c).
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -100,6 +101,9 @@ def main() -> None:
         t0 = time.perf_counter()
         curate_flow(params)
         warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _empty_flow()
+        empty = time.perf_counter() - t0
     # The floor again: on a shared machine the load during one floor pass can swing the ratio by 2x or more.
     _, floor_again = decode_floor(files, threads)
     s = cold_result.summary
@@ -108,6 +112,8 @@ def main() -> None:
     print(f"(b) cold curation: {cold:.2f} s = {frames / cold:.0f} frames/s "
           f"(analyze stage {s['analysis_seconds']:.2f} s of work; {s['kept']} kept, {s['rejected']} rejected)")
     print(f"(c) warm re-run: {warm:.2f} s")
+    print(f"(d) empty Prefect flow: {empty:.2f} s (the least any flow run costs here; warm / cold cannot go under "
+          f"{empty / cold:.3f} at this cold time)")
     stages: dict[str, list] = {}
     for ref in cold_result.refs:
         stages.setdefault(ref.stage, []).append(ref)
@@ -119,6 +125,12 @@ def main() -> None:
     print(f"(a') decode floor again after the runs: {floor_again:.2f} s; cold throughput / the faster floor: "
           f"{min(floor, floor_again) / cold:.3f}")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
+
+
+def _empty_flow() -> None:
+    from prefect import flow
+
+    flow(name="empty", log_prints=False)(lambda: None)()
 
 
 def _arguments() -> argparse.Namespace:
