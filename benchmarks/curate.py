@@ -7,7 +7,7 @@
     (b) cold: the full curate-videos flow on a fresh catalog (ingest, analyze, dedup, filter, export), on a
     Prefect server that has answered once already (its first answer after start-up takes about 1 s);
     (c) warm: the same flow again (all Cached);
-(d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c).
+    (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c).
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -58,12 +58,15 @@ def stage_walls(flow_run_id: object) -> dict[str, float]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    from physflow.flows.monitor import stage_of
+
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
     spans: dict[str, list[float]] = {}
     for run in runs:
-        if run.start_time and run.end_time:
-            span = spans.setdefault(run.name.rsplit("-", 1)[0], [run.start_time.timestamp(), 0.0])
+        stage = stage_of(run.name)
+        if stage and run.start_time and run.end_time:
+            span = spans.setdefault(stage, [run.start_time.timestamp(), 0.0])
             span[0] = min(span[0], run.start_time.timestamp())
             span[1] = max(span[1], run.end_time.timestamp())
     return {name: end - start for name, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0])}

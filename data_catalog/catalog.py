@@ -215,19 +215,13 @@ class Catalog:
     def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
         stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
-        if not self.root.is_local or not self.db_path.exists():
-            return None
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
-            try:
-                registry = _registry(con)
-                if registry is None or self._holds(registry) is None:
-                    return None
-                rows = con.execute(
-                    "SELECT key, stage, table_name, shard, rows, content_sha256, stats FROM artifacts"
-                ).fetchall()
-            finally:
-                con.close()
+        with self._registry_connection() as con:
+            registry = _registry(con) if con is not None else None
+            if con is None or registry is None or self._holds(registry) is None:
+                return None
+            rows = con.execute(
+                "SELECT key, stage, table_name, shard, rows, content_sha256, stats FROM artifacts"
+            ).fetchall()
         return {
             key: {"stage": stage, "table": table, "shard": shard, "rows": int(n), "content_sha256": sha,
                   "stats": json.loads(stats) if stats else {}}
@@ -257,12 +251,20 @@ class Catalog:
         return True
 
     def _registry_now(self) -> sealing.Registry | None:
+        with self._registry_connection() as con:
+            return _registry(con) if con is not None else None
+
+    @contextlib.contextmanager
+    def _registry_connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A plain read-only connection under the shared lock (no view checks: the registry only), or None for a
+        remote catalog or one not yet written."""
         if not self.root.is_local or not self.db_path.exists():
-            return None
+            yield None
+            return
         with self._locked(exclusive=False):
             con = duckdb.connect(str(self.db_path), read_only=True)
             try:
-                return _registry(con)
+                yield con
             finally:
                 con.close()
 

@@ -3,8 +3,9 @@
 `plan` turns (stage, config, shards of items with content keys) into `StageJob`s; `run_jobs` submits
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
-the stage, writes the artifact (temp file, rename, manifest last), registers it in the catalog and publishes a table artifact with the stage's counters; a shard that runs
-longer than `PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
+the stage, writes the artifact (temp file, rename, manifest last), registers it in the catalog and
+publishes a table artifact with the stage's counters; a shard that runs longer than
+`PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
 
 `RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
 prefect-dask (a local cluster of worker processes, or the address of an existing cluster), or
@@ -274,8 +275,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     are one Cached task run per stage that opens no file. Every other job is its own task run, which checks its
     artifact and computes it when it is missing or damaged (Cached when it was complete).
     """
-    refs: list[ArtifactRef | None] = [None] * len(jobs)
-    futures, in_flight = [], set()
+    refs: dict[int, ArtifactRef] = {}
+    futures, in_flight = {}, set()
     window = in_flight_limit()
     catalogs: dict[str, Catalog] = {}
     trusted: dict[str, dict[str, dict[str, Any]] | None] = {}
@@ -284,16 +285,11 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
-
-    def catalog_of(job: StageJob) -> Catalog:
+    for i, job in enumerate(jobs):
         if job.catalog_root not in catalogs:
             catalogs[job.catalog_root] = Catalog(job.catalog_root)
             trusted[job.catalog_root] = catalogs[job.catalog_root].trusted_artifacts()
-        return catalogs[job.catalog_root]
-
-    for i, job in enumerate(jobs):
-        catalog = catalog_of(job)
-        registered = trusted[job.catalog_root]
+        catalog, registered = catalogs[job.catalog_root], trusted[job.catalog_root]
         row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
             sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **row)))
@@ -308,24 +304,22 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
                                             refresh_cache=not complete)
         while window and len(in_flight) >= window:
             in_flight.discard(next(futures_completed(list(in_flight))))
-        future = runner.submit(job=quote(job) if local else job)
-        futures.append((i, future))
-        in_flight.add(future)
+        futures[i] = runner.submit(job=quote(job) if local else job)
+        in_flight.add(futures[i])
+    groups = []
     for stage, group in sealed.items():
-        name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for _, r in group)))[:8]}"
-        group_future = sealed_shards.with_options(name=stage, task_run_name=name).submit(
-            stage=stage, refs=quote([r for _, r in group]) if local else [r for _, r in group])
-        for i, ref in group:
-            refs[i] = ref
-        futures.append((-1, group_future))
-    wait([f for _, f in futures])
-    for i, future in futures:
-        result = future.result()
-        if i >= 0:
-            refs[i] = result
+        group_refs = [ref for _, ref in group]
+        name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for r in group_refs)))[:8]}"
+        groups.append(sealed_shards.with_options(name=stage, task_run_name=name).submit(
+            stage=stage, refs=quote(group_refs) if local else group_refs))
+        refs.update(group)
+    wait([*futures.values(), *groups])
+    refs.update((i, future.result()) for i, future in futures.items())
+    for group_future in groups:
+        group_future.result()  # raises as a shard's would, should Prefect fail the task run
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
         catalogs[root].seal()
-    return refs  # type: ignore[return-value]
+    return [refs[i] for i in range(len(jobs))]
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:

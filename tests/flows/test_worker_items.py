@@ -1,6 +1,6 @@
 """CPU-bound stages under Prefect's thread pool spread a shard's items over the worker processes: the table is
-the one a single process computes, both workers take items, and an item that kills its worker becomes error
-rows while the shard's other items keep their rows."""
+the one a single process computes, the items are processed outside the flow process, and an item that kills its
+worker becomes error rows while the shard's other items keep their rows."""
 
 from __future__ import annotations
 
@@ -82,4 +82,3 @@ def test_an_item_that_kills_its_worker_is_an_error_row(real_videos, tmp_path):
     assert ref.stats["errors"] == {"worker process died while processing this item": 1}
     # The other items were probed in worker processes, not in this one.
     assert all(rows[n]["container"].startswith("pid ") and rows[n]["container"] != f"pid {os.getpid()}" for n in names)
-
