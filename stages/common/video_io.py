@@ -368,9 +368,12 @@ def write_video(
                 stream.width, stream.height = arr.shape[1], rows
                 stream.pix_fmt = pix_fmt
                 if codec == "libx264":
-                    # One encoder thread: x264's output depends on its thread count (and varies between
-                    # threaded runs), and blobs are addressed by content, so the same frames must give the same bytes.
-                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+                    # Blobs are addressed by content, so the same frames must give the same bytes. One encoder
+                    # thread: x264's output depends on its thread count (and varies between threaded runs).
+                    # cpu-independent: without it the lookahead's macroblock tree read stack memory it had not
+                    # written, and a clip's bytes depended on which threads had run in the process before.
+                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                                      "x264-params": "cpu-independent=1"}
                     stream.codec_context.thread_count = 1
             frame = _i420_frame(arr) if frame_format == "yuv420p" else av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(arr), format=frame_format)
