@@ -50,6 +50,10 @@ class Manifest(BaseModel):
     stats: dict[str, Any] = Field(default_factory=dict)
     flow_run_id: str | None = None
     created_at: datetime
+    # Item reuse (stages that declare an item identity): the key of what an item's rows depend on, per item in
+    # row order with its count of rows, under `recipe` (stage, version, config and weights, without inputs).
+    recipe: str | None = None
+    items: list[tuple[str, int]] = Field(default_factory=list)
 
 
 DamagedFn = Callable[[str, str, str], None]
@@ -155,6 +159,8 @@ class ArtifactStore:
         weights: list[str] | None = None,
         stats: dict[str, Any] | None = None,
         flow_run_id: str | None = None,
+        recipe: str | None = None,
+        items: list[tuple[str, int]] | None = None,
     ) -> Manifest:
         """Write the table, then its manifest; both atomically. Rewriting an existing key is harmless."""
         spec = table_spec(table_name)
@@ -170,7 +176,8 @@ class ArtifactStore:
             key=key, stage=stage, version=version, table=table_name, table_version=spec.version,
             shard=shard, config=config, inputs=inputs, weights=weights or [], rows=table.num_rows,
             bytes=len(data), content_sha256=sha, path=self.relative_path(stage, key), blobs=blob_refs(table),
-            stats=stats or {}, flow_run_id=flow_run_id, created_at=datetime.now(UTC),
+            stats=stats or {}, flow_run_id=flow_run_id, created_at=datetime.now(UTC), recipe=recipe,
+            items=items or [],
         )
         self.root.write_bytes_atomic(self.manifest_path(stage, key), manifest.model_dump_json(indent=1).encode())
         return manifest

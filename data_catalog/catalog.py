@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS artifacts (
     key VARCHAR PRIMARY KEY, stage VARCHAR, version INTEGER, table_name VARCHAR, table_version INTEGER,
     shard VARCHAR, config JSON, inputs JSON, weights JSON, rows BIGINT, bytes BIGINT,
     content_sha256 VARCHAR, path VARCHAR, stats JSON, flow_run_id VARCHAR, created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS artifact_items (
+    artifact VARCHAR, stage VARCHAR, recipe VARCHAR, item VARCHAR, first_row BIGINT, rows BIGINT
 );
 """
 
@@ -250,6 +254,49 @@ class Catalog:
             return False
         return True
 
+    def known_items(self, stage: str, recipe: str, items: Sequence[str]) -> set[str]:
+        """Those of `items` that registered artifacts of `stage` under `recipe` hold rows of (one registry read)."""
+        return {item for item, _, _, _ in self._item_spans(stage, recipe, items)}
+
+    def item_rows(self, stage: str, recipe: str, items: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The rows earlier artifacts of `stage` under `recipe` hold for each of `items` (item key -> rows), from
+        artifacts that are intact with their blobs; an item whose rows record an error is left out, so it is
+        computed again. Empty for a remote catalog or one written before items were recorded."""
+        by_artifact: dict[str, list[tuple[str, int, int]]] = {}
+        for item, artifact, first, n in self._item_spans(stage, recipe, items):
+            by_artifact.setdefault(artifact, []).append((item, first, n))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for artifact, spans in sorted(by_artifact.items()):
+            if all(item in out for item, _, _ in spans):
+                continue
+            try:
+                if self.artifacts.intact(stage, artifact, with_blobs=True) is None:
+                    continue
+                table = self.artifacts.read(stage, artifact)
+            except (OSError, DamagedFileError):
+                continue
+            for item, first, n in spans:
+                rows = table.slice(first, n).to_pylist()
+                if item not in out and len(rows) == n and not any(r.get("error") for r in rows):
+                    out[item] = rows
+        return out
+
+    def _item_spans(self, stage: str, recipe: str, items: Sequence[str]) -> list[tuple[str, str, int, int]]:
+        """(item, artifact, first row, rows) of each registered artifact's rows for one of `items`."""
+        wanted = sorted(set(items))
+        if not wanted:
+            return []
+        with self._registry_connection() as con:
+            if con is None:
+                return []
+            try:
+                return con.execute(
+                    "SELECT item, artifact, first_row, rows FROM artifact_items WHERE stage = ? AND recipe = ? "
+                    "AND list_contains(?, item) AND artifact IN (SELECT key FROM artifacts)",
+                    [stage, recipe, wanted]).fetchall()
+            except duckdb.CatalogException:
+                return []  # a catalog written before items were recorded
+
     def _registry_now(self) -> sealing.Registry | None:
         with self._registry_connection() as con:
             return _registry(con) if con is not None else None
@@ -359,6 +406,7 @@ class Catalog:
         with self.writer(relocate=False) as con:
             rows = con.execute("SELECT table_name FROM artifacts WHERE key = ?", [key]).fetchall()
             con.execute("DELETE FROM artifacts WHERE key = ?", [key])
+            con.execute("DELETE FROM artifact_items WHERE artifact = ?", [key])
             for (table_name,) in rows:
                 self._refresh_view(con, _spec(table_name))
 
@@ -411,6 +459,12 @@ class Catalog:
                 ArtifactStore.relative_path(m.stage, m.key), json.dumps(m.stats), m.flow_run_id, m.created_at,
             ],
         )
+        con.execute("DELETE FROM artifact_items WHERE artifact = ?", [m.key])
+        if m.recipe and m.items:
+            starts = list(itertools.accumulate((n for _, n in m.items), initial=0))
+            con.executemany("INSERT INTO artifact_items VALUES (?,?,?,?,?,?)",
+                            [[m.key, m.stage, m.recipe, item, first, n]
+                             for (item, n), first in zip(m.items, starts, strict=False)])
 
     def _ensure_views(self, con: duckdb.DuckDBPyConnection) -> None:
         existing = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}

@@ -70,8 +70,9 @@ def print_stage_summary(refs: list[Any]) -> None:
     for stage, stage_refs in by_stage.items():
         s = summarize(stage_refs)
         problems = ", ".join(f"{k}: {v}" for k, v in {**s["errors"], **s["rejected"]}.items()) or "none"
-        console.print(f"[bold]{stage}[/]: {s['rows']} rows in {s['shards']} shard(s), {s['seconds']} s of work; "
-                      f"errors/rejects: {problems}")
+        reused = f", {s['reused_items']} item(s) reused from earlier artifacts" if s["reused_items"] else ""
+        console.print(f"[bold]{stage}[/]: {s['rows']} rows in {s['shards']} shard(s), {s['seconds']} s of work"
+                      f"{reused}; errors/rejects: {problems}")
 
 
 def show_tables(root: str) -> None:

@@ -43,7 +43,7 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
-from physflow.stages.base import ProgressFn, Stage, StageConfig, item_rows, run_stage
+from physflow.stages.base import ProgressFn, Stage, StageConfig, item_rows
 from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
 PROGRESS_INTERVAL_S = 1.0
@@ -77,6 +77,7 @@ class StageJob(BaseModel):
     shard: str
     key: str
     catalog_root: str
+    reuse: bool = True  # look up earlier rows of its items (run_jobs clears it when the registry holds none)
 
     @property
     def label(self) -> str:
@@ -127,12 +128,13 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
         manifest = found
     else:
         progress = StageProgress(name, job.shard, reporter(job.label))
-        table, stats = _compute(job, progress)
+        table, stats, recipe, items = _compute(job, catalog, progress)
         progress.finish()
         manifest = store.write(
             stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
             table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
             weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
+            recipe=recipe, items=items,
         )
         _publish_stats(name, job.shard, stats)
     catalog.register(manifest)
@@ -145,25 +147,79 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     return ref
 
 
-def _compute(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
-    """A CPU-bound stage under Prefect's thread pool spreads its items over worker processes, so the GIL no
-    longer holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers, already
-    processes) it runs in this one. The rows are the same either way."""
-    if job.stage_cls.cpu_bound and _on_thread_pool():
-        return _compute_on_workers(job, progress)
-    return run_stage(job.stage_cls, job.config, job.inputs, progress)
+def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any], str | None,
+                                                                              list[tuple[str, int]]]:
+    """The shard's table and counters, plus its recipe and item index when the stage declares item identities
+    (`Stage.identity`): then an item whose rows an earlier artifact already holds under the same recipe is
+    reused from it, and only the others are computed. The rows are in item order either way.
 
-
-def _compute_on_workers(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any]]:
-    """The shard's items on the process pool, costliest first so the pool drains evenly; the rows are put back
-    in item order, so the table is the one a single process writes. An item whose worker dies (a decoder crash
-    on a bad file) is tried once more alone, then becomes its error rows; the other items are unaffected.
-    The shard's `seconds` are the items' work summed, as for a shard computed in one process."""
+    A CPU-bound stage under Prefect's thread pool spreads its items over worker processes, so the GIL no longer
+    holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers, already processes)
+    it runs in this one. The rows are the same either way. The shard's `seconds` are the computed items' work
+    summed, as one process would spend them."""
     start = time.perf_counter()
     stage = job.stage_cls(job.config)
     items = stage.prepare(job.inputs)
+    recipe, keys = item_keys(stage, items)
     results: dict[int, list[dict[str, Any]]] = {}
-    work = time.perf_counter() - start  # seconds of work, as one process would have spent them
+    if keys is not None and job.reuse:
+        found = catalog.item_rows(stage.name, recipe, keys)
+        results = {i: found[k] for i, k in enumerate(keys) if k in found}
+        if results:
+            progress(len(results), len(items))
+    reused = len(results)
+    todo = [i for i in range(len(items)) if i not in results]
+    work = time.perf_counter() - start
+    if todo and job.stage_cls.cpu_bound and _on_thread_pool():
+        work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress)
+    else:
+        for i in todo:
+            t0 = time.perf_counter()
+            results[i] = stage.item_rows(items[i])
+            work += time.perf_counter() - t0
+            progress(len(results), len(items))
+    table = stage.finish([row for i in range(len(items)) for row in results[i]], work)
+    stats = stage.stats.as_dict()
+    if keys is None:
+        return table, stats, None, []
+    stats["reused_items"] = reused
+    return table, stats, recipe, [(k, len(results[i])) for i, k in enumerate(keys)]
+
+
+def item_keys(stage: Stage[Any, Any], items: Sequence[Any]) -> tuple[str, list[str] | None]:
+    """The stage's recipe (its name, version, config and weights) and the content key of each item's identity;
+    None for the keys when the stage declares none (`Stage.identity`) or there are no items."""
+    recipe = cache_key(stage.name, stage.VERSION, stage.config, [], stage.weights_sha256())
+    identities = [stage.identity(item) for item in items]
+    if not identities or any(i is None for i in identities):
+        return recipe, None
+    return recipe, [sha256_text(canonical_json(i)) for i in identities]
+
+
+def _without_reuse(catalog: Catalog, jobs: Sequence[StageJob]) -> set[int]:
+    """Indices of the jobs none of whose items an earlier artifact holds: one registry read per stage and recipe
+    (rather than one per shard), so the shards of a cold run skip the lookup."""
+    groups: dict[tuple[str, str], list[tuple[int, list[str]]]] = {}
+    for i, job in enumerate(jobs):
+        if job.stage_cls.identity is Stage.identity:
+            continue  # declares no identities: its items are not looked at
+        stage = job.stage_cls(job.config)
+        recipe, keys = item_keys(stage, stage.items(job.inputs))
+        if keys is not None:
+            groups.setdefault((stage.name, recipe), []).append((i, keys))
+    out = set()
+    for (stage_name, recipe), members in groups.items():
+        known = catalog.known_items(stage_name, recipe, [k for _, keys in members for k in keys])
+        out.update(i for i, keys in members if known.isdisjoint(keys))
+    return out
+
+
+def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn) -> float:
+    """Items `todo` on the process pool, costliest first so the pool drains evenly, into `results`; the
+    seconds of work they took. An item whose worker dies (a decoder crash on a bad file) is tried once more
+    alone, then becomes its error rows; the other items are unaffected."""
+    work = 0.0
 
     def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
         nonlocal work
@@ -171,7 +227,7 @@ def _compute_on_workers(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, 
         work += seconds
         progress(len(results), len(items))
 
-    order = sorted(range(len(items)), key=lambda i: -stage.cost(items[i]))
+    order = sorted(todo, key=lambda i: -stage.cost(items[i]))
     pool = _process_pool()
     futures = {pool.submit(item_rows, job.stage_cls, job.config, items[i]): i for i in order}
     lost = []
@@ -186,9 +242,7 @@ def _compute_on_workers(job: StageJob, progress: ProgressFn) -> tuple[pa.Table, 
             collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i]).result())
         except BrokenProcessPool:
             collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
-    rows = [row for i in range(len(items)) for row in results[i]]
-    table = stage.finish(rows, work)
-    return table, stage.stats.as_dict()
+    return work
 
 
 def _on_thread_pool(any_cores: bool = False) -> bool:
@@ -282,6 +336,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     trusted: dict[str, dict[str, dict[str, Any]] | None] = {}
     sealed: dict[str, list[tuple[int, ArtifactRef]]] = {}
     changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
+    pending: dict[int, tuple[StageJob, bool]] = {}  # a task run each: the job, and whether it is complete on disk
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
@@ -300,6 +355,13 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         # cache, so a stale Prefect result can never stand in for data that is gone.
         complete = registered is None and \
             catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
+        pending[i] = job, complete
+    for root, catalog in catalogs.items():  # shards with nothing to reuse skip their own lookup
+        computed = [i for i, (job, complete) in pending.items() if job.catalog_root == root and not complete]
+        for k in _without_reuse(catalog, [pending[i][0] for i in computed]):
+            job, complete = pending[computed[k]]
+            pending[computed[k]] = job.model_copy(update={"reuse": False}), complete
+    for i, (job, complete) in pending.items():
         runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"),
                                             refresh_cache=not complete)
         while window and len(in_flight) >= window:
@@ -354,6 +416,8 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
         {"measure": "rows in", "value": stats["rows_in"]},
         {"measure": "rows out", "value": stats["rows_out"]},
         {"measure": "seconds", "value": stats["seconds"]},
+        *([{"measure": "items reused from earlier artifacts", "value": stats["reused_items"]}]
+          if "reused_items" in stats else []),
         *({"measure": f"error: {k}", "value": v} for k, v in stats["errors"].items()),
         *({"measure": f"rejected: {k}", "value": v} for k, v in stats["rejected"].items()),
     ]
@@ -478,11 +542,13 @@ def with_runner(flow_obj: Any, runner: Any) -> Any:
 
 
 def summarize(refs: Sequence[ArtifactRef]) -> dict[str, Any]:
-    """Totals over a stage's shards: rows, errors and rejects by reason, seconds."""
-    total: dict[str, Any] = {"shards": len(refs), "rows": 0, "errors": {}, "rejected": {}, "seconds": 0.0}
+    """Totals over a stage's shards: rows, errors and rejects by reason, seconds, items reused."""
+    total: dict[str, Any] = {"shards": len(refs), "rows": 0, "errors": {}, "rejected": {}, "seconds": 0.0,
+                             "reused_items": 0}
     for ref in refs:
         total["rows"] += ref.rows
         total["seconds"] += ref.stats.get("seconds", 0.0)
+        total["reused_items"] += ref.stats.get("reused_items", 0)
         for kind in ("errors", "rejected"):
             for reason, n in ref.stats.get(kind, {}).items():
                 total[kind][reason] = total[kind].get(reason, 0) + n

@@ -153,6 +153,12 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     def count_in(self, inputs: Any, items: Sequence[ItemT]) -> int:
         return len(items)
 
+    def identity(self, item: ItemT) -> Any:
+        """What one item's rows depend on besides the stage's version, config and weights (JSON-able), when its
+        rows depend on nothing else: a shard computed anew then reuses the rows of an item that an earlier
+        artifact of the catalog already holds, instead of computing it again. None (the default): not reused."""
+        return None
+
     def cost(self, item: ItemT) -> float:
         """Relative work of one item (a video's pixels to decode, say): runners that spread a shard's items over
         processes start the costliest first, so the last one to finish is short. Only the order depends on it."""
@@ -215,11 +221,3 @@ def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any) 
     start = time.perf_counter()
     rows = stage.item_rows(item)
     return rows, time.perf_counter() - start
-
-
-def run_stage(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: Any,
-              progress: ProgressFn | None = None) -> tuple[pa.Table, dict[str, Any]]:
-    """One stage run's rows and counters: what a worker process computes for a shard and returns."""
-    stage = stage_cls(config)
-    table = stage.run(inputs, progress=progress)
-    return table, stage.stats.as_dict()

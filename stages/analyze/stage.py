@@ -38,6 +38,10 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     def items(self, inputs: Sequence[VideoRow]) -> Sequence[VideoRow]:
         return [v for v in inputs if not v.get("error")]
 
+    def identity(self, video: VideoRow) -> dict[str, Any]:
+        """The video's content and probed facts; not where the file lies."""
+        return {k: v for k, v in video.items() if k not in ("uri", "bytes")}
+
     def cost(self, video: VideoRow) -> float:
         """Pixels to decode: frames (or seconds at 25 fps when unknown) times frame area."""
         frames = video.get("n_frames") or (video.get("duration_s") or 1.0) * (video.get("fps") or 25.0)

@@ -51,6 +51,11 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     def count_in(self, inputs: Sequence[ExportItem], items: Sequence[ExportItem]) -> int:
         return sum(len(i.clips) for i in items)
 
+    def identity(self, item: ExportItem) -> list[Row]:
+        """The clips (video content id, frame range, size, rate); not where the file lies. Encoding is
+        reproducible (video_io.write_video), so the same clips give the same blobs."""
+        return item.clips
+
     def cost(self, item: ExportItem) -> float:
         """Source pixels the clips span (what a re-encode decodes)."""
         return float(sum((c["end_frame"] - c["start_frame"]) * (c.get("width") or 1) * (c.get("height") or 1)
