@@ -63,7 +63,8 @@ def peak_rss_mib() -> float:
 
 def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], int]:
     """Seconds, task runs by stage (a shard computed or checked is one; the shards a sealed catalog vouches for
-    are one per stage), and how many shards computed (artifacts new to the registry)."""
+    are one per stage), and how many shards computed (artifacts new to the registry). Prints, per stage that
+    computed shards, the items computed and those reused from earlier artifacts."""
     from physflow.data_catalog import Catalog
 
     known = {r["key"] for r in Catalog(p.catalog).query("SELECT key FROM artifacts").to_pylist()}
@@ -72,7 +73,12 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
     seconds = time.perf_counter() - t0
     runs = Counter({stage: task_run_count([r for r in result.refs if r.stage == stage])
                     for stage in dict.fromkeys(r.stage for r in result.refs)})
-    return seconds, runs, sum(r.key not in known for r in result.refs)
+    new = [r for r in result.refs if r.key not in known]
+    items = {stage: (sum(r.stats.get("items", 0) - r.stats.get("reused_items", 0) for r in new if r.stage == stage),
+                     sum(r.stats.get("reused_items", 0) for r in new if r.stage == stage))
+             for stage in dict.fromkeys(r.stage for r in new)}
+    print("  items computed / reused, by stage:", ", ".join(f"{k} {c}/{u}" for k, (c, u) in items.items()))
+    return seconds, runs, len(new)
 
 
 def main() -> None:

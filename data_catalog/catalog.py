@@ -290,10 +290,11 @@ class Catalog:
             if con is None:
                 return []
             try:
-                return con.execute(
-                    "SELECT item, artifact, first_row, rows FROM artifact_items WHERE stage = ? AND recipe = ? "
-                    "AND list_contains(?, item) AND artifact IN (SELECT key FROM artifacts)",
-                    [stage, recipe, wanted]).fetchall()
+                return con.execute(  # a hash join with the wanted keys: many of them against many items
+                    "SELECT i.item, i.artifact, i.first_row, i.rows FROM artifact_items i "
+                    "JOIN (SELECT unnest(?::VARCHAR[]) AS item) w ON i.item = w.item "
+                    "JOIN artifacts a ON a.key = i.artifact WHERE i.stage = ? AND i.recipe = ?",
+                    [wanted, stage, recipe]).fetchall()
             except duckdb.CatalogException:
                 return []  # a catalog written before items were recorded
 
