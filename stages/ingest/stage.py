@@ -36,7 +36,11 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
     def items(self, inputs: Sequence[IngestItem]) -> Sequence[IngestItem]:
         return list(inputs)
 
-    def _identity(self, item: IngestItem) -> dict[str, Any]:
+    def identity(self, item: IngestItem) -> dict[str, Any]:
+        """The file (its path is a column of the row) and its content."""
+        return {"path": item.path, "sha256": item.sha256, "frame_rate": item.frame_rate}
+
+    def _row_identity(self, item: IngestItem) -> dict[str, Any]:
         path = Path(item.path)
         return {
             "video_id": item.sha256[:16], "uri": str(path), "sha256": item.sha256,
@@ -44,7 +48,7 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
         }
 
     def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
-        row = self._identity(item)
+        row = self._row_identity(item)
         container = FRAMES_CONTAINER if os.path.isdir(item.path) else sniff_container(item.path)
         info = probe(item.path, decode=self.config.decode_check, container_name=container, frame_rate=item.frame_rate)
         if container is None and info.error:
@@ -55,7 +59,7 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
         yield row
 
     def error_rows(self, item: IngestItem, reason: str) -> list[dict[str, Any]]:
-        return [{**self._identity(item), "error": reason}]
+        return [{**self._row_identity(item), "error": reason}]
 
 
 def _size(path: Path) -> int | None:

@@ -1,6 +1,6 @@
 """Adding one video to a catalog of 200 curated videos: only the shards holding the new video compute, in
 every curation stage, besides dedup's one global index update; every other task run is Cached. Inside those
-shards, analysis and export compute only the new video and reuse the other videos' rows.
+shards, ingest, analysis and export compute only the new video and reuse the other videos' rows.
 
 Each curation stage writes its own table keyed by clip_id (measures, duplicate links, decisions, files) and
 the `clips` view joins them, so the old clips read the same before and after.
@@ -77,10 +77,10 @@ def test_one_new_video_computes_only_its_shards(tmp_path):
     for ref in computed:
         if ref.stage != "dedup":  # dedup's index update is the one global task
             assert new_id in _video_ids(catalog, ref), ref.stage
-    # Within the new video's shard, analysis and export compute only the new video: the others' rows come from
-    # the artifacts that held them before (their items are the same under the same config).
+    # Within the new video's shard, ingest, analysis and export compute only the new video: the others' rows come
+    # from the artifacts that held them before (their items are the same under the same config).
     for ref in computed:
-        if ref.stage in ("analyze", "clip_export"):
+        if ref.stage in ("ingest", "analyze", "clip_export"):
             assert ref.stats["items"] >= 2 and ref.stats["reused_items"] == ref.stats["items"] - 1, ref.stats
     # Every shard not computed again is vouched for by the catalog's seal: one Cached task run per stage.
     unchanged = [r for r in refs if r.key in known]
