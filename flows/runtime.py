@@ -3,7 +3,8 @@
 `plan` turns (stage, config, shards of items with content keys) into `StageJob`s; `run_jobs` submits
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
-the stage, writes the artifact (temp file, rename, manifest last), registers it in the catalog and
+the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
+identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog and
 publishes a table artifact with the stage's counters; a shard that runs longer than
 `PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
 
@@ -162,7 +163,7 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     items = stage.prepare(job.inputs)
     recipe, keys = item_keys(stage, items)
     results: dict[int, list[dict[str, Any]]] = {}
-    if keys is not None and job.reuse:
+    if recipe is not None and keys is not None and job.reuse:
         found = catalog.item_rows(stage.name, recipe, keys)
         results = {i: found[k] for i, k in enumerate(keys) if k in found}
         if results:
@@ -186,13 +187,13 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     return table, stats, recipe, [(k, len(results[i])) for i, k in enumerate(keys)]
 
 
-def item_keys(stage: Stage[Any, Any], items: Sequence[Any]) -> tuple[str, list[str] | None]:
+def item_keys(stage: Stage[Any, Any], items: Sequence[Any]) -> tuple[str | None, list[str] | None]:
     """The stage's recipe (its name, version, config and weights) and the content key of each item's identity;
-    None for the keys when the stage declares none (`Stage.identity`) or there are no items."""
-    recipe = cache_key(stage.name, stage.VERSION, stage.config, [], stage.weights_sha256())
+    (None, None) when the stage declares none (`Stage.identity`) or there are no items."""
     identities = [stage.identity(item) for item in items]
     if not identities or any(i is None for i in identities):
-        return recipe, None
+        return None, None
+    recipe = cache_key(stage.name, stage.VERSION, stage.config, [], stage.weights_sha256())
     return recipe, [sha256_text(canonical_json(i)) for i in identities]
 
 
@@ -205,7 +206,7 @@ def _without_reuse(catalog: Catalog, jobs: Sequence[StageJob]) -> set[int]:
             continue  # declares no identities: its items are not looked at
         stage = job.stage_cls(job.config)
         recipe, keys = item_keys(stage, stage.items(job.inputs))
-        if keys is not None:
+        if recipe is not None and keys is not None:
             groups.setdefault((stage.name, recipe), []).append((i, keys))
     out = set()
     for (stage_name, recipe), members in groups.items():
