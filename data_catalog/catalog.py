@@ -15,12 +15,14 @@ read-only connection.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import itertools
 import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -58,6 +60,33 @@ CREATE TABLE IF NOT EXISTS artifact_items (
     artifact VARCHAR, stage VARCHAR, recipe VARCHAR, item VARCHAR, first_row BIGINT, rows BIGINT
 );
 """
+
+
+@dataclasses.dataclass
+class _Pending:
+    """One registration waiting for a writer session."""
+
+    manifest: Manifest
+    done: bool = False
+    error: Exception | None = None
+
+
+@dataclasses.dataclass
+class _CommitGroup:
+    """The registrations of one catalog root in this process: at most one thread writes at a time."""
+
+    cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
+    queue: list[_Pending] = dataclasses.field(default_factory=list)
+    busy: bool = False
+
+
+_GROUPS: dict[str, _CommitGroup] = {}
+_GROUPS_LOCK = threading.Lock()
+
+
+def _commit_group(root: str) -> _CommitGroup:
+    with _GROUPS_LOCK:
+        return _GROUPS.setdefault(root, _CommitGroup())
 
 
 class CatalogVersionError(RuntimeError):
@@ -193,10 +222,53 @@ class Catalog:
                 con.close()  # without a COMMIT (an error above) the transaction is rolled back
 
     def register(self, manifest: Manifest) -> None:
-        """Add one complete artifact to the registry and refresh its table's view. Idempotent."""
+        """Add one complete artifact to the registry and refresh its table's view. Idempotent.
+
+        Group commit: registrations that threads of this process ask for while another one writes are written
+        together by the next of them, in one writer session that refreshes each table's view once. A batch that
+        fails is written again one registration at a time, so an error reaches only the thread whose it is."""
+        group = _commit_group(self.root.base)
+        pending = _Pending(manifest)
+        with group.cond:
+            group.queue.append(pending)
+            while not pending.done and group.busy:
+                group.cond.wait()
+            if pending.done:
+                if pending.error is not None:
+                    raise pending.error
+                return
+            group.busy, batch, group.queue = True, group.queue, []
+        try:
+            self._register_batch(batch)
+        finally:
+            with group.cond:
+                group.busy = False
+                group.cond.notify_all()
+        if pending.error is not None:
+            raise pending.error
+
+    def _register_batch(self, batch: list[_Pending]) -> None:
+        """Write `batch` in one session; when that fails, each on its own. Marks every one done."""
+        try:
+            self._write_registrations([p.manifest for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for p in batch:
+                    try:
+                        self._write_registrations([p.manifest])
+                    except Exception as one:  # handed to the thread that registers it
+                        p.error = one
+        for p in batch:
+            p.done = True
+
+    def _write_registrations(self, manifests: list[Manifest]) -> None:
         with self.writer() as con:
-            self._insert(con, manifest)
-            self._refresh_view(con, _spec(manifest.table))
+            for manifest in manifests:
+                self._insert(con, manifest)
+            for table in dict.fromkeys(m.table for m in manifests):
+                self._refresh_view(con, _spec(table))
 
     def rebuild(self) -> int:
         """Re-register every complete artifact found on disk (after the DuckDB file was lost)."""
