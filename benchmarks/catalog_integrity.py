@@ -15,6 +15,7 @@ fingerprint cache on disk warm).
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -83,9 +84,8 @@ def checks_alone(root: Path, n: int = 20) -> dict[str, float]:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 3
-    folder = Path(next((a for a in args if not a.startswith("--") and not a.isdigit()), DEFAULT))
+    args = _arguments()
+    repeat, folder = args.repeat, args.folder
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
         root = Path(tmp) / "catalog"
 
@@ -115,6 +115,13 @@ def main() -> None:
     print(f"catalog verify (deep, reads everything): {deep:.2f} s")
     for name, ms in sorted(alone.items()):
         print(f"{name}: {ms:.1f} ms (best of 20)")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT, help=f"videos to curate (default {DEFAULT})")
+    parser.add_argument("--repeat", type=int, default=3, help="warm runs per case, the median printed (default 3)")
+    return parser.parse_args()
 
 
 if __name__ == "__main__":

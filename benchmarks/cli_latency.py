@@ -11,6 +11,7 @@ seconds (user + system), which a loaded machine does not inflate as much.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -44,10 +45,9 @@ def physflow(catalog: Path, args: list[str], env: dict[str, str]) -> tuple[float
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else 5
-    names = [a for i, a in enumerate(args) if a != "--repeat" and (i == 0 or args[i - 1] != "--repeat")]
-    catalog = Path(names[0]) if names else Path(tempfile.mkdtemp(prefix="physflow-cli-latency-")) / "catalog"
+    args = _arguments()
+    repeat = args.repeat
+    catalog = args.catalog or Path(tempfile.mkdtemp(prefix="physflow-cli-latency-")) / "catalog"
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     if not (catalog / "catalog.duckdb").exists():
@@ -63,6 +63,14 @@ def main() -> None:
         verdict = "met" if median < GOAL_S else "MISSED"
         print(f"{label:<16} {min(times):7.2f} {median:9.2f} {max(times):7.2f} "
               f"{statistics.median(cpu for _, cpu in runs):13.2f}  {verdict}", flush=True)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("catalog", nargs="?", type=Path, default=None,
+                        help="catalog to time the commands on (default: a temporary one, filled by `physflow demo`)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per command (default 5)")
+    return parser.parse_args()
 
 
 if __name__ == "__main__":

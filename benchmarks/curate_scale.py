@@ -13,6 +13,7 @@ Peak RSS is this process's (the flow process; worker processes report their own 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import resource
@@ -81,10 +82,8 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
     return seconds, runs, len(new)
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    n = int(next((a for a in args if a.isdigit()), "1000"))
-    keep = args[args.index("--workdir") + 1] if "--workdir" in args else None
+def main(args: argparse.Namespace) -> None:
+    n, keep = args.n, args.workdir
     with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as tmp, \
             prefect_test_harness(server_startup_timeout=300):
         folder = Path(tmp) / "videos"
@@ -97,9 +96,9 @@ def main() -> None:
         cold, runs, computed = run(p)
         print(f"cold: {cold:.1f} s = {n / cold:.1f} videos/s; task runs {dict(runs)} "
               f"(total {sum(runs.values())}, computed {computed}); peak RSS {peak_rss_mib():.0f} MiB")
-        if "--cold-only" not in args:  # only the two cold runs: the default runner against Dask
+        if not args.cold_only:  # only the two cold runs: the default runner against Dask
             warm_and_add(p, folder, n, cold)
-        if "--no-dask" not in args:
+        if not args.no_dask:
             dask_p = params(folder, Path(tmp) / "catalog-dask")
             total = len(list(folder.iterdir()))
             with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
@@ -120,5 +119,15 @@ def warm_and_add(p: CurateParams, folder: Path, n: int, cold: float) -> None:
           f"{computed}; peak RSS {peak_rss_mib():.0f} MiB")
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", nargs="?", type=int, default=1000, help="videos to generate (default 1000)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the cold run on a local 2-worker Dask cluster")
+    parser.add_argument("--cold-only", action="store_true", help="skip the warm re-run and the 10 added videos")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the videos, catalogs and Prefect's home in this folder (made when absent)")
+    return parser.parse_args()
+
+
 if __name__ == "__main__":
-    main()
+    main(_arguments())

@@ -8,6 +8,7 @@ Cold: a fresh catalog (every file hashed and decoded). Warm: the same flow again
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -28,7 +29,9 @@ DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "vi
 
 
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT, help=f"videos to ingest (default {DEFAULT})")
+    folder = parser.parse_args().folder
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         params = IngestParams(inputs=[str(folder)], catalog=str(Path(tmp) / "catalog"), shard_size=4)
         t0 = time.perf_counter()
@@ -43,6 +46,8 @@ def main() -> None:
     print(f"cold: {cold:.2f} s ({opened} files opened)")
     print(f"warm: {warm:.2f} s ({video_io.OPEN_COUNT - opened} files opened)")
     print(f"warm/cold: {warm / cold:.3f}")
+
+
 
 
 if __name__ == "__main__":
