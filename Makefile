@@ -24,15 +24,17 @@ test: $(STAMP)
 # The `llm` extra: llama-cpp-python compiles llama.cpp from source. It is built portable (GGML_NATIVE=OFF: AVX2,
 # FMA, F16C, no AVX-512 or AMX): a -march=native build turns on llama.cpp's AMX int8 kernels, which crash
 # (SIGSEGV in ggml_backend_amx_mul_mat) on the first multi-token batch on AMX Xeons, and a native wheel from pip's
-# cache may not even run on the next machine. The wheel is kept in a folder named by the build flags, so a later
-# install takes seconds and pip's own cache (which ignores CMAKE_ARGS) never hands back a differently built one.
+# cache may not even run on the next machine. The wheel is kept in a folder named by the requirement and the build
+# flags, so a later install takes seconds and pip's own cache (which ignores CMAKE_ARGS) never hands back a
+# differently built one. It is installed over whatever llama-cpp-python the venv has (a same-version native build
+# would otherwise count as already installed).
 LLM_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 LLM_SPEC       ?= llama-cpp-python>=0.3.7
 LLM_WHEELS     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/physflow/llama-cpp-wheels
 LLM_BUILD_S    ?= 900
 
 llm: $(STAMP)
-	@set -e; dir="$(LLM_WHEELS)/$$(printf '%s' '$(LLM_CMAKE_ARGS)' | sha256sum | cut -c1-12)"; \
+	@set -e; dir="$(LLM_WHEELS)/$$(printf '%s %s' '$(LLM_SPEC)' '$(LLM_CMAKE_ARGS)' | sha256sum | cut -c1-12)"; \
 	if ! ls "$$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
 		echo "building llama-cpp-python ($(LLM_CMAKE_ARGS)) into $$dir: several minutes"; \
 		rm -rf "$$dir.part"; \
@@ -41,7 +43,9 @@ llm: $(STAMP)
 			|| { rm -rf "$$dir.part"; echo "llama-cpp-python did not build (or took over $(LLM_BUILD_S) s)" >&2; exit 1; }; \
 		mkdir -p "$$dir"; mv "$$dir.part"/llama_cpp_python-*.whl "$$dir"/; rm -rf "$$dir.part"; \
 	fi; \
-	$(BIN)/python -m pip install --quiet "$$(ls "$$dir"/llama_cpp_python-*.whl | sort -V | tail -1)[server]"
+	wheel="$$(ls "$$dir"/llama_cpp_python-*.whl | sort -V | tail -1)"; \
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps "$$wheel"; \
+	$(BIN)/python -m pip install --quiet "$$wheel[server]"
 
 lint: $(STAMP)
 	$(BIN)/ruff check physflow flows stages models data_catalog tests benchmarks setup.py

@@ -48,7 +48,5 @@ def main() -> None:
     print(f"warm/cold: {warm / cold:.3f}")
 
 
-
-
 if __name__ == "__main__":
     main()
