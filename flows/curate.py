@@ -51,7 +51,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
-    start_workers()  # analysis and export run on worker processes: start them while ingest works
+    start_workers(AnalyzeStage, ExportStage)  # they run on worker processes: started while ingest works
     ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog,
                                            shard_size=params.shard_size, ingest=params.ingest))
     videos = _unique_videos(_rows(catalog, ingested))

@@ -44,7 +44,7 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
-from physflow.stages.base import ProgressFn, Stage, StageConfig, item_rows
+from physflow.stages.base import ProgressFn, Stage, StageConfig, init_worker, item_rows
 from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
 PROGRESS_INTERVAL_S = 1.0
@@ -259,19 +259,22 @@ def _on_thread_pool(any_cores: bool = False) -> bool:
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
-PRELOAD = ("physflow.stages.base", "pandas", "cv2", "av")
-"""Imported once by the fork server that starts the workers (pyarrow imports pandas when it builds a table)."""
+PRELOAD = ("__main__", "physflow.stages.base", "pandas", "cv2", "av")
+"""Imported once by the fork server that starts the workers, which inherit them: the caller's main module (as
+`__mp_main__`; every multiprocessing child needs it, and otherwise each worker would import it again) and what
+every stage needs (pyarrow imports pandas when it builds a table)."""
 
 
-def _process_pool(replace: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor:
+def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
     """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
     `replace`: a pool found broken (a worker died), replaced by a new one unless that happened already.
+    `preload`: modules the fork server imports besides `PRELOAD` when this call starts it (the stages a flow is
+    about to run), so that a worker's first item does not wait for them.
 
     Workers fork from a fork server (forking the flow process itself, which runs Prefect's threads, is unsafe)
-    that imported `PRELOAD` once; each still imports the caller's main module, as every multiprocessing child
-    does, so a script keeps heavy imports under `if __name__ == "__main__"`. Each worker decodes with one
-    thread per worker's share of the cores, and OpenCV likewise, so the workers together fill the cores
-    without oversubscribing them."""
+    that imported `PRELOAD` once, the caller's main module included, so a script keeps heavy imports under
+    `if __name__ == "__main__"`. Each worker decodes with one thread per worker's share of the cores, and
+    OpenCV likewise, so the workers together fill the cores without oversubscribing them."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is not None and replace is not None and _POOL is replace:
@@ -280,8 +283,8 @@ def _process_pool(replace: ProcessPoolExecutor | None = None) -> ProcessPoolExec
         if _POOL is None:
             workers = os.cpu_count() or 1
             context = mp.get_context("forkserver")
-            context.set_forkserver_preload(list(PRELOAD))
-            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+            context.set_forkserver_preload(list(dict.fromkeys([*PRELOAD, *preload])))
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                                         initargs=(_cores_each(workers),))
         return _POOL
 
@@ -291,26 +294,19 @@ def _cores_each(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _worker_init(threads: int) -> None:
-    import cv2
-
-    from physflow.stages.common.video_io import set_decoder_threads
-
-    set_decoder_threads(threads)
-    cv2.setNumThreads(threads)
-
-
-def start_workers() -> None:
-    """Start the worker processes now, in the background (a flow calls this before its first stages, so the
-    workers' start overlaps that work); only under Prefect's thread pool, where CPU-bound stages use them.
-    This process's own first table needs pandas (pyarrow imports it): imported meanwhile too."""
+def start_workers(*stages: type[Stage[Any, Any]]) -> None:
+    """Start the worker processes now, in the background, with the modules of `stages` (the CPU-bound stages
+    the flow will run) imported (a flow calls this before its first stages, so the workers' start overlaps that
+    work); only under Prefect's thread pool, where CPU-bound stages use them. This process's own first table
+    needs pandas (pyarrow imports it): imported meanwhile too."""
     threading.Thread(target=importlib.import_module, args=("pandas",), name="physflow-import", daemon=True).start()
     if _on_thread_pool():
-        threading.Thread(target=_spawn_workers, name="physflow-start-workers", daemon=True).start()
+        modules = [s.__module__ for s in stages]
+        threading.Thread(target=_spawn_workers, args=(modules,), name="physflow-start-workers", daemon=True).start()
 
 
-def _spawn_workers() -> None:
-    pool = _process_pool()  # each submit starts a worker once the fork server has imported PRELOAD
+def _spawn_workers(modules: Sequence[str]) -> None:
+    pool = _process_pool(preload=modules)  # each submit starts a worker once the fork server has imported them
     for _ in range(os.cpu_count() or 1):
         pool.submit(os.getpid)
 

@@ -210,6 +210,19 @@ _INSTANCES: dict[tuple[type, str], Stage[Any, Any]] = {}
 _INSTANCES_KEPT = 4
 
 
+def init_worker(threads: int) -> None:
+    """Set up a worker process of a pool that runs `item_rows`: decoders and OpenCV use `threads` threads (the
+    process's share of the cores). Lives here, beside `item_rows`, because a worker imports the module of its
+    initializer when it starts: this one costs nothing more, where the flows' modules would import Prefect
+    (about 2 s per worker)."""
+    import cv2
+
+    from physflow.stages.common.video_io import set_decoder_threads
+
+    set_decoder_threads(threads)
+    cv2.setNumThreads(threads)
+
+
 def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any) -> tuple[list[dict[str, Any]], float]:
     """One item's rows and the seconds they took, from this process's instance of the stage under `config`: a
     worker process that serves many items of a shard sets the stage up once (the last few configs are kept)."""
