@@ -130,3 +130,21 @@ def test_status_reads_the_catalog_database_without_a_server(cli_env):
     assert status.returncode == 0, status.stdout + status.stderr
     assert "physics-context" in status.stdout and "physics_context" in status.stdout
     assert "Starting temporary server" not in status.stdout + status.stderr
+
+
+def test_commands_run_flows_without_heartbeats_unless_the_user_sets_them(prefect_api):
+    """A command's flow runs without Prefect's heartbeat thread (whose one-second sleep each run waited out);
+    a frequency the user set (environment or profile) is kept."""
+    from prefect import flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    from physflow.flows.cli_common import run_flow
+
+    @flow(name="heartbeat-setting")
+    def heartbeat_seen(params: object) -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    assert heartbeat_seen(None) is not None  # Prefect's default for a flow called directly
+    assert run_flow(heartbeat_seen, None) is None
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 45}):
+        assert run_flow(heartbeat_seen, None) == 45
