@@ -7,7 +7,9 @@
     (b) cold: the full curate-videos flow on a fresh catalog (ingest, analyze, dedup, filter, export), on a
     Prefect server that has answered once already (its first answer after start-up takes about 1 s);
     (c) warm: the same flow again (all Cached);
-    (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c).
+    (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c);
+    (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: without Prefect's
+    heartbeat thread, whose one-second sleep Prefect waits out at the end of every run (flows/cli_common.py).
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -107,6 +109,7 @@ def main() -> None:
         t0 = time.perf_counter()
         _empty_flow()
         empty = time.perf_counter() - t0
+        command = _as_command(params.model_copy(update={"catalog": str(Path(tmp) / "catalog-command")}))
     # The floor again: on a shared machine the load during one floor pass can swing the ratio by 2x or more.
     _, floor_again = decode_floor(files, threads)
     s = cold_result.summary
@@ -125,9 +128,25 @@ def main() -> None:
     print("cold wall by stage (s, first task start to last task end):",
           ", ".join(f"{k} {v:.2f}" for k, v in walls.items()))
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
+    print(f"(e) as a command runs it (no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
+          f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
     print(f"(a') decode floor again after the runs: {floor_again:.2f} s; cold throughput / the faster floor: "
           f"{min(floor, floor_again) / cold:.3f}")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
+
+
+def _as_command(params: object) -> tuple[float, float]:
+    """Seconds of a cold and a warm curation run as a `physflow` command runs a flow."""
+    from physflow.flows.cli_common import command_heartbeats
+    from physflow.flows.curate import curate_flow
+
+    seconds = []
+    with command_heartbeats():
+        for _ in range(2):
+            t0 = time.perf_counter()
+            curate_flow(params)
+            seconds.append(time.perf_counter() - t0)
+    return seconds[0], seconds[1]
 
 
 def _empty_flow() -> None:
