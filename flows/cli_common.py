@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,13 +36,22 @@ def run_flow(flow_fn: Any, params: Any, errors: tuple[type[BaseException], ...] 
     """Run a flow with progress bars; an error of the kinds named (a bad run: missing weights, bad inputs)
     ends the command with its message and exit status 2, before or instead of a traceback."""
     from physflow.data_catalog.storage import StorageWriteError
-    from physflow.flows.progress import rich_progress
 
     try:
-        with rich_progress(), command_heartbeats():
+        with command_run():
             return flow_fn(params)
     except (*errors, StorageWriteError) as exc:
         fail(str(exc))
+
+
+@contextlib.contextmanager
+def command_run(transient: bool = False) -> Iterator[None]:
+    """How a command runs its flows: a progress bar per stage shard (`transient`: cleared at the end) and no
+    Prefect heartbeats unless the user set them (`command_heartbeats`)."""
+    from physflow.flows.progress import rich_progress
+
+    with rich_progress(transient=transient), command_heartbeats():
+        yield
 
 
 def command_heartbeats() -> contextlib.AbstractContextManager[Any]:

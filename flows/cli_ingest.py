@@ -9,6 +9,7 @@ import typer
 
 from physflow.flows.cli_common import (
     catalog_root,
+    command_run,
     console,
     fail,
     print_arrow,
@@ -55,14 +56,13 @@ def demo(
     from physflow.data_catalog import Catalog
     from physflow.flows.demo import write_demo_videos
     from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
-    from physflow.flows.progress import rich_progress
     from physflow.flows.synth import SynthParams, synth_flow
 
     root = Path(catalog_root(ctx))
     inbox = root / "demo-inbox"
     videos = write_demo_videos(inbox)
     console.print(f"wrote {len(videos)} demo videos to {inbox}")
-    with rich_progress():
+    with command_run():
         inputs = [str(inbox)]
         if synthetic:
             synth_flow(SynthParams(n=synthetic, scenes=list(DEMO_SCENES), catalog=str(root)))

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from physflow.flows import env
-from physflow.flows.cli_common import catalog_root, console, fail
+from physflow.flows.cli_common import catalog_root, command_run, console, fail
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,6 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     from physflow.flows.demo import write_demo_videos
     from physflow.flows.inputs import InputError
     from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow, summary_rows
-    from physflow.flows.progress import rich_progress
 
     root = catalog_root(ctx)
     inputs = list(paths or [])
@@ -54,7 +53,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     except ValidationError as exc:
         fail(str(exc))
     try:
-        with rich_progress(transient=True):
+        with command_run(transient=True):
             report = pipeline_flow(params)
     except (InputError, RuntimeError, ValueError) as exc:
         fail(str(exc))

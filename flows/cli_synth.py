@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from physflow.flows.cli_common import catalog_root, console, fail, print_arrow, print_stage_summary
+from physflow.flows.cli_common import catalog_root, command_run, console, fail, print_arrow, print_stage_summary
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +31,6 @@ def synth(
     from pydantic import ValidationError
 
     from physflow.data_catalog import Catalog
-    from physflow.flows.progress import rich_progress
     from physflow.flows.synth import SynthParams, synth_flow
 
     root = catalog_root(ctx)
@@ -44,7 +43,7 @@ def synth(
         )
     except ValidationError as exc:
         fail(str(exc))
-    with rich_progress():
+    with command_run():
         refs = synth_flow(params)
     print_stage_summary(refs)
     catalog = Catalog(root)

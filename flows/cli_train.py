@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from physflow.flows.cli_common import catalog_root, console, fail
+from physflow.flows.cli_common import catalog_root, command_heartbeats, console, fail
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def train(
     except ValidationError as exc:
         fail(str(exc))
     try:
-        summary = train_flow(params)
+        with command_heartbeats():
+            summary = train_flow(params)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     console.print(f"[bold]{summary.run_id}[/]: {summary.steps} steps (resumed from {summary.resumed_from}); "

@@ -138,7 +138,7 @@ def test_commands_run_flows_without_heartbeats_unless_the_user_sets_them(prefect
     from prefect import flow
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    from physflow.flows.cli_common import run_flow
+    from physflow.flows.cli_common import command_run, run_flow
 
     @flow(name="heartbeat-setting")
     def heartbeat_seen(params: object) -> int | None:
@@ -146,5 +146,7 @@ def test_commands_run_flows_without_heartbeats_unless_the_user_sets_them(prefect
 
     assert heartbeat_seen(None) is not None  # Prefect's default for a flow called directly
     assert run_flow(heartbeat_seen, None) is None
+    with command_run():  # how the commands that call their flow directly (demo, pipeline, synth) run it
+        assert heartbeat_seen(None) is None
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 45}):
         assert run_flow(heartbeat_seen, None) == 45
