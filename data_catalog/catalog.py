@@ -155,20 +155,16 @@ class Catalog:
             with self.writer():
                 pass
         for attempt in (1, 2):
-            with self._locked(exclusive=False):
-                con = duckdb.connect(str(self.db_path), read_only=True, config=config or {})
-                try:
-                    self._check_version(con)
-                    moved = self._moved(con)
-                    problems = self._current_problems(con) if attempt == 1 else []
-                    relocate = attempt == 1 and moved and self._writable()
-                    if not problems and not relocate:
-                        if moved:
-                            self._relocate_views(con, temp=True)
-                        yield con
-                        return
-                finally:
-                    con.close()
+            with self._locked(exclusive=False), _read_only(self.db_path, config) as con:
+                self._check_version(con)
+                moved = self._moved(con)
+                problems = self._current_problems(con) if attempt == 1 else []
+                relocate = attempt == 1 and moved and self._writable()
+                if not problems and not relocate:
+                    if moved:
+                        self._relocate_views(con, temp=True)
+                    yield con
+                    return
             self._settle(problems, relocate)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
@@ -381,12 +377,8 @@ class Catalog:
         if not self.root.is_local or not self.db_path.exists():
             yield None
             return
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
-            try:
-                yield con
-            finally:
-                con.close()
+        with self._locked(exclusive=False), _read_only(self.db_path) as con:
+            yield con
 
     def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
         """The listing when the seal holds for `registry`; its files are then remembered as verified in this
@@ -405,14 +397,11 @@ class Catalog:
         """(stage, key) of every artifact in the registry, as recorded (no file is checked)."""
         if not self.db_path.exists():
             return []
-        with self._locked(exclusive=False):
-            con = duckdb.connect(str(self.db_path), read_only=True)
+        with self._locked(exclusive=False), _read_only(self.db_path) as con:
             try:
                 return [(r[0], r[1]) for r in con.execute("SELECT stage, key FROM artifacts ORDER BY key").fetchall()]
             except duckdb.CatalogException:
                 return []
-            finally:
-                con.close()
 
     def _current_problems(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         """(stage, key, reason) of each current artifact (the files the views read) that lost its manifest
@@ -589,6 +578,65 @@ class Catalog:
         if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
             return f'{resolve_sql(column, self.root.path(""))} AS "{name}"'
         return column
+
+
+class _Attached(threading.local):
+    """Per thread: an in-memory DuckDB, the process it was started in, and the catalog files attached to it
+    (path -> alias, users)."""
+
+    pid = 0
+    db: duckdb.DuckDBPyConnection | None = None
+    files: dict[str, tuple[str, int]]
+
+
+_ATTACHED = _Attached()
+_ALIASES = itertools.count()
+_FORKED: list[duckdb.DuckDBPyConnection] = []  # instances a fork inherited: never closed (their threads are gone)
+
+
+@contextlib.contextmanager
+def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the DuckDB file at `path`, closed on exit; the caller holds the shared lock.
+
+    Without `config` the file is attached (READ_ONLY) to an in-memory DuckDB this thread keeps, and detached when
+    its last user leaves: starting a DuckDB instance takes about 30 ms, attaching a file a few, and a warm run
+    reads the registry once per stage. The connection is a fresh cursor of that instance, so what a user creates
+    on it (temporary views, registered tables) ends with it. With `config` (settings of the instance itself) the
+    file is opened on an instance of its own."""
+    if config:
+        con = duckdb.connect(str(path), read_only=True, config=config)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    state, key = _ATTACHED, str(path)
+    if state.db is None or state.pid != os.getpid():
+        if state.db is not None:
+            _FORKED.append(state.db)
+        state.db, state.pid, state.files = duckdb.connect(":memory:"), os.getpid(), {}
+    if key in state.files:
+        alias, users = state.files[key]
+    else:
+        alias, users = f"catalog_{next(_ALIASES)}", 0
+        state.db.execute(f"ATTACH '{_sql_text(key)}' AS {alias} (READ_ONLY)")
+    state.files[key] = (alias, users + 1)
+    con = state.db.cursor()
+    try:
+        con.execute(f"USE {alias}")
+        yield con
+    finally:
+        con.close()
+        alias, users = state.files[key]
+        if users > 1:
+            state.files[key] = (alias, users - 1)
+        else:
+            del state.files[key]
+            state.db.execute(f"DETACH {alias}")
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:

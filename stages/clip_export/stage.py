@@ -38,8 +38,9 @@ class ExportItem:
 class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
     # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout;
-    # 4: keyframe-aligned clips of the target codec and size are stream-copied, `export_mode` says which
-    VERSION = 4
+    # 4: keyframe-aligned clips of the target codec and size are stream-copied, `export_mode` says which;
+    # 5: frames area-averaged to the export size (frames.SCALER), not bilinear
+    VERSION = 5
     Config = ExportConfig
     table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -42,6 +46,30 @@ def test_reader_is_read_only(tmp_path):
     cat = Catalog(tmp_path)
     with pytest.raises(duckdb.Error):
         cat.query("CREATE TABLE x (a INT)")
+
+
+def test_readers_share_no_state_and_let_the_file_go(tmp_path):
+    """Readers attach the file to a DuckDB their thread keeps: what one creates ends with it, readers nest and
+    run in threads at once, and after the last one another process can write the file."""
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a"]), "s1")
+    with cat.reader() as con:
+        con.execute("CREATE TEMP VIEW mine AS SELECT 1 AS x")
+        with cat.reader() as inner:
+            assert inner.execute("SELECT count(*) FROM videos").fetchall() == [(1,)]
+        assert con.execute("SELECT x FROM mine").fetchall() == [(1,)]
+    with cat.reader() as con, pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT x FROM mine")
+
+    def read(_: int) -> list[str]:
+        return [cat.query("SELECT video_id FROM videos").column("video_id").to_pylist()[0] for _ in range(10)]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(ids == ["a"] * 10 for ids in pool.map(read, range(4)))
+    write = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CREATE TABLE other (a INT)').close()"
+    subprocess.run([sys.executable, "-c", write, str(cat.db_path)], check=True, timeout=60)
+    _write(cat, "k2", _videos(["b"]), "s2")  # and this process writes again after its reads
+    assert cat.query("SELECT count(*) AS n FROM videos").to_pylist() == [{"n": 2}]
 
 
 def test_newer_schema_is_refused(tmp_path):
