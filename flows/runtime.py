@@ -16,6 +16,7 @@ prefect-ray when it is installed. Artifacts are the same whichever runner comput
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import importlib
 import logging
@@ -24,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
@@ -125,6 +126,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
+    published = None
     if found is not None:
         manifest = found
     else:
@@ -137,8 +139,15 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
             weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
             recipe=recipe, items=items,
         )
-        _publish_stats(name, job.shard, stats)
-    catalog.register(manifest)
+        published = _meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
+    try:
+        catalog.register(manifest)
+    except BaseException:
+        if published is not None:
+            published(raising=False)  # the registration's error is the one to report
+        raise
+    if published is not None:
+        published()
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
@@ -422,6 +431,29 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
         key=artifact_key(stage, "stats"), table=rows,
         description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", _sync=True,
     )
+
+
+def _meanwhile(fn: Callable[..., None], *args: Any) -> Callable[..., None]:
+    """Start `fn(*args)` on a thread, in this thread's context (Prefect's run context with it); the call returned
+    waits for it to end and raises what it raised (unless `raising=False`)."""
+    context = contextvars.copy_context()
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            context.run(fn, *args)
+        except BaseException as exc:  # handed to the waiting thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=target, name=f"physflow-{fn.__name__}", daemon=True)
+    thread.start()
+
+    def wait_for_it(raising: bool = True) -> None:
+        thread.join()
+        if raised and raising:
+            raise raised[0]
+
+    return wait_for_it
 
 
 def artifact_key(*parts: str) -> str:

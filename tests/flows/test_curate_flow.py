@@ -89,6 +89,22 @@ def test_warm_rerun_is_cached_and_opens_no_video(curated):
     assert warm.summary["kept"] == cold.summary["kept"]
 
 
+def test_each_shard_publishes_its_stats_in_its_own_task_run(curated):
+    """The stats table of each computed shard is an artifact of that shard's task run (it is published on a
+    thread while the shard registers, in the task run's context)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, result = curated
+    shards = [r for r in result.refs if r.stage == "analyze"]
+    with get_client(sync_client=True) as client:
+        stats = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["analyze-stats"])))
+        runs = {run.id: run for run in client.read_task_runs(limit=200) if run.name.startswith("analyze")}
+    mine = [a for a in stats if a.task_run_id in runs]
+    assert len(mine) >= len(shards) >= 1
+    assert all(a.flow_run_id == runs[a.task_run_id].flow_run_id and a.data for a in mine)
+
+
 def test_copies_are_duplicates_of_the_first(real_videos, tmp_path):
     original = tmp_path / "first" / "pancake.mkv"
     original.parent.mkdir()
