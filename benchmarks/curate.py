@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/curate.py [VIDEO_FOLDER] [--threads N] [--export-mode auto|copy|reencode]
 
 (a) decode floor: PyAV decodes every frame of every video, one after another, with the decoder thread
-    count the analysis uses (no conversion, no scaling), measured again after (c) as a check on the load;
+    count the analysis uses (no conversion, no scaling); three passes, before (b), between (d) and (e), and
+    after (e), and the ratios use their median: on a shared machine one pass can swing by 2x with the load;
     (b) cold: the full curate-videos flow on a fresh catalog (ingest, analyze, dedup, filter, export), on a
     Prefect server that has answered once already (its first answer after start-up takes about 1 s);
     (c) warm: the same flow again (all Cached);
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -89,7 +91,7 @@ def main() -> None:
     threads, folder = args.threads, args.folder
     load_before = os.getloadavg()
     files, _ = resolve_inputs([str(folder)])
-    frames, floor = decode_floor(files, threads)
+    frames, floor_before = decode_floor(files, threads)
     export = ExportConfig(mode=args.export_mode) if args.export_mode else ExportConfig()
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
         # The server's first answer after it starts takes about 1 s (its own start-up); a running server has
@@ -109,12 +111,14 @@ def main() -> None:
         t0 = time.perf_counter()
         _empty_flow()
         empty = time.perf_counter() - t0
+        floor_between = decode_floor(files, threads)[1]
         command = _as_command(params.model_copy(update={"catalog": str(Path(tmp) / "catalog-command")}))
-    # The floor again: on a shared machine the load during one floor pass can swing the ratio by 2x or more.
-    _, floor_again = decode_floor(files, threads)
+    floors = (floor_before, floor_between, decode_floor(files, threads)[1])
+    floor = statistics.median(floors)
     s = cold_result.summary
     print(f"{len(files)} files, {frames} frames decoded, decoder threads {threads or 'auto'}, {os.cpu_count()} cpus")
-    print(f"(a) decode floor: {floor:.2f} s = {frames / floor:.0f} frames/s")
+    print(f"(a) decode floor: {floor:.2f} s = {frames / floor:.0f} frames/s, the median of "
+          f"{' / '.join(f'{f:.2f}' for f in floors)} s (before / between / after the runs)")
     print(f"(b) cold curation: {cold:.2f} s = {frames / cold:.0f} frames/s "
           f"(analyze stage {s['analysis_seconds']:.2f} s of work; {s['kept']} kept, {s['rejected']} rejected)")
     print(f"(c) warm re-run: {warm:.2f} s")
@@ -130,8 +134,6 @@ def main() -> None:
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
     print(f"(e) as a command runs it (no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
           f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
-    print(f"(a') decode floor again after the runs: {floor_again:.2f} s; cold throughput / the faster floor: "
-          f"{min(floor, floor_again) / cold:.3f}")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
 
 
