@@ -66,7 +66,9 @@ def curate_flow(params: CurateParams) -> CurateResult:
     decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
     exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
                                      {v["video_id"]: v["uri"] for v in videos}))
-    summary = _summary(catalog, videos, clips, analyzed, time.perf_counter() - start)
+    files = {r["clip_id"]: r for r in _rows(catalog, exported)}
+    summary = _summary(videos, clips, links=links, decisions=decisions, files=files, analyzed=analyzed,
+                       seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=[*ingested, *analyzed, *deduped, *filtered, *exported], summary=summary)
@@ -189,12 +191,19 @@ def _export_items(catalog: Catalog, rows: list[dict[str, Any]], decisions: dict[
     return items, sha256_text(canonical_json(facts))
 
 
-def _summary(catalog: Catalog, videos: list[dict[str, Any]], clips: list[dict[str, Any]],
-             analyzed: list[ArtifactRef], seconds: float) -> dict[str, Any]:
-    ids = sorted({c["clip_id"] for c in clips})
-    final = catalog.query(
-        "SELECT keep, reject_reason, error FROM clips WHERE list_contains(?, clip_id)", [ids]
-    ).to_pylist() if ids else []
+def _summary(videos: list[dict[str, Any]], clips: list[dict[str, Any]], *, links: dict[str, dict[str, Any]],
+             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]], analyzed: list[ArtifactRef],
+             seconds: float) -> dict[str, Any]:
+    """Counts of this run's clips from the rows its stages returned, combined as the `clips` view combines them
+    (data_catalog/views.py): the first stage that failed names the error, and a failed export is not kept. No
+    query: a query of the view reads every artifact of the catalog."""
+    final = []
+    for clip_id, measured in sorted({c["clip_id"]: c for c in clips}.items()):
+        decision, file = decisions.get(clip_id, {}), files.get(clip_id, {})
+        stages = (measured, links.get(clip_id, {}), decision, file)
+        error = next((row["error"] for row in stages if row.get("error")), None)
+        final.append({"keep": False if file.get("error") else decision.get("keep"),
+                      "reject_reason": decision.get("reject_reason"), "error": error})
     reasons: dict[str, int] = {}
     for row in final:
         if not row["keep"]:

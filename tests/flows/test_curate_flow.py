@@ -57,6 +57,11 @@ def test_keeps_physical_clips_and_rejects_with_reasons(curated):
     dark = files["moviepy_no_duration_dark.webm"]
     assert not any(c["keep"] for c in dark) and all("dark" in c["reject_reason"] for c in dark)
     assert result.summary["kept"] >= 3 and result.summary["rejected_by_reason"]
+    # The summary (from the rows the stages returned) counts what the catalog's clips view shows.
+    rows = [c for clips in files.values() for c in clips]
+    assert (result.summary["clips"], result.summary["kept"]) == (len(rows), sum(bool(c["keep"]) for c in rows))
+    errors = sum(1 for c in rows if not c["keep"] and c["error"])
+    assert result.summary["rejected_by_reason"].get("error", 0) == errors
 
 
 def test_broken_files_become_error_rows(curated):
