@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import importlib
 import logging
 import multiprocessing as mp
 import os
@@ -40,6 +39,12 @@ from prefect.futures import wait
 from prefect.states import Completed, State
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+with contextlib.suppress(ImportError):
+    # pyarrow imports pandas, when installed, the first time it converts Python values (every stage's table):
+    # imported with this module, before any flow starts, not inside a flow's first stage, where the import took
+    # up to a second while the worker processes started on the other core, and held every shard's first table.
+    import pandas  # noqa: F401
 
 from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
@@ -306,9 +311,7 @@ def _cores_each(workers: int) -> int:
 def start_workers(*stages: type[Stage[Any, Any]]) -> None:
     """Start the worker processes now, in the background, with the modules of `stages` (the CPU-bound stages
     the flow will run) imported (a flow calls this before its first stages, so the workers' start overlaps that
-    work); only under Prefect's thread pool, where CPU-bound stages use them. This process's own first table
-    needs pandas (pyarrow imports it): imported meanwhile too."""
-    threading.Thread(target=importlib.import_module, args=("pandas",), name="physflow-import", daemon=True).start()
+    work); only under Prefect's thread pool, where CPU-bound stages use them."""
     if _on_thread_pool():
         modules = [s.__module__ for s in stages]
         threading.Thread(target=_spawn_workers, args=(modules,), name="physflow-start-workers", daemon=True).start()
