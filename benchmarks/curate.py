@@ -9,8 +9,9 @@
     Prefect server that has answered once already (its first answer after start-up takes about 1 s);
     (c) warm: the same flow again (all Cached);
     (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c);
-    (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: without Prefect's
-    heartbeat thread, whose one-second sleep Prefect waits out at the end of every run (flows/cli_common.py).
+    (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: in a fresh process
+    (its worker processes start with its first flow), without Prefect's heartbeat thread, whose one-second sleep
+    Prefect waits out at the end of every run (flows/cli_common.py).
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -19,8 +20,10 @@ task run's start to the last one's end, from Prefect).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -132,23 +135,36 @@ def main() -> None:
     print("cold wall by stage (s, first task start to last task end):",
           ", ".join(f"{k} {v:.2f}" for k, v in walls.items()))
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
-    print(f"(e) as a command runs it (no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
+    print(f"(e) as a command runs it (a fresh process, no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
           f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
 
 
 def _as_command(params: object) -> tuple[float, float]:
-    """Seconds of a cold and a warm curation run as a `physflow` command runs a flow."""
-    from physflow.flows.cli_common import command_heartbeats
-    from physflow.flows.curate import curate_flow
+    """Seconds of a cold and a warm curation run as a `physflow` command runs a flow: in a fresh process (its
+    worker processes start with the flow, as a command's do), on this server, without heartbeats."""
+    from prefect.settings import PREFECT_API_URL
 
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    out = subprocess.run([sys.executable, __file__, "--command-run", params.model_dump_json()],  # type: ignore[attr-defined]
+                         env=env, capture_output=True, text=True, timeout=1800, check=True).stdout
+    cold, warm = json.loads(out.strip().splitlines()[-1])
+    return cold, warm
+
+
+def _command_run(params_json: str) -> None:
+    """The child of `_as_command`: prints [cold seconds, warm seconds] as its last line."""
+    from physflow.flows.cli_common import command_heartbeats
+    from physflow.flows.curate import CurateParams, curate_flow
+
+    params = CurateParams.model_validate_json(params_json)
     seconds = []
     with command_heartbeats():
         for _ in range(2):
             t0 = time.perf_counter()
             curate_flow(params)
             seconds.append(time.perf_counter() - t0)
-    return seconds[0], seconds[1]
+    print(json.dumps(seconds))
 
 
 def _empty_flow() -> None:
@@ -167,4 +183,7 @@ def _arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--command-run":
+        _command_run(sys.argv[2])
+    else:
+        main()
