@@ -30,9 +30,14 @@ def is_ref(uri: str | None) -> bool:
     return bool(uri) and uri.startswith(REF_PREFIX)  # type: ignore[union-attr]
 
 
+def sql_string(text: str) -> str:
+    """`text` as an SQL string literal (quotes doubled), for statements that take no parameters (views, ATTACH)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def resolve_sql(column: str, root_prefix: str) -> str:
     """SQL for `column` with blob references resolved under `root_prefix` (the root's path ending in '/')."""
-    prefix = "'" + root_prefix.replace("'", "''") + "'"
+    prefix = sql_string(root_prefix)
     return f"CASE WHEN starts_with({column}, '{REF_PREFIX}') THEN {prefix} || {column} ELSE {column} END"
 
 

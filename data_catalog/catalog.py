@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from physflow.data_catalog import seal as sealing
 from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manifest
-from physflow.data_catalog.blobs import resolve_sql
+from physflow.data_catalog.blobs import resolve_sql, sql_string
 from physflow.data_catalog.integrity import DamagedFileError, FileChecker, vouch
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import Root
@@ -563,7 +563,7 @@ class Catalog:
             "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
         ).fetchall()]
         files = [self._empty_file(spec), *[f for f in files if Path(f).exists()]]
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        listing = ", ".join(sql_string(f) for f in files)
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
         con.execute(
@@ -619,7 +619,7 @@ def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duc
         alias, users = state.files[key]
     else:
         alias, users = f"catalog_{next(_ALIASES)}", 0
-        state.db.execute(f"ATTACH '{_sql_text(key)}' AS {alias} (READ_ONLY)")
+        state.db.execute(f"ATTACH {sql_string(key)} AS {alias} (READ_ONLY)")
     state.files[key] = (alias, users + 1)
     con = state.db.cursor()
     try:
@@ -633,10 +633,6 @@ def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duc
         else:
             del state.files[key]
             state.db.execute(f"DETACH {alias}")
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:

@@ -17,6 +17,7 @@ from prefect.states import Completed
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.blobs import sql_string
 from physflow.data_catalog.schemas import CHECKPOINTS, CLIP_DECISIONS, CLIPS
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.train import TrainParams, train_flow
@@ -44,7 +45,7 @@ class RetrainDecision(BaseModel):
 
 
 def _listing(catalog: Catalog, paths: list[str]) -> str:
-    return "[" + ", ".join("'" + catalog.artifact_file(p).replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_string(catalog.artifact_file(p)) for p in paths) + "]"
 
 
 def new_clips_since_checkpoint(catalog: Catalog) -> tuple[int, str | None]:
