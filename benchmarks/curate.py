@@ -11,7 +11,11 @@
     (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c);
     (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: in a fresh process
     (its worker processes start with its first flow), without Prefect's heartbeat thread, whose one-second sleep
-    Prefect waits out at the end of every run (flows/cli_common.py).
+    Prefect waits out at the end of every run (flows/cli_common.py);
+(f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (not
+    the Prefect server's). Unlike wall times they hardly move with the machine's load, so they tell what the
+    flow costs against the floor: with the cores fully used, cold / floor cannot exceed
+    floor seconds x cores / cold CPU seconds.
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -20,6 +24,7 @@ task run's start to the last one's end, from Prefect).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -43,9 +48,9 @@ if not DEFAULT.exists():  # a worktree under /work/wt: the shared data sits besi
     DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "videos"
 
 
-def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
-    """Frames decoded and seconds taken decoding every frame of every file."""
-    frames, start = 0, time.perf_counter()
+def decode_floor(files: list[str], threads: int) -> tuple[int, float, float]:
+    """Frames decoded, and seconds and CPU seconds (all threads) taken decoding every frame of every file."""
+    frames, start, cpu = 0, time.perf_counter(), time.process_time()
     for path in files:
         try:
             with open_video(path) as c:
@@ -57,7 +62,21 @@ def decode_floor(files: list[str], threads: int) -> tuple[int, float]:
                     frames += 1
         except (av.FFmpegError, IndexError):
             continue  # broken files count the frames they gave
-    return frames, time.perf_counter() - start
+    return frames, time.perf_counter() - start, time.process_time() - cpu
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its descendants, living or ended (once their parent reaped
+    them)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def stage_walls(flow_run_id: object) -> dict[str, float]:
@@ -94,7 +113,7 @@ def main() -> None:
     threads, folder = args.threads, args.folder
     load_before = os.getloadavg()
     files, _ = resolve_inputs([str(folder)])
-    frames, floor_before = decode_floor(files, threads)
+    frames, *floor_before = decode_floor(files, threads)
     export = ExportConfig(mode=args.export_mode) if args.export_mode else ExportConfig()
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300):
         # The server's first answer after it starts takes about 1 s (its own start-up); a running server has
@@ -114,10 +133,13 @@ def main() -> None:
         t0 = time.perf_counter()
         _empty_flow()
         empty = time.perf_counter() - t0
-        floor_between = decode_floor(files, threads)[1]
+        floor_between = decode_floor(files, threads)[1:]
         command = _as_command(params.model_copy(update={"catalog": str(Path(tmp) / "catalog-command")}))
-    floors = (floor_before, floor_between, decode_floor(files, threads)[1])
+    passes = (floor_before, floor_between, decode_floor(files, threads)[1:])
+    floors = [wall for wall, _ in passes]
     floor = statistics.median(floors)
+    floor_cpu = statistics.median(cpu for _, cpu in passes)
+    cores = os.cpu_count() or 1
     s = cold_result.summary
     print(f"{len(files)} files, {frames} frames decoded, decoder threads {threads or 'auto'}, {os.cpu_count()} cpus")
     print(f"(a) decode floor: {floor:.2f} s = {frames / floor:.0f} frames/s, the median of "
@@ -137,34 +159,39 @@ def main() -> None:
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
     print(f"(e) as a command runs it (a fresh process, no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
           f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
+    print(f"(f) CPU seconds: decode floor {floor_cpu:.2f} (median); as a command, cold {command[2]:.2f} "
+          f"= {command[2] / floor_cpu:.2f} x the floor's, warm {command[3]:.2f}; with all {cores} cores busy "
+          f"cold / floor could reach {floor * cores / command[2]:.3f} at this floor")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
 
 
-def _as_command(params: object) -> tuple[float, float]:
+def _as_command(params: object) -> tuple[float, float, float, float]:
     """Seconds of a cold and a warm curation run as a `physflow` command runs a flow: in a fresh process (its
-    worker processes start with the flow, as a command's do), on this server, without heartbeats."""
+    worker processes start with the flow, as a command's do), on this server, without heartbeats; then the CPU
+    seconds of each (the process and its workers)."""
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     out = subprocess.run([sys.executable, __file__, "--command-run", params.model_dump_json()],  # type: ignore[attr-defined]
                          env=env, capture_output=True, text=True, timeout=1800, check=True).stdout
-    cold, warm = json.loads(out.strip().splitlines()[-1])
-    return cold, warm
+    cold, warm, cold_cpu, warm_cpu = json.loads(out.strip().splitlines()[-1])
+    return cold, warm, cold_cpu, warm_cpu
 
 
 def _command_run(params_json: str) -> None:
-    """The child of `_as_command`: prints [cold seconds, warm seconds] as its last line."""
+    """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds] as its last line."""
     from physflow.flows.cli_common import command_heartbeats
     from physflow.flows.curate import CurateParams, curate_flow
 
     params = CurateParams.model_validate_json(params_json)
-    seconds = []
+    seconds, cpu = [], []
     with command_heartbeats():
         for _ in range(2):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), tree_cpu_seconds()
             curate_flow(params)
             seconds.append(time.perf_counter() - t0)
-    print(json.dumps(seconds))
+            cpu.append(tree_cpu_seconds() - c0)
+    print(json.dumps([*seconds, *cpu]))
 
 
 def _empty_flow() -> None:

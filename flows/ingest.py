@@ -12,7 +12,7 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import Skipped, content_sha256, resolve_inputs
-from physflow.flows.runtime import ArtifactRef, artifact_key, plan, run_jobs
+from physflow.flows.runtime import ArtifactRef, artifact_key, meanwhile, plan, run_jobs
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
 
@@ -49,8 +49,15 @@ def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
 def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     files, skipped = resolve_inputs(params.inputs)
-    report_inputs(len(files), skipped)
-    shas = content_sha256(files, FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE), params.frames_fps)
-    items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
-    jobs = plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog, shard_size=params.shard_size)
-    return run_jobs(jobs)
+    reported = meanwhile(report_inputs, len(files), skipped)  # Prefect API calls, while the files are probed
+    try:
+        shas = content_sha256(files, FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE),
+                              params.frames_fps)
+        items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
+        refs = run_jobs(plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog,
+                             shard_size=params.shard_size))
+    except BaseException:
+        reported(raising=False)  # the run's own error is the one to tell
+        raise
+    reported()
+    return refs

@@ -144,7 +144,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
             weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
             recipe=recipe, items=items,
         )
-        published = _meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
+        published = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
     try:
         catalog.register(manifest)
     except BaseException:
@@ -273,10 +273,12 @@ def _on_thread_pool(any_cores: bool = False) -> bool:
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
-PRELOAD = ("__main__", "physflow.stages.base", "pandas", "cv2", "av")
+PRELOAD = ("__main__", "physflow.stages.base", "cv2", "av")
 """Imported once by the fork server that starts the workers, which inherit them: the caller's main module (as
 `__mp_main__`; every multiprocessing child needs it, and otherwise each worker would import it again) and what
-every stage needs (pyarrow imports pandas when it builds a table)."""
+every CPU-bound stage needs. Not pandas (pyarrow imports it to build a table): workers return rows, the flow
+process builds the tables, and the import (about 0.7 s) would hold the workers' start, which the first items of
+a cold run wait for."""
 
 
 def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
@@ -436,7 +438,7 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
     )
 
 
-def _meanwhile(fn: Callable[..., None], *args: Any) -> Callable[..., None]:
+def meanwhile(fn: Callable[..., object], *args: Any) -> Callable[..., None]:
     """Start `fn(*args)` on a thread, in this thread's context (Prefect's run context with it); the call returned
     waits for it to end and raises what it raised (unless `raising=False`)."""
     context = contextvars.copy_context()

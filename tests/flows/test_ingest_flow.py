@@ -112,3 +112,25 @@ def test_config_change_recomputes_only_that_stage(demo_videos, catalog_root):
     assert [r.key for r in clips2] == [r.key for r in clips]
     assert {s for name, s in states if name == "ingest"} == {"Completed"}, states
     assert {s for name, s in states if name == "whole_clip"} == {"Cached"}, states
+
+
+def test_skipped_files_are_reported_in_the_runs_own_artifact(real_videos, tmp_path, catalog_root):
+    """The report of skipped inputs is published on a thread while the files are probed; it still belongs to
+    the flow run, lists each skipped file with its reason, and is complete when the flow returns."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    from physflow.flows.ingest import SKIPPED_KEY
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a video\n")
+    (folder / "pancake.mkv").write_bytes((real_videos / "decord_flipping_a_pancake.mkv").read_bytes())
+    state = ingest_flow(IngestParams(inputs=[str(folder)], catalog=str(catalog_root)), return_state=True)
+    assert sum(r.rows for r in state.result()) == 1
+    with get_client(sync_client=True) as client:
+        reports = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[SKIPPED_KEY]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    assert len(reports) == 1
+    assert "1 video(s) to ingest, 1 file(s) skipped" in reports[0].data
+    assert f"`{folder / 'notes.txt'}`" in reports[0].data
