@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
@@ -29,23 +30,24 @@ if "--workdir" in sys.argv:  # Prefect's result cache kept with the catalogs, as
     os.makedirs(os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"), exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"))
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+# The local Dask cluster's scheduler, nannies and workers log every start and stop at INFO.
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
-import cv2
-import numpy as np
-from prefect.testing.utilities import prefect_test_harness
+if TYPE_CHECKING:
+    from physflow.flows.curate import CurateParams
 
-from physflow.flows.curate import CurateParams, curate_flow
-from physflow.flows.runtime import RunnerSpec, task_run_count, task_runner, with_runner
-from physflow.stages.analyze import AnalyzeConfig
-from physflow.stages.clip_export import ExportConfig
-from physflow.stages.common.video_io import write_video
-from physflow.stages.curate_filter import FilterConfig
-
+# The flows and stages are imported where they are used: worker processes import this script (as their main
+# module) and need none of them.
 FORMATS = (("libx264", 160, 96), ("mpeg4", 128, 96), ("libx264", 96, 64))
 FRAMES, FPS = 50, 25.0
 
 
 def make_video(path: Path, seed: int) -> Path:
+    import cv2
+    import numpy as np
+
+    from physflow.stages.common.video_io import write_video
+
     codec, w, h = FORMATS[seed % len(FORMATS)]
     rng = np.random.default_rng(seed)
     texture = cv2.GaussianBlur(rng.integers(0, 256, (h, w + FRAMES, 3), dtype=np.uint8), (5, 5), 0)
@@ -53,6 +55,11 @@ def make_video(path: Path, seed: int) -> Path:
 
 
 def params(folder: Path, catalog: Path) -> CurateParams:
+    from physflow.flows.curate import CurateParams
+    from physflow.stages.analyze import AnalyzeConfig
+    from physflow.stages.clip_export import ExportConfig
+    from physflow.stages.curate_filter import FilterConfig
+
     return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=16,
                         analyze=AnalyzeConfig(width=64), filter=FilterConfig(min_height=0),
                         export=ExportConfig(short_side=32, max_frames=10))
@@ -67,6 +74,8 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
     are one per stage), and how many shards computed (artifacts new to the registry). Prints, per stage that
     computed shards, the items computed and those reused from earlier artifacts."""
     from physflow.data_catalog import Catalog
+    from physflow.flows.curate import curate_flow
+    from physflow.flows.runtime import task_run_count, with_runner
 
     known = {r["key"] for r in Catalog(p.catalog).query("SELECT key FROM artifacts").to_pylist()}
     t0 = time.perf_counter()
@@ -83,6 +92,10 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
 
 
 def main(args: argparse.Namespace) -> None:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from physflow.flows.runtime import RunnerSpec, task_runner
+
     n, keep = args.n, args.workdir
     with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as tmp, \
             prefect_test_harness(server_startup_timeout=300):
