@@ -288,7 +288,7 @@ class Catalog:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
         stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
         if self.root.is_local and not Path(self.root.base, sealing.SEAL_FILE).exists():
-            return None  # never sealed (a new catalog, perhaps being created): no registry read waits for it
+            return None  # never sealed, or the seal dropped: nothing to read the registry for
         with self._registry_connection() as con:
             registry = _registry(con) if con is not None else None
             if con is None or registry is None or self._holds(registry) is None:
