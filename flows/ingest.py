@@ -49,15 +49,9 @@ def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
 def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     files, skipped = resolve_inputs(params.inputs)
-    reported = meanwhile(report_inputs, len(files), skipped)  # Prefect API calls, while the files are probed
-    try:
+    with meanwhile(report_inputs, len(files), skipped):  # Prefect API calls, while the files are probed
         shas = content_sha256(files, FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE),
                               params.frames_fps)
         items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
-        refs = run_jobs(plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog,
+        return run_jobs(plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog,
                              shard_size=params.shard_size))
-    except BaseException:
-        reported(raising=False)  # the run's own error is the one to tell
-        raise
-    reported()
-    return refs

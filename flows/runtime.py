@@ -131,7 +131,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
-    published = None
+    publishing: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if found is not None:
         manifest = found
     else:
@@ -144,15 +144,9 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
             weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
             recipe=recipe, items=items,
         )
-        published = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
-    try:
+        publishing = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
+    with publishing:
         catalog.register(manifest)
-    except BaseException:
-        if published is not None:
-            published(raising=False)  # the registration's error is the one to report
-        raise
-    if published is not None:
-        published()
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
@@ -438,9 +432,10 @@ def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
     )
 
 
-def meanwhile(fn: Callable[..., object], *args: Any) -> Callable[..., None]:
-    """Start `fn(*args)` on a thread, in this thread's context (Prefect's run context with it); the call returned
-    waits for it to end and raises what it raised (unless `raising=False`)."""
+@contextlib.contextmanager
+def meanwhile(fn: Callable[..., object], *args: Any) -> Iterator[None]:
+    """`fn(*args)` on a thread, in this thread's context (Prefect's run context with it), while the body runs;
+    leaving waits for it and raises what it raised, unless the body raised: that error is the one to tell."""
     context = contextvars.copy_context()
     raised: list[BaseException] = []
 
@@ -452,13 +447,12 @@ def meanwhile(fn: Callable[..., object], *args: Any) -> Callable[..., None]:
 
     thread = threading.Thread(target=target, name=f"physflow-{fn.__name__}", daemon=True)
     thread.start()
-
-    def wait_for_it(raising: bool = True) -> None:
+    try:
+        yield
+    finally:
         thread.join()
-        if raised and raising:
-            raise raised[0]
-
-    return wait_for_it
+    if raised:
+        raise raised[0]
 
 
 def artifact_key(*parts: str) -> str:

@@ -134,3 +134,32 @@ def test_skipped_files_are_reported_in_the_runs_own_artifact(real_videos, tmp_pa
     assert len(reports) == 1
     assert "1 video(s) to ingest, 1 file(s) skipped" in reports[0].data
     assert f"`{folder / 'notes.txt'}`" in reports[0].data
+
+
+def test_meanwhile_waits_for_its_thread_and_tells_the_bodys_error_first():
+    import contextvars
+
+    from physflow.flows.runtime import meanwhile
+
+    seen: list[str] = []
+    var = contextvars.ContextVar("var", default="unset")
+    var.set("caller's")
+
+    def slow(tag: str) -> None:
+        time.sleep(0.2)
+        seen.append(f"{tag} {var.get()}")
+
+    with meanwhile(slow, "done"):
+        pass
+    assert seen == ["done caller's"]  # joined on leaving, in the caller's context
+
+    def fails() -> None:
+        raise KeyError("thread")
+
+    with pytest.raises(KeyError, match="thread"), meanwhile(fails):
+        pass
+    with pytest.raises(ValueError, match="body"), meanwhile(fails):
+        raise ValueError("body")
+    with pytest.raises(ValueError, match="body"), meanwhile(slow, "late"):
+        raise ValueError("body")
+    assert seen[-1] == "late caller's"  # waited for even when the body raised
