@@ -287,7 +287,7 @@ class Catalog:
     def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
         stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
-        if self.root.is_local and not Path(self.root.base, sealing.SEAL_FILE).exists():
+        if self.root.is_local and not sealing.sealed(self.root.base):
             return None  # never sealed, or the seal dropped: nothing to read the registry for
         with self._registry_connection() as con:
             registry = _registry(con) if con is not None else None

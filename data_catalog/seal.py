@@ -82,6 +82,11 @@ def registry_digest(registry: Registry) -> str:
     return hashlib.sha256(json.dumps(registry).encode()).hexdigest()
 
 
+def sealed(base: str) -> bool:
+    """Whether the catalog at `base` has a seal (which may no longer hold)."""
+    return Path(base, SEAL_FILE).exists()
+
+
 def read_seal(base: str) -> dict[str, str] | None:
     try:
         return json.loads((Path(base) / SEAL_FILE).read_text())  # type: ignore[no-any-return]
