@@ -141,7 +141,7 @@ def main() -> None:
     floor_cpu = statistics.median(cpu for _, cpu in passes)
     cores = os.cpu_count() or 1
     s = cold_result.summary
-    print(f"{len(files)} files, {frames} frames decoded, decoder threads {threads or 'auto'}, {os.cpu_count()} cpus")
+    print(f"{len(files)} files, {frames} frames decoded, decoder threads {threads or 'auto'}, {cores} cpus")
     print(f"(a) decode floor: {floor:.2f} s = {frames / floor:.0f} frames/s, the median of "
           f"{' / '.join(f'{f:.2f}' for f in floors)} s (before / between / after the runs)")
     print(f"(b) cold curation: {cold:.2f} s = {frames / cold:.0f} frames/s "
