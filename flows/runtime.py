@@ -245,12 +245,14 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             collect(futures[future], *future.result())
         except BrokenProcessPool:
             lost.append(futures[future])
-    for i in sorted(lost, key=order.index):  # alone, so a crash is this item's
+    if lost:
         pool = _process_pool(replace=pool)
+    for i in sorted(lost, key=order.index):  # alone, so a crash is this item's
         try:
             collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i]).result())
         except BrokenProcessPool:
             collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
+            pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
 
 

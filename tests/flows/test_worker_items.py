@@ -14,6 +14,7 @@ import pytest
 from prefect import flow
 
 from physflow.data_catalog import Catalog
+from physflow.flows import runtime
 from physflow.flows.ingest import IngestParams, ingest_flow
 from physflow.flows.runtime import plan, run_jobs
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
@@ -33,6 +34,10 @@ class CrashingIngest(IngestStage):
             os._exit(3)  # as a decoder crash would: no exception, the worker is gone
         for row in super().process(item):
             yield {**row, "error": None, "container": f"pid {os.getpid()}"}
+
+    def cost(self, item: IngestItem) -> float:
+        """The crash sorts last, so its lone retry, which breaks a pool again, is the last use of the pool."""
+        return 0.0 if "crash" in Path(item.path).name else 1.0
 
 
 @flow(name="worker-items-test")
@@ -82,6 +87,8 @@ def test_an_item_that_kills_its_worker_is_an_error_row(real_videos, tmp_path):
     assert ref.stats["errors"] == {"worker process died while processing this item": 1}
     # The other items were probed in worker processes, not in this one.
     assert all(rows[n]["container"].startswith("pid ") and rows[n]["container"] != f"pid {os.getpid()}" for n in names)
+    # The crash leaves no broken pool behind: the next shard or flow of this process still gets workers.
+    assert runtime._process_pool().submit(os.getpid).result(timeout=120) != os.getpid()
 
 
 def test_a_worker_starts_without_importing_prefect():
@@ -90,7 +97,6 @@ def test_a_worker_starts_without_importing_prefect():
     import subprocess
     import sys
 
-    from physflow.flows import runtime
 
     pool = runtime._process_pool.__code__.co_names
     assert "init_worker" in pool and runtime.init_worker.__module__ == "physflow.stages.base"
