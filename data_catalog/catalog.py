@@ -155,7 +155,7 @@ class Catalog:
             with self.writer():
                 pass
         for attempt in (1, 2):
-            with self._locked(exclusive=False), _read_only(self.db_path, config) as con:
+            with self._locked(exclusive=False), _read_only(self.db_path, config, self.root) as con:
                 self._check_version(con)
                 moved = self._moved(con)
                 problems = self._current_problems(con) if attempt == 1 else []
@@ -202,6 +202,7 @@ class Catalog:
         with self._locked(exclusive=True):
             con = duckdb.connect(str(self.db_path))
             try:
+                _reads_root(con, self.root)
                 # One transaction: what a writer does lands whole or not at all, and commits once.
                 con.execute("BEGIN TRANSACTION")
                 con.execute(_REGISTRY_DDL)
@@ -242,6 +243,11 @@ class Catalog:
                 group.cond.notify_all()
         if pending.error is not None:
             raise pending.error
+
+    def register_all(self, manifests: Sequence[Manifest]) -> None:
+        """Register complete artifacts in one writer session (idempotent, like `register`)."""
+        if manifests:
+            self._write_registrations(list(manifests))
 
     def _register_batch(self, batch: list[_Pending]) -> None:
         """Write `batch` in one session; when that fails, each on its own. Marks every one done."""
@@ -314,7 +320,7 @@ class Catalog:
         if self._holds(registry) is not None:
             return True
         try:  # a file removed meanwhile, a full or read-only disk: runs go on checking each artifact
-            listing = sealing.verified(self.root.base, registry, self.checker.cache)  # type: ignore[arg-type]
+            listing = sealing.verified(self.root.base, registry, self.checker.cache)
             if listing is None:
                 sealing.drop_seal(self.root.base)
                 return False
@@ -331,7 +337,8 @@ class Catalog:
     def item_rows(self, stage: str, recipe: str, items: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The rows earlier artifacts of `stage` under `recipe` hold for each of `items` (item key -> rows), from
         artifacts that are intact with their blobs; an item whose rows record an error is left out, so it is
-        computed again. Empty for a remote catalog or one written before items were recorded."""
+        computed again. Empty for a catalog written before items were recorded, or an object-store catalog whose
+        registry on this machine lacks them."""
         by_artifact: dict[str, list[tuple[str, int, int]]] = {}
         for item, artifact, first, n in self._item_spans(stage, recipe, items):
             by_artifact.setdefault(artifact, []).append((item, first, n))
@@ -376,7 +383,7 @@ class Catalog:
     def _registry_connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A plain read-only connection under the shared lock (no view checks: the registry only), or None for a
         remote catalog or one not yet written."""
-        if not self.root.is_local or not self.db_path.exists():
+        if not self.db_path.exists():
             yield None
             return
         with self._locked(exclusive=False), _read_only(self.db_path) as con:
@@ -384,7 +391,9 @@ class Catalog:
 
     def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
         """The listing when the seal holds for `registry`; its files are then remembered as verified in this
-        process, so the reads that follow cost one stat each."""
+        process, so the reads that follow cost one stat each. An object-store catalog has no seal."""
+        if not self.root.is_local:
+            return None
         listing = sealing.holds(self.root.base, registry)
         if listing is not None:
             data = {ArtifactStore.relative_path(stage, key): sha for key, stage, sha, _ in registry}
@@ -564,7 +573,7 @@ class Catalog:
         files = [self.artifact_file(r[0]) for r in con.execute(
             "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
         ).fetchall()]
-        files = [self._empty_file(spec), *[f for f in files if Path(f).exists()]]
+        files = [self._empty_file(spec), *[self.root.url(f) for f in files if self.root.exists(f)]]
         listing = ", ".join(sql_string(f) for f in files)
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
@@ -578,7 +587,7 @@ class Catalog:
     def _column_sql(self, spec: TableSpec, name: str) -> str:
         column = f't."{name}"'
         if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
-            return f'{resolve_sql(column, self.root.path(""))} AS "{name}"'
+            return f'{resolve_sql(column, self.root.url(self.root.path("")))} AS "{name}"'
         return column
 
 
@@ -597,17 +606,19 @@ _FORKED: list[duckdb.DuckDBPyConnection] = []  # instances a fork inherited: nev
 
 
 @contextlib.contextmanager
-def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def _read_only(path: Path, config: dict[str, Any] | None = None,
+               root: Root | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the DuckDB file at `path`, closed on exit; the caller holds the shared lock.
 
     Without `config` the file is attached (READ_ONLY) to an in-memory DuckDB this thread keeps, and detached when
     its last user leaves: starting a DuckDB instance takes about 30 ms, attaching a file a few, and a warm run
     reads the registry once per stage. The connection is a fresh cursor of that instance, so what a user creates
     on it (temporary views, registered tables) ends with it. With `config` (settings of the instance itself) the
-    file is opened on an instance of its own."""
+    file is opened on an instance of its own. With an object-store `root`, the instance reads its files."""
     if config:
         con = duckdb.connect(str(path), read_only=True, config=config)
         try:
+            _reads_root(con, root)
             yield con
         finally:
             con.close()
@@ -617,6 +628,7 @@ def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duc
         if state.db is not None:
             _FORKED.append(state.db)
         state.db, state.pid, state.files = duckdb.connect(":memory:"), os.getpid(), {}
+    _reads_root(state.db, root)
     if key in state.files:
         alias, users = state.files[key]
     else:
@@ -635,6 +647,17 @@ def _read_only(path: Path, config: dict[str, Any] | None = None) -> Iterator[duc
         else:
             del state.files[key]
             state.db.execute(f"DETACH {alias}")
+
+
+def _reads_root(con: duckdb.DuckDBPyConnection, root: Root | None) -> None:
+    """Let DuckDB instance `con` read an object-store root's files (the views list them by URL); nothing for a
+    local root. One file system per scheme and instance: the last root registered serves its scheme."""
+    filesystem = root.duckdb_filesystem() if root is not None else None
+    if filesystem is None:
+        return
+    if con.filesystem_is_registered(filesystem.protocol):
+        con.unregister_filesystem(filesystem.protocol)
+    con.register_filesystem(filesystem)
 
 
 def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:

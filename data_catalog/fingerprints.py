@@ -62,6 +62,14 @@ class FingerprintCache:
         st = os.stat(resolved)
         self._store([(resolved, st.st_size, st.st_mtime_ns, sha256)])
 
+    def recall(self, name: str, size: int, mtime_ns: int) -> str | None:
+        """The sha256 remembered for the file `name` (a path or URL, taken as it is) at this size and mtime."""
+        return self._known([(name, size, mtime_ns)])[0]
+
+    def record(self, name: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Remember that the file `name` (a path or URL, taken as it is) at this size and mtime has `sha256`."""
+        self._store([(name, size, mtime_ns, sha256)])
+
     def known(self, base: str, files: dict[str, tuple[int, int]]) -> dict[str, str]:
         """The remembered sha256 of each file under folder `base` (path relative to it -> (size, mtime_ns)) whose
         size and mtime are those remembered; read in one query, for checking a whole catalog at once."""

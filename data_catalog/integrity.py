@@ -1,7 +1,8 @@
 """Integrity of stored files: size and sha256 against what the catalog recorded, and a quarantine for the damaged.
 
 A file is read in full only when it was not verified since it last changed: a verified sha256 is remembered
-by (path, size, mtime) in the fingerprint cache, as input videos are (`fingerprints.py`). A deep check
+by (path, size, mtime) in the fingerprint cache, as input videos are (`fingerprints.py`); for an object store
+by (URL, size, modification time) in the cache kept with the catalog's registry on this machine. A deep check
 (`physflow catalog verify`) hashes every file again, which also finds bit rot that left the mtime alone.
 
 A damaged file is moved to `quarantine/<time>-<id>/<its catalog-relative path>` with a `.reason.json` beside
@@ -14,7 +15,6 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -47,10 +47,10 @@ class FileChecker:
         self._cache: FingerprintCache | None = None
 
     @property
-    def cache(self) -> FingerprintCache | None:
-        """The catalog's fingerprint cache, opened on first use (local roots only)."""
-        if self._cache is None and self.root.is_local:
-            self._cache = FingerprintCache(Path(self.root.base) / FINGERPRINTS_FILE)
+    def cache(self) -> FingerprintCache:
+        """The catalog's fingerprint cache, opened on first use (beside the registry for an object store)."""
+        if self._cache is None:
+            self._cache = FingerprintCache(self.root.local_path(FINGERPRINTS_FILE))
         return self._cache
 
     def problem(self, path: str, size: int | None, sha256: str, deep: bool = False) -> str | None:
@@ -63,6 +63,9 @@ class FileChecker:
         stamp = (path, int(info.size or 0), int(info.mtime_ns or 0))
         if not deep and _VERIFIED.get(stamp) == sha256:
             return None
+        if not deep and not self.root.is_local and self.cache.recall(self.root.url(path), *stamp[1:]) == sha256:
+            _VERIFIED[stamp] = sha256
+            return None
         actual = self._sha256(path, deep)
         if actual != sha256:
             return f"sha256 {actual[:16]}..., recorded {sha256[:16]}..."
@@ -71,19 +74,28 @@ class FileChecker:
 
     def remember(self, path: str, sha256: str) -> None:
         """Record a file this process has just written (its sha256 is known), so its first check reads nothing."""
-        if self.cache is not None:
+        if self.root.is_local:
             self.cache.remember(path, sha256)
+        else:
+            self._record(path, sha256)
 
     def _sha256(self, path: str, deep: bool) -> str:
-        if self.cache is not None and not deep:
+        if self.root.is_local and not deep:
             return self.cache.sha256(path)
         digest = hashlib.sha256()
         with self.root.fs.open_input_stream(path) as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-        if self.cache is not None:
+        if self.root.is_local:
             self.cache.remember(path, digest.hexdigest())
+        else:
+            self._record(path, digest.hexdigest())
         return digest.hexdigest()
+
+    def _record(self, path: str, sha256: str) -> None:
+        """Remember an object-store file's sha256 by its URL, size and modification time."""
+        info = self.root.fs.get_file_info(path)
+        self.cache.record(self.root.url(path), int(info.size or 0), int(info.mtime_ns or 0), sha256)
 
 
 class Quarantine:

@@ -94,7 +94,8 @@ def _single_select(sql: str) -> str:
 
 def _lock_down(con: duckdb.DuckDBPyConnection, catalog: Catalog, limits: SqlLimits) -> None:
     """External access only to the files the views read, limits set, then the configuration locked."""
-    files = [catalog.artifact_file(r[0]) for r in con.execute("SELECT path FROM current_artifacts").fetchall()]
+    files = [catalog.root.url(catalog.artifact_file(r[0]))
+             for r in con.execute("SELECT path FROM current_artifacts").fetchall()]
     files += [str(p) for p in sorted(catalog.root.local_path(EMPTY_DIR).glob("*.parquet"))]
     con.execute("SET allowed_paths = ?", [files])
     con.execute("SET enable_external_access = false")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow.fs as pafs
 
@@ -33,8 +34,18 @@ class StorageWriteError(OSError):
     """Writing a file of the catalog failed; nothing was left at the destination."""
 
 
+REGISTRY_HOME_ENV = "PHYSFLOW_REGISTRY_HOME"
+"""Where the local registries of object-store catalogs live (default ~/.cache/physflow/registries)."""
+
+
 class Root:
-    """A folder (local path or URI such as s3://bucket/prefix) that holds one catalog."""
+    """A folder (local path or URI such as s3://bucket/prefix) that holds one catalog.
+
+    An object-store root (s3://bucket/prefix?endpoint_override=host:port&scheme=http, credentials from the
+    usual AWS variables) holds the artifacts and blobs; the files that need a POSIX file system (the DuckDB
+    registry, its lock, the fingerprint caches) are kept on this machine, in a folder of `PHYSFLOW_REGISTRY_HOME`
+    named by the root (`local_path`). That registry is an index: `Catalog.rebuild` rebuilds it from the
+    manifests in the store on any machine."""
 
     def __init__(self, uri: str | os.PathLike[str]):
         text = os.fspath(uri)
@@ -44,6 +55,7 @@ class Root:
         else:
             self.fs, self.base, self.is_local = pafs.LocalFileSystem(), str(Path(text).expanduser().resolve()), True
         self.uri = text if not self.is_local else self.base
+        self.scheme = None if self.is_local else text.split("://", 1)[0]
         self.fs.create_dir(self.base, recursive=True)
 
     def path(self, *parts: str) -> str:
@@ -59,10 +71,29 @@ class Root:
         return path if path.startswith("/") or "://" in path else self.path(path)
 
     def local_path(self, *parts: str) -> Path:
-        """A path on this machine; only local roots have one (DuckDB and lock files need it)."""
-        if not self.is_local:
-            raise ValueError(f"catalog root {self.uri} is not on a local filesystem")
-        return Path(self.path(*parts))
+        """A path on this machine (DuckDB and lock files need one): under the root itself when it is local, else
+        in this machine's registry folder for the root."""
+        if self.is_local:
+            return Path(self.path(*parts))
+        home = Path(os.environ.get(REGISTRY_HOME_ENV) or Path.home() / ".cache" / "physflow" / "registries")
+        name = hashlib.sha256(f"{self.scheme}://{self.base}".encode()).hexdigest()[:16]
+        folder = home.expanduser() / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder.joinpath(*parts)
+
+    def url(self, path: str) -> str:
+        """`path` of this root's file system as DuckDB names it: itself when local, else with the scheme."""
+        return path if self.is_local else f"{self.scheme}://{path}"
+
+    def duckdb_filesystem(self) -> Any:
+        """The file system DuckDB reads this root's files through (None for a local root): the root's own,
+        wrapped for fsspec, so DuckDB needs no extension and no download to read an object store."""
+        if self.is_local:
+            return None
+        from fsspec.implementations.arrow import ArrowFSWrapper
+
+        wrapper = type(f"{self.scheme.capitalize()}Files", (ArrowFSWrapper,), {"protocol": self.scheme})
+        return wrapper(self.fs)
 
     def exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,7 +48,7 @@ def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     files, skipped = resolve_inputs(params.inputs)
     with meanwhile(report_inputs, len(files), skipped):  # Prefect API calls, while the files are probed
-        shas = content_sha256(files, FingerprintCache(Path(catalog.root.base) / FINGERPRINTS_FILE),
+        shas = content_sha256(files, FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE)),
                               params.frames_fps)
         items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
         return run_jobs(plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog,

@@ -384,6 +384,10 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         refs.update(group)
     wait([*futures.values(), *groups])
     refs.update((i, future.result()) for i, future in futures.items())
+    for root, catalog in catalogs.items():  # an object-store catalog's workers elsewhere registered in their own
+        if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store
+            catalog.register_all([catalog.artifacts.manifest(refs[i].stage, refs[i].key)
+                                  for i in futures if jobs[i].catalog_root == root])
     for group_future in groups:
         group_future.result()  # raises as a shard's would, should Prefect fail the task run
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts

@@ -1,0 +1,92 @@
+"""The cluster recipe with the catalog in an object store: a local S3-protocol server (moto), a Dask scheduler and
+two worker processes started on their own, as on other machines.
+
+Artifacts and blobs go to the bucket; each machine keeps the catalog's registry (DuckDB file, lock, fingerprint
+caches) in its own folder. The workers here get a registry folder other than the flow's, as on other machines,
+so the flow's catalog knows their artifacts only from the store. A second run computes nothing, the artifacts
+equal a local catalog's byte for byte, and a third machine rebuilds the registry from the bucket alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+
+import pyarrow.fs as pafs
+import pytest
+
+from physflow.data_catalog import Catalog
+from physflow.data_catalog.storage import REGISTRY_HOME_ENV
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.flows.pipeline import DEMO_FILTER
+from physflow.flows.runtime import with_runner
+from tests.flows.dask_processes import DASK, cold_and_warm, dask_cluster
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+moto_server = pytest.importorskip("moto.server", reason="moto (a local S3-protocol server) is not installed")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "physflow", "AWS_SECRET_ACCESS_KEY": "physflow-secret",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture()
+def s3_endpoint(monkeypatch):
+    """host:port of an S3-protocol server on 127.0.0.1, stopped after the test."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _artifacts(catalog: Catalog) -> set[tuple[str, str, str]]:
+    return {(r["stage"], r["key"], r["content_sha256"])
+            for r in catalog.query("SELECT stage, key, content_sha256 FROM artifacts").to_pylist()}
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.skipif(not DASK.exists(), reason="the dask command line (distributed) is not installed")
+def test_curate_on_a_cluster_with_the_catalog_in_an_object_store(demo_videos, tmp_path, s3_endpoint, monkeypatch):
+    inbox = tmp_path / "inbox"  # inputs on the mount every machine shares
+    inbox.mkdir()
+    for video in demo_videos:
+        shutil.copy(video, inbox / video.name)
+    uri = f"s3://physflow-test/catalog?endpoint_override={s3_endpoint}&scheme=http&allow_bucket_creation=true"
+    monkeypatch.setenv(REGISTRY_HOME_ENV, str(tmp_path / "flow-machine"))
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           REGISTRY_HOME_ENV: str(tmp_path / "worker-machines")}
+    params = CurateParams(inputs=[str(inbox)], catalog=uri, shard_size=1, filter=DEMO_FILTER)
+    with dask_cluster(tmp_path, env) as address:
+        cold, warm = cold_and_warm(address, curate_flow, params)
+
+    stages = Counter(r.stage for r in cold.refs)
+    assert stages["analyze"] >= 2 and stages["clip_export"] >= 1
+    assert [r.key for r in warm.refs] == [r.key for r in cold.refs], "the warm run computed nothing new"
+    catalog = Catalog(uri)
+    fs, base = pafs.FileSystem.from_uri(uri)
+    stored = {info.path for info in fs.get_file_info(pafs.FileSelector(base, recursive=True))
+              if info.type == pafs.FileType.File}
+    assert {f"{base}/{catalog.artifacts.relative_path(r.stage, r.key)}" for r in cold.refs} <= stored
+    assert not list((tmp_path / "flow-machine").rglob("*.manifest.json")), "artifacts left the store"
+
+    clips = catalog.query("SELECT clip_id, keep, clip_uri, clip_sha256 FROM clips ORDER BY clip_id").to_pylist()
+    exported = [c for c in clips if c["clip_uri"]]
+    assert exported and all(c["clip_uri"].startswith("s3://physflow-test/catalog/blobs/") for c in exported)
+    assert all(c["clip_uri"].removeprefix("s3://") in stored for c in exported)
+
+    # The same artifacts, byte for byte, as the default runner writes into a local catalog.
+    local = with_runner(curate_flow, None)(params.model_copy(update={"catalog": str(tmp_path / "local")}))
+    assert [r.key for r in local.refs] == [r.key for r in cold.refs]
+    assert _artifacts(Catalog(tmp_path / "local")) == _artifacts(catalog)
+
+    # Another machine: an empty registry folder, rebuilt from the manifests in the bucket.
+    monkeypatch.setenv(REGISTRY_HOME_ENV, str(tmp_path / "new-machine"))
+    fresh = Catalog(uri)
+    assert fresh.rebuild() == len(_artifacts(catalog))
+    assert fresh.query("SELECT clip_id, keep, clip_uri, clip_sha256 FROM clips ORDER BY clip_id").to_pylist() == clips
