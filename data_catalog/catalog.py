@@ -293,7 +293,7 @@ class Catalog:
     def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
         stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
-        if self.root.is_local and not sealing.sealed(self.root.base):
+        if not sealing.sealed(self.root):
             return None  # never sealed, or the seal dropped: nothing to read the registry for
         with self._registry_connection() as con:
             registry = _registry(con) if con is not None else None
@@ -310,19 +310,19 @@ class Catalog:
 
     def seal(self) -> bool:
         """Record the seal after a run when every registered artifact and blob is proven intact (files not
-        verified since they changed are hashed now, once); False when one is not, or the catalog is remote.
+        verified since they changed are hashed now, once); False when one is not, or the registry is read-only.
 
         No lock is held while proving: the seal records the listing and registry that were proven, so a file
         or registration changed meanwhile only leaves a seal that never holds."""
-        if not self.root.is_local or not self._writable():
+        if not self._writable():
             return False
         registry = self._registry_now() or []
         if self._holds(registry) is not None:
             return True
         try:  # a file removed meanwhile, a full or read-only disk: runs go on checking each artifact
-            listing = sealing.verified(self.root.base, registry, self.checker.cache)
+            listing = sealing.verified(self.root, registry, self.checker)
             if listing is None:
-                sealing.drop_seal(self.root.base)
+                sealing.drop_seal(self.root)
                 return False
             sealing.write_seal(self.root, listing, registry)
         except (OSError, sqlite3.Error) as exc:
@@ -391,10 +391,8 @@ class Catalog:
 
     def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
         """The listing when the seal holds for `registry`; its files are then remembered as verified in this
-        process, so the reads that follow cost one stat each. An object-store catalog has no seal."""
-        if not self.root.is_local:
-            return None
-        listing = sealing.holds(self.root.base, registry)
+        process, so the reads that follow cost one stat each."""
+        listing = sealing.holds(self.root, registry)
         if listing is not None:
             data = {ArtifactStore.relative_path(stage, key): sha for key, stage, sha, _ in registry}
             vouch({(listing.path(rel), size, mtime): data.get(rel) or sealing.blob_sha256(rel)
@@ -421,7 +419,7 @@ class Catalog:
             rows = con.execute("SELECT stage, shard, created_at, key FROM artifacts").fetchall()
         except duckdb.CatalogException:
             return []  # a catalog not yet written
-        if self.root.is_local and self._holds(_registry(con) or []) is not None:
+        if self._holds(_registry(con) or []) is not None:
             return []  # sealed: every registered artifact intact, no file changed since
         newest: dict[tuple[str, str], tuple[Any, str]] = {}
         for stage, shard, created_at, key in rows:

@@ -3,8 +3,9 @@ two worker processes started on their own, as on other machines.
 
 Artifacts and blobs go to the bucket; each machine keeps the catalog's registry (DuckDB file, lock, fingerprint
 caches) in its own folder. The workers here get a registry folder other than the flow's, as on other machines,
-so the flow's catalog knows their artifacts only from the store. A second run computes nothing, the artifacts
-equal a local catalog's byte for byte, and a third machine rebuilds the registry from the bucket alone.
+so the flow's catalog knows their artifacts only from the store. A second run computes nothing, the catalog is
+sealed, the artifacts equal a local catalog's byte for byte, and a third machine rebuilds the registry from the
+bucket alone.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def test_curate_on_a_cluster_with_the_catalog_in_an_object_store(demo_videos, tm
               if info.type == pafs.FileType.File}
     assert {f"{base}/{catalog.artifacts.relative_path(r.stage, r.key)}" for r in cold.refs} <= stored
     assert not list((tmp_path / "flow-machine").rglob("*.manifest.json")), "artifacts left the store"
+    registered = {r["key"] for r in catalog.query("SELECT key FROM artifacts").to_pylist()}
+    assert catalog.trusted_keys() == registered, "sealed after the run: the next one lists the bucket once"
 
     clips = catalog.query("SELECT clip_id, keep, clip_uri, clip_sha256 FROM clips ORDER BY clip_id").to_pylist()
     exported = [c for c in clips if c["clip_uri"]]
