@@ -34,6 +34,10 @@ class StorageWriteError(OSError):
     """Writing a file of the catalog failed; nothing was left at the destination."""
 
 
+class CatalogRootError(OSError):
+    """An object-store catalog root cannot be reached or created (bucket missing, server down, no access)."""
+
+
 REGISTRY_HOME_ENV = "PHYSFLOW_REGISTRY_HOME"
 """Where the local registries of object-store catalogs live (default ~/.cache/physflow/registries)."""
 
@@ -56,7 +60,14 @@ class Root:
             self.fs, self.base, self.is_local = pafs.LocalFileSystem(), str(Path(text).expanduser().resolve()), True
         self.uri = text if not self.is_local else self.base
         self.scheme = None if self.is_local else text.split("://", 1)[0]
-        self.fs.create_dir(self.base, recursive=True)
+        try:
+            self.fs.create_dir(self.base, recursive=True)
+        except OSError as exc:
+            if self.is_local:
+                raise
+            where = text.split("?", 1)[0]  # the query may hold credentials
+            reason = " ".join(str(exc).split())
+            raise CatalogRootError(f"catalog root {where} cannot be used: {reason}") from exc
 
     def path(self, *parts: str) -> str:
         return "/".join([self.base.rstrip("/"), *parts])

@@ -34,6 +34,7 @@ from physflow.flows import (
     env,
     lifetime,
 )
+from physflow.flows.cli_common import fail
 
 app = typer.Typer(
     name="physflow",
@@ -54,6 +55,13 @@ CatalogOpt = Annotated[
 @app.callback()
 def main(ctx: typer.Context, catalog: CatalogOpt = env.DEFAULT_CATALOG) -> None:
     ctx.obj = {"catalog": catalog}
+    if "://" in str(catalog) and ctx.invoked_subcommand is not None:  # an object store: reachable before any work
+        from physflow.data_catalog.storage import Root
+
+        try:
+            Root(catalog)
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
     env.configure(catalog)
     lifetime.bind_children_to_this_process()  # a temporary Prefect server never outlives the command
 

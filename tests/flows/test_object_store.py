@@ -93,3 +93,18 @@ def test_curate_on_a_cluster_with_the_catalog_in_an_object_store(demo_videos, tm
     fresh = Catalog(uri)
     assert fresh.rebuild() == len(_artifacts(catalog))
     assert fresh.query("SELECT clip_id, keep, clip_uri, clip_sha256 FROM clips ORDER BY clip_id").to_pylist() == clips
+
+
+def test_a_bucket_that_cannot_be_used_fails_the_command_before_work(s3_endpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from physflow.flows.cli import app
+
+    monkeypatch.setenv(REGISTRY_HOME_ENV, str(tmp_path / "registries"))
+    uri = f"s3://no-such-bucket/catalog?endpoint_override={s3_endpoint}&scheme=http"  # bucket creation not allowed
+    result = CliRunner().invoke(app, ["--catalog", uri, "curate", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "catalog root s3://no-such-bucket/catalog cannot be used" in message and "not found" in message
+    assert "endpoint_override" not in message, "the URI's query (it may hold credentials) is not printed"
+    assert not (tmp_path / "registries").exists(), "nothing was written"
