@@ -382,7 +382,7 @@ class Catalog:
     @contextlib.contextmanager
     def _registry_connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A plain read-only connection under the shared lock (no view checks: the registry only), or None for a
-        remote catalog or one not yet written."""
+        catalog not yet written (an object-store catalog: its registry on this machine)."""
         if not self.db_path.exists():
             yield None
             return
@@ -650,7 +650,7 @@ def _read_only(path: Path, config: dict[str, Any] | None = None,
 def _reads_root(con: duckdb.DuckDBPyConnection, root: Root | None) -> None:
     """Let DuckDB instance `con` read an object-store root's files (the views list them by URL); nothing for a
     local root. One file system per scheme and instance: the last root registered serves its scheme."""
-    filesystem = root.duckdb_filesystem() if root is not None else None
+    filesystem = root.duckdb_filesystem if root is not None else None
     if filesystem is None:
         return
     if con.filesystem_is_registered(filesystem.protocol):

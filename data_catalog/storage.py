@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import uuid
@@ -86,25 +87,24 @@ class Root:
         in this machine's registry folder for the root."""
         if self.is_local:
             return Path(self.path(*parts))
+        return self._registry_folder.joinpath(*parts)
+
+    @functools.cached_property
+    def _registry_folder(self) -> Path:
         home = Path(os.environ.get(REGISTRY_HOME_ENV) or Path.home() / ".cache" / "physflow" / "registries")
-        name = hashlib.sha256(f"{self.scheme}://{self.base}".encode()).hexdigest()[:16]
-        folder = home.expanduser() / name
+        folder = home.expanduser() / hashlib.sha256(f"{self.scheme}://{self.base}".encode()).hexdigest()[:16]
         folder.mkdir(parents=True, exist_ok=True)
-        return folder.joinpath(*parts)
+        return folder
 
     def url(self, path: str) -> str:
         """`path` of this root's file system as DuckDB names it: itself when local, else with the scheme."""
         return path if self.is_local else f"{self.scheme}://{path}"
 
+    @functools.cached_property
     def duckdb_filesystem(self) -> Any:
         """The file system DuckDB reads this root's files through (None for a local root): the root's own,
         wrapped for fsspec, so DuckDB needs no extension and no download to read an object store."""
-        if self.is_local:
-            return None
-        from fsspec.implementations.arrow import ArrowFSWrapper
-
-        wrapper = type(f"{self.scheme.capitalize()}Files", (ArrowFSWrapper,), {"protocol": self.scheme})
-        return wrapper(self.fs)
+        return None if self.is_local else _fsspec_wrapper(str(self.scheme))(self.fs)
 
     def exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
@@ -154,3 +154,11 @@ class Root:
         for info in self.fs.get_file_info(selector):
             if info.type == pafs.FileType.File and info.path.endswith(suffix):
                 yield info.path
+
+
+@functools.cache
+def _fsspec_wrapper(scheme: str) -> type:
+    """fsspec's wrapper of a pyarrow file system, answering to `scheme` (one class per scheme)."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    return type(f"{scheme.capitalize()}Files", (ArrowFSWrapper,), {"protocol": scheme})
