@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def curate(  # noqa: PLR0917 (typer reads options from the signature)
         ctx: typer.Context,
-        paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, or files.")],
+        paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, files, or object-store URIs (s3://bucket/prefix?endpoint_override=host:port; credentials from the environment).")],
         config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
                                                     help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
         shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,

@@ -21,7 +21,7 @@ from physflow.flows.cli_common import (
 
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, or files.")],
+    paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, files, or object-store URIs (s3://bucket/prefix?endpoint_override=host:port; credentials from the environment).")],
     decode_check: Annotated[str, typer.Option(help="full | first | none: how much to decode to prove readable.")] = "full",
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached shard.")] = 64,
     frames_fps: Annotated[float, typer.Option(min=0.1, max=1000.0, help="Frame rate of a folder of numbered image "

@@ -23,7 +23,7 @@ WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker processes of a loca
 
 def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     ctx: typer.Context,
-    paths: Annotated[list[str] | None, typer.Argument(help="Folders (recursive), globs, path lists, or files.")] = None,
+    paths: Annotated[list[str] | None, typer.Argument(help="Folders (recursive), globs, path lists, files, or object-store URIs (s3://bucket/prefix).")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Write the demo videos and run on them.")] = False,
     runner: RunnerOpt = "default",
     address: AddressOpt = None,

@@ -31,7 +31,7 @@ class CurateParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, or files.")
+    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, files, or object-store URIs (s3://bucket/prefix?...).")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     shard_size: int = Field(8, ge=1, le=100_000, description="Average videos per cached analysis/export shard.")
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig(decode_check="none"))

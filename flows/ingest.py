@@ -20,7 +20,7 @@ class IngestParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, or files.")
+    inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, files, or object-store URIs (s3://bucket/prefix?...).")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     shard_size: int = Field(64, ge=1, le=100_000, description="Average videos per cached shard.")
     frames_fps: float = Field(DEFAULT_FRAME_RATE, gt=0.0, le=1000.0,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import glob
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 from physflow.data_catalog.fingerprints import FingerprintCache
-from physflow.data_catalog.keys import canonical_json, sha256_text
+from physflow.data_catalog.keys import canonical_json, file_sha256, sha256_text
+from physflow.stages.common import remote_files
 from physflow.stages.common.video_io import FRAME_SUFFIXES, frame_sequence, sniff_container
 
 _GLOB_CHARS = set("*?[")
+_SNIFF_REQUESTS = 16  # objects whose first bytes are read at once when listing an object-store prefix
 
 
 class InputError(ValueError):
@@ -36,12 +39,17 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
       ignored); a folder (or subfolder) of numbered PNG/JPEG frames is one video, named by the folder;
     - a glob (`*`, `?`, `[`): every matching file that is a video by content;
     - a text file (not a video by content): one path per line, relative to the list's folder, `#` comments;
-    - any other file: itself, whatever its content (a non-video becomes an error row).
+    - any other file: itself, whatever its content (a non-video becomes an error row);
+    - an object-store URI (`s3://bucket/prefix?endpoint_override=...`): every object below the prefix that is a
+      video by content, or the one object it names (stages/common/remote_files.py).
     Animated GIF and WebP files are videos; a GIF with one frame is a still image.
     """
     files: list[str] = []
     skipped: list[Skipped] = []
     for raw in inputs:
+        if remote_files.is_remote(raw):
+            _list_remote(raw, files, skipped)
+            continue
         if set(raw) & _GLOB_CHARS:
             matches = sorted(p for p in glob.glob(raw, recursive=True) if Path(p).is_file())
             if not matches:
@@ -59,8 +67,29 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
         else:
             raise InputError(f"input {raw!r} does not exist")
     seen: set[str] = set()
-    unique = [f for f in (str(Path(f).resolve()) for f in files) if not (f in seen or seen.add(f))]
+    unique = [f for f in (f if remote_files.is_remote(f) else str(Path(f).resolve()) for f in files)
+              if not (f in seen or seen.add(f))]
     return unique, skipped
+
+
+def _list_remote(uri: str, files: list[str], skipped: list[Skipped]) -> None:
+    """The videos below an object-store prefix (their first bytes read by concurrent requests), or the one
+    object the URI names."""
+    try:
+        remote_files.check_no_secrets(uri)
+        listed = remote_files.list_files(uri)
+    except FileNotFoundError:
+        raise InputError(f"input {remote_files.location(uri)!r} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"input {remote_files.location(uri)!r} cannot be listed: {' '.join(str(exc).split())}") from None
+    if listed is None:
+        files.append(uri)
+        return
+    if not listed:
+        raise InputError(f"input {remote_files.location(uri)!r} holds no file")
+    with ThreadPoolExecutor(max_workers=_SNIFF_REQUESTS) as pool:
+        containers = list(pool.map(sniff_container, [f.uri for f in listed]))
+    _sort_files([f.uri for f in listed], files, skipped, containers)
 
 
 def _scan_folder(base: Path, files: list[str], skipped: list[Skipped]) -> None:
@@ -77,9 +106,10 @@ def _scan_folder(base: Path, files: list[str], skipped: list[Skipped]) -> None:
         _sort_files(paths, files, skipped)
 
 
-def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped]) -> None:
-    for path in paths:
-        container = sniff_container(path)
+def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped],
+                containers: list[str | None] | None = None) -> None:
+    """Each path into `files` or `skipped`, by its container (sniffed here unless given)."""
+    for path, container in zip(paths, containers or [sniff_container(p) for p in paths], strict=True):
         if container == "gif" and not _animated_gif(path):
             skipped.append(Skipped(path, STILL_IMAGE))
         elif container is not None:
@@ -94,7 +124,7 @@ def _animated_gif(path: str) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(remote_files.local_copy(path) if remote_files.is_remote(path) else path) as image:
             return int(getattr(image, "n_frames", 1)) > 1
     except OSError:
         return True  # unreadable: ingest it, so it becomes a row saying why
@@ -102,10 +132,17 @@ def _animated_gif(path: str) -> bool:
 
 def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate: float) -> list[str]:
     """The content key of each video: a file's sha256; for a folder of frames, the sha256 of its frames'
-    sha256s in order and the frame rate it is read at."""
-    files = fingerprints.many([p for p in paths if not os.path.isdir(p)])[::-1]
+    sha256s in order and the frame rate it is read at. An object is hashed from this machine's copy (which
+    the stages then open), and its sha256 remembered by URI, size and modification time."""
+    objects = [p for p in paths if remote_files.is_remote(p)]
+    with ThreadPoolExecutor(max_workers=_SNIFF_REQUESTS) as pool:  # downloads of new objects overlap
+        remote = dict(zip(objects, pool.map(lambda uri: _remote_sha256(uri, fingerprints), objects), strict=True))
+    files = fingerprints.many([p for p in paths if p not in remote and not os.path.isdir(p)])[::-1]
     keys = []
     for path in paths:
+        if path in remote:
+            keys.append(remote[path])
+            continue
         if not os.path.isdir(path):
             keys.append(files.pop())
             continue
@@ -113,6 +150,23 @@ def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate:
         frames = [seq.pattern % n for n in range(seq.start, seq.start + seq.count)] if seq else []
         keys.append(sha256_text(canonical_json({"frames": fingerprints.many(frames), "frame_rate": frame_rate})))
     return keys
+
+
+def _remote_sha256(uri: str, fingerprints: FingerprintCache) -> str:
+    """An object's sha256 (remembered by its URI, size and mtime); for one the store cannot give, a key made of
+    its URI, so that its ingest row (an error saying why) is computed again on the next run."""
+    try:
+        info = remote_files.stat(uri)
+    except OSError:
+        return sha256_text(uri)  # gone or unreachable: its ingest row says why
+    sha = fingerprints.recall(uri, info.size, info.mtime_ns)
+    if sha is None:
+        try:
+            sha = file_sha256(remote_files.local_copy(uri))
+        except OSError:
+            return sha256_text(uri)
+        fingerprints.record(uri, info.size, info.mtime_ns, sha)
+    return sha
 
 
 def _is_text(path: Path) -> bool:

@@ -19,6 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from physflow.stages.common import remote_files
+
 OPEN_COUNT = 0
 DECODER_THREADS_ENV = "PHYSFLOW_DECODER_THREADS"
 _DECODER_THREADS = int(os.environ.get(DECODER_THREADS_ENV) or 0)  # set_decoder_threads
@@ -48,8 +50,11 @@ _MOV_ATOMS = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 def sniff_container(path: str | os.PathLike[str]) -> str | None:
     """The container named by a file's leading bytes, or None when they match no known video format."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
+        if remote_files.is_remote(path):
+            head = remote_files.head(os.fspath(path), 512)
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(512)
     except OSError:
         return None
     if len(head) >= 12 and head[4:8] in _MOV_ATOMS:
@@ -120,9 +125,25 @@ def frame_sequence(folder: str | os.PathLike[str]) -> FrameSequence | None:
 @contextlib.contextmanager
 def open_video(path: str | os.PathLike[str], frame_rate: float = DEFAULT_FRAME_RATE) -> Iterator[av.container.InputContainer]:
     """Open a container for reading (counted in OPEN_COUNT); a folder of numbered frames opens as one video
-    at `frame_rate` frames per second."""
+    at `frame_rate` frames per second; an object-store URI opens this machine's copy of it."""
     global OPEN_COUNT
     OPEN_COUNT += 1
+    if not remote_files.is_remote(path):
+        with _open_local(path, frame_rate) as container:
+            yield container
+        return
+    uri = os.fspath(path)
+    try:
+        with _open_local(remote_files.local_copy(uri), frame_rate) as container:
+            yield container
+    except av.FFmpegError as exc:  # named by the object, not this machine's copy of it
+        if not exc.filename:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, remote_files.location(uri), exc.log) from None
+
+
+@contextlib.contextmanager
+def _open_local(path: str | os.PathLike[str], frame_rate: float) -> Iterator[av.container.InputContainer]:
     if os.path.isdir(path):
         seq = frame_sequence(path)
         if seq is None:

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from physflow.data_catalog.schemas import VIDEOS
 from physflow.stages.base import Stage
+from physflow.stages.common import remote_files
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE, probe, sniff_container
 from physflow.stages.ingest.config import IngestConfig
 
@@ -41,6 +42,9 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
         return {"path": item.path, "sha256": item.sha256, "frame_rate": item.frame_rate}
 
     def _row_identity(self, item: IngestItem) -> dict[str, Any]:
+        if remote_files.is_remote(item.path):
+            return {"video_id": item.sha256[:16], "uri": item.path, "sha256": item.sha256,
+                    "bytes": _object_size(item.path)}
         path = Path(item.path)
         return {
             "video_id": item.sha256[:16], "uri": str(path), "sha256": item.sha256,
@@ -67,6 +71,13 @@ def _size(path: Path) -> int | None:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     return path.stat().st_size if path.exists() else None
+
+
+def _object_size(uri: str) -> int | None:
+    try:
+        return remote_files.stat(uri).size
+    except OSError:
+        return None
 
 
 def run(inputs: Sequence[IngestItem], config: IngestConfig) -> pa.Table:

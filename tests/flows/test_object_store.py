@@ -22,26 +22,11 @@ from physflow.data_catalog.storage import REGISTRY_HOME_ENV
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.flows.pipeline import DEMO_FILTER
 from physflow.flows.runtime import with_runner
+from tests.flows import s3_server
 from tests.flows.dask_processes import DASK, cold_and_warm, dask_cluster
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-moto_server = pytest.importorskip("moto.server", reason="moto (a local S3-protocol server) is not installed")
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "physflow", "AWS_SECRET_ACCESS_KEY": "physflow-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@pytest.fixture()
-def s3_endpoint(monkeypatch):
-    """host:port of an S3-protocol server on 127.0.0.1, stopped after the test."""
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"{host}:{port}"
-    finally:
-        server.stop()
+s3_endpoint = s3_server.s3_endpoint  # a fixture
 
 
 def _artifacts(catalog: Catalog) -> set[tuple[str, str, str]]:
