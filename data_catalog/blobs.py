@@ -35,10 +35,12 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def resolve_sql(column: str, root_prefix: str) -> str:
-    """SQL for `column` with blob references resolved under `root_prefix` (the root's path ending in '/')."""
+def resolve_sql(column: str, root_prefix: str, suffix: str = "") -> str:
+    """SQL for `column` with blob references resolved under `root_prefix` (the root's path ending in '/'), with
+    `suffix` after each (an object store's query)."""
     prefix = sql_string(root_prefix)
-    return f"CASE WHEN starts_with({column}, '{REF_PREFIX}') THEN {prefix} || {column} ELSE {column} END"
+    tail = f" || {sql_string(suffix)}" if suffix else ""
+    return f"CASE WHEN starts_with({column}, '{REF_PREFIX}') THEN {prefix} || {column}{tail} ELSE {column} END"
 
 
 class BlobStore:

@@ -585,7 +585,8 @@ class Catalog:
     def _column_sql(self, spec: TableSpec, name: str) -> str:
         column = f't."{name}"'
         if name.endswith("uri") and pa.types.is_string(spec.schema.field(name).type):
-            return f'{resolve_sql(column, self.root.url(self.root.path("")))} AS "{name}"'
+            query = f"?{self.root.query}" if self.root.query else ""  # blob URIs say how to reach the store
+            return f'{resolve_sql(column, self.root.url(self.root.path("")), query)} AS "{name}"'
         return column
 
 

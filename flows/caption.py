@@ -20,6 +20,7 @@ from physflow.data_catalog.keys import sha256_text
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import plan, run_jobs
 from physflow.stages.caption import CaptionConfig, CaptionStage, ClipMeasures, TrackMeasure
+from physflow.stages.common.remote_files import file_name
 from physflow.stages.physics_context.captions import CaptionInputError, read_sidecar, sidecars_of
 
 DEFAULT_CATALOG = "./physflow-data"
@@ -99,8 +100,8 @@ def resolve_config(config: CaptionConfig, catalog: Catalog) -> CaptionConfig:
 
 def measures_key(m: ClipMeasures) -> str:
     """Content key of one clip's inputs (the clip id holds the video's hash; measures change the key)."""
-    return sha256_text(canonical_json({**asdict(m), "uri": Path(m.uri).name,
-                                       "flow_path": Path(m.flow_path).name if m.flow_path else None}))
+    return sha256_text(canonical_json({**asdict(m), "uri": file_name(m.uri),
+                                       "flow_path": file_name(m.flow_path) if m.flow_path else None}))
 
 
 @flow(name="caption-clips", log_prints=True)

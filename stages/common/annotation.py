@@ -12,7 +12,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import av
@@ -24,6 +23,7 @@ from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import CLIP_ID, ERROR
 from physflow.models.tracker import PERSON, IouTracker, box_iou  # noqa: F401  (the labels and tracker annotation rows use)
 from physflow.stages.base import StageConfig
+from physflow.stages.common.remote_files import file_name
 from physflow.stages.common.video_io import iter_frames, open_video
 
 # Part labels of the catalog's label maps (part_masks, generation's phase 2, training's mask channel):
@@ -46,8 +46,8 @@ class FrameSampling(BaseModel):
 def clip_content_key(clip_id: str, clip_uri: str | None) -> str:
     """The one content key of a clip, for every stage that reads clips: its id holds the video's content hash
     and the frame range, and an exported clip file is named by its own sha256 (the file name, not the path,
-    so the key does not depend on the catalog's location)."""
-    return sha256_text(canonical_json([clip_id, PurePosixPath(clip_uri).name if clip_uri else None]))
+    so the key does not depend on the catalog's location, nor on how its object store is reached)."""
+    return sha256_text(canonical_json([clip_id, file_name(clip_uri) if clip_uri else None]))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ def location(uri: str) -> str:
     return uri.split("?", 1)[0]
 
 
+def file_name(path: str) -> str:
+    """The last part of a path or of an object-store URI (its query left out)."""
+    return PurePosixPath(location(path) if is_remote(path) else path).name
+
+
 def check_no_secrets(uri: str) -> None:
     """Refuse a URI whose query holds credentials: URIs are stored in the catalog's tables."""
     names = {name for name, _ in parse_qsl(uri.partition("?")[2])} & _SECRETS

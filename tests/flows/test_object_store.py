@@ -66,7 +66,9 @@ def test_curate_on_a_cluster_with_the_catalog_in_an_object_store(demo_videos, tm
     clips = catalog.query("SELECT clip_id, keep, clip_uri, clip_sha256 FROM clips ORDER BY clip_id").to_pylist()
     exported = [c for c in clips if c["clip_uri"]]
     assert exported and all(c["clip_uri"].startswith("s3://physflow-test/catalog/blobs/") for c in exported)
-    assert all(c["clip_uri"].removeprefix("s3://") in stored for c in exported)
+    assert all(c["clip_uri"].removeprefix("s3://").split("?")[0] in stored for c in exported)
+    assert all(c["clip_uri"].endswith(f"?endpoint_override={s3_endpoint}&scheme=http&allow_bucket_creation=true")
+               for c in exported), "blob URIs say how to reach the store"
 
     # The same artifacts, byte for byte, as the default runner writes into a local catalog.
     local = with_runner(curate_flow, None)(params.model_copy(update={"catalog": str(tmp_path / "local")}))
@@ -111,7 +113,7 @@ def test_verify_and_repair_a_catalog_in_an_object_store(demo_videos, tmp_path, s
     # A clip file in the bucket rots (same size, other bytes): the deep check finds it, repair quarantines it.
     fs, _ = pafs.FileSystem.from_uri(uri)
     clip_uri = Catalog(uri).query("SELECT clip_uri FROM clips WHERE clip_uri IS NOT NULL LIMIT 1").to_pylist()[0]["clip_uri"]
-    blob = clip_uri.removeprefix("s3://")
+    blob = clip_uri.removeprefix("s3://").split("?")[0]
     with fs.open_input_file(blob) as fh:
         whole = fh.read()
     with fs.open_output_stream(blob) as out:
@@ -128,3 +130,29 @@ def test_verify_and_repair_a_catalog_in_an_object_store(demo_videos, tmp_path, s
     with fs.open_input_file(blob) as fh:
         assert fh.read() == whole
     assert verify_catalog(Catalog(uri)).clean
+
+
+@pytest.mark.timeout(420)
+def test_annotate_and_optical_flow_on_a_catalog_in_an_object_store(demo_videos, tmp_path, s3_endpoint, monkeypatch):
+    """The stages after curation read clip files from the bucket (blob URIs carry the store's query; each machine
+    opens its cached copy) and write their tables and blobs there: the same artifacts as on a local catalog."""
+    from physflow.flows.annotate import AnnotateParams, annotate_flow
+    from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
+    from physflow.stages.common.remote_files import INPUT_CACHE_ENV
+
+    monkeypatch.setenv(REGISTRY_HOME_ENV, str(tmp_path / "registries"))
+    monkeypatch.setenv(INPUT_CACHE_ENV, str(tmp_path / "input-cache"))
+    uri = f"s3://physflow-annotate/catalog?endpoint_override={s3_endpoint}&scheme=http&allow_bucket_creation=true"
+    refs = {}
+    for catalog in (uri, str(tmp_path / "local")):
+        curate_flow(CurateParams(inputs=[str(v) for v in demo_videos], catalog=catalog, filter=DEMO_FILTER))
+        refs[catalog] = [*annotate_flow(AnnotateParams(catalog=catalog, use_weights=False, limit=2)).refs,
+                         *optical_flow_flow(OpticalFlowParams(catalog=catalog)).refs]
+    in_bucket = refs[uri]
+    assert {r.stage for r in in_bucket} >= {"detect", "part_masks", "optical_flow"}
+    assert not any(r.stats["errors"] for r in in_bucket if r.stage in ("detect", "part_masks", "optical_flow"))
+    assert [(r.stage, r.content_sha256) for r in in_bucket] == [  # keys differ: the clips' URIs are inputs
+        (r.stage, r.content_sha256) for r in refs[str(tmp_path / "local")]]
+    masks = Catalog(uri).query("SELECT mask_uri FROM part_masks WHERE mask_uri IS NOT NULL").to_pylist()
+    fs, _ = pafs.FileSystem.from_uri(uri)
+    assert masks and all(fs.get_file_info(m["mask_uri"].removeprefix("s3://").split("?")[0]).size for m in masks)
