@@ -47,11 +47,11 @@ def text_area(gray: np.ndarray, mser: cv2.MSER | None = None) -> float:
     if not len(regions):
         return 0.0
     boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
-    chars = [tuple(boxes[i]) for i in np.flatnonzero(_char_shaped(regions, boxes, h))
-             if _even_strokes(regions[i], boxes[i])]
-    if not chars:
+    shaped = np.flatnonzero(_char_shaped(regions, boxes, h))
+    chars = boxes[shaped[_even_strokes([regions[i] for i in shaped], boxes[shaped])]]
+    if not len(chars):
         return 0.0
-    unique = np.unique(np.asarray(chars, dtype=np.int32), axis=0)
+    unique = np.unique(chars, axis=0)
     kept = unique[_neighbour_counts(unique) >= 2]
     if not len(kept):
         return 0.0
@@ -70,14 +70,29 @@ def _char_shaped(regions: Sequence[np.ndarray], boxes: np.ndarray, frame_h: int)
             & (extent >= 0.2) & (extent <= 0.9))
 
 
-def _even_strokes(pts: np.ndarray, box: np.ndarray) -> bool:
-    """Stroke width (distance to the region's edge) varies little, as in printed characters."""
-    x, y, bw, bh = (int(v) for v in box)
-    patch = np.zeros((bh + 2, bw + 2), np.uint8)
-    patch[pts[:, 1] - y + 1, pts[:, 0] - x + 1] = 1
-    dist = cv2.distanceTransform(patch, cv2.DIST_L2, 3)
-    mean, std = cv2.meanStdDev(dist, mask=patch)  # over the region's pixels, the only ones with dist > 0
-    return float(std[0, 0] / mean[0, 0]) < 0.6
+def _even_strokes(regions: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+    """Per region, whether its stroke width (distance to the region's edge) varies little, as in printed
+    characters: std / mean of the distance over the region's pixels under 0.6.
+
+    All regions in one distance transform: each region's box, with a ring of zeros around it, is stacked on one
+    canvas. The nearest zero of a pixel is always within its own ring, so each pixel's distance is what a
+    transform of its box alone gives (the 3x3 chamfer distance propagates only through neighbours)."""
+    if not len(regions):
+        return np.zeros(0, bool)
+    heights = boxes[:, 3].astype(np.int64) + 2
+    tops = np.concatenate([[0], np.cumsum(heights)[:-1]])
+    counts = np.fromiter((len(p) for p in regions), np.int64, len(regions))
+    owner = np.repeat(np.arange(len(regions)), counts)
+    pts = np.concatenate(regions).astype(np.int64)
+    rows = pts[:, 1] - boxes[owner, 1] + 1 + tops[owner]
+    cols = pts[:, 0] - boxes[owner, 0] + 1
+    canvas = np.zeros((int(heights.sum()), int(boxes[:, 2].max()) + 2), np.uint8)
+    canvas[rows, cols] = 1
+    dist = cv2.distanceTransform(canvas, cv2.DIST_L2, 3)[rows, cols].astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mean = np.add.reduceat(dist, starts) / counts
+    std = np.sqrt(np.maximum(np.add.reduceat(dist * dist, starts) / counts - mean * mean, 0.0))
+    return std / mean < 0.6
 
 
 def _neighbour_counts(boxes: np.ndarray) -> np.ndarray:

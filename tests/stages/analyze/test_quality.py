@@ -40,6 +40,36 @@ def test_text_area_finds_burned_in_caption_and_not_a_smooth_scene():
     assert text_area(captioned) > 0.03
 
 
+def test_stroke_test_of_all_regions_at_once_equals_one_box_at_a_time(real_videos):
+    """The stroke-width test runs one distance transform over every region's box stacked on a canvas; each box
+    alone (its own transform and masked mean and deviation) must decide the same for every region."""
+    from physflow.stages.analyze.quality.measures import _char_shaped, _even_strokes, make_mser
+    from physflow.stages.common.video_io import iter_frames
+
+    captioned = np.tile(np.linspace(60, 200, 256, dtype=np.uint8), (144, 1))
+    cv2.putText(captioned, "BREAKING NEWS 24", (26, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.75, 255, 2, cv2.LINE_AA)
+    frames = [captioned, _scene(3)] + [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for i, f in iter_frames(
+        real_videos / "scenedetect_testvideo.mp4", width=256) if i % 60 == 30]
+    decided: list[bool] = []
+    for gray in frames:
+        regions, boxes = make_mser().detectRegions(gray)
+        if not len(regions):
+            continue
+        boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+        shaped = np.flatnonzero(_char_shaped(regions, boxes, gray.shape[0]))
+        alone = []
+        for i in shaped:
+            x, y, bw, bh = boxes[i]
+            patch = np.zeros((bh + 2, bw + 2), np.uint8)
+            patch[regions[i][:, 1] - y + 1, regions[i][:, 0] - x + 1] = 1
+            mean, std = cv2.meanStdDev(cv2.distanceTransform(patch, cv2.DIST_L2, 3), mask=patch)
+            alone.append(std[0, 0] / mean[0, 0] < 0.6)
+        together = _even_strokes([regions[i] for i in shaped], boxes[shaped])
+        assert together.tolist() == alone
+        decided += alone
+    assert len(decided) > 500 and any(decided) and not all(decided)
+
+
 def test_motion_of_a_shifting_texture_and_a_static_one():
     cfg = QualityConfig()
     base = _scene(3, 160, 288)
