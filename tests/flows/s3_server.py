@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 moto_server = pytest.importorskip("moto.server", reason="moto (a local S3-protocol server) is not installed")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "physflow", "AWS_SECRET_ACCESS_KEY": "physflow-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}
+# Set when the tests are collected too, before any test starts the default runner's worker processes: they keep
+# the environment they started with, and a flow of a later test writes to its bucket from them.
+for _name, _value in CREDENTIALS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture()
