@@ -39,7 +39,8 @@ class CatalogRootError(OSError):
     """An object-store catalog root cannot be reached or created (bucket missing, server down, no access)."""
 
 
-_SECRETS = {"access_key", "secret_key", "session_token"}
+SECRET_PARAMS = frozenset({"access_key", "secret_key", "session_token"})
+"""Query parameters of an object-store URI that carry credentials."""
 REGISTRY_HOME_ENV = "PHYSFLOW_REGISTRY_HOME"
 """Where the local registries of object-store catalogs live (default ~/.cache/physflow/registries)."""
 
@@ -106,12 +107,7 @@ class Root:
         """What an object-store root's URI says of how to reach the store (endpoint, region...), credentials left
         out: the query that the URIs of its files carry ('' for a local root)."""
         query = self.uri.partition("?")[2] if not self.is_local else ""
-        return "&".join(p for p in query.split("&") if p and p.partition("=")[0] not in _SECRETS)
-
-    def file_uri(self, path: str) -> str:
-        """A URI any process can open `path` of this root by (stages/common/remote_files.py): the path when local,
-        else the scheme, path and query."""
-        return self.url(path) + (f"?{self.query}" if self.query else "")
+        return "&".join(p for p in query.split("&") if p and p.partition("=")[0] not in SECRET_PARAMS)
 
     @functools.cached_property
     def duckdb_filesystem(self) -> Any:

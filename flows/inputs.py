@@ -154,7 +154,7 @@ def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate:
 
 def _remote_sha256(uri: str, fingerprints: FingerprintCache) -> str:
     """An object's sha256 (remembered by its URI, size and mtime); for one the store cannot give, a key made of
-    its URI, so that its ingest row (an error saying why) is computed again on the next run."""
+    its URI, whose ingest row is an error saying why (once the store gives the object, its sha256 is a new key)."""
     try:
         info = remote_files.stat(uri)
     except OSError:
@@ -162,7 +162,7 @@ def _remote_sha256(uri: str, fingerprints: FingerprintCache) -> str:
     sha = fingerprints.recall(uri, info.size, info.mtime_ns)
     if sha is None:
         try:
-            sha = file_sha256(remote_files.local_copy(uri))
+            sha = file_sha256(remote_files.local_copy(uri, info))
         except OSError:
             return sha256_text(uri)
         fingerprints.record(uri, info.size, info.mtime_ns, sha)

@@ -20,16 +20,15 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    import pyarrow.fs as pafs
+import pyarrow.fs as pafs
+
+from physflow.data_catalog.storage import SECRET_PARAMS
 
 INPUT_CACHE_ENV = "PHYSFLOW_INPUT_CACHE"
 INPUT_CACHE_GB_ENV = "PHYSFLOW_INPUT_CACHE_GB"
 DEFAULT_CACHE_GB = 20.0
-_SECRETS = {"access_key", "secret_key", "session_token"}
 _TEMP = ".part-"
 _CHUNK = 8 << 20
 
@@ -59,7 +58,7 @@ def file_name(path: str) -> str:
 
 def check_no_secrets(uri: str) -> None:
     """Refuse a URI whose query holds credentials: URIs are stored in the catalog's tables."""
-    names = {name for name, _ in parse_qsl(uri.partition("?")[2])} & _SECRETS
+    names = {name for name, _ in parse_qsl(uri.partition("?")[2])} & SECRET_PARAMS
     if names:
         raise ValueError(f"{location(uri)}: the query names {', '.join(sorted(names))}; give credentials in the "
                          "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), not in input URIs, which are "
@@ -69,8 +68,6 @@ def check_no_secrets(uri: str) -> None:
 @functools.cache
 def _filesystem(scheme: str, bucket: str, query: str) -> pafs.FileSystem:
     """One file system per store (scheme and query), made once per process."""
-    import pyarrow.fs as pafs  # here: the command line imports this module through video_io
-
     return pafs.FileSystem.from_uri(f"{scheme}://{bucket}" + (f"?{query}" if query else ""))[0]
 
 
@@ -90,8 +87,6 @@ def _with_query(uri: str, path: str) -> str:
 
 def stat(uri: str) -> RemoteFile:
     """Size and modification time of one object; FileNotFoundError when there is none."""
-    import pyarrow.fs as pafs
-
     fs, path = resolve(uri)
     info = fs.get_file_info(path)
     if info.type != pafs.FileType.File:
@@ -102,8 +97,6 @@ def stat(uri: str) -> RemoteFile:
 def list_files(uri: str) -> list[RemoteFile] | None:
     """Every object below the folder `uri`, recursively, by key (hidden names skipped); None when `uri` names
     one object. FileNotFoundError when it names nothing."""
-    import pyarrow.fs as pafs
-
     fs, base = resolve(uri)
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.File:
@@ -128,10 +121,11 @@ def cache_folder() -> Path:
     return Path(os.environ.get(INPUT_CACHE_ENV) or Path.home() / ".cache" / "physflow" / "inputs").expanduser()
 
 
-def local_copy(uri: str) -> str:
+def local_copy(uri: str, remote: RemoteFile | None = None) -> str:
     """A local file with the object's bytes: this machine's copy, downloaded on first use (to a temporary name,
-    then renamed, so a reader never sees half a file). OSError when the store cannot give it."""
-    remote = stat(uri)
+    then renamed, so a reader never sees half a file). `remote`: the object's `stat`, when the caller has it.
+    OSError when the store cannot give it."""
+    remote = remote or stat(uri)
     folder = cache_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(f"{location(uri)}\n{remote.size}\n{remote.mtime_ns}".encode()).hexdigest()[:32]
