@@ -7,18 +7,18 @@ or repeated timestamps) the video is decoded from its first frame.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable, Iterator, Sequence
 
 import av
-import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import configure_decoder, iter_frames, open_video
+from physflow.stages.common.video_io import _i420_frame, configure_decoder, encodable, open_video
 
-Frames = Iterator[tuple[int, np.ndarray]]
+Frames = Iterator[tuple[int, av.VideoFrame | None]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
 SCALER = "AREA"
 """swscale's filter from the source to the export size. Against a Lanczos reference of the same size, HD frames
@@ -27,34 +27,38 @@ area-averaged to 456x256 measured 45.8 dB PSNR (luma) and bilinear ones 42.2 dB,
 
 def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: Sequence[tuple[int, int]],
                 width: int | None) -> Iterator[Frames]:
-    """For each span [start, end) in order, an iterator of its (frame number, I420 array) pairs; consume each
-    before asking for the next. Arrays are copies (the decoder reuses its buffers)."""
-    if index is None:
-        def from_start(_: int) -> Frames:
-            frames = iter_frames(path, start=spans[0][0], end=spans[-1][1], width=width or None, fmt="yuv420p",
-                                 interpolation=SCALER)
-            return prefetched(((i, a.copy()) for i, a in frames), PREFETCH)
-
-        yield from _Reader(from_start, lambda start: 0).spans(spans)
-        return
-    rank = index.frame_of
+    """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame at the export size)
+    pairs; consume each before asking for the next. Each frame is its own (never a buffer the decoder reuses),
+    ready for the encoder (`encodable`)."""
     with open_video(path) as c:
         v = c.streams.video[0]
         configure_decoder(v)
         height = max(2, round(v.codec_context.height * width / v.codec_context.width / 2) * 2) if width else None
         scaler = VideoReformatter()  # one swscale context for the video, not one per frame
+        rank = index.frame_of if index is not None else None
+        starts = [start for start, _ in spans]
+
+        def wanted(i: int) -> bool:
+            k = bisect.bisect_right(starts, i) - 1
+            return k >= 0 and i < spans[k][1]
 
         def decoded() -> Frames:
-            for frame in c.decode(v):
-                if frame.pts not in rank:
+            """Numbered frames; those outside every span (before a clip, between clips) are not scaled (None)."""
+            for order, frame in enumerate(c.decode(v)):
+                if rank is not None and frame.pts not in rank:
                     raise ValueError(f"decoded a frame whose timestamp {frame.pts} no packet has")
-                yield rank[frame.pts], _i420(scaler, frame, width, height)
+                i = rank[frame.pts] if rank is not None else order
+                yield i, _scaled(scaler, frame, width, height) if wanted(i) else None
 
         def from_keyframe(keyframe: int) -> Frames:
-            c.seek(index.frame_pts[keyframe], stream=v, backward=True)  # the previous reader has stopped
+            if index is not None:
+                c.seek(index.frame_pts[keyframe], stream=v, backward=True)  # the previous reader has stopped
             return prefetched(decoded(), PREFETCH)
 
-        yield from _Reader(from_keyframe, lambda start: index.keyframe_at_or_before(start) or 0).spans(spans)
+        if index is None:  # no timestamps to seek by: one pass from the first frame
+            yield from _Reader(from_keyframe, lambda start: 0).spans(spans)
+        else:
+            yield from _Reader(from_keyframe, lambda start: index.keyframe_at_or_before(start) or 0).spans(spans)
 
 
 class _Reader:
@@ -65,7 +69,7 @@ class _Reader:
         self._restart = restart
         self._keyframe_before = keyframe_before
         self._frames: Frames | None = None
-        self._held: tuple[int, np.ndarray] | None = None  # read past the end of the previous span
+        self._held: tuple[int, av.VideoFrame | None] | None = None  # read past the end of the previous span
         self._due = 0
 
     def spans(self, spans: Sequence[tuple[int, int]]) -> Iterator[Frames]:
@@ -101,9 +105,10 @@ class _Reader:
                 yield i, array
 
 
-def _i420(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> np.ndarray:
-    """The frame at the export size as an I420 array of its own. Through a reformatter kept for the video: a frame's
-    own `to_ndarray(width=...)` sets up a new swscale context each time (about 40% of the scaling cost from HD),
-    for the same pixels."""
-    array = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER).to_ndarray()
-    return array.copy() if array.base is not None else array
+def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> av.VideoFrame:
+    """The frame at the export size in yuv420p, a frame of its own ready for the encoder (`encodable`), its pixels
+    never copied. Through a reformatter kept for the video: a frame's own `reformat(width=...)` sets up a new
+    swscale context each time (about 40% of the scaling cost from HD), for the same pixels. A source frame already
+    in that size and format comes back from the scaler as itself, the decoder's: it is copied, not touched."""
+    out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER)
+    return _i420_frame(out.to_ndarray()) if out is frame else encodable(out)

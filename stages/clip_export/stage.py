@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import av
 import pyarrow as pa
 
 from physflow.data_catalog.blobs import BlobStore
@@ -140,17 +140,18 @@ def _out_width(width: int, height: int, short_side: int) -> int:
     return max(2, round(width * scale / 2) * 2)
 
 
-def _track(frames: Iterator[tuple[int, np.ndarray]], last: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+def _track(frames: Iterator[tuple[int, av.VideoFrame | None]], last: list[int]
+           ) -> Iterator[tuple[int, av.VideoFrame | None]]:
     """The frames, noting the number of the last one read in `last[0]`."""
     for i, array in frames:
         last[0] = i
         yield i, array
 
 
-def _write(path: Path, frames: Iterator[np.ndarray], fps: float, crf: int) -> Path | None:
-    """An H.264 MP4 of I420 frames, or None when there are none."""
+def _write(path: Path, frames: Iterator[av.VideoFrame], fps: float, crf: int) -> Path | None:
+    """An H.264 MP4 of yuv420p frames (`video_io.encodable`), or None when there are none."""
     try:
-        return write_video(path, frames, fps, crf=crf, frame_format="yuv420p")
+        return write_video(path, frames, fps, crf=crf, frame_format="frame")
     except ValueError as exc:
         if str(exc).startswith("no frames"):
             return None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from physflow.stages.common import remote_files
 
@@ -290,6 +291,23 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     return frame
 
 
+def encodable(frame: av.VideoFrame) -> av.VideoFrame:
+    """A yuv420p frame that a scaler made (a frame of its own, not the decoder's), ready to encode as a new
+    picture without copying its pixels: row padding filled as `_i420_frame` fills it, and no timing or picture type
+    from the source (the encoder takes a decoder's picture type as a forced frame type, and would rescale its
+    timestamps from the source's time base). A frame with side
+    data (captions, user data), which the encoder would carry into the stream and PyAV cannot drop, is copied into
+    a new frame instead."""
+    if len(frame.side_data):
+        return _i420_frame(frame.to_ndarray())
+    for plane in frame.planes:
+        rows = _plane_rows(plane)
+        rows[:, plane.width:] = rows[:, plane.width - 1:plane.width]
+    frame.pts, frame.duration = None, 0  # numbered by the encoder, as a new frame is (`write_video`)
+    frame.pict_type = PictureType.NONE
+    return frame
+
+
 PLANES_LINEAR = "planes_linear"
 """`iter_frames` interpolation: OpenCV's bilinear resize straight from the decoder's yuv420p planes, no swscale
 pass (about a third of swscale's cost for a small working frame from HD; close to its FAST_BILINEAR)."""
@@ -367,7 +385,7 @@ def _plane_rows(plane: av.video.plane.VideoPlane) -> np.ndarray:
 
 def write_video(
     path: str | os.PathLike[str],
-    frames: Iterable[np.ndarray],
+    frames: Iterable[np.ndarray] | Iterable[av.VideoFrame],
     fps: float,
     *,
     codec: str = "libx264",
@@ -376,7 +394,8 @@ def write_video(
     frame_format: str = "rgb24",
 ) -> Path:
     """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
-    `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion."""
+    `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion,
+    or with `frame_format="frame"`, yuv420p `av.VideoFrame`s made ready by `encodable`."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
@@ -385,8 +404,11 @@ def write_video(
         for arr in frames:
             if stream is None:
                 stream = c.add_stream(codec, rate=rate)
-                rows = arr.shape[0] * 2 // 3 if frame_format == "yuv420p" else arr.shape[0]
-                stream.width, stream.height = arr.shape[1], rows
+                if isinstance(arr, av.VideoFrame):
+                    stream.width, stream.height = arr.width, arr.height
+                else:
+                    rows = arr.shape[0] * 2 // 3 if frame_format == "yuv420p" else arr.shape[0]
+                    stream.width, stream.height = arr.shape[1], rows
                 stream.pix_fmt = pix_fmt
                 if codec == "libx264":
                     # Blobs are addressed by content, so the same frames must give the same bytes. One encoder
@@ -396,8 +418,13 @@ def write_video(
                     stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
                                       "x264-params": "cpu-independent=1"}
                     stream.codec_context.thread_count = 1
-            frame = _i420_frame(arr) if frame_format == "yuv420p" else av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(arr), format=frame_format)
+            if frame_format == "frame":
+                frame = arr
+                frame.time_base = 1 / rate  # the encoder's, not the source's: the encoder numbers the frames
+            elif frame_format == "yuv420p":
+                frame = _i420_frame(arr)
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=frame_format)
             for packet in stream.encode(frame):
                 c.mux(packet)
         if stream is None:

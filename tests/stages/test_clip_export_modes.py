@@ -108,8 +108,9 @@ def test_reencoding_reads_the_same_frames_seeking_or_not(h264, indexed):
     index = packet_index(h264) if indexed else None  # None: no usable timestamps, decode from the first frame
     got = [(i, a) for frames in clip_frames(h264, index, spans, None) for i, a in frames]
     assert [i for i, _ in got] == [i for s, e in spans for i in range(s, e)]
-    for i, array in got:
-        assert np.array_equal(array, next(a for _, a in iter_frames(h264, start=i, end=i + 1, fmt="yuv420p")))
+    for i, frame in got:
+        assert np.array_equal(frame.to_ndarray(),
+                              next(a for _, a in iter_frames(h264, start=i, end=i + 1, fmt="yuv420p")))
 
 
 def test_an_unknown_mode_fails_naming_the_value():

@@ -9,6 +9,8 @@ this test in four failed.
 
 from __future__ import annotations
 
+import itertools
+
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 
 VIDEO, FRAMES = "sam2_04_coffee_pour.mp4", 287
@@ -25,3 +27,28 @@ def test_a_clip_exports_to_the_same_bytes_every_time(tmp_path, real_videos):
         assert len(rows) == 1 and "error" not in rows[0], rows
         shas.append(rows[0]["clip_sha256"])
     assert len(set(shas)) == 1, shas
+
+
+def test_scaled_frames_encode_as_their_pixels_copied_would(tmp_path, real_videos):
+    """Export hands the scaler's frames to the encoder (`encodable`) instead of copying their pixels into new
+    frames; the bytes must be those of the copies. A decoded frame carries a timestamp in the source's time base and
+    a picture type, which the encoder would otherwise take over."""
+    import av
+    from av.video.frame import PictureType
+    from av.video.reformatter import VideoReformatter
+
+    from physflow.stages.common.video_io import encodable, write_video
+
+    scaler, frames, arrays = VideoReformatter(), [], []
+    with av.open(str(real_videos / VIDEO)) as c:
+        for frame in itertools.islice(c.decode(video=0), 40):
+            assert frame.pts is not None
+            scaled = scaler.reformat(frame, width=456, height=256, format="yuv420p", interpolation="AREA")
+            arrays.append(scaled.to_ndarray())
+            frames.append(scaled)
+    assert frames[0].pict_type == PictureType.I
+    ready = [encodable(f) for f in frames]
+    assert all(f.pts is None and f.pict_type == PictureType.NONE for f in ready)
+    as_frames = write_video(tmp_path / "frames.mp4", ready, 30000 / 1001, frame_format="frame")
+    as_arrays = write_video(tmp_path / "arrays.mp4", arrays, 30000 / 1001, frame_format="yuv420p")
+    assert as_frames.read_bytes() == as_arrays.read_bytes()
