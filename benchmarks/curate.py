@@ -15,7 +15,9 @@
 (f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (not
     the Prefect server's). Unlike wall times they hardly move with the machine's load, so they tell what the
     flow costs against the floor: with the cores fully used, cold / floor cannot exceed
-    floor seconds x cores / cold CPU seconds.
+    floor seconds x cores / cold CPU seconds;
+(g) `physflow curate` itself, cold on a fresh catalog and then warm, each in a process of its own: what a user
+    waits for, the interpreter's start, the imports and the worker processes' shutdown included.
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
 prints the work (seconds summed over shards and items, as one process would spend them) and the wall time (first
 task run's start to the last one's end, from Prefect).
@@ -135,6 +137,7 @@ def main() -> None:
         empty = time.perf_counter() - t0
         floor_between = decode_floor(files, threads)[1:]
         command = _as_command(params.model_copy(update={"catalog": str(Path(tmp) / "catalog-command")}))
+        cli = _cli_runs(folder, Path(tmp) / "catalog-cli")
     passes = (floor_before, floor_between, decode_floor(files, threads)[1:])
     floors = [wall for wall, _ in passes]
     floor = statistics.median(floors)
@@ -162,6 +165,8 @@ def main() -> None:
     print(f"(f) CPU seconds: decode floor {floor_cpu:.2f} (median); as a command, cold {command[2]:.2f} "
           f"= {command[2] / floor_cpu:.2f} x the floor's, warm {command[3]:.2f}; with all {cores} cores busy "
           f"cold / floor could reach {floor * cores / command[2]:.3f} at this floor")
+    print(f"(g) `physflow curate` end to end (a fresh process each, its start and imports included): cold {cli[0]:.2f} s, "
+          f"warm {cli[1]:.2f} s")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
 
 
@@ -176,6 +181,21 @@ def _as_command(params: object) -> tuple[float, float, float, float]:
                          env=env, capture_output=True, text=True, timeout=1800, check=True).stdout
     cold, warm, cold_cpu, warm_cpu = json.loads(out.strip().splitlines()[-1])
     return cold, warm, cold_cpu, warm_cpu
+
+
+def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:
+    """Seconds of `physflow curate FOLDER` on a fresh catalog, then again (warm), each a process of its own, as a
+    user runs it (the benchmark's settings are the command's defaults)."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    command = [str(Path(sys.executable).with_name("physflow")), "--catalog", str(catalog), "curate", str(folder)]
+    seconds = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run(command, env=env, capture_output=True, timeout=1800, check=True)
+        seconds.append(time.perf_counter() - t0)
+    return seconds[0], seconds[1]
 
 
 def _command_run(params_json: str) -> None:

@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
-from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, start_workers
+from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, workers_on_first_work
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 from physflow.stages.curate_filter import FilterConfig, FilterStage
 from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage
-from physflow.stages.ingest import IngestConfig
+from physflow.stages.ingest import IngestConfig, IngestStage
 
 
 class CurateParams(BaseModel):
@@ -51,21 +51,23 @@ def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
-    start_workers(AnalyzeStage, ExportStage)  # they run on worker processes: started while ingest works
-    ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog,
-                                           shard_size=params.shard_size, ingest=params.ingest))
-    videos = _unique_videos(_rows(catalog, ingested))
-    readable = [v for v in videos if not v.get("error")]
-    analyzed = run_jobs(plan(AnalyzeStage, params.analyze, readable, keys=[_video_key(v) for v in readable],
-                             catalog=catalog, shard_size=params.shard_size))
-    measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
-    clips = [row for _, rows in measured for row in rows]
-    deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, {v["video_id"] for v in videos}))
-    links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
-    filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
-    decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
-    exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
-                                     {v["video_id"]: v["uri"] for v in videos}))
+    # Analysis and export run on worker processes, started as soon as ingest or they have work to do (new
+    # videos: their start overlaps ingest); a run with nothing for them to compute starts none.
+    with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]):
+        ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog,
+                                               shard_size=params.shard_size, ingest=params.ingest))
+        videos = _unique_videos(_rows(catalog, ingested))
+        readable = [v for v in videos if not v.get("error")]
+        analyzed = run_jobs(plan(AnalyzeStage, params.analyze, readable, keys=[_video_key(v) for v in readable],
+                                 catalog=catalog, shard_size=params.shard_size))
+        measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
+        clips = [row for _, rows in measured for row in rows]
+        deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, {v["video_id"] for v in videos}))
+        links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
+        filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
+        decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
+        exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
+                                         {v["video_id"]: v["uri"] for v in videos}))
     files = {r["clip_id"]: r for r in _rows(catalog, exported)}
     summary = _summary(videos, clips, links=links, decisions=decisions, files=files, analyzed=analyzed,
                        seconds=time.perf_counter() - start)

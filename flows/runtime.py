@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import logging
 import multiprocessing as mp
@@ -308,11 +309,36 @@ def _cores_each(workers: int) -> int:
 
 def start_workers(*stages: type[Stage[Any, Any]]) -> None:
     """Start the worker processes now, in the background, with the modules of `stages` (the CPU-bound stages
-    the flow will run) imported (a flow calls this before its first stages, so the workers' start overlaps that
-    work); only under Prefect's thread pool, where CPU-bound stages use them."""
-    if _on_thread_pool():
+    the flow will run) imported, unless they run already; only under Prefect's thread pool, where CPU-bound
+    stages use them."""
+    if _on_thread_pool() and _POOL is None:
         modules = [s.__module__ for s in stages]
         threading.Thread(target=_spawn_workers, args=(modules,), name="physflow-start-workers", daemon=True).start()
+
+
+@dataclasses.dataclass
+class _WorkersOnWork:
+    stages: tuple[type[Stage[Any, Any]], ...]
+    triggers: tuple[type[Stage[Any, Any]], ...]
+    started: bool = False
+
+
+_WORKERS_ON_WORK: contextvars.ContextVar[_WorkersOnWork | None] = contextvars.ContextVar(
+    "physflow_workers_on_work", default=None)
+
+
+@contextlib.contextmanager
+def workers_on_first_work(*stages: type[Stage[Any, Any]],
+                          early: Sequence[type[Stage[Any, Any]]] = ()) -> Iterator[None]:
+    """Within the block, the first `run_jobs` with a job of `stages` or of the `early` stages to compute starts
+    the worker processes for `stages` (`start_workers`). With a flow's first stage as `early` (ingest: new
+    videos), their start (about a second of imports) overlaps it; a run with nothing for them to compute starts
+    none, nor waits for them at exit."""
+    token = _WORKERS_ON_WORK.set(_WorkersOnWork(stages, (*stages, *early)))
+    try:
+        yield
+    finally:
+        _WORKERS_ON_WORK.reset(token)
 
 
 def _spawn_workers(modules: Sequence[str]) -> None:
@@ -363,6 +389,11 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         complete = registered is None and \
             catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
         pending[i] = job, complete
+    on_work = _WORKERS_ON_WORK.get()
+    if on_work and not on_work.started and any(
+            job.stage_cls in on_work.triggers and not complete for job, complete in pending.values()):
+        on_work.started = True
+        start_workers(*on_work.stages)
     for root, catalog in catalogs.items():  # shards with nothing to reuse skip their own lookup
         computed = [i for i, (job, complete) in pending.items() if job.catalog_root == root and not complete]
         for k in _without_reuse(catalog, [pending[i][0] for i in computed]):

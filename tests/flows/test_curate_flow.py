@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from physflow.data_catalog import Catalog
+from physflow.flows import runtime
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.clip_export import ExportConfig
 from physflow.stages.common import video_io
@@ -82,16 +83,42 @@ def test_kept_clips_are_h264_files_readable_by_the_consumer_query(curated):
         assert 0 < info.n_frames <= 60 and Path(row["uri"]).exists()
 
 
-def test_warm_rerun_is_cached_and_opens_no_video(curated):
+def test_warm_rerun_is_cached_and_opens_no_video(curated, monkeypatch):
+    """... and starts no worker process: a warm command would otherwise start them (about a second of imports)
+    and wait for them at exit."""
     params, cold = curated
     opened = video_io.OPEN_COUNT
+    started: list[tuple[type, ...]] = []
+    monkeypatch.setattr(runtime, "start_workers", lambda *stages: started.append(stages))
     state = curate_flow(params, return_state=True)
     warm = state.result()
-    assert video_io.OPEN_COUNT == opened
+    assert video_io.OPEN_COUNT == opened and started == []
     states = _task_states(state.state_details.flow_run_id, warm.refs)
     assert states and set(states) == {"Cached"}, states
     assert [r.key for r in warm.refs] == [r.key for r in cold.refs]
     assert warm.summary["kept"] == cold.summary["kept"]
+
+
+def test_a_run_with_new_videos_starts_the_workers_at_ingest(real_videos, tmp_path, monkeypatch):
+    """The worker processes start once, when ingest has a video to probe (before anything is registered), so
+    their start overlaps it."""
+    from physflow.stages.analyze import AnalyzeStage
+    from physflow.stages.clip_export import ExportStage
+
+    folder, catalog = tmp_path / "videos", tmp_path / "catalog"
+    folder.mkdir()
+    shutil.copy(real_videos / "decord_flipping_a_pancake.mkv", folder)
+    started: list[tuple[tuple[type, ...], int]] = []
+    real_start = runtime.start_workers
+
+    def record(*stages: type) -> None:
+        started.append((stages, len(Catalog(catalog).registered())))
+        real_start(*stages)
+
+    monkeypatch.setattr(runtime, "start_workers", record)
+    result = curate_flow(_params([folder], catalog))
+    assert result.summary["kept"] >= 1
+    assert started == [((AnalyzeStage, ExportStage), 0)]
 
 
 def test_each_shard_publishes_its_stats_in_its_own_task_run(curated):
