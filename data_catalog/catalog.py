@@ -290,6 +290,12 @@ class Catalog:
         trusted = self.trusted_artifacts()
         return None if trusted is None else set(trusted)
 
+    def registry_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """(size, mtime_ns) of the registry's files and of the seal, None for one absent: it changes whenever the
+        registry or the seal does."""
+        files = (self.db_path, self.db_path.with_name(f"{self.db_path.name}.wal"), self.root.local_path(sealing.SEAL_FILE))
+        return tuple(_file_stamp(path) for path in files)
+
     def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
         stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
@@ -602,6 +608,14 @@ class _Attached(threading.local):
 _ATTACHED = _Attached()
 _ALIASES = itertools.count()
 _FORKED: list[duckdb.DuckDBPyConnection] = []  # instances a fork inherited: never closed (their threads are gone)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 @contextlib.contextmanager

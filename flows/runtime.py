@@ -376,7 +376,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     for i, job in enumerate(jobs):
         if job.catalog_root not in catalogs:
             catalogs[job.catalog_root] = Catalog(job.catalog_root)
-            trusted[job.catalog_root] = catalogs[job.catalog_root].trusted_artifacts()
+            trusted[job.catalog_root] = _trusted_in_run(catalogs[job.catalog_root])
         catalog, registered = catalogs[job.catalog_root], trusted[job.catalog_root]
         row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
@@ -424,6 +424,26 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
         catalogs[root].seal()
     return [refs[i] for i in range(len(jobs))]
+
+
+_TRUSTED: dict[str, tuple[str, tuple[Any, ...], dict[str, dict[str, Any]] | None]] = {}
+
+
+def _trusted_in_run(catalog: Catalog) -> dict[str, dict[str, Any]] | None:
+    """`Catalog.trusted_artifacts`, checked once per flow run while neither the registry nor the seal changes: the
+    later stages of a warm run skip the registry read and the scan of every artifact and blob file (each artifact
+    a stage reads is still checked against its file's size and time). A new run scans again, so a file lost
+    between runs is found."""
+    run = _flow_run_id()
+    stamp = catalog.registry_stamp()
+    root = str(catalog.root.uri)
+    known = _TRUSTED.get(root)
+    if run is not None and known is not None and known[:2] == (run, stamp):
+        return known[2]
+    trusted = catalog.trusted_artifacts()
+    if run is not None:
+        _TRUSTED[root] = (run, stamp, trusted)
+    return trusted
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:

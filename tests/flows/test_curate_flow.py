@@ -85,14 +85,17 @@ def test_kept_clips_are_h264_files_readable_by_the_consumer_query(curated):
 
 def test_warm_rerun_is_cached_and_opens_no_video(curated, monkeypatch):
     """... and starts no worker process: a warm command would otherwise start them (about a second of imports)
-    and wait for them at exit."""
+    and wait for them at exit. The catalog's seal is checked once for the run's five stages."""
     params, cold = curated
     opened = video_io.OPEN_COUNT
     started: list[tuple[type, ...]] = []
     monkeypatch.setattr(runtime, "start_workers", lambda *stages: started.append(stages))
+    checks: list[int] = []
+    trusted_artifacts = Catalog.trusted_artifacts
+    monkeypatch.setattr(Catalog, "trusted_artifacts", lambda self: checks.append(1) or trusted_artifacts(self))
     state = curate_flow(params, return_state=True)
     warm = state.result()
-    assert video_io.OPEN_COUNT == opened and started == []
+    assert video_io.OPEN_COUNT == opened and started == [] and checks == [1]
     states = _task_states(state.state_details.flow_run_id, warm.refs)
     assert states and set(states) == {"Cached"}, states
     assert [r.key for r in warm.refs] == [r.key for r in cold.refs]
