@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 
 import av
 from av.video.reformatter import VideoReformatter
@@ -26,10 +26,11 @@ area-averaged to 456x256 measured 45.8 dB PSNR (luma) and bilinear ones 42.2 dB,
 
 
 def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: Sequence[tuple[int, int]],
-                width: int | None) -> Iterator[Frames]:
+                width: int | None, encoded: Container[int] | None = None) -> Iterator[Frames]:
     """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame at the export size)
     pairs; consume each before asking for the next. Each frame is its own (never a buffer the decoder reuses),
-    ready for the encoder (`encodable`)."""
+    ready for the encoder (`encodable`). With `encoded`, the frame numbers the caller will encode, the others in
+    the spans come as None (decoded, not scaled: dropped to a lower frame rate, or past a clip's most frames)."""
     with open_video(path) as c:
         v = c.streams.video[0]
         configure_decoder(v)
@@ -39,6 +40,8 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
         starts = [start for start, _ in spans]
 
         def wanted(i: int) -> bool:
+            if encoded is not None:
+                return i in encoded
             k = bisect.bisect_right(starts, i) - 1
             return k >= 0 and i < spans[k][1]
 

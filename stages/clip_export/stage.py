@@ -106,19 +106,26 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
                   width: int, src_fps: float, out_fps: float) -> Iterable[Row]:
         """All the clips of one video from one decoder that jumps to the keyframe before each clip."""
         spans = [(c["start_frame"], c["end_frame"]) for c in clips]
-        for clip, frames in zip(clips, clip_frames(uri, index, spans, width or None), strict=True):
+        encoded = [self._encoded(start, end, src_fps, out_fps) for start, end in spans]
+        decoded = clip_frames(uri, index, spans, width or None, {i for numbers in encoded for i in numbers})
+        for clip, numbers, frames in zip(clips, encoded, decoded, strict=True):
             start, end = clip["start_frame"], clip["end_frame"]
-            last = [start - 1]
-            kept = (a for i, a in _track(frames, last) if _keep_frame(i - start, src_fps, out_fps))
+            last, chosen = [start - 1], set(numbers)
             # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
-            # inside the encoder gave different bytes for the same frames depending on buffer alignment.
-            path = _write(tmp / "clip.mp4", itertools.islice(kept, self.config.max_frames), out_fps, self.config.crf)
-            for _ in _track(frames, last):  # the frames past max_frames: is the clip whole?
-                pass
+            # inside the encoder gave different bytes for the same frames depending on buffer alignment. The
+            # frames not encoded are still read to the clip's end: is the clip whole?
+            path = _write(tmp / "clip.mp4", (a for i, a in _track(frames, last) if i in chosen), out_fps,
+                          self.config.crf)
             if path is None or last[0] + 1 < end:
                 yield {**_ids(clip), "error": f"export failed: video ended before frame {end}"}
             else:
                 yield self._row(blobs, clip, path, REENCODE)
+
+    def _encoded(self, start: int, end: int, src_fps: float, out_fps: float) -> list[int]:
+        """The source frames of [start, end) that a re-encoded clip holds: those starting an output frame at the
+        target rate, the first `max_frames` of them."""
+        kept = (i for i in range(start, end) if _keep_frame(i - start, src_fps, out_fps))
+        return list(itertools.islice(kept, self.config.max_frames))
 
     def _row(self, blobs: BlobStore, clip: Row, path: Path, mode: str) -> Row:
         uri, sha = blobs.put_file(path, "mp4")

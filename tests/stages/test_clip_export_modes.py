@@ -117,3 +117,22 @@ def test_an_unknown_mode_fails_naming_the_value():
     with pytest.raises(ValidationError, match="fast") as err:
         ExportConfig(mode="fast")
     assert "mode" in str(err.value)
+
+
+def test_a_resampled_capped_clip_holds_the_frames_due(tmp_path, h264):
+    """At half the source rate and at most 12 frames, a 40-frame clip holds source frames 5, 7, ..., 27: only
+    those are scaled and encoded, and the rest are still read to tell that the clip is whole."""
+    clips = [{"clip_id": "v:5-45", "video_id": "v", "start_frame": 5, "end_frame": 45, "width": W, "height": H,
+              "fps": float(FPS), "keep": True}]
+    stage = ExportStage(ExportConfig(mode="reencode", fps=FPS / 2, max_frames=12))
+    assert stage._encoded(5, 45, FPS, FPS / 2) == list(range(5, 29, 2))
+    row = stage.run([ExportItem(root=str(tmp_path / "catalog"), uri=str(h264), clips=clips)]).to_pylist()[0]
+    assert row["error"] is None, row
+    frames, source = _decoded(tmp_path, row), _source(h264)
+    assert len(frames) == 12
+    for frame, i in zip(frames, range(5, 29, 2), strict=True):
+        errors = [np.abs(frame.astype(int) - source[j]).mean() for j in range(N)]
+        assert int(np.argmin(errors)) == i
+    short = ExportStage(ExportConfig(mode="reencode", fps=FPS / 2)).run(
+        [ExportItem(root=str(tmp_path / "catalog"), uri=str(h264), clips=[{**clips[0], "end_frame": N + 5}])])
+    assert "video ended before frame 65" in short.to_pylist()[0]["error"]
