@@ -7,7 +7,6 @@ or repeated timestamps) the video is decoded from its first frame.
 
 from __future__ import annotations
 
-import bisect
 import os
 from collections.abc import Callable, Container, Iterator, Sequence
 
@@ -16,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import _i420_frame, configure_decoder, encodable, open_video
+from physflow.stages.common.video_io import _i420_frame, configure_decoder, open_video
 
 Frames = Iterator[tuple[int, av.VideoFrame | None]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
@@ -29,7 +28,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
                 width: int | None, encoded: Container[int] | None = None) -> Iterator[Frames]:
     """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame at the export size)
     pairs; consume each before asking for the next. Each frame is its own (never a buffer the decoder reuses),
-    ready for the encoder (`encodable`). With `encoded`, the frame numbers the caller will encode, the others in
+    for the encoder (`write_video` frames). With `encoded`, the frame numbers the caller will encode, the others in
     the spans come as None (decoded, not scaled: dropped to a lower frame rate, or past a clip's most frames)."""
     with open_video(path) as c:
         v = c.streams.video[0]
@@ -37,13 +36,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
         height = max(2, round(v.codec_context.height * width / v.codec_context.width / 2) * 2) if width else None
         scaler = VideoReformatter()  # one swscale context for the video, not one per frame
         rank = index.frame_of if index is not None else None
-        starts = [start for start, _ in spans]
-
-        def wanted(i: int) -> bool:
-            if encoded is not None:
-                return i in encoded
-            k = bisect.bisect_right(starts, i) - 1
-            return k >= 0 and i < spans[k][1]
+        wanted = encoded if encoded is not None else {i for start, end in spans for i in range(start, end)}
 
         def decoded() -> Frames:
             """Numbered frames; those outside every span (before a clip, between clips) are not scaled (None)."""
@@ -51,7 +44,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
                 if rank is not None and frame.pts not in rank:
                     raise ValueError(f"decoded a frame whose timestamp {frame.pts} no packet has")
                 i = rank[frame.pts] if rank is not None else order
-                yield i, _scaled(scaler, frame, width, height) if wanted(i) else None
+                yield i, _scaled(scaler, frame, width, height) if i in wanted else None
 
         def from_keyframe(keyframe: int) -> Frames:
             if index is not None:
@@ -109,9 +102,9 @@ class _Reader:
 
 
 def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> av.VideoFrame:
-    """The frame at the export size in yuv420p, a frame of its own ready for the encoder (`encodable`), its pixels
-    never copied. Through a reformatter kept for the video: a frame's own `reformat(width=...)` sets up a new
+    """The frame at the export size in yuv420p, a frame of its own for the encoder (`write_video` frames), its
+    pixels never copied. Through a reformatter kept for the video: a frame's own `reformat(width=...)` sets up a new
     swscale context each time (about 40% of the scaling cost from HD), for the same pixels. A source frame already
     in that size and format comes back from the scaler as itself, the decoder's: it is copied, not touched."""
     out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER)
-    return _i420_frame(out.to_ndarray()) if out is frame else encodable(out)
+    return _i420_frame(out.to_ndarray()) if out is frame else out

@@ -156,7 +156,7 @@ def _track(frames: Iterator[tuple[int, av.VideoFrame | None]], last: list[int]
 
 
 def _write(path: Path, frames: Iterator[av.VideoFrame], fps: float, crf: int) -> Path | None:
-    """An H.264 MP4 of yuv420p frames (`video_io.encodable`), or None when there are none."""
+    """An H.264 MP4 of yuv420p frames of their own (`video_io.write_video` frames), or None when there are none."""
     try:
         return write_video(path, frames, fps, crf=crf, frame_format="frame")
     except ValueError as exc:

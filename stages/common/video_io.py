@@ -295,9 +295,9 @@ def encodable(frame: av.VideoFrame) -> av.VideoFrame:
     """A yuv420p frame that a scaler made (a frame of its own, not the decoder's), ready to encode as a new
     picture without copying its pixels: row padding filled as `_i420_frame` fills it, and no timing or picture type
     from the source (the encoder takes a decoder's picture type as a forced frame type, and would rescale its
-    timestamps from the source's time base). A frame with side
-    data (captions, user data), which the encoder would carry into the stream and PyAV cannot drop, is copied into
-    a new frame instead."""
+    timestamps from the source's time base). A frame with side data (captions, user data), which the encoder would
+    carry into the stream and PyAV cannot drop, is copied into a new frame instead. `write_video` applies it to the
+    frames it is given; applied twice, it changes nothing more."""
     if len(frame.side_data):
         return _i420_frame(frame.to_ndarray())
     for plane in frame.planes:
@@ -395,7 +395,8 @@ def write_video(
 ) -> Path:
     """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
     `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion,
-    or with `frame_format="frame"`, yuv420p `av.VideoFrame`s made ready by `encodable`."""
+    or with `frame_format="frame"`, yuv420p `av.VideoFrame`s of their own (a scaler's, not a decoder's, whose
+    buffers it still uses), made ready in place (`encodable`)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
@@ -419,7 +420,7 @@ def write_video(
                                       "x264-params": "cpu-independent=1"}
                     stream.codec_context.thread_count = 1
             if frame_format == "frame":
-                frame = arr
+                frame = encodable(arr)
                 frame.time_base = 1 / rate  # the encoder's, not the source's: the encoder numbers the frames
             elif frame_format == "yuv420p":
                 frame = _i420_frame(arr)
