@@ -105,25 +105,30 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     def _reencode(self, clips: list[Row], *, blobs: BlobStore, tmp: Path, uri: str, index: PacketIndex | None,
                   width: int, src_fps: float, out_fps: float) -> Iterable[Row]:
         """All the clips of one video from one decoder that jumps to the keyframe before each clip."""
-        spans = [(c["start_frame"], c["end_frame"]) for c in clips]
-        encoded = [self._encoded(start, end, src_fps, out_fps) for start, end in spans]
+        for clip in clips:
+            if clip["end_frame"] <= clip["start_frame"]:
+                yield {**_ids(clip), "error": f"export failed: no frames in [{clip['start_frame']}, {clip['end_frame']})"}
+        clips = [c for c in clips if c["end_frame"] > c["start_frame"]]
+        encoded = [self._encoded(c["start_frame"], c["end_frame"], src_fps, out_fps) for c in clips]
+        # A clip is read to its last encoded frame: frames past `max_frames` are never decoded (at 60 fps a
+        # 10-second clip is twice the default 300 frames), those dropped to a lower rate only where they lie
+        # between encoded ones.
+        spans = [(numbers[0], numbers[-1] + 1) for numbers in encoded]
         decoded = clip_frames(uri, index, spans, width or None, {i for numbers in encoded for i in numbers})
         for clip, numbers, frames in zip(clips, encoded, decoded, strict=True):
-            start, end = clip["start_frame"], clip["end_frame"]
-            last, chosen = [start - 1], set(numbers)
+            last, chosen = [numbers[0] - 1], set(numbers)
             # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
-            # inside the encoder gave different bytes for the same frames depending on buffer alignment. The
-            # frames not encoded are still read to the clip's end: is the clip whole?
+            # inside the encoder gave different bytes for the same frames depending on buffer alignment.
             path = _write(tmp / "clip.mp4", (a for i, a in _track(frames, last) if i in chosen), out_fps,
                           self.config.crf)
-            if path is None or last[0] + 1 < end:
-                yield {**_ids(clip), "error": f"export failed: video ended before frame {end}"}
+            if path is None or last[0] < numbers[-1]:
+                yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
             else:
                 yield self._row(blobs, clip, path, REENCODE)
 
     def _encoded(self, start: int, end: int, src_fps: float, out_fps: float) -> list[int]:
         """The source frames of [start, end) that a re-encoded clip holds: those starting an output frame at the
-        target rate, the first `max_frames` of them."""
+        target rate, the first `max_frames` of them (never none: the first frame always starts one)."""
         kept = (i for i in range(start, end) if _keep_frame(i - start, src_fps, out_fps))
         return list(itertools.islice(kept, self.config.max_frames))
 

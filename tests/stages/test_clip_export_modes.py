@@ -121,7 +121,7 @@ def test_an_unknown_mode_fails_naming_the_value():
 
 def test_a_resampled_capped_clip_holds_the_frames_due(tmp_path, h264):
     """At half the source rate and at most 12 frames, a 40-frame clip holds source frames 5, 7, ..., 27: only
-    those are scaled and encoded, and the rest are still read to tell that the clip is whole."""
+    those are scaled and encoded; a clip without a cap that runs past the video's end is an error row."""
     clips = [{"clip_id": "v:5-45", "video_id": "v", "start_frame": 5, "end_frame": 45, "width": W, "height": H,
               "fps": float(FPS), "keep": True}]
     stage = ExportStage(ExportConfig(mode="reencode", fps=FPS / 2, max_frames=12))
@@ -136,3 +136,24 @@ def test_a_resampled_capped_clip_holds_the_frames_due(tmp_path, h264):
     short = ExportStage(ExportConfig(mode="reencode", fps=FPS / 2)).run(
         [ExportItem(root=str(tmp_path / "catalog"), uri=str(h264), clips=[{**clips[0], "end_frame": N + 5}])])
     assert "video ended before frame 65" in short.to_pylist()[0]["error"]
+
+
+def test_a_capped_clip_is_read_only_to_its_last_encoded_frame(tmp_path, h264, monkeypatch):
+    """Frames past `max_frames` are never decoded: capped at 12 frames, the clip [5, 70) reads source frames 5-16
+    and nothing after, and it exports although the video ends (at frame 60) before the clip's end."""
+    from physflow.stages.clip_export import stage as export_stage
+
+    read: list[int] = []
+
+    def reading(*args, **kwargs):
+        for frames in clip_frames(*args, **kwargs):
+            yield ((read.append(i), (i, frame))[1] for i, frame in frames)
+
+    monkeypatch.setattr(export_stage, "clip_frames", reading)
+    clips = [{"clip_id": "v:5-70", "video_id": "v", "start_frame": 5, "end_frame": N + 10, "width": W, "height": H,
+              "fps": float(FPS), "keep": True}]
+    row = ExportStage(ExportConfig(mode="reencode", max_frames=12)).run(
+        [ExportItem(root=str(tmp_path / "catalog"), uri=str(h264), clips=clips)]).to_pylist()[0]
+    assert row["error"] is None, row
+    assert read == list(range(5, 17))
+    assert len(_decoded(tmp_path, row)) == 12
