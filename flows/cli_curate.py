@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
                                                     help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
         shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,
-        width: Annotated[int | None, typer.Option(help="Working width in px for the analysis decode.")] = None,
+        width: Annotated[int | None, typer.Option(help="Working size in px for the analysis decode (the longer side).")] = None,
         threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
         min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,
         max_clip_s: Annotated[float | None, typer.Option(help="Longest clip window in seconds.")] = None,

@@ -13,7 +13,11 @@ from physflow.stages.common.video_io import PLANES_LINEAR
 class AnalyzeConfig(StageConfig):
     """One decode pass per video at a working resolution, feeding shot detection and every per-frame measure."""
 
-    width: int = Field(256, ge=64, le=1920, description="Working width in px the frames are decoded at (aspect kept).")
+    width: int = Field(
+        256, ge=64, le=1920,
+        description="Working size in px the frames are decoded at: their width, or their height when taller than "
+        "wide (aspect kept), so that a portrait video is measured at the scale of its landscape turn.",
+    )
     threads: int = Field(0, ge=0, le=64, description="Decoder threads per video (0: FFmpeg chooses).")
     prefetch: int = Field(
         8, ge=0, le=256,

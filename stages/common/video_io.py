@@ -323,8 +323,10 @@ def iter_frames(
     threads: int = 0,
     interpolation: str | None = None,
     deblock: bool = True,
+    long_side: bool = False,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept).
+    """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept), or with
+    `long_side` to `width` on the longer side (a frame taller than wide gets that height).
 
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
     `threads` sets the decoder's thread count (0: this process's budget, see `set_decoder_threads`);
@@ -345,7 +347,10 @@ def iter_frames(
         height = None
         if width:
             w0, h0 = v.codec_context.width, v.codec_context.height
-            height = max(2, round(h0 * width / w0 / 2) * 2)
+            if long_side and h0 > w0:
+                width, height = max(2, round(w0 * width / h0 / 2) * 2), width
+            else:
+                height = max(2, round(h0 * width / w0 / 2) * 2)
         for i, frame in enumerate(c.decode(v)):
             if i < start:
                 continue

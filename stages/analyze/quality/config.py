@@ -16,7 +16,7 @@ class QualityConfig(StageConfig):
         description="Frames per second blur, pHash, motion and camera are measured on (None: every frame); "
         "luma and shot detection always read every frame.",
     )
-    flow_width: int = Field(160, ge=32, le=1024, description="Width in px of the grey frames DIS optical flow runs on.")
+    flow_width: int = Field(160, ge=32, le=1024, description="Longer side in px of the grey frames DIS optical flow runs on.")
     flow_every: int = Field(1, ge=1, le=30, description="Optical flow on every n-th consecutive frame pair.")
     texture_min: float = Field(
         40.0, ge=0.0, le=2000.0, description="Sobel gradient magnitude (grey 0-255) above which a pixel's flow counts."

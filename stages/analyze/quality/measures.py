@@ -161,12 +161,13 @@ class FrameMeasures:
         return luma
 
     def _small(self, index: int, gray: np.ndarray) -> np.ndarray:
-        """`gray` at the flow width (the last one is kept: at full rate each frame is resized once)."""
+        """`gray` at the flow width on its longer side (the last one is kept: at full rate each frame is resized
+        once)."""
         if self._prev_small is not None and self._prev_small[0] == index:
             return self._prev_small[1]
         h, w = gray.shape
-        fw = min(self.config.flow_width, w)
-        small = cv2.resize(gray, (fw, max(8, round(h * fw / w))), interpolation=cv2.INTER_AREA)
+        scale = min(1.0, self.config.flow_width / max(h, w))  # the longer side at flow_width, never up
+        small = cv2.resize(gray, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
         self._prev_small = (index, small)
         self._flow_size = small.shape
         return small

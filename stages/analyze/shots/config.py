@@ -21,7 +21,7 @@ class ShotsConfig(StageConfig):
     )
     width: int = Field(
         128, ge=16, le=1920,
-        description="Width in px of the frames the detector compares (area-averaged from the working width; "
+        description="Longer side in px of the frames the detector compares (area-averaged from the working size; "
         "the cut decisions on the shared real videos are the same as at 256 px).",
     )
     min_shot_s: float = Field(0.5, ge=0.0, le=60.0, description="Shortest shot in seconds (no cut sooner).")

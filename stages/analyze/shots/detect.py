@@ -65,11 +65,13 @@ class ShotDetector:
 
 
 def shots_frame(bgr: np.ndarray, width: int) -> np.ndarray:
-    """The frame shot detection compares: `bgr` area-averaged down to `width` px (aspect kept; never up)."""
+    """The frame shot detection compares: `bgr` area-averaged down to `width` px on its longer side (aspect kept;
+    never up)."""
     h, w = bgr.shape[:2]
-    if w <= width:
+    if max(h, w) <= width:
         return bgr
-    return cv2.resize(bgr, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    scale = width / max(h, w)
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def _ramp(steps: np.ndarray, frames: int) -> bool:
