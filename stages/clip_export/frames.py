@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import _i420_frame, configure_decoder, open_video
+from physflow.stages.common.video_io import _i420_frame, _rotation, configure_decoder, open_video, turned
 
 Frames = Iterator[tuple[int, av.VideoFrame | None]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
@@ -29,7 +29,8 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
     """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame at the export size)
     pairs; consume each before asking for the next. Each frame is its own (never a buffer the decoder reuses),
     for the encoder (`write_video` frames). With `encoded`, the frame numbers the caller will encode, the others in
-    the spans come as None (decoded, not scaled: dropped to a lower frame rate, or past a clip's most frames)."""
+    the spans come as None (decoded, not scaled: dropped to a lower frame rate). Frames come upright, turned as
+    a player shows them (the source's display rotation); `width` is the width before the turn."""
     with open_video(path) as c:
         v = c.streams.video[0]
         configure_decoder(v)
@@ -44,7 +45,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
                 if rank is not None and frame.pts not in rank:
                     raise ValueError(f"decoded a frame whose timestamp {frame.pts} no packet has")
                 i = rank[frame.pts] if rank is not None else order
-                yield i, _scaled(scaler, frame, width, height) if i in wanted else None
+                yield i, _upright(_scaled(scaler, frame, width, height), _rotation(frame)) if i in wanted else None
 
         def from_keyframe(keyframe: int) -> Frames:
             if index is not None:
@@ -108,3 +109,8 @@ def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, h
     in that size and format comes back from the scaler as itself, the decoder's: it is copied, not touched."""
     out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER)
     return _i420_frame(out.to_ndarray()) if out is frame else out
+
+
+def _upright(frame: av.VideoFrame, clockwise: int) -> av.VideoFrame:
+    """A scaled yuv420p frame turned clockwise as a player shows it (a new frame), or itself when not turned."""
+    return _i420_frame(turned(frame.to_ndarray(), clockwise, i420=True)) if clockwise else frame

@@ -21,7 +21,7 @@ from physflow.stages.base import Stage
 from physflow.stages.clip_export.config import COPY, REENCODE, TARGET_CODEC, ExportConfig
 from physflow.stages.clip_export.frames import clip_frames
 from physflow.stages.clip_export.remux import PacketIndex, copy_clip, packet_index
-from physflow.stages.common.video_io import write_video
+from physflow.stages.common.video_io import display_rotation, write_video
 
 Row = dict[str, Any]
 
@@ -39,8 +39,9 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     name = "clip_export"
     # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout;
     # 4: keyframe-aligned clips of the target codec and size are stream-copied, `export_mode` says which;
-    # 5: frames area-averaged to the export size (frames.SCALER), not bilinear
-    VERSION = 5
+    # 5: frames area-averaged to the export size (frames.SCALER), not bilinear; 6: frames turned upright by the
+    # source's display rotation (a phone's portrait video was exported lying on its side)
+    VERSION = 6
     Config = ExportConfig
     table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
@@ -71,9 +72,14 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         width = _out_width(first.get("width") or 0, first.get("height") or 0, self.config.short_side)
         index = packet_index(item.uri)  # headers only; tells keyframes and where to seek
         reencode: list[Row] = []
+        rotation: int | None = None  # read (one frame decoded) once a clip could be copied
         with tempfile.TemporaryDirectory(prefix="physflow-export-") as tmp:
             for clip in clips:
                 blocker = self._copy_blocker(index, clip, width, out_fps < src_fps)
+                if blocker is None:
+                    rotation = display_rotation(item.uri) if rotation is None else rotation
+                    # a copy keeps the frames as stored: a turned source is re-encoded upright instead
+                    blocker = f"source is shown turned by {rotation} degrees" if rotation else None
                 if blocker is None:
                     path = copy_clip(item.uri, index, clip["start_frame"], clip["end_frame"], Path(tmp) / "clip.mp4")
                     yield self._row(blobs, clip, path, COPY)

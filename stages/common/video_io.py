@@ -204,6 +204,35 @@ def _rotation(frame: av.VideoFrame) -> int:
     return round(-angle) % 360
 
 
+def display_rotation(path: str | os.PathLike[str]) -> int:
+    """Clockwise rotation in degrees a player applies to a video's frames (its display matrix; phones film
+    upright video as turned landscape frames): 0 when none, or when no frame decodes."""
+    with open_video(path) as c:
+        for frame in c.decode(c.streams.video[0]):
+            return _rotation(frame)
+    return 0
+
+
+def turned(arr: np.ndarray, clockwise: int, *, i420: bool = False) -> np.ndarray:
+    """`arr` (H x W or H x W x C, or with `i420` an (H * 3 / 2) x W planar yuv420p array) turned clockwise by 0,
+    90, 180 or 270 degrees, as a player shows it."""
+    import cv2  # here: the CLI imports this module, and only frame work needs OpenCV
+
+    if clockwise % 360 == 0:
+        return arr
+    code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[clockwise % 360]
+    if not i420:
+        return cv2.rotate(arr, code)
+    h, w = arr.shape[0] * 2 // 3, arr.shape[1]
+    y = cv2.rotate(arr[:h], code)
+    out = np.empty((y.shape[0] * 3 // 2, y.shape[1]), np.uint8)
+    out[: y.shape[0]] = y
+    chroma = out[y.shape[0]:].reshape(2, y.shape[0] // 2, y.shape[1] // 2)
+    for k, plane in enumerate(arr[h:].reshape(2, h // 2, w // 2)):
+        chroma[k] = cv2.rotate(plane, code)
+    return out
+
+
 def probe(path: str | os.PathLike[str], decode: str = "full", container_name: str | None = None,
           frame_rate: float = DEFAULT_FRAME_RATE) -> VideoInfo:
     """Facts about one video. `decode`: "full" decodes every frame (exact count, finds corruption
@@ -281,8 +310,7 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     different bytes from one process to the next."""
     h, w = arr.shape[0] * 2 // 3, arr.shape[1]
     y = arr[:h]
-    u = arr[h:h + h // 4].reshape(h // 2, w // 2)
-    v = arr[h + h // 4:].reshape(h // 2, w // 2)
+    u, v = arr[h:].reshape(2, h // 2, w // 2)  # each chroma plane's rows run on, two to a row of the array
     frame = av.VideoFrame(w, h, "yuv420p")
     for plane, data in zip(frame.planes, (y, u, v), strict=True):
         rows = _plane_rows(plane)
@@ -324,9 +352,11 @@ def iter_frames(
     interpolation: str | None = None,
     deblock: bool = True,
     long_side: bool = False,
+    upright: bool = False,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept), or with
-    `long_side` to `width` on the longer side (a frame taller than wide gets that height).
+    `long_side` to `width` on the longer side (a frame taller than wide gets that height). With `upright`, frames
+    are turned as a player shows them (the display rotation of a phone's video; see `display_rotation`).
 
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
     `threads` sets the decoder's thread count (0: this process's budget, see `set_decoder_threads`);
@@ -351,18 +381,22 @@ def iter_frames(
                 width, height = max(2, round(w0 * width / h0 / 2) * 2), width
             else:
                 height = max(2, round(h0 * width / w0 / 2) * 2)
+        turn = None
         for i, frame in enumerate(c.decode(v)):
+            if turn is None:
+                turn = _rotation(frame) if upright else 0
             if i < start:
                 continue
             if end is not None and i >= end:
                 break
             if planes and frame.format.name == "yuv420p":
-                yield i, _resized_i420(frame, width, height)  # type: ignore[arg-type]
+                arr = _resized_i420(frame, width, height)  # type: ignore[arg-type]
             elif interpolation:
-                yield i, frame.to_ndarray(format=fmt, width=width, height=height,
-                                          interpolation="FAST_BILINEAR" if planes else interpolation)
+                arr = frame.to_ndarray(format=fmt, width=width, height=height,
+                                       interpolation="FAST_BILINEAR" if planes else interpolation)
             else:
-                yield i, frame.to_ndarray(format=fmt, width=width, height=height)
+                arr = frame.to_ndarray(format=fmt, width=width, height=height)
+            yield i, turned(arr, turn, i420=fmt == "yuv420p") if turn else arr
 
 
 def _resized_i420(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
