@@ -29,7 +29,8 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     name = "analyze"
     # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures;
     # 4: shot detection on frames scaled to shots.width; 5: the working sizes are long sides (a portrait frame is
-    # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation)
+    # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
+    # in square pixels)
     VERSION = 5
     Config = AnalyzeConfig
     table = CLIP_MEASURES
@@ -57,7 +58,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
         frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
                              threads=self.config.threads, interpolation=self.config.scaler,
-                             deblock=self.config.deblock, long_side=True, upright=True)
+                             deblock=self.config.deblock, long_side=True, as_shown=True)
         for i, yuv in prefetched(frames, self.config.prefetch):
             gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
             shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),

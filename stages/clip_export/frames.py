@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import _i420_frame, _rotation, configure_decoder, open_video, turned
+from physflow.stages.common.video_io import _i420_frame, _rotation, configure_decoder, open_video, pixel_aspect, turned
 
 Frames = Iterator[tuple[int, av.VideoFrame | None]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
@@ -24,17 +24,31 @@ SCALER = "AREA"
 area-averaged to 456x256 measured 45.8 dB PSNR (luma) and bilinear ones 42.2 dB, with area about a third faster."""
 
 
+def out_width(width: float, height: int, short_side: int) -> int:
+    """Even output width of a frame shown `width` x `height` with its short side at most `short_side` (0 when the
+    size is unknown)."""
+    if not width or not height:
+        return 0
+    scale = min(1.0, short_side / min(width, height))
+    return max(2, round(width * scale / 2) * 2)
+
+
 def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: Sequence[tuple[int, int]],
-                width: int | None, encoded: Container[int] | None = None) -> Iterator[Frames]:
-    """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame at the export size)
-    pairs; consume each before asking for the next. Each frame is its own (never a buffer the decoder reuses),
-    for the encoder (`write_video` frames). With `encoded`, the frame numbers the caller will encode, the others in
-    the spans come as None (decoded, not scaled: dropped to a lower frame rate). Frames come upright, turned as
-    a player shows them (the source's display rotation); `width` is the width before the turn."""
+                short_side: int | None, encoded: Container[int] | None = None) -> Iterator[Frames]:
+    """For each span [start, end) in order, an iterator of its (frame number, yuv420p frame) pairs; consume each
+    before asking for the next. Frames come as a player shows them: in square pixels at the display aspect (an
+    anamorphic source is stretched), the short side at most `short_side` (None: the stored size), turned by the
+    display rotation. Each frame is its own (never a buffer the decoder reuses), for the encoder (`write_video`
+    frames). With `encoded`, the frame numbers the caller will encode, the others in the spans come as None
+    (decoded, not scaled: dropped to a lower frame rate)."""
     with open_video(path) as c:
         v = c.streams.video[0]
         configure_decoder(v)
-        height = max(2, round(v.codec_context.height * width / v.codec_context.width / 2) * 2) if width else None
+        width = height = None
+        if short_side:
+            shown = v.codec_context.width * pixel_aspect(v)
+            width = out_width(shown, v.codec_context.height, short_side) or None
+            height = max(2, round(v.codec_context.height * width / shown / 2) * 2) if width else None
         scaler = VideoReformatter()  # one swscale context for the video, not one per frame
         rank = index.frame_of if index is not None else None
         wanted = encoded if encoded is not None else {i for start, end in spans for i in range(start, end)}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import av
 
-from physflow.stages.common.video_io import open_video
+from physflow.stages.common.video_io import open_video, pixel_aspect
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class PacketIndex:
     pts: tuple[int, ...]  # decode order
     keyframe: tuple[bool, ...]  # decode order
     frame_pts: tuple[int, ...]  # presentation order: frame i of the analysis is the packet with pts frame_pts[i]
+    pixel_aspect: float = 1.0  # shown width over stored width of a pixel (video_io.pixel_aspect)
 
     @cached_property
     def frame_of(self) -> dict[int, int]:
@@ -92,7 +93,8 @@ def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
         if not pts or len(set(pts)) != len(pts) or v.time_base is None:
             return None
         return PacketIndex(codec=cc.name, width=cc.width, height=cc.height, pix_fmt=cc.format.name if cc.format else None,
-                           time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(pts)))
+                           time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(pts)),
+                           pixel_aspect=pixel_aspect(v))
 
 
 def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end: int, out: Path) -> Path:

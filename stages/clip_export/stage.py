@@ -19,7 +19,7 @@ from physflow.data_catalog.schemas import CLIP_FILES
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
 from physflow.stages.clip_export.config import COPY, REENCODE, TARGET_CODEC, ExportConfig
-from physflow.stages.clip_export.frames import clip_frames
+from physflow.stages.clip_export.frames import clip_frames, out_width
 from physflow.stages.clip_export.remux import PacketIndex, copy_clip, packet_index
 from physflow.stages.common.video_io import display_rotation, write_video
 
@@ -40,7 +40,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     # 2: clip_uri is the catalog-relative blob reference; 3: own table clip_files, I420 throughout;
     # 4: keyframe-aligned clips of the target codec and size are stream-copied, `export_mode` says which;
     # 5: frames area-averaged to the export size (frames.SCALER), not bilinear; 6: frames turned upright by the
-    # source's display rotation (a phone's portrait video was exported lying on its side)
+    # source's display rotation (a phone's portrait video was exported lying on its side) and in square pixels (an
+    # anamorphic source was exported squeezed)
     VERSION = 6
     Config = ExportConfig
     table = CLIP_FILES
@@ -69,7 +70,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         first = clips[0]
         src_fps = float(first.get("fps") or 25.0)
         out_fps = min(self.config.fps or src_fps, src_fps)
-        width = _out_width(first.get("width") or 0, first.get("height") or 0, self.config.short_side)
+        width = out_width(first.get("width") or 0, first.get("height") or 0, self.config.short_side)
         index = packet_index(item.uri)  # headers only; tells keyframes and where to seek
         reencode: list[Row] = []
         rotation: int | None = None  # read (one frame decoded) once a clip could be copied
@@ -89,7 +90,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
                     reencode.append(clip)
             if reencode:
                 yield from self._reencode(reencode, blobs=blobs, tmp=Path(tmp), uri=item.uri, index=index,
-                                          width=width, src_fps=src_fps, out_fps=out_fps)
+                                          src_fps=src_fps, out_fps=out_fps)
 
     def _copy_blocker(self, index: PacketIndex | None, clip: Row, width: int, resampled: bool) -> str | None:
         """Why a clip cannot be cut by stream copy under this config (None: it can)."""
@@ -99,6 +100,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
             return "packet timestamps missing or repeated"
         if (index.codec, index.pix_fmt) != (TARGET_CODEC, "yuv420p"):
             return f"source is {index.codec} {index.pix_fmt}, not {TARGET_CODEC} yuv420p"
+        if index.pixel_aspect != 1.0:
+            return f"source pixels are not square (shown {index.pixel_aspect:.3g} times as wide)"
         target = (width, round(index.height * width / index.width / 2) * 2) if width else (index.width, index.height)
         if (index.width, index.height) != target or index.height % 2 or index.width % 2:
             return f"source is {index.width}x{index.height}, the target {target[0]}x{target[1]}"
@@ -109,7 +112,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         return index.copy_blocker(clip["start_frame"], clip["end_frame"])
 
     def _reencode(self, clips: list[Row], *, blobs: BlobStore, tmp: Path, uri: str, index: PacketIndex | None,
-                  width: int, src_fps: float, out_fps: float) -> Iterable[Row]:
+                  src_fps: float, out_fps: float) -> Iterable[Row]:
         """All the clips of one video from one decoder that jumps to the keyframe before each clip."""
         for clip in clips:
             if clip["end_frame"] <= clip["start_frame"]:
@@ -120,7 +123,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
         # 10-second clip is twice the default 300 frames), those dropped to a lower rate only where they lie
         # between encoded ones.
         spans = [(numbers[0], numbers[-1] + 1) for numbers in encoded]
-        decoded = clip_frames(uri, index, spans, width or None, {i for numbers in encoded for i in numbers})
+        decoded = clip_frames(uri, index, spans, self.config.short_side, {i for numbers in encoded for i in numbers})
         for clip, numbers, frames in zip(clips, encoded, decoded, strict=True):
             last, chosen = [numbers[0] - 1], set(numbers)
             # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
@@ -148,14 +151,6 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
 
 def _ids(clip: Row) -> Row:
     return {"clip_id": clip["clip_id"], "video_id": clip["video_id"]}
-
-
-def _out_width(width: int, height: int, short_side: int) -> int:
-    """Even output width with the short side at most `short_side` (0 when the size is unknown)."""
-    if not width or not height:
-        return 0
-    scale = min(1.0, short_side / min(width, height))
-    return max(2, round(width * scale / 2) * 2)
 
 
 def _track(frames: Iterator[tuple[int, av.VideoFrame | None]], last: list[int]

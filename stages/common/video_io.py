@@ -213,6 +213,13 @@ def display_rotation(path: str | os.PathLike[str]) -> int:
     return 0
 
 
+def pixel_aspect(stream: av.video.stream.VideoStream) -> float:
+    """Shown width over stored width of a pixel: the sample aspect ratio of anamorphic video (DVD, DV, HDV, broadcast
+    frames stretched wider for display), 1 when unset or implausible (outside 1/4-4)."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return float(sar) if sar and 0.25 <= sar <= 4 else 1.0
+
+
 def turned(arr: np.ndarray, clockwise: int, *, i420: bool = False) -> np.ndarray:
     """`arr` (H x W or H x W x C, or with `i420` an (H * 3 / 2) x W planar yuv420p array) turned clockwise by 0,
     90, 180 or 270 degrees, as a player shows it."""
@@ -352,11 +359,12 @@ def iter_frames(
     interpolation: str | None = None,
     deblock: bool = True,
     long_side: bool = False,
-    upright: bool = False,
+    as_shown: bool = False,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame index, HxWxC uint8 array) for frames [start, end), scaled to `width` (aspect kept), or with
-    `long_side` to `width` on the longer side (a frame taller than wide gets that height). With `upright`, frames
-    are turned as a player shows them (the display rotation of a phone's video; see `display_rotation`).
+    `long_side` to `width` on the longer side (a frame taller than wide gets that height). With `as_shown`, frames
+    come as a player shows them: in square pixels at the display aspect (`pixel_aspect`; needs `width`), turned
+    by the display rotation (a phone's video; see `display_rotation`).
 
     Decodes sequentially from the start of the file: one pass per video feeds every per-frame measure.
     `threads` sets the decoder's thread count (0: this process's budget, see `set_decoder_threads`);
@@ -377,6 +385,8 @@ def iter_frames(
         height = None
         if width:
             w0, h0 = v.codec_context.width, v.codec_context.height
+            if as_shown:
+                w0 = w0 * pixel_aspect(v)  # type: ignore[assignment]
             if long_side and h0 > w0:
                 width, height = max(2, round(w0 * width / h0 / 2) * 2), width
             else:
@@ -384,7 +394,7 @@ def iter_frames(
         turn = None
         for i, frame in enumerate(c.decode(v)):
             if turn is None:
-                turn = _rotation(frame) if upright else 0
+                turn = _rotation(frame) if as_shown else 0
             if i < start:
                 continue
             if end is not None and i >= end:
