@@ -15,7 +15,15 @@ from av.video.reformatter import VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import _i420_frame, _rotation, configure_decoder, open_video, pixel_aspect, turned
+from physflow.stages.common.video_io import (
+    _i420_frame,
+    _rotation,
+    configure_decoder,
+    open_video,
+    pixel_aspect,
+    turned,
+    video_stream,
+)
 
 Frames = Iterator[tuple[int, av.VideoFrame | None]]
 PREFETCH = 8  # frames decoded and scaled ahead on a reader thread while the encoder works
@@ -42,7 +50,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
     frames). With `encoded`, the frame numbers the caller will encode, the others in the spans come as None
     (decoded, not scaled: dropped to a lower frame rate)."""
     with open_video(path) as c:
-        v = c.streams.video[0]
+        v = video_stream(c)
         configure_decoder(v)
         width = height = None
         if short_side:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import av
 
-from physflow.stages.common.video_io import open_video, pixel_aspect
+from physflow.stages.common.video_io import open_video, pixel_aspect, video_stream
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def packet_index(path: str | os.PathLike[str]) -> PacketIndex | None:
 
 def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
     with open_video(path) as c:
-        v = c.streams.video[0]
+        v = video_stream(c)
         pts: list[int] = []
         keys: list[bool] = []
         for packet in c.demux(v):
@@ -103,7 +103,7 @@ def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end:
     count = end - start
     offset = index.frame_pts[start]
     with open_video(path) as c, av.open(os.fspath(out), mode="w", format="mp4") as o:
-        v = c.streams.video[0]
+        v = video_stream(c)
         stream = o.add_stream_from_template(v)
         c.seek(first, stream=v, backward=True)
         started = False

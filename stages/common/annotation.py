@@ -24,7 +24,7 @@ from physflow.data_catalog.schemas import CLIP_ID, ERROR
 from physflow.models.tracker import PERSON, IouTracker, box_iou  # noqa: F401  (the labels and tracker annotation rows use)
 from physflow.stages.base import StageConfig
 from physflow.stages.common.remote_files import file_name
-from physflow.stages.common.video_io import iter_frames, open_video
+from physflow.stages.common.video_io import iter_frames, open_video, video_stream
 
 # Part labels of the catalog's label maps (part_masks, generation's phase 2, training's mask channel):
 # 0 = nothing, body parts = SMPL joint index + 1 (1..24), objects and unfitted people OBJECT_BASE + n.
@@ -107,7 +107,7 @@ def coded_size(path: str) -> tuple[int, int] | None:
     """(width, height) of a video file's first video stream as coded, None when it does not open."""
     try:
         with open_video(path) as c:
-            cc = c.streams.video[0].codec_context
+            cc = video_stream(c).codec_context
             return (int(cc.width), int(cc.height)) if cc.width and cc.height else None
     except (OSError, IndexError, av.error.FFmpegError):
         return None

@@ -198,6 +198,15 @@ class VideoInfo:
     error: str | None = None
 
 
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The container's main video stream, as FFmpeg picks it: not a cover picture stored as a one-frame video
+    stream ahead of it (MP4 and Matroska files carry them). IndexError when there is none."""
+    stream = container.streams.best("video")
+    if stream is None:
+        raise IndexError("no video stream")
+    return stream
+
+
 def _rotation(frame: av.VideoFrame) -> int:
     """Clockwise display rotation in degrees (0, 90, 180, 270) from the frame's display matrix."""
     angle = getattr(frame, "rotation", 0) or 0  # counter-clockwise, as ffmpeg's display matrix reports it
@@ -208,7 +217,7 @@ def display_rotation(path: str | os.PathLike[str]) -> int:
     """Clockwise rotation in degrees a player applies to a video's frames (its display matrix; phones film
     upright video as turned landscape frames): 0 when none, or when no frame decodes."""
     with open_video(path) as c:
-        for frame in c.decode(c.streams.video[0]):
+        for frame in c.decode(video_stream(c)):
             return _rotation(frame)
     return 0
 
@@ -251,7 +260,7 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
             if not c.streams.video:
                 info.error = "no video stream"
                 return info
-            v = c.streams.video[0]
+            v = video_stream(c)
             cc = v.codec_context
             info.container = container_name or c.format.name.split(",")[0]
             info.codec, info.width, info.height = cc.name, cc.width, cc.height
@@ -378,7 +387,7 @@ def iter_frames(
     if planes and (fmt != "yuv420p" or not width):
         raise ValueError(f"interpolation {PLANES_LINEAR} gives scaled yuv420p frames: fmt {fmt!r}, width {width}")
     with open_video(path) as c:
-        v = c.streams.video[0]
+        v = video_stream(c)
         configure_decoder(v, threads)
         if not deblock:
             v.codec_context.options = {**v.codec_context.options, "skip_loop_filter": "all"}
