@@ -33,6 +33,7 @@ class PacketIndex:
     pts: tuple[int, ...]  # decode order
     keyframe: tuple[bool, ...]  # decode order
     frame_pts: tuple[int, ...]  # presentation order: frame i of the analysis is the packet with pts frame_pts[i]
+    # (frames the decoder shows: packets an edit list discards, as in a video cut by stream copy, are left out)
     pixel_aspect: float = 1.0  # shown width over stored width of a pixel (video_io.pixel_aspect)
 
     @cached_property
@@ -43,7 +44,7 @@ class PacketIndex:
     @cached_property
     def keyframes(self) -> list[int]:
         """Frame indices (presentation order) of the keyframes."""
-        return sorted(self.frame_of[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k)
+        return sorted(self.frame_of[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k and p in self.frame_of)
 
     def keyframe_at_or_before(self, frame: int) -> int | None:
         keys = self.keyframes
@@ -82,6 +83,7 @@ def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
         v = video_stream(c)
         pts: list[int] = []
         keys: list[bool] = []
+        shown: list[int] = []
         for packet in c.demux(v):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
@@ -89,11 +91,13 @@ def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
                 return None
             pts.append(int(packet.pts))
             keys.append(bool(packet.is_keyframe))
+            if not packet.is_discard:  # an MP4 edit list drops it: decoded as a reference, never shown
+                shown.append(int(packet.pts))
         cc = v.codec_context
-        if not pts or len(set(pts)) != len(pts) or v.time_base is None:
+        if not shown or len(set(pts)) != len(pts) or v.time_base is None:
             return None
         return PacketIndex(codec=cc.name, width=cc.width, height=cc.height, pix_fmt=cc.format.name if cc.format else None,
-                           time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(pts)),
+                           time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(shown)),
                            pixel_aspect=pixel_aspect(v))
 
 

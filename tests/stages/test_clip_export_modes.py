@@ -113,6 +113,40 @@ def test_reencoding_reads_the_same_frames_seeking_or_not(h264, indexed):
                               next(a for _, a in iter_frames(h264, start=i, end=i + 1, fmt="yuv420p")))
 
 
+def _cut_by_copy(src: Path, out: Path, dropped: int) -> Path:
+    """`src` remuxed with its first `dropped` frames before time 0: the MP4 muxer writes an edit list, and the
+    demuxer marks those packets discarded (decoded as references, never shown), as in a video cut by stream copy
+    off a keyframe."""
+    with av.open(str(src)) as c, av.open(str(out), mode="w") as o:
+        v = c.streams.video[0]
+        stream = o.add_stream_from_template(v)
+        shift = round(dropped / FPS / v.time_base)
+        for packet in c.demux(v):
+            if packet.size:
+                packet.pts -= shift
+                packet.dts -= shift
+                packet.stream = stream
+                o.mux(packet)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["auto", "copy"])
+def test_a_clip_of_a_video_cut_by_stream_copy_holds_the_frames_analysis_numbered(tmp_path, h264, mode):
+    """Frames are numbered as the decoder shows them: the 5 discarded ones neither count nor appear. Clips from
+    the cut video's frames 12-22 (re-encoded) and 25-35 (copied: it starts on source keyframe 30) hold its own
+    frames, source frames 17-27 and 30-40."""
+    cut = _cut_by_copy(h264, tmp_path / "cut.mp4", 5)
+    shown = _source(cut)
+    assert len(shown) == N - 5 and np.array_equal(shown[0], _source(h264)[5])
+    rows = sorted(_export(tmp_path, cut, [(12, 22), (25, 35)], mode), key=lambda r: r["clip_id"])
+    assert [r["export_mode"] for r in rows] == (["reencode", "copy"] if mode == "auto" else [None, "copy"])
+    for row, start in zip(rows, (12, 25), strict=True):
+        if row["clip_uri"] is not None:
+            frames = _decoded(tmp_path, row)
+            assert len(frames) == 10
+            assert all(np.abs(a.astype(int) - shown[start + k]).mean() < 4 for k, a in enumerate(frames))
+
+
 def test_an_unknown_mode_fails_naming_the_value():
     with pytest.raises(ValidationError, match="fast") as err:
         ExportConfig(mode="fast")
