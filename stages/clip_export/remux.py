@@ -9,6 +9,7 @@ is re-encoded instead).
 
 from __future__ import annotations
 
+import itertools
 import os
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -45,6 +46,18 @@ class PacketIndex:
     def keyframes(self) -> list[int]:
         """Frame indices (presentation order) of the keyframes."""
         return sorted(self.frame_of[p] for p, k in zip(self.pts, self.keyframe, strict=True) if k and p in self.frame_of)
+
+    @cached_property
+    def times(self) -> list[float]:
+        """Seconds from the first shown frame to each shown frame (presentation order)."""
+        return [float((p - self.frame_pts[0]) * self.time_base) for p in self.frame_pts]
+
+    def variable_rate(self, fps: float) -> bool:
+        """Whether the frames are shown at uneven intervals: one strays from 1 / `fps` by over a quarter of it (a
+        phone's variable-rate video, a dropped frame). Timestamps rounded to milliseconds (Matroska, WebM) stay
+        even."""
+        step = 1 / (fps * float(self.time_base))  # in ticks of the time base
+        return any(abs(b - a - step) > step / 4 for a, b in itertools.pairwise(self.frame_pts))
 
     def keyframe_at_or_before(self, frame: int) -> int | None:
         keys = self.keyframes

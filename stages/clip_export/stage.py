@@ -3,9 +3,11 @@ else re-encoded, all of a video's re-encoded clips from one decode pass that see
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,27 +120,36 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
             if clip["end_frame"] <= clip["start_frame"]:
                 yield {**_ids(clip), "error": f"export failed: no frames in [{clip['start_frame']}, {clip['end_frame']})"}
         clips = [c for c in clips if c["end_frame"] > c["start_frame"]]
-        encoded = [self._encoded(c["start_frame"], c["end_frame"], src_fps, out_fps) for c in clips]
+        # A variable-rate source is resampled by its timestamps, so a clip keeps the source's timing at a constant
+        # rate (frames repeat across a gap); an even one by frame counts, as its timestamps say the same.
+        times = index.times if index is not None and index.variable_rate(src_fps) else None
+        encoded = [self._encoded(c["start_frame"], c["end_frame"], src_fps, out_fps, times) for c in clips]
         # A clip is read to its last encoded frame: frames past `max_frames` are never decoded (at 60 fps a
         # 10-second clip is twice the default 300 frames), those dropped to a lower rate only where they lie
         # between encoded ones.
         spans = [(numbers[0], numbers[-1] + 1) for numbers in encoded]
         decoded = clip_frames(uri, index, spans, self.config.short_side, {i for numbers in encoded for i in numbers})
         for clip, numbers, frames in zip(clips, encoded, decoded, strict=True):
-            last, chosen = [numbers[0] - 1], set(numbers)
+            last, repeats = [numbers[0] - 1], Counter(numbers)
             # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
             # inside the encoder gave different bytes for the same frames depending on buffer alignment.
-            path = _write(tmp / "clip.mp4", (a for i, a in _track(frames, last) if i in chosen), out_fps,
+            path = _write(tmp / "clip.mp4", (a for i, a in _track(frames, last) for _ in range(repeats[i])), out_fps,
                           self.config.crf)
             if path is None or last[0] < numbers[-1]:
                 yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
             else:
                 yield self._row(blobs, clip, path, REENCODE)
 
-    def _encoded(self, start: int, end: int, src_fps: float, out_fps: float) -> list[int]:
-        """The source frames of [start, end) that a re-encoded clip holds: those starting an output frame at the
-        target rate, the first `max_frames` of them (never none: the first frame always starts one)."""
-        kept = (i for i in range(start, end) if _keep_frame(i - start, src_fps, out_fps))
+    def _encoded(self, start: int, end: int, src_fps: float, out_fps: float,
+                 times: Sequence[float] | None = None) -> list[int]:
+        """The source frames of [start, end) that a re-encoded clip holds, in order, the first `max_frames` of them
+        (never none: the first frame always starts one): those starting an output frame at the target rate, or
+        with `times` (each source frame's time) the frame shown at each output frame's time, repeated across a
+        gap in a variable-rate source."""
+        if times is None:
+            kept = (i for i in range(start, end) if _keep_frame(i - start, src_fps, out_fps))
+        else:
+            kept = _shown_frames(times, start, end, src_fps, out_fps)
         return list(itertools.islice(kept, self.config.max_frames))
 
     def _row(self, blobs: BlobStore, clip: Row, path: Path, mode: str) -> Row:
@@ -169,6 +180,18 @@ def _write(path: Path, frames: Iterator[av.VideoFrame], fps: float, crf: int) ->
         if str(exc).startswith("no frames"):
             return None
         raise
+
+
+def _shown_frames(times: Sequence[float], start: int, end: int, src_fps: float, out_fps: float) -> Iterator[int]:
+    """For output frames at `out_fps` from the time of frame `start` to the end of frame `end - 1` (the next
+    frame's time, or one source frame after the last), the source frame of [start, end) a player shows at each
+    one's time (a quarter of an output frame early still counts: timestamps are rounded)."""
+    stop = times[end] if end < len(times) else times[end - 1] + 1 / src_fps
+    for k in itertools.count():
+        t = times[start] + k / out_fps
+        if t >= stop:
+            return
+        yield bisect.bisect_right(times, t + 0.25 / out_fps, start, end) - 1
 
 
 def _keep_frame(j: int, src_fps: float, out_fps: float) -> bool:

@@ -147,6 +147,40 @@ def test_a_clip_of_a_video_cut_by_stream_copy_holds_the_frames_analysis_numbered
             assert all(np.abs(a.astype(int) - shown[start + k]).mean() < 4 for k, a in enumerate(frames))
 
 
+def _timed(path: Path, times_ms: list[int]) -> Path:
+    """H.264 whose frame i (grey level 4 i) is shown at times_ms[i]: a variable-rate video when uneven."""
+    with av.open(str(path), mode="w") as c:
+        s = c.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.codec_context.time_base = s.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    return path
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_variable_rate_clip_keeps_the_source_timing(tmp_path, container):
+    """Frames every 40 ms with one shown for 240 ms: at a constant 25 fps the clip repeats that frame 6 times,
+    so what is shown at each time is the source's; a clip of evenly timed frames holds each frame once."""
+    times = [40 * i + (200 if i > 30 else 0) for i in range(60)]
+    video = _timed(tmp_path / f"vfr.{container}", times)
+    assert packet_index(video).variable_rate(25.0)
+    clips = [{"clip_id": "v:20-50", "video_id": "v", "start_frame": 20, "end_frame": 50, "width": W, "height": H,
+              "fps": 25.0, "keep": True}]
+    row = ExportStage(ExportConfig(mode="reencode")).run(
+        [ExportItem(root=str(tmp_path / "catalog"), uri=str(video), clips=clips)]).to_pylist()[0]
+    levels = [round(float(f.mean()) / 4) for f in _decoded(tmp_path, row)]
+    assert levels == [*range(20, 31), *[30] * 5, *range(31, 50)]  # 30 frames of source, 35 at 25 fps
+    even = _timed(tmp_path / f"even.{container}", [40 * i for i in range(60)])
+    assert not packet_index(even).variable_rate(25.0)
+    row = ExportStage(ExportConfig(mode="reencode")).run(
+        [ExportItem(root=str(tmp_path / "catalog"), uri=str(even), clips=clips)]).to_pylist()[0]
+    assert [round(float(f.mean()) / 4) for f in _decoded(tmp_path, row)] == list(range(20, 50))
+
+
 def test_an_unknown_mode_fails_naming_the_value():
     with pytest.raises(ValidationError, match="fast") as err:
         ExportConfig(mode="fast")
