@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures;
     # 4: shot detection on frames scaled to shots.width; 5: the working sizes are long sides (a portrait frame is
     # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
-    # in square pixels)
+    # in square pixels); the frames a damaged video decodes before the damage give clips
     VERSION = 5
     Config = AnalyzeConfig
     table = CLIP_MEASURES
@@ -53,19 +54,10 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         fps = float(video.get("fps") or 25.0)
         shots = ShotDetector(self.config.shots, fps)
         measures = FrameMeasures(self.config.quality, fps)
-        n = 0
-        # Scaled planar YUV from swscale, colour-converted small by OpenCV: about half the cost of asking
-        # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
-        frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
-                             threads=self.config.threads, interpolation=self.config.scaler,
-                             deblock=self.config.deblock, long_side=True, as_shown=True)
-        for i, yuv in prefetched(frames, self.config.prefetch):
-            gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
-            shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
-                       measures.feed(i, gray))
-            n = i + 1
-        if n == 0:
-            raise ValueError("no frame decodes")
+        n, broken = self._feed(video, shots, measures)
+        if broken:  # the rest of the video, as an error row of its own
+            yield {"clip_id": clip_id(video["video_id"], n, max(n, video.get("n_frames") or 0)),
+                   "video_id": video["video_id"], "error": broken}
         for seg in segments(shots.boundaries(), n, fps, self.config.shots):
             yield {
                 "clip_id": clip_id(video["video_id"], seg.start, seg.end), "video_id": video["video_id"],
@@ -75,6 +67,31 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
                 "boundary": seg.boundary, "width": video.get("width"), "height": video.get("height"), "fps": fps,
                 **measures.clip(seg.start, seg.end),
             }
+
+    def _feed(self, video: VideoRow, shots: ShotDetector, measures: FrameMeasures) -> tuple[int, str | None]:
+        """Decode the video once into the shot detector and the measures: the frames fed, and why decoding
+        stopped early (None: it did not). A truncated or damaged file keeps the frames before the damage."""
+        n = 0
+        # Scaled planar YUV from swscale, colour-converted small by OpenCV: about half the cost of asking
+        # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
+        frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
+                             threads=self.config.threads, interpolation=self.config.scaler,
+                             deblock=self.config.deblock, long_side=True, as_shown=True)
+        try:
+            for i, yuv in prefetched(frames, self.config.prefetch):
+                gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
+                shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
+                           measures.feed(i, gray))
+                n = i + 1
+        except av.FFmpegError as exc:
+            if n == 0:
+                raise
+            # The error's type, not its text: which FFmpeg call reports the damage depends on decoder threads.
+            listed = f" of the {video['n_frames']} listed" if (video.get("n_frames") or 0) > n else ""
+            return n, f"decode failed after frame {n}{listed}: {type(exc).__name__}"
+        if n == 0:
+            raise ValueError("no frame decodes")
+        return n, None
 
     def error_rows(self, video: VideoRow, reason: str) -> list[dict[str, Any]]:
         return [{"clip_id": clip_id(video["video_id"], 0, 0), "video_id": video["video_id"], "error": reason}]

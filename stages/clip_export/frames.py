@@ -122,6 +122,8 @@ class _Reader:
                 return
             if i >= start:
                 yield i, array
+            if i == end - 1:
+                return  # the span is read: the next frame may be past what decodes (a damaged video's end)
 
 
 def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> av.VideoFrame:

@@ -66,10 +66,17 @@ def test_keeps_physical_clips_and_rejects_with_reasons(curated):
 
 
 def test_broken_files_become_error_rows(curated):
+    """A file of which no frame decodes is an error row; one damaged after frame 28 of its 50 (at 10 fps) keeps
+    those 28 frames as a clip, and the rest is an error row that says where decoding stopped."""
     params, result = curated
     files = _by_file(params)
-    for name in ("decord_corrupted.mp4", "mp4parse_zero_empty_stsc.mp4"):
-        assert files[name] and all(c["error"] and not c["keep"] for c in files[name])
+    empty = files["mp4parse_zero_empty_stsc.mp4"]
+    assert empty and all(c["error"] and not c["keep"] for c in empty)
+    damaged = {c["clip_id"].split(":")[1]: c for c in files["decord_corrupted.mp4"]}
+    assert set(damaged) == {"0-28", "28-50"}
+    assert damaged["0-28"]["error"] is None and damaged["0-28"]["duration_s"] == pytest.approx(2.8)
+    assert damaged["28-50"]["error"] == "decode failed after frame 28 of the 50 listed: InvalidDataError"
+    assert not damaged["28-50"]["keep"]
     assert result.summary["videos"] == 14
 
 

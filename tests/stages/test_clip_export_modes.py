@@ -181,6 +181,18 @@ def test_a_variable_rate_clip_keeps_the_source_timing(tmp_path, container):
     assert [round(float(f.mean()) / 4) for f in _decoded(tmp_path, row)] == list(range(20, 50))
 
 
+def test_a_clip_ending_where_a_damaged_video_stops_decoding_exports(tmp_path, real_videos):
+    """Analysis keeps the 28 frames a damaged real video decodes: the clip of them is read to its last frame
+    and no further (the 29th frame fails to decode)."""
+    video = real_videos / "broken" / "decord_corrupted.mp4"
+    clips = [{"clip_id": "d:0-28", "video_id": "d", "start_frame": 0, "end_frame": 28, "width": 1280,
+              "height": 720, "fps": 10.0, "keep": True}]
+    row = ExportStage(ExportConfig()).run(
+        [ExportItem(root=str(tmp_path / "catalog"), uri=str(video), clips=clips)]).to_pylist()[0]
+    assert row["error"] is None, row
+    assert len(_decoded(tmp_path, row)) == 28
+
+
 def test_an_unknown_mode_fails_naming_the_value():
     with pytest.raises(ValidationError, match="fast") as err:
         ExportConfig(mode="fast")
