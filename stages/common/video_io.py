@@ -217,7 +217,9 @@ def display_rotation(path: str | os.PathLike[str]) -> int:
     """Clockwise rotation in degrees a player applies to a video's frames (its display matrix; phones film
     upright video as turned landscape frames): 0 when none, or when no frame decodes."""
     with open_video(path) as c:
-        for frame in c.decode(video_stream(c)):
+        stream = video_stream(c)
+        stream.thread_count = 1  # one frame: no decoder threads to start
+        for frame in c.decode(stream):
             return _rotation(frame)
     return 0
 
