@@ -241,14 +241,21 @@ def turned(arr: np.ndarray, clockwise: int, *, i420: bool = False) -> np.ndarray
     code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[clockwise % 360]
     if not i420:
         return cv2.rotate(arr, code)
-    h, w = arr.shape[0] * 2 // 3, arr.shape[1]
-    y = cv2.rotate(arr[:h], code)
-    out = np.empty((y.shape[0] * 3 // 2, y.shape[1]), np.uint8)
-    out[: y.shape[0]] = y
-    chroma = out[y.shape[0]:].reshape(2, y.shape[0] // 2, y.shape[1] // 2)
-    for k, plane in enumerate(arr[h:].reshape(2, h // 2, w // 2)):
-        chroma[k] = cv2.rotate(plane, code)
+    y, chroma = _i420_planes(arr)
+    h, w = y.shape[::-1] if clockwise % 180 else y.shape
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    out_y, out_chroma = _i420_planes(out)
+    cv2.rotate(y, code, dst=out_y)
+    for k in range(2):
+        out_chroma[k] = cv2.rotate(chroma[k], code)
     return out
+
+
+def _i420_planes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Views of an (H * 3 / 2) x W planar yuv420p array: its H x W luma, and its two (H / 2) x (W / 2) chroma planes
+    as one 2 x (H / 2) x (W / 2) array (each plane's rows run on, two to a row of the array)."""
+    h, w = arr.shape[0] * 2 // 3, arr.shape[1]
+    return arr[:h], arr[h:].reshape(2, h // 2, w // 2)
 
 
 def probe(path: str | os.PathLike[str], decode: str = "full", container_name: str | None = None,
@@ -326,10 +333,8 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     """A yuv420p frame from an (H * 3 / 2) x W array, each plane's row padding filled by repeating its last
     pixel: the encoder reads past the width, and uninitialised padding made the same frames encode to
     different bytes from one process to the next."""
-    h, w = arr.shape[0] * 2 // 3, arr.shape[1]
-    y = arr[:h]
-    u, v = arr[h:].reshape(2, h // 2, w // 2)  # each chroma plane's rows run on, two to a row of the array
-    frame = av.VideoFrame(w, h, "yuv420p")
+    y, (u, v) = _i420_planes(arr)
+    frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
     for plane, data in zip(frame.planes, (y, u, v), strict=True):
         rows = _plane_rows(plane)
         rows[:, : data.shape[1]] = data  # written in place: no padded copy
@@ -425,8 +430,8 @@ def _resized_i420(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     import cv2  # here: the CLI imports this module, and only analysis needs OpenCV from it
 
     out = np.empty((height * 3 // 2, width), np.uint8)
-    out[:height] = cv2.resize(_plane(frame, 0), (width, height), interpolation=cv2.INTER_LINEAR)
-    chroma = out[height:].reshape(2, height // 2, width // 2)
+    luma, chroma = _i420_planes(out)
+    cv2.resize(_plane(frame, 0), (width, height), dst=luma, interpolation=cv2.INTER_LINEAR)
     for k in (1, 2):
         cv2.resize(_plane(frame, k), (width // 2, height // 2), dst=chroma[k - 1], interpolation=cv2.INTER_LINEAR)
     return out
