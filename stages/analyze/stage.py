@@ -16,7 +16,7 @@ from physflow.stages.analyze.quality.measures import FrameMeasures
 from physflow.stages.analyze.shots.detect import ShotDetector, segments, shots_frame
 from physflow.stages.base import Stage
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import iter_frames
+from physflow.stages.common.video_io import iter_working_frames
 
 VideoRow = dict[str, Any]
 _FULL_RANGE = np.clip((np.arange(256) - 16) * 255.0 / 219.0, 0, 255).round().astype(np.uint8)  # a `videos` row: video_id, uri, fps, width, height, ...
@@ -31,8 +31,9 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # 2: motion magnitudes in float64 (the same bits on any task runner); 3: own table clip_measures;
     # 4: shot detection on frames scaled to shots.width; 5: the working sizes are long sides (a portrait frame is
     # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
-    # in square pixels); the frames a damaged video decodes before the damage give clips
-    VERSION = 5
+    # in square pixels); the frames a damaged video decodes before the damage give clips; 6: blur reads area-averaged
+    # frames (a bilinear reduction's aliasing made a large source read up to three times sharper)
+    VERSION = 6
     Config = AnalyzeConfig
     table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")
@@ -72,16 +73,18 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         """Decode the video once into the shot detector and the measures: the frames fed, and why decoding
         stopped early (None: it did not). A truncated or damaged file keeps the frames before the damage."""
         n = 0
-        # Scaled planar YUV from swscale, colour-converted small by OpenCV: about half the cost of asking
-        # swscale for BGR; the grey frame is the Y plane stretched from video range (16-235) to 0-255.
-        frames = iter_frames(video["uri"], width=self.config.width // 2 * 2, fmt="yuv420p",
-                             threads=self.config.threads, interpolation=self.config.scaler,
-                             deblock=self.config.deblock, long_side=True, as_shown=True)
+        # Scaled planar YUV, colour-converted small by OpenCV: about half the cost of asking swscale for BGR; the
+        # grey frame is the Y plane stretched from video range (16-235) to 0-255.
+        frames = iter_working_frames(video["uri"], width=self.config.width // 2 * 2, interpolation=self.config.scaler,
+                                     threads=self.config.threads, deblock=self.config.deblock,
+                                     detail=measures.reads_detail)
         try:
-            for i, yuv in prefetched(frames, self.config.prefetch):
+            for frame in prefetched(frames, self.config.prefetch):
+                i, yuv = frame.index, frame.i420
                 gray = cv2.LUT(yuv[: yuv.shape[0] * 2 // 3], _FULL_RANGE)
+                detail = None if frame.detail is None else cv2.LUT(frame.detail, _FULL_RANGE)
                 shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
-                           measures.feed(i, gray))
+                           measures.feed(i, gray, detail))
                 n = i + 1
         except av.FFmpegError as exc:
             if n == 0:

@@ -1,7 +1,8 @@
 """Per-frame quality measures, streamed over frames decoded once, and their per-clip aggregates.
 
 - brightness: mean luma / 255;
-- blur: variance of the Laplacian of the grey working frame (higher is sharper);
+- blur: variance of the Laplacian of the grey working frame area-averaged from the source (higher is sharper;
+  bilinear reduction's aliasing would read as sharpness, more the larger the source);
 - motion: OpenCV DIS optical flow (ultrafast preset) between consecutive grey frames at `flow_width`,
   per pair the mean and the 90th percentile of the magnitude divided by the frame diagonal, over the
   pixels with texture (Sobel gradient above `texture_min`);
@@ -145,14 +146,20 @@ class FrameMeasures:
         rate = self.config.sample_fps
         self._step = max(1, round(self.fps / rate)) if rate else 1
 
-    def feed(self, index: int, gray: np.ndarray) -> float:
-        """Measure one frame (frames come in order from 0); returns its mean luma (0-255)."""
+    def reads_detail(self, index: int) -> bool:
+        """Whether frame `index` is measured for sharpness: `feed` then wants its `detail` frame."""
+        return index % self._step == 0
+
+    def feed(self, index: int, gray: np.ndarray, detail: np.ndarray | None = None) -> float:
+        """Measure one frame (frames come in order from 0); returns its mean luma (0-255). `detail` is the same
+        grey frame area-averaged from the source (`video_io.detail_luma`; else `gray` serves), which blur reads."""
         luma = float(gray.mean())
         self.luma.append(luma / 255.0)
         if index % self._text_step == self._text_step // 2:
             self.text[index] = text_area(gray, self._mser)
         if index % self._step == 0:
-            self.blur[index] = float(cv2.Laplacian(gray, cv2.CV_32F).var())
+            sharp = gray if detail is None else detail
+            self.blur[index] = float(cv2.Laplacian(sharp, cv2.CV_32F).var())
             self.hashes[index] = phash(gray)
             if self._prev_gray is not None and index % self.config.flow_every == 0:
                 self.motion[index] = self._motion(index, self._small(index - 1, self._prev_gray),
