@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from physflow.stages.analyze import AnalyzeConfig
-from physflow.stages.common.video_io import PLANES_LINEAR, iter_frames
+from physflow.stages.common.video_io import PLANES_AREA, PLANES_LINEAR, iter_frames
 from tests.stages.analyze.test_sampling import GOLDEN, decisions
 
 
@@ -23,6 +23,16 @@ def test_planes_frames_are_close_to_swscale_frames(real_videos):
     assert {a.shape for a in planes} == {a.shape for a in scaled} == {(216, 256)}  # 144 luma rows + 72 chroma
     diff = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(planes, scaled, strict=True)]
     assert max(diff) < 5.0, diff  # grey levels of 255 (the two sample a 5x reduction at different phases)
+
+
+def test_area_planes_are_swscale_area_frames(real_videos):
+    """`planes_area` (OpenCV's area filter on the decoder's planes) against swscale's AREA, from 1280x720."""
+    path = real_videos / "sam2_04_coffee_pour.mp4"
+    planes = [a.copy() for _, a in iter_frames(path, end=20, width=256, fmt="yuv420p", interpolation=PLANES_AREA)]
+    scaled = [a.copy() for _, a in iter_frames(path, end=20, width=256, fmt="yuv420p", interpolation="AREA")]
+    assert {a.shape for a in planes} == {a.shape for a in scaled} == {(216, 256)}
+    diff = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(planes, scaled, strict=True)]
+    assert max(diff) < 1.5, diff
 
 
 def test_other_pixel_formats_fall_back_to_swscale(tmp_path):
