@@ -32,7 +32,8 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # 4: shot detection on frames scaled to shots.width; 5: the working sizes are long sides (a portrait frame is
     # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
     # in square pixels); the frames a damaged video decodes before the damage give clips; 6: blur reads area-averaged
-    # frames (a bilinear reduction's aliasing made a large source read up to three times sharper)
+    # frames (a bilinear reduction's aliasing made a large source read up to three times sharper); a full-range
+    # source is measured in video range (its luma was stretched twice)
     VERSION = 6
     Config = AnalyzeConfig
     table = CLIP_MEASURES

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Container, Iterator, Sequence
 
 import av
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
 from physflow.stages.common.prefetch import prefetched
@@ -21,6 +21,7 @@ from physflow.stages.common.video_io import (
     configure_decoder,
     open_video,
     pixel_aspect,
+    same_colour,
     turned,
     video_stream,
 )
@@ -127,14 +128,20 @@ class _Reader:
 
 
 def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> av.VideoFrame:
-    """The frame at the export size in yuv420p, a frame of its own for the encoder (`write_video` frames), its
-    pixels never copied. Through a reformatter kept for the video: a frame's own `reformat(width=...)` sets up a new
-    swscale context each time (about 40% of the scaling cost from HD), for the same pixels. A source frame already
-    in that size and format comes back from the scaler as itself, the decoder's: it is copied, not touched."""
-    out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER)
-    return _i420_frame(out.to_ndarray()) if out is frame else out
+    """The frame at the export size in yuv420p video range (16-235: what players and most readers assume), a frame
+    of its own for the encoder (`write_video` frames), its pixels never copied, carrying the source's colour
+    description (`same_colour`). Through a reformatter kept for the video: a frame's own `reformat(width=...)`
+    sets up a new swscale context each time (about 40% of the scaling cost from HD), for the same pixels. A source
+    frame already in that size and format comes back from the scaler as itself, the decoder's: it is copied, not
+    touched. A full-range source (many phones, screen recordings) is brought into video range: passed through, its
+    blacks and whites were shown crushed and clipped."""
+    full = frame.color_range == ColorRange.JPEG
+    out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER,
+                          src_color_range=ColorRange.JPEG if full else None,
+                          dst_color_range=ColorRange.MPEG if full else None)
+    return same_colour(_i420_frame(out.to_ndarray()), frame) if out is frame else out
 
 
 def _upright(frame: av.VideoFrame, clockwise: int) -> av.VideoFrame:
     """A scaled yuv420p frame turned clockwise as a player shows it (a new frame), or itself when not turned."""
-    return _i420_frame(turned(frame.to_ndarray(), clockwise, i420=True)) if clockwise else frame
+    return same_colour(_i420_frame(turned(frame.to_ndarray(), clockwise, i420=True)), frame) if clockwise else frame

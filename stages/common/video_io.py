@@ -342,6 +342,14 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     return frame
 
 
+def same_colour(frame: av.VideoFrame, source: av.VideoFrame) -> av.VideoFrame:
+    """`frame` (a new frame of `source`'s pixels, moved or scaled) described as `source` is: its YUV matrix, range,
+    primaries and transfer, which `write_video` records in the stream for players and readers."""
+    frame.colorspace, frame.color_range = source.colorspace, source.color_range
+    frame.color_primaries, frame.color_trc = source.color_primaries, source.color_trc
+    return frame
+
+
 def encodable(frame: av.VideoFrame) -> av.VideoFrame:
     """A yuv420p frame that a scaler made (a frame of its own, not the decoder's), ready to encode as a new
     picture without copying its pixels: row padding filled as `_i420_frame` fills it, and no timing or picture type
@@ -432,12 +440,39 @@ def iter_working_frames(
     A Laplacian's variance, the usual sharpness measure, reads a resampled frame's filter as much as the video:
     a large bilinear reduction aliases fine texture into false edges (a 720p source read 2.4 times sharper than
     the same frames at 360p), and any reduction by a fraction blurs the frame's finest detail by an amount that
-    depends on the fraction. Averaging whole blocks does neither. Arrays may view decoder buffers."""
+    depends on the fraction. Averaging whole blocks does neither. Frames come in video range (luma 16-235), a
+    full-range source's (phones, screen recordings) converted. Arrays may view decoder buffers."""
+    import cv2
+
     for i, frame, size, turn in _sized_frames(path, 0, None, width, threads=threads, deblock=deblock,
                                               long_side=True, as_shown=True):
         arr = _array(frame, size, "yuv420p", interpolation)
-        luma = turned(detail_luma(frame, size), turn) if detail is not None and detail(i) else None  # type: ignore[arg-type]
-        yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr, luma)
+        luma = detail_luma(frame, size) if detail is not None and detail(i) else None  # type: ignore[arg-type]
+        if _full_range(frame):  # in video range, as the measures read every frame
+            arr = _to_video_range(arr)
+            luma = None if luma is None else cv2.LUT(luma, _VIDEO_LUMA)
+        yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
+                           None if luma is None else turned(luma, turn))
+
+
+_VIDEO_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
+_VIDEO_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
+
+
+def _full_range(frame: av.VideoFrame) -> bool:
+    """Whether the frame's values are in full range (0-255), which `_array` keeps (a 'yuvj' pixel format too)."""
+    return frame.color_range == 2
+
+
+def _to_video_range(i420: np.ndarray) -> np.ndarray:
+    """A full-range I420 array brought into video range (luma 16-235, chroma 16-240), as a new array."""
+    import cv2
+
+    out = np.empty_like(i420)
+    h = i420.shape[0] * 2 // 3
+    cv2.LUT(i420[:h], _VIDEO_LUMA, dst=out[:h])
+    cv2.LUT(i420[h:], _VIDEO_CHROMA, dst=out[h:])
+    return out
 
 
 def detail_luma(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
@@ -540,7 +575,8 @@ def write_video(
     """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
     `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion,
     or with `frame_format="frame"`, yuv420p `av.VideoFrame`s of their own (a scaler's, not a decoder's, whose
-    buffers it still uses), made ready in place (`encodable`)."""
+    buffers it still uses), made ready in place (`encodable`), whose colour description (the first frame's: YUV
+    matrix, range, primaries, transfer) the stream records, so that players and readers convert them as their source."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
@@ -555,6 +591,9 @@ def write_video(
                     rows = arr.shape[0] * 2 // 3 if frame_format == "yuv420p" else arr.shape[0]
                     stream.width, stream.height = arr.shape[1], rows
                 stream.pix_fmt = pix_fmt
+                if isinstance(arr, av.VideoFrame):  # the frames' colour description, unless unspecified
+                    for name in ("colorspace", "color_range", "color_primaries", "color_trc"):
+                        setattr(stream.codec_context, name, getattr(arr, name))
                 if codec == "libx264":
                     # Blobs are addressed by content, so the same frames must give the same bytes. One encoder
                     # thread: x264's output depends on its thread count (and varies between threaded runs).
