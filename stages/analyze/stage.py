@@ -33,7 +33,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
     # in square pixels); the frames a damaged video decodes before the damage give clips; 6: blur reads area-averaged
     # frames (a bilinear reduction's aliasing made a large source read up to three times sharper); a full-range
-    # source is measured in video range (its luma was stretched twice)
+    # source is measured in video range (its luma was stretched twice); interlaced frames are deinterlaced
     VERSION = 6
     Config = AnalyzeConfig
     table = CLIP_MEASURES

@@ -19,6 +19,7 @@ from physflow.stages.common.video_io import (
     _i420_frame,
     _rotation,
     configure_decoder,
+    deinterlaced,
     open_video,
     pixel_aspect,
     same_colour,
@@ -64,7 +65,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
 
         def decoded() -> Frames:
             """Numbered frames; those outside every span (before a clip, between clips) are not scaled (None)."""
-            for order, frame in enumerate(c.decode(v)):
+            for order, frame in enumerate(deinterlaced(c.decode(v), v)):
                 if rank is not None and frame.pts not in rank:
                     raise ValueError(f"decoded a frame whose timestamp {frame.pts} no packet has")
                 i = rank[frame.pts] if rank is not None else order

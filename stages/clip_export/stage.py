@@ -44,7 +44,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     # 5: frames area-averaged to the export size (frames.SCALER), not bilinear; 6: frames turned upright by the
     # source's display rotation (a phone's portrait video was exported lying on its side) and in square pixels (an
     # anamorphic source was exported squeezed); 7: clips carry the source's colour description (a BT.709 source's
-    # clip read as BT.601) and a full-range source is converted to video range (its clip showed crushed blacks)
+    # clip read as BT.601) and a full-range source is converted to video range (its clip showed crushed blacks);
+    # interlaced frames are deinterlaced (they combed, and ghosted when scaled)
     VERSION = 7
     Config = ExportConfig
     table = CLIP_FILES

@@ -513,7 +513,7 @@ def _sized_frames(path: str | os.PathLike[str], start: int, end: int | None, wid
             else:
                 height = max(2, round(h0 * width / w0 / 2) * 2)
         turn = None
-        for i, frame in enumerate(c.decode(v)):
+        for i, frame in enumerate(deinterlaced(c.decode(v), v, threads)):
             if turn is None:
                 turn = _rotation(frame) if as_shown else 0
             if i < start:
@@ -521,6 +521,65 @@ def _sized_frames(path: str | os.PathLike[str], start: int, end: int | None, wid
             if end is not None and i >= end:
                 break
             yield i, frame, (width, height), turn
+
+
+def deinterlaced(frames: Iterable[av.VideoFrame], stream: av.video.stream.VideoStream, threads: int = 0
+                 ) -> Iterator[av.VideoFrame]:
+    """The decoded frames of `stream`, those flagged interlaced (broadcast, DV, camcorders: two fields a field-time
+    apart in each frame) deinterlaced by FFmpeg's bwdif, a frame for each frame, the first field's moment: read
+    as stored, such frames comb wherever something moves, and scaled down the two moments blend into a ghost.
+    Progressive frames pass as they are (a progressive video builds no filter); frames keep their timestamps, so
+    frame numbers hold. A decoding error still gives the frames held in the filter before it is raised."""
+    graph = None
+    try:
+        for frame in frames:
+            if graph is None and not frame.interlaced_frame:
+                yield frame
+                continue
+            if graph is None:
+                graph = _deinterlacer(stream, threads)
+            graph.vpush(frame)
+            yield from _drained(graph, stream.time_base)
+    except av.FFmpegError:
+        if graph is not None:
+            graph.vpush(None)
+            yield from _drained(graph, stream.time_base)
+        raise
+    if graph is not None:
+        graph.vpush(None)
+        yield from _drained(graph, stream.time_base)
+
+
+# Field order as the stream's header tells it (AVFieldOrder: TT, BB, TB, BT): which field is shown first. The
+# frames' own top-field-first flag does not reach the filter through PyAV, and bwdif would take the bottom one.
+_FIRST_FIELD = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
+
+
+def _deinterlacer(stream: av.video.stream.VideoStream, threads: int) -> av.filter.Graph:
+    graph = av.filter.Graph()
+    graph.threads = threads or _DECODER_THREADS
+    source = graph.add_buffer(template=stream)
+    parity = _FIRST_FIELD.get(int(stream.codec_context.field_order or 0), "auto")
+    bwdif = graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=interlaced")
+    source.link_to(bwdif)
+    bwdif.link_to(graph.add("buffersink"))
+    graph.configure()
+    return graph
+
+
+def _drained(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
+    """The frames the filter has ready, their timestamps back in the stream's time base (bwdif halves it, to
+    leave room for a frame per field)."""
+    while True:
+        try:
+            frame = graph.vpull()
+        except (av.BlockingIOError, av.EOFError):
+            return
+        if frame.pts is not None and frame.time_base and frame.time_base != time_base:
+            frame.pts = round(frame.pts * frame.time_base / time_base)
+            frame.duration = round(frame.duration * frame.time_base / time_base)
+            frame.time_base = time_base
+        yield frame
 
 
 def _array(frame: av.VideoFrame, size: tuple[int | None, int | None], fmt: str, interpolation: str | None
