@@ -106,6 +106,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
             return f"source is {index.codec} {index.pix_fmt}, not {TARGET_CODEC} yuv420p"
         if index.pixel_aspect != 1.0:
             return f"source pixels are not square (shown {index.pixel_aspect:.3g} times as wide)"
+        if index.interlaced:
+            return "source is interlaced"
         target = (width, round(index.height * width / index.width / 2) * 2) if width else (index.width, index.height)
         if (index.width, index.height) != target or index.height % 2 or index.width % 2:
             return f"source is {index.width}x{index.height}, the target {target[0]}x{target[1]}"

@@ -77,3 +77,21 @@ def test_a_clip_of_an_interlaced_video_exports_deinterlaced(tmp_path, woven):
     assert clips["interlaced"].shape == clips["truth"].shape == (40, 256, 602)
     diff = np.abs(clips["interlaced"] - clips["truth"]).mean()
     assert diff < 2.5, diff  # exported as stored: 5.2
+
+
+def test_an_interlaced_source_is_not_stream_copied(tmp_path, woven):
+    """Already H.264 at the target size, cut on a keyframe, no frame referring outside the clip: the progressive
+    source's clip is copied; the interlaced one's would keep its fields, so it is deinterlaced instead."""
+    with av.open(str(woven["interlaced"])) as c:
+        rgb = [f.to_ndarray(format="rgb24", width=320, height=256) for f in c.decode(video=0)]
+    clip = {"clip_id": "s:0-30", "video_id": "s", "start_frame": 0, "end_frame": 30, "width": 320, "height": 256,
+            "fps": 25.0, "keep": True}
+    rows = {}
+    for name, params in (("progressive", "keyint=30:bframes=0"), ("interlaced", "interlaced=1:tff=1:keyint=30:bframes=0")):
+        path = _encode(tmp_path / f"{name}.mp4", rgb, params)
+        rows[name] = {mode: ExportStage(ExportConfig(mode=mode)).run(
+            [ExportItem(root=str(tmp_path / "cat"), uri=str(path), clips=[clip])]).to_pylist()[0]
+            for mode in ("auto", "copy")}
+    assert rows["progressive"]["auto"]["export_mode"] == "copy", rows["progressive"]
+    assert rows["interlaced"]["auto"]["error"] is None and rows["interlaced"]["auto"]["export_mode"] == "reencode"
+    assert rows["interlaced"]["copy"]["error"] == "export failed: no stream copy: source is interlaced"
