@@ -20,6 +20,7 @@ from physflow.stages.common.video_io import (
     _rotation,
     configure_decoder,
     deinterlaced,
+    full_range,
     open_video,
     pixel_aspect,
     same_colour,
@@ -136,7 +137,7 @@ def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, h
     frame already in that size and format comes back from the scaler as itself, the decoder's: it is copied, not
     touched. A full-range source (many phones, screen recordings) is brought into video range: passed through, its
     blacks and whites were shown crushed and clipped."""
-    full = frame.color_range == ColorRange.JPEG
+    full = full_range(frame)
     out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER,
                           src_color_range=ColorRange.JPEG if full else None,
                           dst_color_range=ColorRange.MPEG if full else None)

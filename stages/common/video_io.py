@@ -342,11 +342,15 @@ def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
     return frame
 
 
+_COLOUR = ("colorspace", "color_range", "color_primaries", "color_trc")
+"""A frame's colour description: YUV matrix, range, primaries, transfer (PyAV's names, on frames and codecs)."""
+
+
 def same_colour(frame: av.VideoFrame, source: av.VideoFrame) -> av.VideoFrame:
-    """`frame` (a new frame of `source`'s pixels, moved or scaled) described as `source` is: its YUV matrix, range,
-    primaries and transfer, which `write_video` records in the stream for players and readers."""
-    frame.colorspace, frame.color_range = source.colorspace, source.color_range
-    frame.color_primaries, frame.color_trc = source.color_primaries, source.color_trc
+    """`frame` (a new frame of `source`'s pixels, moved or scaled) described as `source` is (`_COLOUR`), which
+    `write_video` records in the stream for players and readers."""
+    for name in _COLOUR:
+        setattr(frame, name, getattr(source, name))
     return frame
 
 
@@ -440,15 +444,15 @@ def iter_working_frames(
     A Laplacian's variance, the usual sharpness measure, reads a resampled frame's filter as much as the video:
     a large bilinear reduction aliases fine texture into false edges (the same frames at 1920x1080 read 1.5 times
     sharper than at 640x360), where an area average reads them alike (within 8% from 640 to 1920 px). Frames
-    come in video range (luma 16-235), a
-    full-range source's (phones, screen recordings) converted. Arrays may view decoder buffers."""
+    come in video range (luma 16-235), a full-range source's (phones, screen recordings) converted. Arrays may
+    view decoder buffers."""
     import cv2
 
     for i, frame, size, turn in _sized_frames(path, 0, None, width, threads=threads, deblock=deblock,
                                               long_side=True, as_shown=True):
         arr = _array(frame, size, "yuv420p", interpolation)
         luma = detail_luma(frame, size) if detail is not None and detail(i) else None  # type: ignore[arg-type]
-        if _full_range(frame):  # in video range, as the measures read every frame
+        if full_range(frame):  # in video range, as the measures read every frame
             arr = _to_video_range(arr)
             luma = None if luma is None else cv2.LUT(luma, _VIDEO_LUMA)
         yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
@@ -459,9 +463,10 @@ _VIDEO_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
 _VIDEO_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
 
 
-def _full_range(frame: av.VideoFrame) -> bool:
-    """Whether the frame's values are in full range (0-255), which `_array` keeps (a 'yuvj' pixel format too)."""
-    return frame.color_range == 2
+def full_range(frame: av.VideoFrame) -> bool:
+    """Whether the frame's values are in full range (0-255), as its range tag says (a 'yuvj' pixel format's too),
+    where players and readers assume video range (16-235) unless told. `_array` and swscale keep them as they are."""
+    return frame.color_range == 2  # AVCOL_RANGE_JPEG
 
 
 def _to_video_range(i420: np.ndarray) -> np.ndarray:
@@ -469,9 +474,9 @@ def _to_video_range(i420: np.ndarray) -> np.ndarray:
     import cv2
 
     out = np.empty_like(i420)
-    h = i420.shape[0] * 2 // 3
-    cv2.LUT(i420[:h], _VIDEO_LUMA, dst=out[:h])
-    cv2.LUT(i420[h:], _VIDEO_CHROMA, dst=out[h:])
+    (luma, chroma), (out_luma, out_chroma) = _i420_planes(i420), _i420_planes(out)
+    cv2.LUT(luma, _VIDEO_LUMA, dst=out_luma)
+    cv2.LUT(chroma, _VIDEO_CHROMA, dst=out_chroma)
     return out
 
 
@@ -550,17 +555,23 @@ def deinterlaced(frames: Iterable[av.VideoFrame], stream: av.video.stream.VideoS
         yield from _drained(graph, stream.time_base)
 
 
-# Field order as the stream's header tells it (AVFieldOrder: TT, BB, TB, BT): which field is shown first. The
-# frames' own top-field-first flag does not reach the filter through PyAV, and bwdif would take the bottom one.
+# Field order as the stream's header tells it (AVFieldOrder: TT, BB, TB, BT): which field is shown first.
 _FIRST_FIELD = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
+
+
+def first_field(stream: av.video.stream.VideoStream) -> str | None:
+    """The field an interlaced stream shows first ('tff': top, 'bff': bottom), as its header tells; None for a
+    progressive stream or one whose header does not say."""
+    return _FIRST_FIELD.get(int(stream.codec_context.field_order or 0))
 
 
 def _deinterlacer(stream: av.video.stream.VideoStream, threads: int) -> av.filter.Graph:
     graph = av.filter.Graph()
     graph.threads = threads or _DECODER_THREADS
     source = graph.add_buffer(template=stream)
-    parity = _FIRST_FIELD.get(int(stream.codec_context.field_order or 0), "auto")
-    bwdif = graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=interlaced")
+    # The frames' own top-field-first flag does not reach the filter through PyAV (bwdif then took the bottom
+    # field), so the header's field order sets the parity.
+    bwdif = graph.add("bwdif", f"mode=send_frame:parity={first_field(stream) or 'auto'}:deint=interlaced")
     source.link_to(bwdif)
     bwdif.link_to(graph.add("buffersink"))
     graph.configure()
@@ -651,7 +662,7 @@ def write_video(
                     stream.width, stream.height = arr.shape[1], rows
                 stream.pix_fmt = pix_fmt
                 if isinstance(arr, av.VideoFrame):  # the frames' colour description, unless unspecified
-                    for name in ("colorspace", "color_range", "color_primaries", "color_trc"):
+                    for name in _COLOUR:
                         setattr(stream.codec_context, name, getattr(arr, name))
                 if codec == "libx264":
                     # Blobs are addressed by content, so the same frames must give the same bytes. One encoder
