@@ -33,8 +33,9 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # scaled as its landscape turn would be), and frames are measured as shown (turned by the display rotation,
     # in square pixels); the frames a damaged video decodes before the damage give clips; 6: blur reads area-averaged
     # frames (a bilinear reduction's aliasing made a large source read up to three times sharper); a full-range
-    # source is measured in video range (its luma was stretched twice); interlaced frames are deinterlaced
-    VERSION = 6
+    # source is measured in video range (its luma was stretched twice); interlaced frames are deinterlaced; 7: HDR
+    # (PQ, HLG) frames are measured in SDR (read as stored they measured dim and soft)
+    VERSION = 7
     Config = AnalyzeConfig
     table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")

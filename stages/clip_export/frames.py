@@ -14,6 +14,7 @@ import av
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from physflow.stages.clip_export.remux import PacketIndex
+from physflow.stages.common.colour import described, is_hdr, to_sdr
 from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import (
     _i420_frame,
@@ -131,17 +132,24 @@ class _Reader:
 
 def _scaled(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, height: int | None) -> av.VideoFrame:
     """The frame at the export size in yuv420p video range (16-235: what players and most readers assume), a frame
-    of its own for the encoder (`write_video` frames), its pixels never copied, carrying the source's colour
-    description (`same_colour`). Through a reformatter kept for the video: a frame's own `reformat(width=...)`
-    sets up a new swscale context each time (about 40% of the scaling cost from HD), for the same pixels. A source
-    frame already in that size and format comes back from the scaler as itself, the decoder's: it is copied, not
-    touched. A full-range source (many phones, screen recordings) is brought into video range: passed through, its
-    blacks and whites were shown crushed and clipped."""
+    of its own for the encoder (`write_video` frames), its pixels never copied, tagged with the colours its source
+    is shown with (`colour.described`: an untagged HD source's clip says BT.709, as players read the source, not
+    BT.601, as they would read a small untagged clip). Through a reformatter kept for the video: a frame's own
+    `reformat(width=...)` sets up a new swscale context each time (about 40% of the scaling cost from HD), for the
+    same pixels. A source frame already in that size and format comes back from the scaler as itself, the
+    decoder's: it is copied, not touched. A full-range source (many phones, screen recordings) is brought into video
+    range: passed through, its blacks and whites were shown crushed and clipped. An HDR source (PQ or HLG) is
+    brought to BT.709 SDR (`colour.to_sdr`): carried as it was, a reader that ignores the transfer showed it grey."""
+    if is_hdr(frame):
+        return to_sdr(scaler, frame, width, height, SCALER)
     full = full_range(frame)
     out = scaler.reformat(frame, width=width, height=height, format="yuv420p", interpolation=SCALER,
                           src_color_range=ColorRange.JPEG if full else None,
                           dst_color_range=ColorRange.MPEG if full else None)
-    return same_colour(_i420_frame(out.to_ndarray()), frame) if out is frame else out
+    if out is frame:
+        out = _i420_frame(out.to_ndarray())
+        out.color_range = frame.color_range
+    return described(out, frame)
 
 
 def _upright(frame: av.VideoFrame, clockwise: int) -> av.VideoFrame:

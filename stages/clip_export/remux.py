@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 
+from physflow.stages.common.colour import HDR_TRANSFERS
 from physflow.stages.common.video_io import first_field, open_video, pixel_aspect, video_stream
 
 
@@ -37,6 +38,7 @@ class PacketIndex:
     # (frames the decoder shows: packets an edit list discards, as in a video cut by stream copy, are left out)
     pixel_aspect: float = 1.0  # shown width over stored width of a pixel (video_io.pixel_aspect)
     interlaced: bool = False  # the stream header names a field order (video_io.first_field): broadcast, DV, camcorders
+    hdr: bool = False  # the stream header names a PQ or HLG transfer (colour.HDR_TRANSFERS): clips are tone-mapped
 
     @cached_property
     def frame_of(self) -> dict[int, int]:
@@ -112,7 +114,8 @@ def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
             return None
         return PacketIndex(codec=cc.name, width=cc.width, height=cc.height, pix_fmt=cc.format.name if cc.format else None,
                            time_base=v.time_base, pts=tuple(pts), keyframe=tuple(keys), frame_pts=tuple(sorted(shown)),
-                           pixel_aspect=pixel_aspect(v), interlaced=first_field(v) is not None)
+                           pixel_aspect=pixel_aspect(v), interlaced=first_field(v) is not None,
+                           hdr=cc.color_trc in HDR_TRANSFERS)
 
 
 def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end: int, out: Path) -> Path:

@@ -45,8 +45,9 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     # source's display rotation (a phone's portrait video was exported lying on its side) and in square pixels (an
     # anamorphic source was exported squeezed); 7: clips carry the source's colour description (a BT.709 source's
     # clip read as BT.601) and a full-range source is converted to video range (its clip showed crushed blacks);
-    # interlaced frames are deinterlaced (they combed, and ghosted when scaled)
-    VERSION = 7
+    # interlaced frames are deinterlaced (they combed, and ghosted when scaled); 8: an untagged source's clip says
+    # the colours players show the source with (an HD one's was read as BT.601), HDR (PQ, HLG) is brought to SDR
+    VERSION = 8
     Config = ExportConfig
     table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
@@ -108,6 +109,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
             return f"source pixels are not square (shown {index.pixel_aspect:.3g} times as wide)"
         if index.interlaced:
             return "source is interlaced"
+        if index.hdr:
+            return "source is HDR (brought to SDR by re-encoding)"
         target = (width, round(index.height * width / index.width / 2) * 2) if width else (index.width, index.height)
         if (index.width, index.height) != target or index.height % 2 or index.width % 2:
             return f"source is {index.width}x{index.height}, the target {target[0]}x{target[1]}"

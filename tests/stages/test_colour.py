@@ -21,6 +21,7 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.storage import Root
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
+from physflow.stages.common.video_io import write_video
 
 FRAMES = 60
 
@@ -122,3 +123,48 @@ def test_a_full_range_source_measures_as_its_video_range_copy(ranges):
     rows = {r["video_id"]: r for r in AnalyzeStage(AnalyzeConfig()).run(videos).to_pylist()}
     assert rows["full"]["brightness"] == pytest.approx(rows["video"]["brightness"], abs=0.005)
     assert rows["full"]["blur"] == pytest.approx(rows["video"]["blur"], rel=0.05)
+
+
+def _untagged(path: Path, width: int, height: int, matrix: str) -> Path:
+    """A video of the four patches in `matrix`'s YUV, with no colour description (as many encoders write theirs)."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    for k, colour in enumerate(PATCHES):
+        rgb[:, k * width // 4:(k + 1) * width // 4] = colour
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt, s.options = width, height, "yuv420p", {"crf": "12", "preset": "veryfast"}
+        for _ in range(FRAMES):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
+            frame.colorspace = 2  # unspecified, whatever the conversion
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    return path
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("width", "height", "matrix", "tags"), [
+    (1280, 720, "ITU709", (1, 1, 1)),  # HD: players read BT.709
+    (640, 360, "ITU601", (6, 6, 6)),  # SD: BT.601, 525-line primaries
+])
+def test_an_untagged_source_exports_a_clip_that_says_how_players_show_the_source(tmp_path, width, height, matrix, tags):
+    source = _untagged(tmp_path / "untagged.mp4", width, height, matrix)
+    assert _tags(source)[:3] == (2, 2, 2)
+    frame = _export(tmp_path, source, width, height, 25.0)[0]  # read as the clip says
+    assert _tags(next((tmp_path / "cat").rglob("*.mp4")))[:3] == tags
+    with av.open(str(source)) as c:  # as players show the source
+        shown = next(c.decode(video=0)).reformat(format="rgb24", src_colorspace=matrix).to_ndarray()
+    step, shown_step = frame.shape[1] // 4, width // 4
+    for k in range(len(PATCHES)):
+        colour = shown[100:200, k * shown_step + 40:(k + 1) * shown_step - 40].reshape(-1, 3).mean(axis=0)
+        middle = frame[100:156, k * step + 30:(k + 1) * step - 30].reshape(-1, 3).mean(axis=0)
+        # the HD clip, untagged at 456x256 as before, read as BT.601: red (198, 28, 38) came out (184, 10, 39)
+        assert np.abs(middle - colour).max() < 2.0, (colour, middle)
+
+
+def test_rgb_frames_are_written_in_a_stream_that_names_their_matrix(tmp_path):
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    rgb[:] = PATCHES[0]
+    with av.open(str(write_video(tmp_path / "red.mp4", [rgb] * 3, 25.0))) as c:
+        assert (c.streams.video[0].codec_context.colorspace, c.streams.video[0].codec_context.color_range) == (6, 1)
+        shown = next(c.decode(video=0)).to_ndarray(format="rgb24")[360, 640]
+    assert np.abs(shown.astype(int) - PATCHES[0]).max() <= 3  # untagged at 1280x720, players read BT.709: (213, 45, 36)
