@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # in square pixels); the frames a damaged video decodes before the damage give clips; 6: blur reads area-averaged
     # frames (a bilinear reduction's aliasing made a large source read up to three times sharper); a full-range
     # source is measured in video range (its luma was stretched twice); interlaced frames are deinterlaced; 7: HDR
-    # (PQ, HLG) frames are measured in SDR (read as stored they measured dim and soft)
+    # (PQ, HLG) frames are measured in SDR (read as stored they measured dim and soft); a variable-rate video's clip
+    # times come from its timestamps (counted at the mean rate, a clip where the rate dropped read short)
     VERSION = 7
     Config = AnalyzeConfig
     table = CLIP_MEASURES
@@ -57,7 +59,9 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         fps = float(video.get("fps") or 25.0)
         shots = ShotDetector(self.config.shots, fps)
         measures = FrameMeasures(self.config.quality, fps)
-        n, broken = self._feed(video, shots, measures)
+        times: list[float | None] = []
+        n, broken = self._feed(video, shots, measures, times)
+        seconds = frame_seconds(times[:n], fps)
         if broken:  # the rest of the video, as an error row of its own
             yield {"clip_id": clip_id(video["video_id"], n, max(n, video.get("n_frames") or 0)),
                    "video_id": video["video_id"], "error": broken}
@@ -65,15 +69,17 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
             yield {
                 "clip_id": clip_id(video["video_id"], seg.start, seg.end), "video_id": video["video_id"],
                 "start_frame": seg.start, "end_frame": seg.end,
-                "start_s": round(seg.start / fps, 6), "end_s": round(seg.end / fps, 6),
-                "duration_s": round((seg.end - seg.start) / fps, 6), "shot_index": seg.shot_index,
+                "start_s": round(seconds[seg.start], 6), "end_s": round(seconds[seg.end], 6),
+                "duration_s": round(seconds[seg.end] - seconds[seg.start], 6), "shot_index": seg.shot_index,
                 "boundary": seg.boundary, "width": video.get("width"), "height": video.get("height"), "fps": fps,
                 **measures.clip(seg.start, seg.end),
             }
 
-    def _feed(self, video: VideoRow, shots: ShotDetector, measures: FrameMeasures) -> tuple[int, str | None]:
-        """Decode the video once into the shot detector and the measures: the frames fed, and why decoding
-        stopped early (None: it did not). A truncated or damaged file keeps the frames before the damage."""
+    def _feed(self, video: VideoRow, shots: ShotDetector, measures: FrameMeasures, times: list[float | None]
+              ) -> tuple[int, str | None]:
+        """Decode the video once into the shot detector and the measures, each frame's timestamp into `times`:
+        the frames fed, and why decoding stopped early (None: it did not). A truncated or damaged file keeps the
+        frames before the damage."""
         n = 0
         # Scaled planar YUV, colour-converted small by OpenCV: about half the cost of asking swscale for BGR; the
         # grey frame is the Y plane stretched from video range (16-235) to 0-255.
@@ -87,6 +93,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
                 detail = None if frame.detail is None else cv2.LUT(frame.detail, _FULL_RANGE)
                 shots.feed(i, shots_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.config.shots.width),
                            measures.feed(i, gray, detail))
+                times.append(frame.time)
                 n = i + 1
         except av.FFmpegError as exc:
             if n == 0:
@@ -100,6 +107,21 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
 
     def error_rows(self, video: VideoRow, reason: str) -> list[dict[str, Any]]:
         return [{"clip_id": clip_id(video["video_id"], 0, 0), "video_id": video["video_id"], "error": reason}]
+
+
+def frame_seconds(times: Sequence[float | None], fps: float) -> list[float]:
+    """Seconds from the first frame to the start of each frame, and to the end of the last (one more value than
+    `times`, the frames' timestamps). A video shown at an even rate counts frames at `fps`. A variable-rate one
+    (a phone's in low light, a screen recording; as export tells them: an interval strays from 1 / `fps` by over
+    a quarter of it) is timed by its timestamps when every frame has one and they rise: counted at its mean rate, a
+    clip where the rate halved read half as long as it plays, and one where it ran at full rate longer."""
+    step = 1 / fps
+    pairs = list(itertools.pairwise(times))
+    timed = len(times) > 1 and None not in times and all(b > a for a, b in pairs)  # type: ignore[operator]
+    if not timed or all(abs(b - a - step) <= step / 4 for a, b in pairs):  # type: ignore[operator]
+        return [i * step for i in range(len(times) + 1)]
+    first, last = times[0], times[-1]
+    return [t - first for t in times] + [last - first + (last - times[-2])]  # type: ignore[operator]
 
 
 def run(inputs: Sequence[VideoRow], config: AnalyzeConfig) -> pa.Table:

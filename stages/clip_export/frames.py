@@ -13,7 +13,7 @@ from collections.abc import Callable, Container, Iterator, Sequence
 import av
 from av.video.reformatter import ColorRange, VideoReformatter
 
-from physflow.stages.clip_export.remux import PacketIndex
+from physflow.stages.clip_export.remux import PacketIndex, seek_to_keyframe
 from physflow.stages.common.colour import described, is_hdr, to_sdr
 from physflow.stages.common.prefetch import prefetched
 from physflow.stages.common.video_io import (
@@ -75,7 +75,7 @@ def clip_frames(path: str | os.PathLike[str], index: PacketIndex | None, spans: 
 
         def from_keyframe(keyframe: int) -> Frames:
             if index is not None:
-                c.seek(index.frame_pts[keyframe], stream=v, backward=True)  # the previous reader has stopped
+                seek_to_keyframe(c, v, index, keyframe)  # the previous reader has stopped
             return prefetched(decoded(), PREFETCH)
 
         if index is None:  # no timestamps to seek by: one pass from the first frame

@@ -10,6 +10,7 @@ is re-encoded instead).
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -118,6 +119,35 @@ def _read_index(path: str | os.PathLike[str]) -> PacketIndex | None:
                            hdr=cc.color_trc in HDR_TRANSFERS)
 
 
+SEEK_TRIES = 4
+"""Keyframes a seek that landed past its target steps back through before it starts from the beginning."""
+
+
+def seek_to_keyframe(c: av.container.InputContainer, v: av.video.stream.VideoStream, index: PacketIndex,
+                     keyframe: int) -> None:
+    """Position `c` so that the first keyframe demuxed from `v` is frame `keyframe` (a keyframe) or one before it.
+    FFmpeg seeks by timestamp exactly in a container with an index (MP4, Matroska) but by a search in MPEG-TS and
+    MPEG-PS (broadcast recordings, DVDs, AVCHD camcorders), which lands up to a few keyframes past the target: the
+    frames between were never decoded (a clip came out short, or empty). The landing is checked on the packets;
+    past the target, the seek steps back a keyframe at a time, then to the start."""
+    target = index.frame_pts[keyframe]
+    earlier = [k for k in reversed(index.keyframes) if k <= keyframe][:SEEK_TRIES]
+    for k in earlier:
+        c.seek(index.frame_pts[k], stream=v, backward=True)
+        if _first_keyframe_pts(c, v) <= target:
+            c.seek(index.frame_pts[k], stream=v, backward=True)  # the packets read to check, read again
+            return
+    c.seek(0, backward=True)  # the start of the file (before every timestamp)
+
+
+def _first_keyframe_pts(c: av.container.InputContainer, v: av.video.stream.VideoStream) -> float:
+    """The timestamp of the first keyframe the demuxer reads from where it stands (infinity: none)."""
+    for packet in c.demux(v):
+        if packet.is_keyframe and packet.pts is not None:
+            return float(packet.pts)
+    return math.inf
+
+
 def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end: int, out: Path) -> Path:
     """Remux the packets of frames [start, end) into an MP4 at `out`, timestamps shifted to start at 0."""
     first = index.pts[index.packets(start, end).start]
@@ -126,7 +156,7 @@ def copy_clip(path: str | os.PathLike[str], index: PacketIndex, start: int, end:
     with open_video(path) as c, av.open(os.fspath(out), mode="w", format="mp4") as o:
         v = video_stream(c)
         stream = o.add_stream_from_template(v)
-        c.seek(first, stream=v, backward=True)
+        seek_to_keyframe(c, v, index, start)
         started = False
         for packet in c.demux(v):
             started = started or packet.pts == first

@@ -46,7 +46,8 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     # anamorphic source was exported squeezed); 7: clips carry the source's colour description (a BT.709 source's
     # clip read as BT.601) and a full-range source is converted to video range (its clip showed crushed blacks);
     # interlaced frames are deinterlaced (they combed, and ghosted when scaled); 8: an untagged source's clip says
-    # the colours players show the source with (an HD one's was read as BT.601), HDR (PQ, HLG) is brought to SDR
+    # the colours players show the source with (an HD one's was read as BT.601), HDR (PQ, HLG) is brought to SDR;
+    # a seek that lands past its keyframe (MPEG-TS, MPEG-PS) steps back (clips came out short)
     VERSION = 8
     Config = ExportConfig
     table = CLIP_FILES

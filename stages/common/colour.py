@@ -36,10 +36,13 @@ range rolls off, so that light from reference white up to PEAK_NITS keeps its gr
 
 def shown_colour(frame: av.VideoFrame) -> tuple[int, int, int]:
     """The YUV matrix, primaries and transfer a player shows the frame with: its own tags, and for those it leaves
-    unspecified the convention for its size (module docstring)."""
+    unspecified the convention for its size (module docstring). An RGB or palette frame (GIF, PNG, screen-capture
+    codecs) has no YUV matrix: the one named is BT.601, the matrix swscale converts it to YUV with."""
     hd = frame.width >= 1280 or frame.height > 576
     matrix = frame.colorspace
-    if matrix == UNSPECIFIED:
+    if frame.format.is_rgb or frame.format.has_palette:
+        matrix = SMPTE170M  # an RGB frame's own tag says RGB (0), a YUV clip read so would show its planes as GBR
+    elif matrix == UNSPECIFIED:
         matrix = BT709 if hd else SMPTE170M
     primaries = frame.color_primaries
     if primaries == UNSPECIFIED:

@@ -80,11 +80,54 @@ def sniff_container(path: str | os.PathLike[str]) -> str | None:
         return "m2v"
     if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
         return "mpegts"
+    if len(head) > 388 and head[4] == head[196] == head[388] == 0x47:
+        return "mpegts"  # 192-byte packets (M2TS: AVCHD camcorders' .MTS, Blu-ray)
+    if _MXF_KEY in head:  # a partition pack's key, after a run-in if any
+        return "mxf"
+    if head.startswith(b"\x1f\x07\x00") and len(head) > 3 and head[3] & 0x7F == 0x3F:
+        return "dv"  # a DIF sequence's header block (camcorders' DV)
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    elementary = _elementary_stream(head)
+    if elementary:
+        return elementary
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "gif"
     if head.startswith(b"RIFF") and head[8:16] == b"WEBPVP8X" and len(head) > 20 and head[20] & 0x02:
         return "webp"  # the extended format with its animation flag set: an animated WebP
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and 0 <= head.find(b"acTL") < _find_or_end(head, b"IDAT"):
+        return "apng"  # animation control before the first image data: an animated PNG
     return None
+
+
+_MXF_KEY = b"\x06\x0e\x2b\x34\x02\x05\x01\x01\x0d\x01\x02"
+_MAGIC = ((b"nut/multimedia container\x00", "nut"), (b"DKIF", "ivf"), (b".RMF", "rm"))
+"""Containers told by their first bytes alone: NUT; IVF (VP8, VP9 and AV1 encoders' raw output); RealMedia."""
+
+
+def _elementary_stream(head: bytes) -> str | None:
+    """The codec of a bare video stream (no container: security cameras, drones and encoders write them) that
+    starts with a start code and the unit such a stream starts with: H.264 (a parameter set or an access unit
+    delimiter), HEVC (the same), MPEG-4 Part 2 (a visual object sequence)."""
+    start = 4 if head.startswith(b"\x00\x00\x00\x01") else 3 if head.startswith(b"\x00\x00\x01") else 0
+    if not start or len(head) < start + 2:
+        return None
+    unit, following = head[start], head[start + 1]
+    if unit == 0xB0 and start == 3:
+        return "m4v"
+    if unit & 0x80:  # the forbidden bit of both NAL unit headers
+        return None
+    if (unit & 0x1F == 7 and unit & 0x60) or unit & 0x1F == 9:
+        return "h264"  # a sequence parameter set (referenced), or an access unit delimiter
+    if (unit >> 1) & 0x3F in (32, 33, 35) and following & 0x07:
+        return "hevc"  # a video or sequence parameter set, or an access unit delimiter; temporal id + 1 above 0
+    return None
+
+
+def _find_or_end(data: bytes, part: bytes) -> int:
+    found = data.find(part)
+    return len(data) if found < 0 else found
 
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -277,8 +320,7 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
             info.codec, info.width, info.height = cc.name, cc.width, cc.height
             if info.container == "webp":
                 info.codec = "webp"  # decoded by Pillow (see _webp_as_video)
-            rate = v.average_rate or v.guessed_rate
-            info.fps = float(rate) if rate else None
+            info.fps = _frame_rate(v)
             info.has_audio = bool(c.streams.audio)
             header_frames = v.frames or None
             if c.duration:
@@ -294,6 +336,20 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
         info.error = info.error or f"open failed: {_reason(exc)}"
     return info
+
+
+MAX_FPS = 1000.0
+"""The highest frame rate a stream is taken to play at; a mean rate above it is a demuxer's artefact (a bare DV
+stream reports 60,000)."""
+
+
+def _frame_rate(v: av.video.stream.VideoStream) -> float | None:
+    """The stream's mean frame rate (frames over duration: right for a variable-rate video too), or where the
+    container gives none or an implausible one, the rate FFmpeg guesses from the stream's timing."""
+    for rate in (v.average_rate, v.guessed_rate):
+        if rate and 0 < rate <= MAX_FPS:
+            return float(rate)
+    return None
 
 
 def _decode_check(c, v, info: VideoInfo, *, full: bool, header_frames: int | None) -> None:  # type: ignore[no-untyped-def]
@@ -428,6 +484,7 @@ class WorkingFrame:
     index: int
     i420: np.ndarray
     detail: np.ndarray | None
+    time: float | None = None  # the frame's timestamp in seconds (None: it has none)
 
 
 def iter_working_frames(
@@ -456,7 +513,7 @@ def iter_working_frames(
             arr = _array(frame, size, "yuv420p", PLANES_AREA)
             luma = arr[: arr.shape[0] * 2 // 3].copy() if detail is not None and detail(i) else None
             yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
-                               None if luma is None else turned(luma, turn))
+                               None if luma is None else turned(luma, turn), frame.time)
             continue
         arr = _array(frame, size, "yuv420p", interpolation)
         luma = detail_luma(frame, size) if detail is not None and detail(i) else None  # type: ignore[arg-type]
@@ -464,7 +521,7 @@ def iter_working_frames(
             arr = _to_video_range(arr)
             luma = None if luma is None else cv2.LUT(luma, _VIDEO_LUMA)
         yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
-                           None if luma is None else turned(luma, turn))
+                           None if luma is None else turned(luma, turn), frame.time)
 
 
 _VIDEO_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)

@@ -168,3 +168,25 @@ def test_rgb_frames_are_written_in_a_stream_that_names_their_matrix(tmp_path):
         assert (c.streams.video[0].codec_context.colorspace, c.streams.video[0].codec_context.color_range) == (6, 1)
         shown = next(c.decode(video=0)).to_ndarray(format="rgb24")[360, 640]
     assert np.abs(shown.astype(int) - PATCHES[0]).max() <= 3  # untagged at 1280x720, players read BT.709: (213, 45, 36)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("muxer", "codec", "suffix"), [("mov", "qtrle", ".mov"), ("apng", "apng", ".png")])
+def test_an_rgb_source_exports_a_clip_that_names_the_matrix_it_was_converted_with(tmp_path, muxer, codec, suffix):
+    """Screen recordings (QuickTime Animation) and animated PNGs store RGB: swscale converts them with BT.601,
+    which the clip must say, whatever its size; an APNG's frames say RGB (0), a matrix no YUV clip may claim."""
+    source = tmp_path / f"rgb{suffix}"
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    for k, colour in enumerate(PATCHES):
+        rgb[:, k * 320:(k + 1) * 320] = colour
+    with av.open(str(source), "w", format=muxer) as c:
+        s = c.add_stream(codec, rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = 1280, 720, "rgb24"
+        for _ in range(FRAMES):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        c.mux(s.encode())
+    frame = _export(tmp_path, source, 1280, 720, 25.0)[0]
+    assert _tags(next((tmp_path / "cat").rglob("*.mp4")))[0] == 6  # SMPTE 170M (BT.601)
+    for k, colour in enumerate(PATCHES):
+        middle = frame[100:156, k * 114 + 30:(k + 1) * 114 - 30].reshape(-1, 3).mean(axis=0)
+        assert np.abs(middle - colour).max() < 3.0, (colour, middle)
