@@ -545,6 +545,11 @@ def _to_video_range(i420: np.ndarray) -> np.ndarray:
     return out
 
 
+_EIGHT_BIT_LUMA = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p", "nv12", "nv21"})
+"""Pixel formats whose first plane is the luma in video range, 8 bits per pixel: read as it is, at any size. (The
+'yuvj' formats are full range: converted, as swscale converts them, unless a range tag says full range.)"""
+
+
 def detail_luma(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     """The frame's luma (video range, as stored) area-averaged to `size` (width, height). OpenCV averages whole
     blocks fast (0.5 ms from 1280x720) but a fractional reduction slowly (5 ms from 1920x1080), so a reduction of
@@ -553,7 +558,12 @@ def detail_luma(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     way (a Laplacian's variance within a few percent), where a last step under 2 times blurs the finest detail."""
     import cv2
 
-    plane = _plane(frame, 0) if frame.format.name == "yuv420p" else _i420_planes(frame.to_ndarray(format="yuv420p"))[0]
+    if frame.format.name in _EIGHT_BIT_LUMA:
+        plane = _plane(frame, 0)
+    else:  # converted, an odd side made even (a yuv420p frame's must be)
+        even = frame.to_ndarray(format="yuv420p", width=frame.width + frame.width % 2,
+                                height=frame.height + frame.height % 2)
+        plane = _i420_planes(even)[0]
     h, w = plane.shape
     k = int(min(w / size[0], h / size[1]) // 2)
     if k >= 2:
