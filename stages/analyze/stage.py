@@ -119,7 +119,7 @@ def frame_seconds(times: Sequence[float | None], fps: float) -> list[float]:
     pairs = list(itertools.pairwise(times))
     timed = len(times) > 1 and None not in times and all(b > a for a, b in pairs)  # type: ignore[operator]
     if not timed or all(abs(b - a - step) <= step / 4 for a, b in pairs):  # type: ignore[operator]
-        return [i * step for i in range(len(times) + 1)]
+        return [i / fps for i in range(len(times) + 1)]
     first, last = times[0], times[-1]
     return [t - first for t in times] + [last - first + (last - times[-2])]  # type: ignore[operator]
 

@@ -60,6 +60,13 @@ def described(frame: av.VideoFrame, source: av.VideoFrame) -> av.VideoFrame:
     return frame
 
 
+def full_range(frame: av.VideoFrame) -> bool:
+    """Whether the frame's values are in full range (0-255), as its range tag says (a 'yuvj' pixel format's too),
+    where players and readers assume video range (16-235) unless told. `video_io._array` and swscale keep them as
+    they are."""
+    return frame.color_range == 2  # AVCOL_RANGE_JPEG
+
+
 def is_hdr(frame: av.VideoFrame) -> bool:
     """Whether the frame's transfer is PQ or HLG."""
     return frame.color_trc in HDR_TRANSFERS
@@ -69,7 +76,7 @@ def to_sdr(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, he
            interpolation: str) -> av.VideoFrame:
     """An HDR frame (`is_hdr`) at `width` x `height` as a yuv420p BT.709 SDR frame in video range, tagged so: scaled
     first at 16 bits per value, then converted (module docstring)."""
-    full = frame.color_range == 2
+    full = full_range(frame)
     big = scaler.reformat(frame, width=width, height=height, format="yuv444p16le", interpolation=interpolation,
                           src_color_range="JPEG" if full else None, dst_color_range="JPEG" if full else None)
     yuv = np.stack([_plane16(big, k) for k in range(3)]).astype(np.float32) / 65535
@@ -89,8 +96,9 @@ def _plane16(frame: av.VideoFrame, k: int) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-_KR_KB = {BT709: (0.2126, 0.0722), BT2020: (0.2627, 0.0593), 10: (0.2627, 0.0593)}  # 10: BT.2020 constant luminance,
-# decoded as non-constant (rare, and close)
+_KR_KB = {BT709: (0.2126, 0.0722), BT2020: (0.2627, 0.0593)}
+"""Luma weights (red, blue) of the YUV matrices HDR video uses; any other (BT.2020's rare constant-luminance
+form among them) is read as BT.2020's."""
 _BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
                              [-0.1246, 1.1329, -0.0083],
                              [-0.0182, -0.1006, 1.1187]], np.float32)  # linear light (ITU-R BT.2087)

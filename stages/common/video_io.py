@@ -22,7 +22,7 @@ from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from physflow.stages.common import remote_files
-from physflow.stages.common.colour import is_hdr, to_sdr
+from physflow.stages.common.colour import full_range, is_hdr, to_sdr
 
 OPEN_COUNT = 0
 DECODER_THREADS_ENV = "PHYSFLOW_DECODER_THREADS"
@@ -528,12 +528,6 @@ _VIDEO_LUMA = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
 _VIDEO_CHROMA = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
 
 
-def full_range(frame: av.VideoFrame) -> bool:
-    """Whether the frame's values are in full range (0-255), as its range tag says (a 'yuvj' pixel format's too),
-    where players and readers assume video range (16-235) unless told. `_array` and swscale keep them as they are."""
-    return frame.color_range == 2  # AVCOL_RANGE_JPEG
-
-
 def _to_video_range(i420: np.ndarray) -> np.ndarray:
     """A full-range I420 array brought into video range (luma 16-235, chroma 16-240), as a new array."""
     import cv2
@@ -676,10 +670,8 @@ def _array(frame: av.VideoFrame, size: tuple[int | None, int | None], fmt: str, 
     766 for the SDR original; tests/stages/test_hdr.py)."""
     width, height = size
     if is_hdr(frame):
-        swscale = "AREA" if interpolation == PLANES_AREA else interpolation or "BILINEAR"
-        if swscale == PLANES_LINEAR:
-            swscale = "FAST_BILINEAR"
-        sdr = to_sdr(VideoReformatter(), frame, width, height, swscale)
+        swscale = {PLANES_AREA: "AREA", PLANES_LINEAR: "FAST_BILINEAR", None: "BILINEAR"}.get(interpolation, interpolation)
+        sdr = to_sdr(VideoReformatter(), frame, width, height, swscale)  # type: ignore[arg-type]
         return sdr.to_ndarray() if fmt == "yuv420p" else sdr.to_ndarray(format=fmt)
     if interpolation in _PLANES and frame.format.name == "yuv420p":
         return _resized_i420(frame, width, height, area=interpolation == PLANES_AREA)  # type: ignore[arg-type]
