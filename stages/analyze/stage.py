@@ -17,7 +17,7 @@ from physflow.stages.analyze.quality.measures import FrameMeasures
 from physflow.stages.analyze.shots.detect import ShotDetector, segments, shots_frame
 from physflow.stages.base import Stage
 from physflow.stages.common.prefetch import prefetched
-from physflow.stages.common.video_io import iter_working_frames
+from physflow.stages.common.video_io import iter_working_frames, uneven
 
 VideoRow = dict[str, Any]
 _FULL_RANGE = np.clip((np.arange(256) - 16) * 255.0 / 219.0, 0, 255).round().astype(np.uint8)  # a `videos` row: video_id, uri, fps, width, height, ...
@@ -61,7 +61,7 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
         measures = FrameMeasures(self.config.quality, fps)
         times: list[float | None] = []
         n, broken = self._feed(video, shots, measures, times)
-        seconds = frame_seconds(times[:n], fps)
+        seconds = frame_seconds(times, fps)  # one per frame fed
         if broken:  # the rest of the video, as an error row of its own
             yield {"clip_id": clip_id(video["video_id"], n, max(n, video.get("n_frames") or 0)),
                    "video_id": video["video_id"], "error": broken}
@@ -112,13 +112,12 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
 def frame_seconds(times: Sequence[float | None], fps: float) -> list[float]:
     """Seconds from the first frame to the start of each frame, and to the end of the last (one more value than
     `times`, the frames' timestamps). A video shown at an even rate counts frames at `fps`. A variable-rate one
-    (a phone's in low light, a screen recording; as export tells them: an interval strays from 1 / `fps` by over
-    a quarter of it) is timed by its timestamps when every frame has one and they rise: counted at its mean rate, a
-    clip where the rate halved read half as long as it plays, and one where it ran at full rate longer."""
-    step = 1 / fps
-    pairs = list(itertools.pairwise(times))
-    timed = len(times) > 1 and None not in times and all(b > a for a, b in pairs)  # type: ignore[operator]
-    if not timed or all(abs(b - a - step) <= step / 4 for a, b in pairs):  # type: ignore[operator]
+    (a phone's in low light, a screen recording; `video_io.uneven`, as export tells them) is timed by its
+    timestamps when every frame has one and they rise: counted at its mean rate, a clip where the rate halved read
+    half as long as it plays, and one where it ran at full rate longer."""
+    timed = (len(times) > 1 and None not in times
+             and all(b > a for a, b in itertools.pairwise(times)))  # type: ignore[operator]
+    if not timed or not uneven(times, 1 / fps):  # type: ignore[arg-type]
         return [i / fps for i in range(len(times) + 1)]
     first, last = times[0], times[-1]
     return [t - first for t in times] + [last - first + (last - times[-2])]  # type: ignore[operator]

@@ -9,7 +9,6 @@ is re-encoded instead).
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from bisect import bisect_right
@@ -21,7 +20,7 @@ from pathlib import Path
 import av
 
 from physflow.stages.common.colour import HDR_TRANSFERS
-from physflow.stages.common.video_io import first_field, open_video, pixel_aspect, video_stream
+from physflow.stages.common.video_io import first_field, open_video, pixel_aspect, uneven, video_stream
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,8 @@ class PacketIndex:
         return [float((p - self.frame_pts[0]) * self.time_base) for p in self.frame_pts]
 
     def variable_rate(self, fps: float) -> bool:
-        """Whether the frames are shown at uneven intervals: one strays from 1 / `fps` by over a quarter of it (a
-        phone's variable-rate video, a dropped frame). Timestamps rounded to milliseconds (Matroska, WebM) stay
-        even."""
-        step = 1 / (fps * float(self.time_base))  # in ticks of the time base
-        return any(abs(b - a - step) > step / 4 for a, b in itertools.pairwise(self.frame_pts))
+        """Whether the frames are shown at uneven intervals for `fps` (`video_io.uneven`)."""
+        return uneven(self.frame_pts, 1 / (fps * float(self.time_base)))  # in ticks of the time base
 
     def keyframe_at_or_before(self, frame: int) -> int | None:
         keys = self.keyframes

@@ -80,12 +80,9 @@ def to_sdr(scaler: VideoReformatter, frame: av.VideoFrame, width: int | None, he
     big = scaler.reformat(frame, width=width, height=height, format="yuv444p16le", interpolation=interpolation,
                           src_color_range="JPEG" if full else None, dst_color_range="JPEG" if full else None)
     yuv = np.stack([_plane16(big, k) for k in range(3)]).astype(np.float32) / 65535
-    rgb = _sdr_rgb(yuv, full, frame.colorspace, frame.color_trc)
-    out = av.VideoFrame(rgb.shape[2], rgb.shape[1], "yuv420p")
-    for plane, data in zip(out.planes, _bt709_i420(rgb), strict=True):
-        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        rows[:, : data.shape[1]] = data
-        rows[:, data.shape[1]:] = data[:, -1:]
+    from physflow.stages.common.video_io import yuv420p_frame  # here: video_io imports this module
+
+    out = yuv420p_frame(*_bt709_i420(_sdr_rgb(yuv, full, frame.colorspace, frame.color_trc)))
     out.colorspace, out.color_primaries, out.color_trc, out.color_range = BT709, BT709, BT709, 1
     return out
 

@@ -11,7 +11,7 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -338,6 +338,13 @@ def probe(path: str | os.PathLike[str], decode: str = "full", container_name: st
     return info
 
 
+def uneven(points: Sequence[float], step: float) -> bool:
+    """Whether frames shown at `points` (timestamps, in any unit) lie at uneven intervals: one strays from `step`
+    by over a quarter of it (a phone's variable-rate video, a dropped frame). Timestamps rounded to milliseconds
+    (Matroska, WebM) stay even."""
+    return any(abs(b - a - step) > step / 4 for a, b in itertools.pairwise(points))
+
+
 MAX_FPS = 1000.0
 """The highest frame rate a stream is taken to play at; a mean rate above it is a demuxer's artefact (a bare DV
 stream reports 60,000)."""
@@ -388,10 +395,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def _i420_frame(arr: np.ndarray) -> av.VideoFrame:
-    """A yuv420p frame from an (H * 3 / 2) x W array, each plane's row padding filled by repeating its last
-    pixel: the encoder reads past the width, and uninitialised padding made the same frames encode to
-    different bytes from one process to the next."""
+    """A yuv420p frame from an (H * 3 / 2) x W array (`yuv420p_frame`)."""
     y, (u, v) = _i420_planes(arr)
+    return yuv420p_frame(y, u, v)
+
+
+def yuv420p_frame(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame of these planes (uint8; chroma half the luma's size, an odd side rounded up), each plane's
+    row padding filled by repeating its last pixel: the encoder reads past the width, and uninitialised padding
+    made the same frames encode to different bytes from one process to the next."""
     frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
     for plane, data in zip(frame.planes, (y, u, v), strict=True):
         rows = _plane_rows(plane)
@@ -509,17 +521,16 @@ def iter_working_frames(
 
     for i, frame, size, turn in _sized_frames(path, 0, None, width, threads=threads, deblock=deblock,
                                               long_side=True, as_shown=True):
+        wants_detail = detail is not None and detail(i)
         if is_hdr(frame):  # brought to SDR as export brings it, area-averaged: its luma is the detail luma
             arr = _array(frame, size, "yuv420p", PLANES_AREA)
-            luma = arr[: arr.shape[0] * 2 // 3].copy() if detail is not None and detail(i) else None
-            yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
-                               None if luma is None else turned(luma, turn), frame.time)
-            continue
-        arr = _array(frame, size, "yuv420p", interpolation)
-        luma = detail_luma(frame, size) if detail is not None and detail(i) else None  # type: ignore[arg-type]
-        if full_range(frame):  # in video range, as the measures read every frame
-            arr = _to_video_range(arr)
-            luma = None if luma is None else cv2.LUT(luma, _VIDEO_LUMA)
+            luma = _i420_planes(arr)[0].copy() if wants_detail else None
+        else:
+            arr = _array(frame, size, "yuv420p", interpolation)
+            luma = detail_luma(frame, size) if wants_detail else None  # type: ignore[arg-type]
+            if full_range(frame):  # in video range, as the measures read every frame
+                arr = _to_video_range(arr)
+                luma = None if luma is None else cv2.LUT(luma, _VIDEO_LUMA)
         yield WorkingFrame(i, turned(arr, turn, i420=True) if turn else arr,
                            None if luma is None else turned(luma, turn), frame.time)
 
@@ -662,6 +673,11 @@ def _drained(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFr
         yield frame
 
 
+_HDR_SCALER = {PLANES_AREA: "AREA", PLANES_LINEAR: "FAST_BILINEAR", None: "BILINEAR"}
+"""The swscale filter an HDR frame is scaled with, for each `iter_frames` interpolation (the planes ones read
+8-bit planes; an HDR frame is scaled at 16 bits first)."""
+
+
 def _array(frame: av.VideoFrame, size: tuple[int | None, int | None], fmt: str, interpolation: str | None
            ) -> np.ndarray:
     """A decoded frame as an array of `fmt` at `size`, by `interpolation` (see `iter_frames`). An HDR frame (PQ,
@@ -670,7 +686,7 @@ def _array(frame: av.VideoFrame, size: tuple[int | None, int | None], fmt: str, 
     766 for the SDR original; tests/stages/test_hdr.py)."""
     width, height = size
     if is_hdr(frame):
-        swscale = {PLANES_AREA: "AREA", PLANES_LINEAR: "FAST_BILINEAR", None: "BILINEAR"}.get(interpolation, interpolation)
+        swscale = _HDR_SCALER.get(interpolation, interpolation)
         sdr = to_sdr(VideoReformatter(), frame, width, height, swscale)  # type: ignore[arg-type]
         return sdr.to_ndarray() if fmt == "yuv420p" else sdr.to_ndarray(format=fmt)
     if interpolation in _PLANES and frame.format.name == "yuv420p":
