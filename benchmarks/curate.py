@@ -10,7 +10,8 @@
     (c) warm: the same flow again (all Cached);
     (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c);
     (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: in a fresh process
-    (its worker processes start with its first flow), without Prefect's heartbeat thread, whose one-second sleep
+    (whose workers' fork server starts first thing, as `physflow curate` starts it while it imports Prefect, and
+    its worker processes with its first flow), without Prefect's heartbeat thread, whose one-second sleep
     Prefect waits out at the end of every run (flows/cli_common.py);
 (f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (not
     the Prefect server's). Unlike wall times they hardly move with the machine's load, so they tell what the
@@ -199,7 +200,12 @@ def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:
 
 
 def _command_run(params_json: str) -> None:
-    """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds] as its last line."""
+    """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds] as its last line. It
+    starts the workers' fork server first, as `physflow curate` does before it imports the flow."""
+    from physflow.flows.cli_curate import WORKER_MODULES
+    from physflow.flows.workers import start_fork_server
+
+    start_fork_server(WORKER_MODULES)
     from physflow.flows.cli_common import command_heartbeats
     from physflow.flows.curate import CurateParams, curate_flow
 

@@ -10,6 +10,11 @@ import typer
 from rich.table import Table
 
 from physflow.flows.cli_common import catalog_root, console, fail, print_stage_summary, run_flow
+from physflow.flows.workers import start_fork_server
+
+WORKER_MODULES = ("physflow.stages.analyze.stage", "physflow.stages.clip_export.stage")
+"""The modules of the stages the curate flow runs on worker processes (analysis and export), by name: importing
+them here would hold the fork server's start."""
 
 
 def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict[str, dict[str, Any]],
@@ -48,6 +53,7 @@ def register(app: typer.Typer) -> None:
         short_side: Annotated[int | None, typer.Option(help="Export: short side of clip files, px.")] = None,
     ) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
+        start_fork_server(WORKER_MODULES)  # the workers' imports, while this process imports Prefect and the flow
         from pydantic import ValidationError
 
         from physflow.flows.curate import curate_flow

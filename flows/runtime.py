@@ -20,7 +20,6 @@ import contextvars
 import dataclasses
 import datetime as dt
 import logging
-import multiprocessing as mp
 import os
 import re
 import threading
@@ -51,6 +50,7 @@ from physflow.data_catalog import Catalog, cache_key
 from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
+from physflow.flows.workers import fork_context
 from physflow.stages.base import ProgressFn, Stage, StageConfig, init_worker, item_rows
 from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
@@ -270,22 +270,15 @@ def _on_thread_pool(any_cores: bool = False) -> bool:
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
-PRELOAD = ("__main__", "physflow.stages.base", "cv2", "av")
-"""Imported once by the fork server that starts the workers, which inherit them: the caller's main module (as
-`__mp_main__`; every multiprocessing child needs it, and otherwise each worker would import it again) and what
-every CPU-bound stage needs. Not pandas (pyarrow imports it to build a table): workers return rows, the flow
-process builds the tables, and the import (about 0.7 s) would hold the workers' start, which the first items of
-a cold run wait for."""
-
-
 def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
     """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
     `replace`: a pool found broken (a worker died), replaced by a new one unless that happened already.
-    `preload`: modules the fork server imports besides `PRELOAD` when this call starts it (the stages a flow is
-    about to run), so that a worker's first item does not wait for them.
+    `preload`: modules the fork server imports besides `workers.PRELOAD` when this call starts it (the stages a
+    flow is about to run), so that a worker's first item does not wait for them; a command starts the server
+    sooner (`workers.start_fork_server`).
 
     Workers fork from a fork server (forking the flow process itself, which runs Prefect's threads, is unsafe)
-    that imported `PRELOAD` once, the caller's main module included, so a script keeps heavy imports under
+    that imported `workers.PRELOAD` once, the caller's main module included, so a script keeps heavy imports under
     `if __name__ == "__main__"`. Each worker decodes with one thread per worker's share of the cores, and
     OpenCV likewise, so the workers together fill the cores without oversubscribing them."""
     global _POOL
@@ -295,9 +288,7 @@ def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[
             _POOL = None
         if _POOL is None:
             workers = os.cpu_count() or 1
-            context = mp.get_context("forkserver")
-            context.set_forkserver_preload(list(dict.fromkeys([*PRELOAD, *preload])))
-            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+            _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=fork_context(preload), initializer=init_worker,
                                         initargs=(_cores_each(workers),))
         return _POOL
 

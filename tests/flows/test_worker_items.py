@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,37 @@ def test_a_worker_starts_without_importing_prefect():
              "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the worker processes serve machines with two cores or more")
+def test_the_curate_command_starts_the_fork_server_before_prefect_and_it_ends_with_the_command():
+    """`physflow curate` starts the workers' fork server first thing (flows/workers.py), with the modules of the
+    stages the flow runs on workers, so their imports overlap the command's import of Prefect and the flow; the
+    server goes when the command's process does."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from physflow.flows.cli_curate import WORKER_MODULES
+    from physflow.stages.clip_export import ExportStage
+
+    assert WORKER_MODULES == (AnalyzeStage.__module__, ExportStage.__module__)
+    probe = ("import sys, multiprocessing.forkserver as fs; from physflow.flows.cli_curate import WORKER_MODULES; "
+             "from physflow.flows.workers import start_fork_server; start_fork_server(WORKER_MODULES); "
+             "print(fs._forkserver._forkserver_pid, any(m.split('.')[0] == 'prefect' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    pid, prefect_imported = out.stdout.split()
+    assert prefect_imported == "False", out.stdout
+    server = int(pid)
+    assert server > 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(server).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the fork server {server} outlived the command's process")
