@@ -15,7 +15,8 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
-from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text
+from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, shard_id
+from physflow.data_catalog.sharding import content_shards
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
 from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, workers_on_first_work
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
@@ -30,6 +31,11 @@ INGEST_SHARDS = 8
 of analysing it, while every shard costs a task run and a registration (tens of milliseconds of the flow's and the
 server's time each). On 300 generated videos ingest took 0.3 s instead of 0.7 s, and a cold run about 0.4 s less;
 a video added later is still the only one probed (its shard's other rows are reused)."""
+
+
+FILTER_GROUP = 8
+"""Analysis shards per filter job, about: deciding a clip takes microseconds, while every job costs a task run and
+a registration. A new video recomputes its group's decisions (a few hundred rows), the other groups stay Cached."""
 
 
 class CurateParams(BaseModel):
@@ -84,7 +90,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
 
 def _shard_job(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: list[Any], *, key: str,
                shard: str, catalog: Catalog) -> StageJob:
-    """One job over the clips of one analysis shard, under that shard's identity: a newer output for the same
+    """One job over the clips of analysis shards, under `shard` (their identity): a newer output for the same
     videos supersedes the older one, and a shard whose inputs did not change keeps its key (Cached)."""
     weights = stage_cls(config).weights_sha256()
     return StageJob(stage_cls=stage_cls, config=config, inputs=inputs, input_keys=[key], shard=shard,
@@ -94,14 +100,17 @@ def _shard_job(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: li
 
 def _filter_jobs(catalog: Catalog, config: FilterConfig, measured: list[tuple[ArtifactRef, list[dict[str, Any]]]],
                  links: dict[str, dict[str, Any]], relevance: dict[str, float] | None) -> list[StageJob]:
-    """One filter job per analysis shard, keyed by what its decisions read: the shard's measures, its
-    duplicate links and its relevance scores (so a new video elsewhere leaves it Cached)."""
+    """One filter job per group of analysis shards (`FILTER_GROUP`, grouped by their identities), keyed by what
+    its decisions read: the shards' measures, their duplicate links and relevance scores (so a new video in another
+    group leaves it Cached)."""
     jobs = []
-    for ref, clips in measured:
-        rows = [_filter_row(r, links, relevance) for r in clips]
+    for group in content_shards(measured, [ref.shard for ref, _ in measured], FILTER_GROUP):
+        rows = [_filter_row(r, links, relevance) for _, clips in group for r in clips]
         read = sorted((r["clip_id"], r["duplicate_of"], r["dup_distance"], r.get("motion_relevance")) for r in rows)
-        key = sha256_text(canonical_json({"measures": ref.content_sha256, "links": read}))
-        jobs.append(_shard_job(FilterStage, config, [rows], key=key, shard=ref.shard, catalog=catalog))
+        key = sha256_text(canonical_json({"measures": sorted(ref.content_sha256 for ref, _ in group),
+                                          "links": read}))
+        shard = shard_id(FilterStage.name, [ref.shard for ref, _ in group])
+        jobs.append(_shard_job(FilterStage, config, [rows], key=key, shard=shard, catalog=catalog))
     return jobs
 
 

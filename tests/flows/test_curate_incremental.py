@@ -1,6 +1,8 @@
 """Adding one video to a catalog of 200 curated videos: only the shards holding the new video compute, in
 every curation stage, besides dedup's one global index update; every other task run is Cached. Inside those
-shards, ingest, analysis and export compute only the new video and reuse the other videos' rows.
+shards, ingest, analysis and export compute only the new video and reuse the other videos' rows. The filter
+decides a group of analysis shards per job (flows/curate.py FILTER_GROUP): the new video's group computes, or the
+two its changed shard splits a group into (a few hundred decisions, microseconds each).
 
 Each curation stage writes its own table keyed by clip_id (measures, duplicate links, decisions, files) and
 the `clips` view joins them, so the old clips read the same before and after.
@@ -72,11 +74,13 @@ def test_one_new_video_computes_only_its_shards(tmp_path):
     print("task runs per stage (adding 1 video to 200):", {s: dict(c) for s, c in counts.items()})
 
     computed = [r for r in refs if r.key not in known]
-    assert Counter(r.stage for r in computed) == {
-        "ingest": 1, "analyze": 1, "dedup": 1, "curate_filter": 1, "clip_export": 1}
+    per_stage = Counter(r.stage for r in computed)
+    assert per_stage.pop("curate_filter") in (1, 2)
+    assert per_stage == {"ingest": 1, "analyze": 1, "dedup": 1, "clip_export": 1}
     for ref in computed:
-        if ref.stage != "dedup":  # dedup's index update is the one global task
+        if ref.stage not in ("dedup", "curate_filter"):  # dedup's index update is the one global task
             assert new_id in _video_ids(catalog, ref), ref.stage
+    assert any(new_id in _video_ids(catalog, r) for r in computed if r.stage == "curate_filter")
     # Within the new video's shard, ingest, analysis and export compute only the new video: the others' rows come
     # from the artifacts that held them before (their items are the same under the same config).
     for ref in computed:
@@ -84,7 +88,8 @@ def test_one_new_video_computes_only_its_shards(tmp_path):
             assert ref.stats["items"] >= 2 and ref.stats["reused_items"] == ref.stats["items"] - 1, ref.stats
     # Every shard not computed again is vouched for by the catalog's seal: one Cached task run per stage.
     unchanged = [r for r in refs if r.key in known]
-    assert all(r.sealed for r in unchanged) and len(unchanged) == len(first.refs) - 5  # all but 4 shards and dedup
+    # all but 4 shards (a filter group or two) and dedup
+    assert all(r.sealed for r in unchanged) and len(first.refs) - 6 <= len(unchanged) <= len(first.refs) - 5
     assert sum(c["Cached"] for c in counts.values()) == len({r.stage for r in unchanged})
     assert len(refs) <= len(first.refs) + 5  # the same shards, the new video's replacing (or splitting) one
 

@@ -48,12 +48,12 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     assert caption.totals["caption"]["rows"] == 3 and physics.totals["physics_context"]["rows"] == 3
     assert annotate.task_states == {stage: {"Completed": annotate.totals[stage]["shards"]}
                                     for stage in ("detect", "pose", "body_fit", "part_masks")}
-    # Task-run states per stage, read back from the Prefect API: one ingest shard per video, one analyze, filter
-    # and export shard per readable video (filter and export follow the analysis shards), one global dedup; the
-    # three kept clips' optical flow in content-defined shards (how many follows from the clips' content hashes:
-    # 1 today), one task run per shard.
-    assert curate.task_states == {"ingest": {"Completed": 4}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
-                                  "curate_filter": {"Completed": 3}, "clip_export": {"Completed": 3}}
+    # Task-run states per stage, read back from the Prefect API: one ingest shard (ingest's hold 8 times
+    # shard_size), one analyze and export shard per readable video (export follows the analysis shards), the filter
+    # over content-defined groups of analysis shards (how many follows from the shards' identities: 2 today), one
+    # global dedup; the three kept clips' optical flow in content-defined shards (1 today), one task run per shard.
+    assert curate.task_states == {"ingest": {"Completed": 1}, "analyze": {"Completed": 3}, "dedup": {"Completed": 1},
+                                  "curate_filter": {"Completed": 2}, "clip_export": {"Completed": 3}}
     flow_shards = optical_flow.totals["optical_flow"]["shards"]
     assert optical_flow.task_states == {"optical_flow": {"Completed": flow_shards}}
     assert curate.totals["ingest"]["rows"] == 4 and curate.totals["ingest"]["errors"] == {"open failed": 1}
@@ -67,11 +67,11 @@ def test_pipeline_chains_flows_and_summarises(demo_videos, catalog_root):
     (summary,) = _artifacts(flow_run_id=ArtifactFilterFlowRunId(any_=[str(run_id)]),
                             key=ArtifactFilterKey(any_=[SUMMARY_KEY]))
     assert summary["type"] == "markdown"
-    assert "| curate | Completed | ingest | Completed: 4 | 4 | 4 | open failed: 1 |" in summary["data"]
+    assert "| curate | Completed | ingest | Completed: 1 | 1 | 4 | open failed: 1 |" in summary["data"]
     assert (f"| optical_flow | Completed | optical_flow | Completed: {flow_shards} | {flow_shards} | 3 | none |"
             in summary["data"])
     assert all(p in summary["data"] for p in report.previews)
-    assert "| videos | 4 | 4 |" in summary["data"]
+    assert "| videos | 4 | 1 |" in summary["data"]  # 4 rows in one artifact (one ingest shard)
 
     warm = pipeline_flow(params)
     assert [set(states) for step in warm.steps for states in step.task_states.values()] == [{"Cached"}] * 12
