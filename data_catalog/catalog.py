@@ -218,6 +218,13 @@ class Catalog:
             finally:
                 con.close()  # without a COMMIT (an error above) the transaction is rolled back
 
+    def create(self) -> None:
+        """Create the registry and its views now, when the catalog has none yet: a new catalog's first
+        registration otherwise creates them (about 0.15 s: the registry, a view and an empty file per table)."""
+        if not self.db_path.exists():
+            with self.writer():
+                pass
+
     def register(self, manifest: Manifest) -> None:
         """Add one complete artifact to the registry and refresh its table's view. Idempotent.
 

@@ -47,7 +47,8 @@ def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
 def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
     catalog = Catalog(params.catalog)
     files, skipped = resolve_inputs(params.inputs)
-    with meanwhile(report_inputs, len(files), skipped):  # Prefect API calls, while the files are probed
+    # Prefect API calls, and a new catalog's registry, while the files are probed
+    with meanwhile(report_inputs, len(files), skipped), meanwhile(catalog.create):
         shas = content_sha256(files, FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE)),
                               params.frames_fps)
         items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]

@@ -30,6 +30,21 @@ def test_empty_catalog_has_every_table(tmp_path):
     assert cat.table("videos").num_rows == 0
 
 
+def test_create_makes_a_new_catalogs_registry_once_and_registering_meets_it(tmp_path):
+    """`create` (which the ingest flow runs beside its probing) makes the registry and every view of a new catalog,
+    leaves an existing one alone, and a registration racing it waits for it on the catalog's lock."""
+    cat = Catalog(tmp_path)
+    with ThreadPoolExecutor(2) as pool:
+        created = pool.submit(cat.create)
+        _write(cat, "k1", _videos(["a"]), "s1")
+        created.result()
+    stamp = cat.db_path.stat().st_mtime_ns
+    cat.create()
+    assert cat.db_path.stat().st_mtime_ns == stamp
+    assert {t["table"] for t in cat.tables()} == set(TABLES)
+    assert cat.table("videos").column("video_id").to_pylist() == ["a"]
+
+
 def test_views_show_newest_artifact_per_shard(tmp_path):
     cat = Catalog(tmp_path)
     _write(cat, "k1", _videos(["a", "b"]), "s1")
