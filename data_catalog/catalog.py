@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from physflow.data_catalog.artifacts import ARTIFACTS_DIR, ArtifactStore, Manife
 from physflow.data_catalog.blobs import resolve_sql, sql_string
 from physflow.data_catalog.integrity import DamagedFileError, FileChecker, vouch
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
-from physflow.data_catalog.storage import Root
+from physflow.data_catalog.storage import TEMP_MARK, Root
 from physflow.data_catalog.views import create_joined_views, view_name
 
 CATALOG_FILE = "catalog.duckdb"
@@ -198,25 +199,48 @@ class Catalog:
     @contextlib.contextmanager
     def writer(self, relocate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection under the exclusive lock; held briefly. Rebuilds the views first when the
-        catalog was moved (unless `relocate` is off: dropping a damaged artifact must not read it)."""
+        catalog was moved (unless `relocate` is off: dropping a damaged artifact must not read it). A new catalog's
+        registry is made first (`_make_registry`)."""
         with self._locked(exclusive=True):
-            con = duckdb.connect(str(self.db_path))
-            try:
-                _reads_root(con, self.root)
-                # One transaction: what a writer does lands whole or not at all, and commits once.
-                con.execute("BEGIN TRANSACTION")
-                con.execute(_REGISTRY_DDL)
-                self._check_version(con)
-                con.execute(
-                    "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)", [str(CATALOG_SCHEMA_VERSION)]
-                )
-                self._ensure_views(con)
-                if relocate and self._moved(con):
-                    self._relocate_views(con, temp=False)
+            if not self.db_path.exists():
+                self._make_registry()
+            with self._session(self.db_path, relocate) as con:
                 yield con
-                con.execute("COMMIT")
-            finally:
-                con.close()  # without a COMMIT (an error above) the transaction is rolled back
+
+    @contextlib.contextmanager
+    def _session(self, path: Path, relocate: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(path))
+        try:
+            _reads_root(con, self.root)
+            # One transaction: what a writer does lands whole or not at all, and commits once.
+            con.execute("BEGIN TRANSACTION")
+            con.execute(_REGISTRY_DDL)
+            self._check_version(con)
+            con.execute(
+                "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)", [str(CATALOG_SCHEMA_VERSION)]
+            )
+            self._ensure_views(con)
+            if relocate and self._moved(con):
+                self._relocate_views(con, temp=False)
+            yield con
+            con.execute("COMMIT")
+        finally:
+            con.close()  # without a COMMIT (an error above) the transaction is rolled back
+
+    def _make_registry(self) -> None:
+        """The registry and its views of a new catalog, made in a temporary file renamed into place (under the
+        exclusive lock): a process killed while making them leaves no registry, never an empty one that readers
+        would take for a catalog without tables. A temporary file a killed maker left is removed."""
+        for stale in self.db_path.parent.glob(f"{self.db_path.name}{TEMP_MARK}*"):
+            stale.unlink(missing_ok=True)
+        work = self.db_path.with_name(f"{self.db_path.name}{TEMP_MARK}{uuid.uuid4().hex[:12]}")
+        try:
+            with self._session(work, relocate=False):
+                pass
+            os.replace(work, self.db_path)
+        finally:
+            for leftover in (work, work.with_name(f"{work.name}.wal")):
+                leftover.unlink(missing_ok=True)
 
     def create(self) -> None:
         """Create the registry and its views now, when the catalog has none yet: a new catalog's first

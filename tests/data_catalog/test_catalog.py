@@ -45,6 +45,26 @@ def test_create_makes_a_new_catalogs_registry_once_and_registering_meets_it(tmp_
     assert cat.table("videos").column("video_id").to_pylist() == ["a"]
 
 
+def test_a_registry_made_halfway_leaves_no_registry_file(tmp_path, monkeypatch):
+    """A new catalog's registry is made in a temporary file renamed into place: a maker that stops halfway (killed,
+    or failing) leaves no registry file that readers would take for a catalog without tables, and the next maker
+    removes a temporary file a killed one left."""
+    cat = Catalog(tmp_path)
+    killed = cat.db_path.with_name(f"{cat.db_path.name}.tmp-0123456789ab")
+    killed.write_bytes(b"half a database")
+
+    def fails(self, con):
+        raise RuntimeError("stopped while making the views")
+
+    monkeypatch.setattr(Catalog, "_ensure_views", fails)
+    with pytest.raises(RuntimeError, match="stopped"):
+        cat.create()
+    assert not cat.db_path.exists()
+    assert list(tmp_path.glob(f"{cat.db_path.name}.tmp-*")) == []
+    monkeypatch.undo()
+    assert cat.table("videos").num_rows == 0
+
+
 def test_views_show_newest_artifact_per_shard(tmp_path):
     cat = Catalog(tmp_path)
     _write(cat, "k1", _videos(["a", "b"]), "s1")
