@@ -209,6 +209,8 @@ class Catalog:
 
     @contextlib.contextmanager
     def _session(self, path: Path, relocate: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the registry file `path`, its tables, views and schema version made sure of,
+        in one transaction committed when the block ends (`writer`, under the exclusive lock)."""
         con = duckdb.connect(str(path))
         try:
             _reads_root(con, self.root)

@@ -270,6 +270,8 @@ def _on_thread_pool(any_cores: bool = False) -> bool:
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+
+
 def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
     """One pool per flow process, a worker per core, started on first use; Python shuts it down at exit.
     `replace`: a pool found broken (a worker died), replaced by a new one unless that happened already.
