@@ -152,9 +152,7 @@ class Catalog:
         exists. The current artifacts are checked first (see `_current_problems`); a damaged one is
         quarantined and a moved catalog that can be written gets its views rebuilt, both outside the
         shared lock, before the connection is opened again."""
-        if not self.db_path.exists():
-            with self.writer():
-                pass
+        self.create()
         for attempt in (1, 2):
             with self._locked(exclusive=False), _read_only(self.db_path, config, self.root) as con:
                 self._check_version(con)
@@ -247,9 +245,11 @@ class Catalog:
     def create(self) -> None:
         """Create the registry and its views now, when the catalog has none yet: a new catalog's first
         registration otherwise creates them (about 0.15 s: the registry, a view and an empty file per table)."""
-        if not self.db_path.exists():
-            with self.writer():
-                pass
+        if self.db_path.exists():
+            return
+        with self._locked(exclusive=True):
+            if not self.db_path.exists():  # (another writer may have made it meanwhile)
+                self._make_registry()
 
     def register(self, manifest: Manifest) -> None:
         """Add one complete artifact to the registry and refresh its table's view. Idempotent.

@@ -44,7 +44,7 @@ class CurateParams(BaseModel):
 
     inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, files, or object-store URIs (s3://bucket/prefix?...).")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
-    shard_size: int = Field(8, ge=1, le=100_000, description="Average videos per cached analysis/export shard (an ingest shard holds 8 times as many).")
+    shard_size: int = Field(8, ge=1, le=100_000, description=f"Average videos per cached analysis/export shard (an ingest shard holds {INGEST_SHARDS} times as many).")
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig(decode_check="none"))
     analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
