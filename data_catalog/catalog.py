@@ -44,6 +44,10 @@ from physflow.data_catalog.views import create_joined_views, view_name
 CATALOG_FILE = "catalog.duckdb"
 LOCK_FILE = "catalog.lock"
 EMPTY_DIR = "artifacts/_empty"
+STALE_VIEW = "stale_view:"
+"""Prefix of the `physflow_meta` rows naming a table whose view does not yet list every registered artifact
+(`register(..., views=False)`): readers see the table through a temporary view that does, until
+`refresh_views` rebuilds it."""
 
 log = logging.getLogger("physflow.catalog")
 
@@ -68,6 +72,7 @@ class _Pending:
     """One registration waiting for a writer session."""
 
     manifest: Manifest
+    views: bool = True  # refresh the table's view in the same session (else mark it stale)
     done: bool = False
     error: Exception | None = None
 
@@ -162,6 +167,10 @@ class Catalog:
                 if not problems and not relocate:
                     if moved:
                         self._relocate_views(con, temp=True)
+                    elif stale := _stale_tables(con):
+                        for table in stale:
+                            self._refresh_view(con, _spec(table), temp=True)
+                        create_joined_views(con, temp=True)
                     yield con
                     return
             self._settle(problems, relocate)
@@ -251,14 +260,19 @@ class Catalog:
             if not self.db_path.exists():  # (another writer may have made it meanwhile)
                 self._make_registry()
 
-    def register(self, manifest: Manifest) -> None:
+    def register(self, manifest: Manifest, views: bool = True) -> None:
         """Add one complete artifact to the registry and refresh its table's view. Idempotent.
+
+        `views=False` (a stage's shards, registered one by one, whose flow calls `refresh_views` when the stage
+        ends) leaves the view to be rebuilt later and marks it stale: a view lists every artifact of its table,
+        so rebuilding it per registration made registering a stage's shards cost the square of their number.
+        Until then readers see the table through a temporary view that lists them.
 
         Group commit: registrations that threads of this process ask for while another one writes are written
         together by the next of them, in one writer session that refreshes each table's view once. A batch that
         fails is written again one registration at a time, so an error reaches only the thread whose it is."""
         group = _commit_group(self.root.base)
-        pending = _Pending(manifest)
+        pending = _Pending(manifest, views)
         with group.cond:
             group.queue.append(pending)
             while not pending.done and group.busy:
@@ -285,24 +299,42 @@ class Catalog:
     def _register_batch(self, batch: list[_Pending]) -> None:
         """Write `batch` in one session; when that fails, each on its own. Marks every one done."""
         try:
-            self._write_registrations([p.manifest for p in batch])
+            self._write_registrations([p.manifest for p in batch],
+                                      refresh={p.manifest.table for p in batch if p.views})
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc
             else:
                 for p in batch:
                     try:
-                        self._write_registrations([p.manifest])
+                        self._write_registrations([p.manifest], refresh={p.manifest.table} if p.views else set())
                     except Exception as one:  # handed to the thread that registers it
                         p.error = one
         for p in batch:
             p.done = True
 
-    def _write_registrations(self, manifests: list[Manifest]) -> None:
+    def _write_registrations(self, manifests: list[Manifest], refresh: set[str] | None = None) -> None:
+        """Insert `manifests` in one writer session, refreshing the views of the tables in `refresh` (None: all of
+        theirs) and marking the others' stale."""
         with self.writer() as con:
             for manifest in manifests:
                 self._insert(con, manifest)
             for table in dict.fromkeys(m.table for m in manifests):
+                if refresh is None or table in refresh:
+                    self._refresh_view(con, _spec(table))
+                else:
+                    con.execute("INSERT OR REPLACE INTO physflow_meta VALUES (?, '1')", [STALE_VIEW + table])
+
+    def refresh_views(self) -> None:
+        """Rebuild the views that registrations left stale (`register(..., views=False)`), in one writer session;
+        nothing when none is."""
+        if not self.db_path.exists():
+            return
+        with self._registry_connection() as con:
+            if con is None or not _stale_tables(con):
+                return
+        with self.writer() as con:
+            for table in _stale_tables(con):
                 self._refresh_view(con, _spec(table))
 
     def rebuild(self) -> int:
@@ -610,7 +642,8 @@ class Catalog:
         files = [self.artifact_file(r[0]) for r in con.execute(
             "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
         ).fetchall()]
-        files = [self._empty_file(spec), *[self.root.url(f) for f in files if self.root.exists(f)]]
+        present = set().union(*(self.root.files_in(folder) for folder in {f.rsplit("/", 1)[0] for f in files}))
+        files = [self._empty_file(spec), *[self.root.url(f) for f in files if f in present]]
         listing = ", ".join(sql_string(f) for f in files)
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
@@ -620,6 +653,8 @@ class Catalog:
                 LEFT JOIN current_artifacts a ON a.key = parse_filename(t._file, true)
                 QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""
         )
+        if not temp:
+            con.execute("DELETE FROM physflow_meta WHERE name = ?", [STALE_VIEW + spec.name])
 
     def _column_sql(self, spec: TableSpec, name: str) -> str:
         column = f't."{name}"'
@@ -704,6 +739,16 @@ def _reads_root(con: duckdb.DuckDBPyConnection, root: Root | None) -> None:
     if con.filesystem_is_registered(filesystem.protocol):
         con.unregister_filesystem(filesystem.protocol)
     con.register_filesystem(filesystem)
+
+
+def _stale_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables whose views registrations left stale (`STALE_VIEW`), in name order."""
+    try:
+        rows = con.execute("SELECT name FROM physflow_meta WHERE starts_with(name, ?) ORDER BY name",
+                           [STALE_VIEW]).fetchall()
+    except duckdb.CatalogException:
+        return []  # a catalog not yet written
+    return [name.removeprefix(STALE_VIEW) for (name,) in rows]
 
 
 def _registry(con: duckdb.DuckDBPyConnection) -> sealing.Registry | None:

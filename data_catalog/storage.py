@@ -118,6 +118,18 @@ class Root:
     def exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    def files_in(self, folder: str) -> set[str]:
+        """The paths of the files directly in `folder` (none when it is missing): one listing, where asking
+        after each file costs a request of an object store each."""
+        if self.is_local:
+            try:
+                with os.scandir(folder) as entries:
+                    return {f"{folder}/{e.name}" for e in entries if e.is_file()}
+            except FileNotFoundError:
+                return set()
+        selector = pafs.FileSelector(folder, allow_not_found=True)
+        return {info.path for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File}
+
     def size(self, path: str) -> int:
         return int(self.fs.get_file_info(path).size or 0)
 

@@ -147,7 +147,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
         )
         publishing = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
     with publishing:
-        catalog.register(manifest)
+        catalog.register(manifest, views=False)  # the table's view is rebuilt once, when the stage ends (run_jobs)
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
@@ -407,6 +407,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             stage=stage, refs=quote(group_refs) if local else group_refs))
         refs.update(group)
     wait([*futures.values(), *groups])
+    for root in changed:  # the views of the tables the shards registered into, each rebuilt once
+        catalogs[root].refresh_views()
     refs.update((i, future.result()) for i, future in futures.items())
     for root, catalog in catalogs.items():  # an object-store catalog's workers elsewhere registered in their own
         if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store

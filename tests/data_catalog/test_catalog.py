@@ -77,6 +77,51 @@ def test_views_show_newest_artifact_per_shard(tmp_path):
     assert cat.query("SELECT count(*) AS n FROM artifacts").to_pylist() == [{"n": 3}]
 
 
+def test_shards_registered_without_their_view_read_through_a_temporary_one_until_refreshed(tmp_path):
+    """A stage's shards register with `views=False` (their flow rebuilds each table's view once, when the stage
+    ends): until then the view in the file is stale, and readers see every registered shard through a temporary
+    view; `refresh_views` rebuilds the stale views in the file and clears the marks."""
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a"]), "s1")
+    for key, vid, shard in (("k2", "b", "s2"), ("k3", "c", "s3")):
+        m = cat.artifacts.write(stage="ingest", version=1, key=key, table_name="videos", table=_videos([vid]),
+                                shard=shard, config={}, inputs=[shard])
+        cat.register(m, views=False)
+
+    def in_file() -> tuple[list[str], list[str]]:
+        con = duckdb.connect(str(cat.db_path), read_only=True)
+        try:
+            ids = sorted(r[0] for r in con.execute("SELECT video_id FROM videos").fetchall())
+            marks = [r[0] for r in con.execute("SELECT name FROM physflow_meta WHERE name LIKE 'stale_view:%'")
+                     .fetchall()]
+            return ids, marks
+        finally:
+            con.close()
+
+    assert in_file() == (["a"], ["stale_view:videos"])
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a", "b", "c"]
+    assert cat.query("SELECT count(*) AS n FROM clips").column("n").to_pylist() == [0]  # joined views still bind
+    cat.refresh_views()
+    assert in_file() == (["a", "b", "c"], [])
+    stamp = cat.db_path.stat().st_mtime_ns
+    cat.refresh_views()  # nothing stale: the file is not opened for writing
+    assert cat.db_path.stat().st_mtime_ns == stamp
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a", "b", "c"]
+
+
+def test_a_view_lists_only_artifacts_whose_data_is_present(tmp_path):
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a"]), "s1")
+    _write(cat, "k2", _videos(["b"]), "s2")
+    (tmp_path / "artifacts" / "ingest" / "k2.parquet").rename(tmp_path / "k2.parquet")
+    _write(cat, "k3", _videos(["c"]), "s3")  # its view is rebuilt without the file that is gone
+    con = duckdb.connect(str(cat.db_path), read_only=True)
+    try:
+        assert sorted(r[0] for r in con.execute("SELECT video_id FROM videos").fetchall()) == ["a", "c"]
+    finally:
+        con.close()
+
+
 def test_reader_is_read_only(tmp_path):
     cat = Catalog(tmp_path)
     with pytest.raises(duckdb.Error):

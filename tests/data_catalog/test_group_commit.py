@@ -25,10 +25,10 @@ def test_concurrent_registrations_all_land_and_share_writer_sessions(tmp_path, m
     sessions, slow = [], threading.Event()
     write = Catalog._write_registrations
 
-    def counted(self, batch):
+    def counted(self, batch, refresh=None):
         sessions.append(len(batch))
         slow.wait(0.05)  # a writer session takes a while, as on a busy disk: the others queue meanwhile
-        return write(self, batch)
+        return write(self, batch, refresh)
 
     monkeypatch.setattr(Catalog, "_write_registrations", counted)
     with ThreadPoolExecutor(8) as pool:
@@ -44,9 +44,9 @@ def test_a_registration_that_fails_fails_only_its_own_thread(tmp_path, monkeypat
     bad = _manifest(cat, "bad", table_name="no_such_table")
     release, write = threading.Event(), Catalog._write_registrations
 
-    def held(self, batch):
+    def held(self, batch, refresh=None):
         release.wait(5)  # the first session waits until everyone queued, so the bad one shares a batch
-        return write(self, batch)
+        return write(self, batch, refresh)
 
     monkeypatch.setattr(Catalog, "_write_registrations", held)
     with ThreadPoolExecutor(8) as pool:

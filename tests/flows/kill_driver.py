@@ -2,8 +2,8 @@
 
 With PHYSFLOW_TEST_HANG set (a marker file), the child lets the first PHYSFLOW_TEST_PASS (default 0)
 artifact Parquet renames matching PHYSFLOW_TEST_MATCH (default "/artifacts/") through and blocks every
-later one after its temporary file is fully written (the worst moment to die), appending the temporary
-file's path to the marker.
+later one after its temporary file is fully written (the worst moment to die), adding the temporary
+file's path to the marker (a line each; the marker is replaced whole, so it never appears half written).
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ DRIVER = textwrap.dedent(
                 passed[0] += 1
                 hang = passed[0] > int(os.environ.get("PHYSFLOW_TEST_PASS", "0"))
             if hang:
-                with open(os.environ["PHYSFLOW_TEST_HANG"], "a") as fh:
-                    fh.write(src + "\\n")
+                # The marker appears complete (renamed into place): a test that sees it and kills at once must
+                # not find it empty, its line still in this process's buffer.
+                marker = os.environ["PHYSFLOW_TEST_HANG"]
+                with lock:
+                    before = open(marker).read() if os.path.exists(marker) else ""
+                    with open(marker + ".part", "w") as fh:
+                        fh.write(before + src + "\\n")
+                    real_replace(marker + ".part", marker)
                 time.sleep(3600)
         real_replace(src, dst)
     storage.os = type(os)("os_proxy")
