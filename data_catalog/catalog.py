@@ -291,27 +291,30 @@ class Catalog:
         if pending.error is not None:
             raise pending.error
 
-    def register_all(self, manifests: Sequence[Manifest]) -> None:
-        """Register complete artifacts in one writer session (idempotent, like `register`)."""
+    def register_all(self, manifests: Sequence[Manifest], views: bool = True) -> None:
+        """Register complete artifacts in one writer session (idempotent, like `register`, and like it with
+        `views=False` leaving their tables' views stale for `refresh_views`)."""
         if manifests:
-            self._write_registrations(list(manifests))
+            self._write_registrations(list(manifests), refresh=None if views else set())
 
     def _register_batch(self, batch: list[_Pending]) -> None:
         """Write `batch` in one session; when that fails, each on its own. Marks every one done."""
         try:
-            self._write_registrations([p.manifest for p in batch],
-                                      refresh={p.manifest.table for p in batch if p.views})
+            self._write_pending(batch)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc
             else:
                 for p in batch:
                     try:
-                        self._write_registrations([p.manifest], refresh={p.manifest.table} if p.views else set())
+                        self._write_pending([p])
                     except Exception as one:  # handed to the thread that registers it
                         p.error = one
         for p in batch:
             p.done = True
+
+    def _write_pending(self, batch: list[_Pending]) -> None:
+        self._write_registrations([p.manifest for p in batch], refresh={p.manifest.table for p in batch if p.views})
 
     def _write_registrations(self, manifests: list[Manifest], refresh: set[str] | None = None) -> None:
         """Insert `manifests` in one writer session, refreshing the views of the tables in `refresh` (None: all of
@@ -328,8 +331,6 @@ class Catalog:
     def refresh_views(self) -> None:
         """Rebuild the views that registrations left stale (`register(..., views=False)`), in one writer session;
         nothing when none is."""
-        if not self.db_path.exists():
-            return
         with self._registry_connection() as con:
             if con is None or not _stale_tables(con):
                 return

@@ -407,13 +407,15 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             stage=stage, refs=quote(group_refs) if local else group_refs))
         refs.update(group)
     wait([*futures.values(), *groups])
-    for root in changed:  # the views of the tables the shards registered into, each rebuilt once
-        catalogs[root].refresh_views()
-    refs.update((i, future.result()) for i, future in futures.items())
-    for root, catalog in catalogs.items():  # an object-store catalog's workers elsewhere registered in their own
-        if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store
-            catalog.register_all([catalog.artifacts.manifest(refs[i].stage, refs[i].key)
-                                  for i in futures if jobs[i].catalog_root == root])
+    try:
+        refs.update((i, future.result()) for i, future in futures.items())
+        for root, catalog in catalogs.items():  # an object-store catalog's workers elsewhere registered in their
+            if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store
+                catalog.register_all([catalog.artifacts.manifest(refs[i].stage, refs[i].key)
+                                      for i in futures if jobs[i].catalog_root == root], views=False)
+    finally:  # the views of the tables the shards registered into, each rebuilt once, a shard failed or not
+        for root in changed:
+            catalogs[root].refresh_views()
     for group_future in groups:
         group_future.result()  # raises as a shard's would, should Prefect fail the task run
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
