@@ -484,6 +484,19 @@ class Catalog:
             except duckdb.CatalogException:
                 return []
 
+    def current_keys(self, *tables: str) -> set[str] | None:
+        """The keys of the current artifacts of `tables` (those their views read: the newest of each stage's shard),
+        from the registry alone, no data file opened; None when this machine holds no registry of the catalog."""
+        with self._registry_connection() as con:
+            if con is None:
+                return None
+            try:
+                return {key for (key,) in con.execute(
+                    "SELECT key FROM current_artifacts WHERE list_contains(?::VARCHAR[], table_name)",
+                    [list(tables)]).fetchall()}
+            except duckdb.CatalogException:
+                return None  # a registry being made
+
     def _current_problems(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         """(stage, key, reason) of each current artifact (the files the views read) that lost its manifest
         or is damaged. A file unchanged since this process last checked it costs two stat calls."""

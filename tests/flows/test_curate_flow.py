@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from physflow.data_catalog import Catalog
-from physflow.flows import runtime
+from physflow.flows import curate, runtime
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.clip_export import ExportConfig
 from physflow.stages.common import video_io
@@ -107,6 +107,29 @@ def test_warm_rerun_is_cached_and_opens_no_video(curated, monkeypatch):
     assert states and set(states) == {"Cached"}, states
     assert [r.key for r in warm.refs] == [r.key for r in cold.refs]
     assert warm.summary["kept"] == cold.summary["kept"]
+
+
+def test_dedup_reference_is_read_from_the_registry_when_every_clip_is_the_runs(curated, monkeypatch):
+    """The dedup reference (canonical clips of other videos) of a catalog whose measures are all this run's is
+    empty without a query of the `clips` view; with a shard that is not the run's, the view gives its canonical
+    clips, as dedup reads them."""
+    params, result = curated
+    catalog = Catalog(params.catalog)
+    analyzed = [r for r in result.refs if r.stage == "analyze"]
+    videos = {r["video_id"] for r in catalog.query("SELECT video_id FROM videos").to_pylist()}
+    canonical = "phash IS NOT NULL AND error IS NULL AND duplicate_of IS NULL AND keep IS NOT NULL"
+    expected = {ref.key: catalog.query(
+        f"SELECT clip_id FROM clips WHERE {canonical} AND list_contains(?::VARCHAR[], video_id) ORDER BY clip_id",
+        [catalog.artifacts.read("analyze", ref.key).column("video_id").to_pylist()]).column("clip_id").to_pylist()
+        for ref in analyzed}
+    queries: list[str] = []
+    query = Catalog.query
+    monkeypatch.setattr(Catalog, "query", lambda self, sql, p=None: queries.append(sql) or query(self, sql, p))
+    assert curate._reference(catalog, videos, analyzed) == [] and queries == []
+    other = next(ref for ref in analyzed if expected[ref.key])  # a shard with canonical clips, as if not the run's
+    theirs = set(catalog.artifacts.read("analyze", other.key).column("video_id").to_pylist())
+    reference = curate._reference(catalog, videos - theirs, [r for r in analyzed if r is not other])
+    assert len(queries) == 1 and [r["clip_id"] for r in reference] == expected[other.key]
 
 
 def test_a_run_with_new_videos_starts_the_workers_at_ingest(real_videos, tmp_path, monkeypatch):
