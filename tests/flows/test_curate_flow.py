@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.catalog import STALE_VIEW
 from physflow.flows import curate, runtime
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.clip_export import ExportConfig
@@ -130,6 +131,27 @@ def test_dedup_reference_is_read_from_the_registry_when_every_clip_is_the_runs(c
     theirs = set(catalog.artifacts.read("analyze", other.key).column("video_id").to_pylist())
     reference = curate._reference(catalog, videos - theirs, [r for r in analyzed if r is not other])
     assert len(queries) == 1 and [r["clip_id"] for r in reference] == expected[other.key]
+
+
+def test_a_stage_of_one_job_rebuilds_its_view_as_it_registers(real_videos, tmp_path, monkeypatch):
+    """A stage run as one job (every stage, for one video) rebuilds its table's view in its registration's writer
+    session, with no session of its own afterwards, and leaves no view stale: the consumer query sees it all."""
+    video = tmp_path / "in" / "pancake.mkv"
+    video.parent.mkdir()
+    shutil.copy(real_videos / "decord_flipping_a_pancake.mkv", video)
+    registered: list[tuple[str, bool]] = []
+    refreshed: list[str] = []
+    register, refresh_views = Catalog.register, Catalog.refresh_views
+    monkeypatch.setattr(Catalog, "register",
+                        lambda self, m, views=True: registered.append((m.stage, views)) or register(self, m, views))
+    monkeypatch.setattr(Catalog, "refresh_views", lambda self: refreshed.append(self.root.uri) or refresh_views(self))
+    params = _params([video], tmp_path / "catalog")
+    curate_flow(params)
+    assert {stage for stage, _ in registered} == {"ingest", "analyze", "dedup", "curate_filter", "clip_export"}
+    assert all(views for _, views in registered) and refreshed == [], (registered, refreshed)
+    catalog = Catalog(params.catalog)
+    stale = catalog.query("SELECT name FROM physflow_meta WHERE starts_with(name, ?)", [STALE_VIEW]).num_rows
+    assert stale == 0 and catalog.query(CONSUMER_SQL).num_rows == 2
 
 
 def test_a_run_with_new_videos_starts_the_workers_at_ingest(real_videos, tmp_path, monkeypatch):
