@@ -8,7 +8,9 @@ per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 
 
 Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
-Peak RSS is this process's (the flow process; worker processes report their own in the Dask line).
+Peak RSS is this process's (the flow process; the worker processes' memory is their own, not counted). Each flow
+runs as `physflow curate` runs it, without Prefect's heartbeat thread (flows/cli_common.py), whose one-second
+sleep Prefect waits out at the end of every run: most of a warm run's time before.
 """
 
 from __future__ import annotations
@@ -74,12 +76,14 @@ def run(p: CurateParams, runner: object = None) -> tuple[float, Counter[str], in
     are one per stage), and how many shards computed (artifacts new to the registry). Prints, per stage that
     computed shards, the items computed and those reused from earlier artifacts."""
     from physflow.data_catalog import Catalog
+    from physflow.flows.cli_common import command_heartbeats
     from physflow.flows.curate import curate_flow
     from physflow.flows.runtime import task_run_count, with_runner
 
     known = {r["key"] for r in Catalog(p.catalog).query("SELECT key FROM artifacts").to_pylist()}
     t0 = time.perf_counter()
-    result = with_runner(curate_flow, runner)(p)
+    with command_heartbeats():  # as `physflow curate` runs it: Prefect waits out a heartbeat's 1 s sleep otherwise
+        result = with_runner(curate_flow, runner)(p)
     seconds = time.perf_counter() - t0
     runs = Counter({stage: task_run_count([r for r in result.refs if r.stage == stage])
                     for stage in dict.fromkeys(r.stage for r in result.refs)})
