@@ -1,6 +1,6 @@
 """Curation throughput against the decode floor, and a warm re-run, measured in one run on the same files.
 
-    .venv/bin/python benchmarks/curate.py [VIDEO_FOLDER] [--threads N] [--export-mode auto|copy|reencode]
+    .venv/bin/python benchmarks/curate.py [VIDEO_FOLDER] [--threads N] [--repeat N] [--export-mode auto|copy|reencode]
 
 (a) decode floor: PyAV decodes every frame of every video, one after another, with the decoder thread
     count the analysis uses (no conversion, no scaling); three passes, before (b), between (d) and (e), and
@@ -12,7 +12,9 @@
     (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: in a fresh process
     (whose workers' fork server starts first thing, as `physflow curate` starts it while it imports Prefect, and
     its worker processes with its first flow), without Prefect's heartbeat thread, whose one-second sleep
-    Prefect waits out at the end of every run (flows/cli_common.py);
+    Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times (default 3), each on a
+    fresh catalog in a fresh process, and the ratios use the median cold and warm (one cold run swings by
+    0.2-0.3 s with the load, about as much as a change worth measuring);
 (f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (not
     the Prefect server's). Unlike wall times they hardly move with the machine's load, so they tell what the
     flow costs against the floor: with the cores fully used, cold / floor cannot exceed
@@ -137,7 +139,9 @@ def main() -> None:
         _empty_flow()
         empty = time.perf_counter() - t0
         floor_between = decode_floor(files, threads)[1:]
-        command = _as_command(params.model_copy(update={"catalog": str(Path(tmp) / "catalog-command")}))
+        commands = [_as_command(params.model_copy(update={"catalog": str(Path(tmp) / f"catalog-command-{i}")}))
+                    for i in range(args.repeat)]
+        command = tuple(statistics.median(run[k] for run in commands) for k in range(4))
         cli = _cli_runs(folder, Path(tmp) / "catalog-cli")
     passes = (floor_before, floor_between, decode_floor(files, threads)[1:])
     floors = [wall for wall, _ in passes]
@@ -161,9 +165,10 @@ def main() -> None:
     print("cold wall by stage (s, first task start to last task end):",
           ", ".join(f"{k} {v:.2f}" for k, v in walls.items()))
     print(f"cold throughput / decode floor: {floor / cold:.3f}   warm / cold: {warm / cold:.3f}")
-    print(f"(e) as a command runs it (a fresh process, no heartbeats): cold {command[0]:.2f} s, warm {command[1]:.2f} s; "
+    print(f"(e) as a command runs it (a fresh process, no heartbeats), the median of {len(commands)}: cold "
+          f"{command[0]:.2f} s ({' / '.join(f'{run[0]:.2f}' for run in commands)}), warm {command[1]:.2f} s; "
           f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
-    print(f"(f) CPU seconds: decode floor {floor_cpu:.2f} (median); as a command, cold {command[2]:.2f} "
+    print(f"(f) CPU seconds: decode floor {floor_cpu:.2f} (median); as a command (median), cold {command[2]:.2f} "
           f"= {command[2] / floor_cpu:.2f} x the floor's, warm {command[3]:.2f}; with all {cores} cores busy "
           f"cold / floor could reach {floor * cores / command[2]:.3f} at this floor")
     print(f"(g) `physflow curate` end to end (a fresh process each, its start and imports included): cold {cli[0]:.2f} s, "
@@ -230,6 +235,8 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT, help=f"videos to curate (default {DEFAULT})")
     parser.add_argument("--threads", type=int, default=0, help="decoder threads, floor and analysis (0: FFmpeg's choice)")
+    parser.add_argument("--repeat", type=int, default=3, help="cold and warm command runs (e), each on a fresh "
+                        "catalog (default 3; the median counts)")
     parser.add_argument("--export-mode", choices=("auto", "copy", "reencode"), default=None,
                         help="clip export mode (default: the stage's default)")
     return parser.parse_args()
