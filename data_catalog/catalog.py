@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +365,8 @@ class Catalog:
 
     def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
         """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
-        stats) when the catalog's seal holds; None when it does not. One read of the registry, no file opened."""
+        stats, and whether it is its stage's shard's current one, the one the views read) when the catalog's seal
+        holds; None when it does not. One read of the registry, no file opened."""
         if not sealing.sealed(self.root):
             return None  # never sealed, or the seal dropped: nothing to read the registry for
         with self._registry_connection() as con:
@@ -372,12 +374,13 @@ class Catalog:
             if con is None or registry is None or self._holds(registry) is None:
                 return None
             rows = con.execute(
-                "SELECT key, stage, table_name, shard, rows, content_sha256, stats FROM artifacts"
+                "SELECT key, stage, table_name, shard, rows, content_sha256, stats, key IN "
+                "(SELECT key FROM current_artifacts) FROM artifacts"
             ).fetchall()
         return {
             key: {"stage": stage, "table": table, "shard": shard, "rows": int(n), "content_sha256": sha,
-                  "stats": json.loads(stats) if stats else {}}
-            for key, stage, table, shard, n, sha, stats in rows
+                  "stats": json.loads(stats) if stats else {}, "current": bool(current)}
+            for key, stage, table, shard, n, sha, stats, current in rows
         }
 
     def seal(self) -> bool:
@@ -607,12 +610,24 @@ class Catalog:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, m: Manifest) -> None:
+        """Register `m`. The registry's created_at is when the artifact became its stage's shard's current one (the
+        newest, which the views read): its manifest's time when first registered, and the time of registering it
+        again when another artifact of the same shard was registered after it. A run that uses an artifact again
+        (Cached: a config changed and changed back) so makes it current once more; the views showed the other
+        config's rows."""
+        registered_at = m.created_at
+        prior = con.execute("SELECT created_at FROM artifacts WHERE key = ?", [m.key]).fetchone()
+        if prior is not None:
+            registered_at = prior[0]
+            if con.execute("SELECT 1 FROM artifacts WHERE stage = ? AND shard = ? AND key <> ? AND created_at >= ?",
+                           [m.stage, m.shard, m.key, registered_at]).fetchone() is not None:
+                registered_at = datetime.now(UTC)
         con.execute(
             "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 m.key, m.stage, m.version, m.table, m.table_version, m.shard, json.dumps(m.config),
                 json.dumps(m.inputs), json.dumps(m.weights), m.rows, m.bytes, m.content_sha256,
-                ArtifactStore.relative_path(m.stage, m.key), json.dumps(m.stats), m.flow_run_id, m.created_at,
+                ArtifactStore.relative_path(m.stage, m.key), json.dumps(m.stats), m.flow_run_id, registered_at,
             ],
         )
         con.execute("DELETE FROM artifact_items WHERE artifact = ?", [m.key])

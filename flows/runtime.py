@@ -366,6 +366,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     sealed: dict[str, list[tuple[int, ArtifactRef]]] = {}
     changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
     pending: dict[int, tuple[StageJob, bool]] = {}  # a task run each: the job, and whether it is complete on disk
+    promoted: dict[str, list[StageJob]] = {}  # sealed jobs whose artifact is not their shard's current one
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
@@ -376,7 +377,10 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         catalog, registered = catalogs[job.catalog_root], trusted[job.catalog_root]
         row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
-            sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **row)))
+            fields = {k: v for k, v in row.items() if k != "current"}
+            sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **fields)))
+            if not row["current"]:  # used again after another of its shard: registered again, it is current
+                promoted.setdefault(job.catalog_root, []).append(job)
             continue
         changed.add(job.catalog_root)
         # Without a seal: complete and undamaged (size, and sha256 only for files changed since last verified);
@@ -385,6 +389,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         complete = registered is None and \
             catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
         pending[i] = job, complete
+    for root, promote in promoted.items():  # (a config changed and changed back): the views show it again
+        catalogs[root].register_all([catalogs[root].artifacts.manifest(j.stage_cls.name, j.key) for j in promote])
     on_work = _WORKERS_ON_WORK.get()
     if on_work and not on_work.started and any(
             job.stage_cls in on_work.triggers and not complete for job, complete in pending.values()):

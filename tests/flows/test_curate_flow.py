@@ -10,6 +10,7 @@ import pytest
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.catalog import STALE_VIEW
+from physflow.data_catalog.seal import SEAL_FILE
 from physflow.flows import curate, runtime
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.clip_export import ExportConfig
@@ -152,6 +153,30 @@ def test_a_stage_of_one_job_rebuilds_its_view_as_it_registers(real_videos, tmp_p
     catalog = Catalog(params.catalog)
     stale = catalog.query("SELECT name FROM physflow_meta WHERE starts_with(name, ?)", [STALE_VIEW]).num_rows
     assert stale == 0 and catalog.query(CONSUMER_SQL).num_rows == 2
+
+
+def test_a_config_changed_back_shows_its_clips_again(real_videos, tmp_path):
+    """An export size changed and changed back runs Cached, and the views show its clips again, not the other
+    size's: the artifact a run uses is its shard's current one, whether the catalog's seal vouched for it (a warm
+    run) or the run found it complete (no seal)."""
+    video = tmp_path / "in" / "pancake.mkv"
+    video.parent.mkdir()
+    shutil.copy(real_videos / "decord_flipping_a_pancake.mkv", video)
+    catalog = tmp_path / "catalog"
+
+    def run(short_side: int) -> tuple[set[int], int]:
+        curate_flow(CurateParams(inputs=[str(video)], catalog=str(catalog),
+                                 export=ExportConfig(short_side=short_side, max_frames=30)))
+        rows = Catalog(catalog).query(CONSUMER_SQL).to_pylist()
+        artifacts = Catalog(catalog).query("SELECT count(*) AS n FROM artifacts").to_pylist()[0]["n"]
+        return {probe(r["clip_uri"], decode="none").height for r in rows}, artifacts
+
+    assert run(128)[0] == {128}
+    sizes, artifacts = run(96)
+    assert sizes == {96}
+    assert run(128) == ({128}, artifacts)  # sealed: nothing computed, nothing new registered
+    (catalog / SEAL_FILE).unlink()
+    assert run(96) == ({96}, artifacts)
 
 
 def test_a_run_with_new_videos_starts_the_workers_at_ingest(real_videos, tmp_path, monkeypatch):
