@@ -128,12 +128,15 @@ def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[Ar
 
 def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
                 run_videos: set[str]) -> list[StageJob]:
-    """The one global job: every clip of the run against the canonical clips already in the catalog."""
+    """The one global job: every clip of the run against the canonical clips already in the catalog. Its shard is
+    the run's analysis shards (their identities, not their content), as a filter group's is: a run over the same
+    videos with another analysis config supersedes the links, and one changed back makes its own current again
+    (its shard was its content key, so the links of the last config computed showed instead)."""
     reference = _reference(catalog, run_videos, analyzed)
     key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
                                       "reference": reference}))
-    return plan(DedupStage, config, [DedupInput(clips, reference)], keys=[key], catalog=catalog,
-                shard_size=1_000_000)
+    shard = shard_id(DedupStage.name, [ref.shard for ref in analyzed])
+    return [_shard_job(DedupStage, config, [DedupInput(clips, reference)], key=key, shard=shard, catalog=catalog)]
 
 
 def _filter_row(row: dict[str, Any], links: dict[str, dict[str, Any]],

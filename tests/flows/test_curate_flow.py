@@ -13,6 +13,7 @@ from physflow.data_catalog.catalog import STALE_VIEW
 from physflow.data_catalog.seal import SEAL_FILE
 from physflow.flows import curate, runtime
 from physflow.flows.curate import CurateParams, curate_flow
+from physflow.stages.analyze import AnalyzeConfig
 from physflow.stages.clip_export import ExportConfig
 from physflow.stages.common import video_io
 from physflow.stages.common.video_io import iter_frames, probe, write_video
@@ -177,6 +178,25 @@ def test_a_config_changed_back_shows_its_clips_again(real_videos, tmp_path):
     assert run(128) == ({128}, artifacts)  # sealed: nothing computed, nothing new registered
     (catalog / SEAL_FILE).unlink()
     assert run(96) == ({96}, artifacts)
+
+
+def test_an_analysis_config_changed_back_shows_its_measures_and_links_again(real_videos, tmp_path):
+    """Analysis at another working width and back: the third run is Cached, and the current measures and duplicate
+    links (dedup's one job, whose shard is the run's analysis shards) are its own, not the second run's."""
+    video = tmp_path / "in" / "pancake.mkv"
+    video.parent.mkdir()
+    shutil.copy(real_videos / "decord_flipping_a_pancake.mkv", video)
+    catalog = tmp_path / "catalog"
+
+    def run(width: int) -> dict[str, set[str]]:
+        result = curate_flow(CurateParams(inputs=[str(video)], catalog=str(catalog),
+                                          analyze=AnalyzeConfig(width=width), export=ExportConfig(max_frames=30)))
+        return {stage: {r.key for r in result.refs if r.stage == stage} for stage in ("analyze", "dedup")}
+
+    first, second, third = run(256), run(192), run(256)
+    assert third == first and second["dedup"] != first["dedup"]
+    current = Catalog(catalog).current_keys
+    assert current("clip_measures") == third["analyze"] and current("clip_duplicates") == third["dedup"]
 
 
 def test_a_run_with_new_videos_starts_the_workers_at_ingest(real_videos, tmp_path, monkeypatch):
