@@ -2,6 +2,7 @@
 per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 new videos to the catalog.
 
     .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask] [--cold-only] [--workdir DIR]
+    .venv/bin/python benchmarks/curate_scale.py --memory 250,1000,4000
 
 `--workdir DIR` keeps the videos and catalogs in DIR (made when absent) instead of a temporary folder, so
 `benchmarks/curate_warm.py` can time warm runs of the same catalog in a fresh process afterwards.
@@ -10,7 +11,8 @@ Each video is 2 s of a drifting random texture (unique per seed, so no duplicate
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
 Peak RSS is this process's (the flow process; the worker processes' memory is their own, not counted). Each flow
 runs as `physflow curate` runs it, without Prefect's heartbeat thread (flows/cli_common.py), whose one-second
-sleep Prefect waits out at the end of every run: most of a warm run's time before.
+sleep Prefect waits out at the end of every run: most of a warm run's time before. `--memory` instead runs cold
+at several sizes, each in a process of its own, and prints how much the flow process's peak RSS grows per video.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,6 +140,24 @@ def warm_and_add(p: CurateParams, folder: Path, n: int, cold: float) -> None:
           f"{computed}; peak RSS {peak_rss_mib():.0f} MiB")
 
 
+def memory_growth(sizes: list[int]) -> None:
+    """A cold run at each size, each in a fresh process (a process's peak RSS never falls), and how much the flow
+    process's peak grows per video: flat memory would be none."""
+    peaks: dict[int, float] = {}
+    for n in sorted(set(sizes)):
+        out = subprocess.run([sys.executable, __file__, str(n), "--no-dask", "--cold-only"], capture_output=True,
+                             text=True, check=True, timeout=7200).stdout
+        cold = next(line for line in out.splitlines() if line.startswith("cold:"))
+        found = re.search(r"peak RSS (\d+) MiB", cold)
+        assert found is not None, cold
+        peaks[n] = float(found.group(1))
+        print(f"{n} videos, {cold}", flush=True)
+    low, high = min(peaks), max(peaks)
+    growth = (peaks[high] - peaks[low]) * 1024 / (high - low) if high > low else 0.0
+    print(f"peak RSS {' / '.join(f'{peaks[n]:.0f}' for n in peaks)} MiB at {' / '.join(map(str, peaks))} videos: "
+          f"{growth:.1f} KiB more per video")
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n", nargs="?", type=int, default=1000, help="videos to generate (default 1000)")
@@ -143,8 +165,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--cold-only", action="store_true", help="skip the warm re-run and the 10 added videos")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the videos, catalogs and Prefect's home in this folder (made when absent)")
+    parser.add_argument("--memory", type=lambda text: [int(n) for n in text.split(",")], default=None,
+                        metavar="N,N,...", help="instead: cold runs at these sizes, each in a fresh process, and "
+                        "the flow process's peak RSS growth per video (e.g. 250,1000,4000)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    main(_arguments())
+    arguments = _arguments()
+    if arguments.memory:
+        memory_growth(arguments.memory)
+    else:
+        main(arguments)
