@@ -615,13 +615,11 @@ class Catalog:
         again when another artifact of the same shard was registered after it. A run that uses an artifact again
         (Cached: a config changed and changed back) so makes it current once more; the views showed the other
         config's rows."""
-        registered_at = m.created_at
-        prior = con.execute("SELECT created_at FROM artifacts WHERE key = ?", [m.key]).fetchone()
-        if prior is not None:
-            registered_at = prior[0]
-            if con.execute("SELECT 1 FROM artifacts WHERE stage = ? AND shard = ? AND key <> ? AND created_at >= ?",
-                           [m.stage, m.shard, m.key, registered_at]).fetchone() is not None:
-                registered_at = datetime.now(UTC)
+        prior = con.execute(  # when registered, and whether another artifact of its shard was registered since
+            "SELECT a.created_at, EXISTS (SELECT 1 FROM artifacts o WHERE o.stage = a.stage AND o.shard = a.shard "
+            "AND o.key <> a.key AND o.created_at >= a.created_at) FROM artifacts a WHERE a.key = ?", [m.key]
+        ).fetchone()
+        registered_at = m.created_at if prior is None else datetime.now(UTC) if prior[1] else prior[0]
         con.execute(
             "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
