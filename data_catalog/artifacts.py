@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,8 +87,9 @@ class ArtifactStore:
     def manifest(self, stage: str, key: str) -> Manifest:
         return Manifest.model_validate_json(self.root.read_bytes(self.manifest_path(stage, key)))
 
-    def read(self, stage: str, key: str) -> pa.Table:
-        """The artifact's rows, after checking its size and sha256 (a damaged one is quarantined and raises)."""
+    def read(self, stage: str, key: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """The artifact's rows, after checking its size and sha256 (a damaged one is quarantined and raises);
+        `columns`: only those of them it has (the others are not read)."""
         if not self.exists(stage, key):
             raise FileNotFoundError(f"no complete artifact {stage}/{key} under {self.root.uri}")
         if self.intact(stage, key) is None:
@@ -97,7 +98,10 @@ class ArtifactStore:
                 f"run the {stage} stage again to recompute it"
             )
         with self.root.fs.open_input_file(self.data_path(stage, key)) as fh:
-            return pq.read_table(fh)
+            if columns is None:
+                return pq.read_table(fh)
+            data = pq.ParquetFile(fh)
+            return data.read([c for c in columns if c in data.schema_arrow.names])
 
     def intact(self, stage: str, key: str, with_blobs: bool = False, deep: bool = False) -> Manifest | None:
         """The manifest of a complete, undamaged artifact (and, `with_blobs`, undamaged blobs); None when

@@ -114,8 +114,8 @@ def test_warm_rerun_is_cached_and_opens_no_video(curated, monkeypatch):
 
 def test_dedup_reference_is_read_from_the_registry_when_every_clip_is_the_runs(curated, monkeypatch):
     """The dedup reference (canonical clips of other videos) of a catalog whose measures are all this run's is
-    empty without a query of the `clips` view; with a shard that is not the run's, the view gives its canonical
-    clips, as dedup reads them."""
+    empty, from the registry alone; with a shard that is not the run's, it is the canonical clips the `clips` view
+    shows for its videos, read from the artifacts without a query of the view."""
     params, result = curated
     catalog = Catalog(params.catalog)
     analyzed = [r for r in result.refs if r.stage == "analyze"]
@@ -132,7 +132,9 @@ def test_dedup_reference_is_read_from_the_registry_when_every_clip_is_the_runs(c
     other = next(ref for ref in analyzed if expected[ref.key])  # a shard with canonical clips, as if not the run's
     theirs = set(catalog.artifacts.read("analyze", other.key).column("video_id").to_pylist())
     reference = curate._reference(catalog, videos - theirs, [r for r in analyzed if r is not other])
-    assert len(queries) == 1 and [r["clip_id"] for r in reference] == expected[other.key]
+    assert queries == [] and [r["clip_id"] for r in reference] == expected[other.key]
+    phashes = {r["clip_id"]: r["phash"] for r in catalog.query("SELECT clip_id, phash FROM clips").to_pylist()}
+    assert all(r["phash"] == phashes[r["clip_id"]] and r["video_id"] in theirs for r in reference)
 
 
 def test_a_stage_of_one_job_rebuilds_its_view_as_it_registers(real_videos, tmp_path, monkeypatch):
