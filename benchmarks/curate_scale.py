@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import resource
@@ -116,7 +117,8 @@ def main(args: argparse.Namespace) -> None:
         p = params(folder, Path(tmp) / "catalog")
         cold, runs, computed = run(p)
         print(f"cold: {cold:.1f} s = {n / cold:.1f} videos/s; task runs {dict(runs)} "
-              f"(total {sum(runs.values())}, computed {computed}); peak RSS {peak_rss_mib():.0f} MiB")
+              f"(total {sum(runs.values())}, computed {computed}; {runs['dedup']} batch(es)); "
+              f"peak RSS {peak_rss_mib():.0f} MiB")
         if not args.cold_only:  # only the two cold runs: the default runner against Dask
             warm_and_add(p, folder, n, cold)
         if not args.no_dask:
@@ -154,8 +156,9 @@ def memory_growth(sizes: list[int]) -> None:
         print(f"{n} videos, {cold}", flush=True)
     low, high = min(peaks), max(peaks)
     growth = (peaks[high] - peaks[low]) * 1024 / (high - low) if high > low else 0.0
+    steps = ", ".join(f"{a}->{b}: {(peaks[b] - peaks[a]) * 1024 / (b - a):.1f}" for a, b in itertools.pairwise(peaks))
     print(f"peak RSS {' / '.join(f'{peaks[n]:.0f}' for n in peaks)} MiB at {' / '.join(map(str, peaks))} videos: "
-          f"{growth:.1f} KiB more per video")
+          f"{growth:.1f} KiB more per video ({steps})")
 
 
 def _arguments() -> argparse.Namespace:

@@ -18,9 +18,9 @@ them here would hold the fork server's start."""
 
 
 def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict[str, dict[str, Any]],
-            shard_size: int | None) -> Any:
+            top: dict[str, Any]) -> Any:
     """CurateParams from a TOML file (sections named like the params: analyze, dedup, filter, export ...)
-    with the command-line options on top."""
+    with the command-line options on top (`top`: those of the params themselves, such as shard_size)."""
     from physflow.flows.curate import CurateParams
 
     data: dict[str, Any] = tomllib.loads(config.read_text()) if config else {}
@@ -32,8 +32,7 @@ def _params(paths: list[str], catalog: str, config: Path | None, overrides: dict
                     target = target.setdefault(part, {})
                 target[key.split(".")[-1]] = value
     data.update(inputs=paths, catalog=catalog)
-    if shard_size is not None:
-        data["shard_size"] = shard_size
+    data.update({key: value for key, value in top.items() if value is not None})
     return CurateParams.model_validate(data)
 
 
@@ -45,6 +44,9 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
                                                     help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
         shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,
+        batch_videos: Annotated[int | None, typer.Option(
+            min=1, help="Videos curated together, on average (default 1024): more are curated in batches, one "
+            "after another, each deduplicated against those before; memory stays that of one batch.")] = None,
         width: Annotated[int | None, typer.Option(help="Working size in px for the analysis decode (the longer side).")] = None,
         threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
         min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,
@@ -65,7 +67,8 @@ def register(app: typer.Typer) -> None:
             "filter": {"min_duration_s": min_duration_s}, "export": {"short_side": short_side},
         }
         try:
-            params = _params(paths, catalog_root(ctx), config, overrides, shard_size)
+            params = _params(paths, catalog_root(ctx), config, overrides,
+                             {"shard_size": shard_size, "batch_videos": batch_videos})
         except (ValidationError, tomllib.TOMLDecodeError) as exc:
             fail(str(exc))
         result = run_flow(curate_flow, params, (InputError, ValueError))

@@ -19,14 +19,14 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, shard_id
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
-from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, ingest_flow
+from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, found_inputs, ingest_jobs
 from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, workers_on_first_work
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 from physflow.stages.curate_filter import FilterConfig, FilterStage
 from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage
-from physflow.stages.ingest import IngestConfig, IngestStage
+from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage, video_id
 
 INGEST_SHARDS = 8
 """Ingest's shards hold this many times the videos of an analysis shard: probing a video costs about a hundredth
@@ -39,6 +39,13 @@ FILTER_GROUP = 8
 a registration. A new video recomputes its group's decisions (a few hundred rows), the other groups stay Cached."""
 
 
+BATCH_VIDEOS = 1024
+"""Videos per batch of a run, on average (`CurateParams.batch_videos`). Batches are content-defined, so one holds
+at most four times as many. Each costs its stages' fixed steps once more (a dedup job, a filter job, the views
+rebuilt: well under a second); a batch of 1,000 generated videos took the flow process's peak RSS 28 MiB above a
+batch of 250's."""
+
+
 class CurateParams(BaseModel):
     """Parameters of the curation flow: inputs, catalog, sharding, and one config per stage."""
 
@@ -47,6 +54,13 @@ class CurateParams(BaseModel):
     inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, files, or object-store URIs (s3://bucket/prefix?...).")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
     shard_size: int = Field(8, ge=1, le=100_000, description=f"Average videos per cached analysis/export shard (an ingest shard holds {INGEST_SHARDS} times as many).")
+    batch_videos: int = Field(
+        BATCH_VIDEOS, ge=1, le=10_000_000,
+        description="Videos curated together, on average: a run over more curates them in batches (grouped by "
+        "content, so a video added later changes only its batch), one after another, each deduplicated against "
+        "the clips of the batches before it as a later run is against an earlier one. The flow process holds one "
+        "batch's rows, so its memory does not grow with the number of videos.",
+    )
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig(decode_check="none"))
     analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -64,30 +78,60 @@ def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
+    ingest = IngestParams(inputs=params.inputs, catalog=params.catalog, ingest=params.ingest,
+                          shard_size=min(params.shard_size * INGEST_SHARDS, 100_000))
+    refs: list[ArtifactRef] = []
+    counts: list[dict[str, Any]] = []
     # Analysis and export run on worker processes, started as soon as ingest or they have work to do (new
     # videos: their start overlaps ingest); a run with nothing for them to compute starts none.
-    with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]):
-        ingest_shard = min(params.shard_size * INGEST_SHARDS, 100_000)
-        ingested = ingest_flow.fn(IngestParams(inputs=params.inputs, catalog=params.catalog, shard_size=ingest_shard,
-                                               ingest=params.ingest))
-        videos = _unique_videos(_rows(catalog, ingested))
-        readable = [v for v in videos if not v.get("error")]
-        analyzed = run_jobs(plan(AnalyzeStage, params.analyze, readable, keys=[_video_key(v) for v in readable],
-                                 catalog=catalog, shard_size=params.shard_size))
-        measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
-        clips = [row for _, rows in measured for row in rows]
-        deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, {v["video_id"] for v in videos}))
-        links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
-        filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
-        decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
-        exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
-                                         {v["video_id"]: v["uri"] for v in videos}))
-    files = {r["clip_id"]: r for r in _rows(catalog, exported)}
-    summary = _summary(videos, clips, links=links, decisions=decisions, files=files, analyzed=analyzed,
-                       seconds=time.perf_counter() - start)
+    with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), found_inputs(ingest, catalog) as items:
+        batches = content_shards(items, [item.sha256 for item in items], _batch_target(params)) if items else [[]]
+        reference = _Reference(catalog, {video_id(item.sha256) for item in items})
+        for number, batch in enumerate(batches, 1):
+            if len(batches) > 1:
+                print(f"batch {number} of {len(batches)}: {len(batch)} videos")
+            batch_refs, batch_counts = _curate_batch(params, ingest, catalog, batch, reference=reference,
+                                                    relevance=relevance)
+            refs += batch_refs
+            counts.append(batch_counts)
+    summary = _summary(counts, seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
-    return CurateResult(refs=[*ingested, *analyzed, *deduped, *filtered, *exported], summary=summary)
+    return CurateResult(refs=refs, summary=summary)
+
+
+def _batch_target(params: CurateParams) -> int:
+    """`batch_videos` rounded up to whole ingest shards. Batches, ingest shards and analysis shards all group videos
+    by their content's sha256 (a video's id is its start), a boundary after a key divisible by the target: with each
+    target a multiple of the next, a batch's boundaries are shard boundaries, so a run's shards are the same
+    whether it runs as one batch or several (only a batch that reaches four times its target ends elsewhere)."""
+    ingest = min(params.shard_size * INGEST_SHARDS, 100_000)
+    return -(-params.batch_videos // ingest) * ingest
+
+
+def _curate_batch(params: CurateParams, ingest: IngestParams, catalog: Catalog, items: list[IngestItem], *,
+                  reference: _Reference, relevance: dict[str, float] | None
+                  ) -> tuple[list[ArtifactRef], dict[str, Any]]:
+    """Ingest, analyze, dedup, filter and export one batch of the run's videos: the batch's artifacts (stage by
+    stage) and its counts."""
+    ingested = run_jobs(ingest_jobs(ingest, catalog, items))
+    videos = _unique_videos(_rows(catalog, ingested))
+    readable = [v for v in videos if not v.get("error")]
+    analyzed = run_jobs(plan(AnalyzeStage, params.analyze, readable, keys=[_video_key(v) for v in readable],
+                             group_keys=[v["video_id"] for v in readable], catalog=catalog,
+                             shard_size=params.shard_size))
+    measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
+    clips = [row for _, rows in measured for row in rows]
+    deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, reference.before(analyzed)))
+    links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
+    filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
+    decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
+    exported = run_jobs(_export_jobs(catalog, params.export, measured, decisions,
+                                     {v["video_id"]: v["uri"] for v in videos}))
+    files = {r["clip_id"]: r for r in _rows(catalog, exported)}
+    reference.add(clips, links, decisions, files)
+    counts = _counts(videos, clips, links=links, decisions=decisions, files=files, analyzed=analyzed)
+    return [*ingested, *analyzed, *deduped, *filtered, *exported], counts
 
 
 def _shard_job(stage_cls: type[Stage[Any, Any]], config: StageConfig, inputs: list[Any], *, key: str,
@@ -128,12 +172,11 @@ def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[Ar
 
 
 def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
-                run_videos: set[str]) -> list[StageJob]:
-    """The one global job: every clip of the run against the canonical clips already in the catalog. Its shard is
-    the run's analysis shards (their identities, not their content), as a filter group's is: a run over the same
+                reference: list[dict[str, Any]]) -> list[StageJob]:
+    """The batch's one job: every clip of the batch against the canonical `reference` clips. Its shard is the
+    batch's analysis shards (their identities, not their content), as a filter group's is: a run over the same
     videos with another analysis config supersedes the links, and one changed back makes its own current again
     (its shard was its content key, so the links of the last config computed showed instead)."""
-    reference = _reference(catalog, run_videos, analyzed)
     key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
                                       "reference": reference}))
     shard = shard_id(DedupStage.name, [ref.shard for ref in analyzed])
@@ -171,6 +214,54 @@ def _refs_key(refs: list[ArtifactRef]) -> str:
     return sha256_text(canonical_json(sorted(r.content_sha256 for r in refs)))
 
 
+class _Reference:
+    """The dedup reference of each batch of a run: the canonical clips of the catalog's other videos (read once,
+    `_reference`) and those of the run's batches before it (kept as each ends). The same set a run over that batch
+    alone would read after the batches before it, so a re-run's dedup keys are the first run's."""
+
+    def __init__(self, catalog: Catalog, run_videos: set[str]):
+        self._catalog = catalog
+        self._run_videos = run_videos
+        self._others: list[dict[str, Any]] | None = None
+        self._curated: list[dict[str, Any]] = []
+
+    def before(self, analyzed: list[ArtifactRef]) -> list[dict[str, Any]]:
+        """The reference of the batch whose analysis shards are `analyzed`, sorted by clip_id."""
+        if self._others is None:
+            self._others = _reference(self._catalog, self._run_videos, analyzed)
+        return sorted([*self._others, *self._curated], key=lambda r: r["clip_id"]) if self._curated else self._others
+
+    def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
+            decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
+        """A curated batch's canonical clips, from the rows its stages returned."""
+        for clip in clips:
+            cid = clip["clip_id"]
+            hashed = _hashed(clip)
+            if hashed and _unlinked(links.get(cid, {})) and _decided(decisions.get(cid, {})) and _exported(
+                    files.get(cid, {})):
+                self._curated.append({"clip_id": cid, "video_id": hashed[0], "phash": hashed[1]})
+
+
+def _hashed(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(video_id, phash) of a measured clip that may be canonical: hashed, not failed."""
+    return (row["video_id"], row["phash"]) if row.get("phash") is not None and row.get("error") is None else None
+
+
+def _unlinked(row: dict[str, Any]) -> bool:
+    """A dedup row (or none) that leaves its clip canonical: no duplicate of another, not failed."""
+    return row.get("duplicate_of") is None and row.get("error") is None
+
+
+def _decided(row: dict[str, Any]) -> bool:
+    """A filter row that leaves its clip canonical: kept or rejected, not failed (no row: undecided)."""
+    return row.get("keep") is not None and row.get("error") is None
+
+
+def _exported(row: dict[str, Any]) -> bool:
+    """An export row (or none) that leaves its clip canonical: not failed."""
+    return row.get("error") is None
+
+
 def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRef]) -> list[dict[str, Any]]:
     """Canonical hashed clips already in the catalog from other videos (the dedup reference set): measured with a
     pHash, decided, no duplicate and no error in any stage, as the `clips` view combines its tables
@@ -181,16 +272,15 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
         return []
-    hashed = _newest(catalog, CLIP_MEASURES, lambda r: (r["video_id"], r["phash"])
-                     if r.get("phash") is not None and r.get("error") is None else None)
-    unlinked = _newest(catalog, CLIP_DUPLICATES, lambda r: r.get("duplicate_of") is None and r.get("error") is None)
-    decided = _newest(catalog, CLIP_DECISIONS, lambda r: r.get("keep") is not None and r.get("error") is None)
-    exported = _newest(catalog, CLIP_FILES, lambda r: r.get("error") is None)
-    direct = _newest(catalog, CLIPS, lambda r: (r["video_id"], r["phash"]) if r.get("phash") is not None
-                     and r.get("error") is None and r.get("duplicate_of") is None and r.get("keep") is not None
-                     else None)  # rows registered straight into `clips`: the view shows one no stage measured
+    hashed = _newest(catalog, CLIP_MEASURES, _hashed)
+    unlinked = _newest(catalog, CLIP_DUPLICATES, _unlinked)
+    decided = _newest(catalog, CLIP_DECISIONS, _decided)
+    exported = _newest(catalog, CLIP_FILES, _exported)
+    direct = _newest(catalog, CLIPS, lambda r: _hashed(r) if _unlinked(r) and _decided(r) else None)
     canonical = {clip: h for clip, h in hashed.items()
                  if h is not None and unlinked.get(clip, True) and decided.get(clip, False) and exported.get(clip, True)}
+    # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
+    # one where no stage measured its clip
     canonical.update((clip, h) for clip, h in direct.items() if h is not None and clip not in hashed)
     return [{"clip_id": clip, "video_id": video, "phash": phash}
             for clip, (video, phash) in sorted(canonical.items()) if video not in run_videos]
@@ -240,10 +330,10 @@ def _export_items(catalog: Catalog, rows: list[dict[str, Any]], decisions: dict[
     return items, sha256_text(canonical_json(facts))
 
 
-def _summary(videos: list[dict[str, Any]], clips: list[dict[str, Any]], *, links: dict[str, dict[str, Any]],
-             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]], analyzed: list[ArtifactRef],
-             seconds: float) -> dict[str, Any]:
-    """Counts of this run's clips from the rows its stages returned, combined as the `clips` view combines them
+def _counts(videos: list[dict[str, Any]], clips: list[dict[str, Any]], *, links: dict[str, dict[str, Any]],
+            decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]], analyzed: list[ArtifactRef]
+            ) -> dict[str, Any]:
+    """Counts of a batch's clips from the rows its stages returned, combined as the `clips` view combines them
     (data_catalog/views.py): the first stage that failed names the error, and a failed export is not kept. No
     query: a query of the view reads every artifact of the catalog."""
     final = []
@@ -258,14 +348,27 @@ def _summary(videos: list[dict[str, Any]], clips: list[dict[str, Any]], *, links
         if not row["keep"]:
             label = "error" if row["error"] else (row["reject_reason"] or "unknown").split(":", 1)[0]
             reasons[label] = reasons.get(label, 0) + 1
-    frames = sum(int(v.get("n_frames") or 0) for v in videos if not v.get("error"))
     return {
         "videos": len(videos), "unreadable_videos": sum(1 for v in videos if v.get("error")),
         "clips": len(final), "kept": sum(1 for r in final if r["keep"]),
-        "rejected": sum(1 for r in final if not r["keep"]), "rejected_by_reason": dict(sorted(reasons.items())),
-        "source_frames": frames, "seconds": round(seconds, 3),
-        "frames_per_s": round(frames / seconds, 1) if seconds > 0 else None,
-        "analysis_seconds": round(sum(r.stats.get("seconds", 0.0) for r in analyzed), 3),
+        "rejected": sum(1 for r in final if not r["keep"]), "rejected_by_reason": reasons,
+        "source_frames": sum(int(v.get("n_frames") or 0) for v in videos if not v.get("error")),
+        "analysis_seconds": sum(r.stats.get("seconds", 0.0) for r in analyzed),
+    }
+
+
+def _summary(counts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The run's counts: its batches' added up."""
+    total = {k: sum(c[k] for c in counts) for k in ("videos", "unreadable_videos", "clips", "kept", "rejected")}
+    reasons: dict[str, int] = {}
+    for c in counts:
+        for label, n in c["rejected_by_reason"].items():
+            reasons[label] = reasons.get(label, 0) + n
+    frames = sum(c["source_frames"] for c in counts)
+    return {
+        **total, "rejected_by_reason": dict(sorted(reasons.items())), "source_frames": frames,
+        "seconds": round(seconds, 3), "frames_per_s": round(frames / seconds, 1) if seconds > 0 else None,
+        "analysis_seconds": round(sum(c["analysis_seconds"] for c in counts), 3),
     }
 
 

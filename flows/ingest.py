@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +13,7 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import Skipped, content_sha256, resolve_inputs
-from physflow.flows.runtime import ArtifactRef, artifact_key, meanwhile, plan, run_jobs
+from physflow.flows.runtime import ArtifactRef, StageJob, artifact_key, meanwhile, plan, run_jobs
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
 
@@ -43,14 +46,25 @@ def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
                              description="files found in the inputs and why each skipped one was skipped", _sync=True)
 
 
-@flow(name="ingest-videos", log_prints=True)
-def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
-    catalog = Catalog(params.catalog)
+@contextlib.contextmanager
+def found_inputs(params: IngestParams, catalog: Catalog) -> Iterator[list[IngestItem]]:
+    """The inputs' videos, each with its content's sha256; while the body runs (their probing), the skipped files
+    are reported to Prefect and a new catalog's registry is made, on threads of their own."""
     files, skipped = resolve_inputs(params.inputs)
-    # Prefect API calls, and a new catalog's registry, while the files are probed
     with meanwhile(report_inputs, len(files), skipped), meanwhile(catalog.create):
         shas = content_sha256(files, FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE)),
                               params.frames_fps)
-        items = [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
-        return run_jobs(plan(IngestStage, params.ingest, items, keys=shas, catalog=catalog,
-                             shard_size=params.shard_size))
+        yield [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
+
+
+def ingest_jobs(params: IngestParams, catalog: Catalog, items: list[IngestItem]) -> list[StageJob]:
+    """The ingest shards of `items` (grouped by content)."""
+    return plan(IngestStage, params.ingest, items, keys=[item.sha256 for item in items], catalog=catalog,
+                shard_size=params.shard_size)
+
+
+@flow(name="ingest-videos", log_prints=True)
+def ingest_flow(params: IngestParams) -> list[ArtifactRef]:
+    catalog = Catalog(params.catalog)
+    with found_inputs(params, catalog) as items:
+        return run_jobs(ingest_jobs(params, catalog, items))

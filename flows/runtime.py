@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -72,6 +73,7 @@ class ArtifactRef(BaseModel):
     content_sha256: str
     stats: dict[str, Any]
     sealed: bool = False  # vouched for by the catalog's seal: one Cached task run stands for the stage's sealed shards
+    sealed_in: str = ""  # that task run's `run_jobs` call (a flow may run a stage's jobs in several, e.g. batches)
 
 
 class StageJob(BaseModel):
@@ -103,11 +105,13 @@ def plan(
     keys: Sequence[str],
     catalog: Catalog,
     shard_size: int,
+    group_keys: Sequence[str] | None = None,
 ) -> list[StageJob]:
-    """Group items into content-defined shards and compute each shard's artifact key."""
+    """Group items into content-defined shards (by `group_keys`, hex content keys, when given, else by `keys`)
+    and compute each shard's artifact key (from `keys`)."""
     weights = stage_cls(config).weights_sha256()
     jobs = []
-    for shard_items in content_shards(list(zip(items, keys, strict=True)), list(keys), shard_size):
+    for shard_items in content_shards(list(zip(items, keys, strict=True)), list(group_keys or keys), shard_size):
         shard_keys = [k for _, k in shard_items]
         jobs.append(
             StageJob(
@@ -359,6 +363,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     artifact and computes it when it is missing or damaged (Cached when it was complete).
     """
     refs: dict[int, ArtifactRef] = {}
+    call = uuid.uuid4().hex
     futures, in_flight = {}, set()
     window = in_flight_limit()
     catalogs: dict[str, Catalog] = {}
@@ -378,7 +383,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
             fields = {k: v for k, v in row.items() if k != "current"}
-            sealed.setdefault(job.stage_cls.name, []).append((i, ArtifactRef(key=job.key, sealed=True, **fields)))
+            ref = ArtifactRef(key=job.key, sealed=True, sealed_in=call, **fields)
+            sealed.setdefault(job.stage_cls.name, []).append((i, ref))
             if not row["current"]:  # used again after another of its shard: registered again, it is current
                 promoted.setdefault(job.catalog_root, []).append(job)
             continue
@@ -461,10 +467,10 @@ def _trusted_in_run(catalog: Catalog) -> dict[str, dict[str, Any]] | None:
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:
-    """The stage task runs that returned `refs`: one per shard computed or checked, one per stage for the shards
-    the catalog's seal vouched for."""
-    stages = {r.stage for r in refs if r.sealed}
-    return sum(not r.sealed for r in refs) + len(stages)
+    """The stage task runs that returned `refs`: one per shard computed or checked, one per stage and `run_jobs`
+    call for the shards the catalog's seal vouched for."""
+    calls = {(r.stage, r.sealed_in) for r in refs if r.sealed}
+    return sum(not r.sealed for r in refs) + len(calls)
 
 
 def in_flight_limit() -> int | None:

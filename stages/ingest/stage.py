@@ -28,6 +28,11 @@ class IngestItem:
     frame_rate: float = DEFAULT_FRAME_RATE  # frames per second, when `path` is a folder of numbered frames
 
 
+def video_id(sha256: str) -> str:
+    """A video's id: the start of its content's sha256 (the same bytes under two names are one video)."""
+    return sha256[:16]
+
+
 class IngestStage(Stage[IngestConfig, IngestItem]):
     name = "ingest"
     VERSION = 2  # 2: animated GIF/WebP and folders of numbered frames are videos
@@ -43,11 +48,11 @@ class IngestStage(Stage[IngestConfig, IngestItem]):
 
     def _row_identity(self, item: IngestItem) -> dict[str, Any]:
         if remote_files.is_remote(item.path):
-            return {"video_id": item.sha256[:16], "uri": item.path, "sha256": item.sha256,
+            return {"video_id": video_id(item.sha256), "uri": item.path, "sha256": item.sha256,
                     "bytes": _object_size(item.path)}
         path = Path(item.path)
         return {
-            "video_id": item.sha256[:16], "uri": str(path), "sha256": item.sha256,
+            "video_id": video_id(item.sha256), "uri": str(path), "sha256": item.sha256,
             "bytes": _size(path),
         }
 

@@ -1,0 +1,69 @@
+"""A curation run in several batches: the shards of one batch, duplicates across batches, a Cached re-run."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from physflow.data_catalog import Catalog
+from physflow.flows.curate import CurateParams, curate_flow
+from physflow.stages.clip_export import ExportConfig
+from physflow.stages.common.video_io import iter_frames, probe, write_video
+from tests.flows.test_ingest_flow import _task_states
+
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.timeout(600)]
+
+SOURCES = ("decord_flipping_a_pancake.mkv", "sam2_04_coffee_pour.mp4", "testfiles_static_wall.mov")
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _params(folder, catalog, batch_videos: int) -> CurateParams:
+    # shard_size 1: ingest shards of 8 videos on average, and batches of 8 (batch_videos rounds up to them)
+    return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=1, batch_videos=batch_videos,
+                        export=ExportConfig(short_side=96, max_frames=30))
+
+
+def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_videos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in SOURCES:
+        shutil.copy(real_videos / name, folder / name)
+    pancake = folder / SOURCES[0]
+    boundary = int(_sha(pancake)[:12], 16)
+    assert boundary % 8 == 0  # its content key ends a batch of 8: a copy whose key is larger is in a later batch
+    fps = probe(pancake, decode="none").fps
+    for crf in range(30, 50):
+        copy = folder / "pancake_copy.mp4"
+        write_video(copy, (f for _, f in iter_frames(pancake, width=320)), fps, crf=crf)
+        if int(_sha(copy)[:12], 16) > boundary:
+            break
+    else:
+        pytest.fail("no re-encoded copy hashed after the original")
+
+    batched = curate_flow(_params(folder, tmp_path / "batched", batch_videos=1))
+    whole = curate_flow(_params(folder, tmp_path / "whole", batch_videos=10_000))
+
+    def keys(result, stage: str) -> set[str]:
+        return {r.key for r in result.refs if r.stage == stage}
+
+    # The same ingest, analysis and export artifacts: batch boundaries are shard boundaries.
+    for stage in ("ingest", "analyze", "clip_export"):
+        assert keys(batched, stage) == keys(whole, stage), stage
+    assert len(keys(batched, "dedup")) > 1 == len(keys(whole, "dedup"))
+
+    rows = Catalog(tmp_path / "batched").query("SELECT * FROM clips ORDER BY clip_id").to_pylist()
+    originals = {r["clip_id"] for r in rows if r["video_id"] == _sha(pancake)[:16] and r["keep"]}
+    copies = [r for r in rows if r["video_id"] == _sha(copy)[:16]]
+    assert originals and copies and {r["duplicate_of"] for r in copies} == originals
+    assert all(r["reject_reason"].startswith("duplicate:") for r in copies)
+    assert batched.summary["kept"] == whole.summary["kept"] and batched.summary["clips"] == whole.summary["clips"]
+
+    state = curate_flow(_params(folder, tmp_path / "batched", batch_videos=1), return_state=True)
+    warm = state.result()
+    assert set(_task_states(state.state_details.flow_run_id, warm.refs)) == {"Cached"}
+    assert [r.key for r in warm.refs] == [r.key for r in batched.refs]
