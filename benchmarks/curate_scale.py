@@ -1,8 +1,8 @@
 """Curation at scale: N generated short videos (several codecs and sizes), cold and warm, peak memory, task runs
 per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 new videos to the catalog.
 
-    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask] [--cold-only] [--workdir DIR]
-    .venv/bin/python benchmarks/curate_scale.py --memory 250,1000,4000
+    .venv/bin/python benchmarks/curate_scale.py [N] [--no-dask] [--cold-only] [--workdir DIR] [--batch-videos N]
+    .venv/bin/python benchmarks/curate_scale.py --memory 250,1000,4000,8000 [--batch-videos N]
 
 `--workdir DIR` keeps the videos and catalogs in DIR (made when absent) instead of a temporary folder, so
 `benchmarks/curate_warm.py` can time warm runs of the same catalog in a fresh process afterwards.
@@ -13,6 +13,8 @@ Peak RSS is this process's (the flow process; the worker processes' memory is th
 runs as `physflow curate` runs it, without Prefect's heartbeat thread (flows/cli_common.py), whose one-second
 sleep Prefect waits out at the end of every run: most of a warm run's time before. `--memory` instead runs cold
 at several sizes, each in a process of its own, and prints how much the flow process's peak RSS grows per video.
+The flow curates a run in batches of about `--batch-videos` (content-defined: a batch holds up to four times as
+many), holding one batch's rows at a time: its peak follows the largest batch, not the number of videos.
 """
 
 from __future__ import annotations
@@ -62,12 +64,13 @@ def make_video(path: Path, seed: int) -> Path:
 
 
 def params(folder: Path, catalog: Path) -> CurateParams:
-    from physflow.flows.curate import CurateParams
+    from physflow.flows.curate import BATCH_VIDEOS, CurateParams
     from physflow.stages.analyze import AnalyzeConfig
     from physflow.stages.clip_export import ExportConfig
     from physflow.stages.curate_filter import FilterConfig
 
-    return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=16,
+    batch = int(os.environ.get("PHYSFLOW_BENCH_BATCH_VIDEOS", BATCH_VIDEOS))  # --batch-videos, to the children too
+    return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=16, batch_videos=batch,
                         analyze=AnalyzeConfig(width=64), filter=FilterConfig(min_height=0),
                         export=ExportConfig(short_side=32, max_frames=10))
 
@@ -168,6 +171,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--cold-only", action="store_true", help="skip the warm re-run and the 10 added videos")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the videos, catalogs and Prefect's home in this folder (made when absent)")
+    parser.add_argument("--batch-videos", type=int, default=None, metavar="N",
+                        help="the flow's batch_videos (default: its default, flows/curate.py BATCH_VIDEOS)")
     parser.add_argument("--memory", type=lambda text: [int(n) for n in text.split(",")], default=None,
                         metavar="N,N,...", help="instead: cold runs at these sizes, each in a fresh process, and "
                         "the flow process's peak RSS growth per video (e.g. 250,1000,4000)")
@@ -176,6 +181,8 @@ def _arguments() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = _arguments()
+    if arguments.batch_videos:
+        os.environ["PHYSFLOW_BENCH_BATCH_VIDEOS"] = str(arguments.batch_videos)
     if arguments.memory:
         memory_growth(arguments.memory)
     else:

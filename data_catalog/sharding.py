@@ -1,7 +1,8 @@
 """Content-defined shards: adding items to a collection changes only the shards the new items fall in.
 
 Items are ordered by their content key and a shard ends after any item whose key, read as a number,
-is divisible by the target size (so shards average `target` items), or when it reaches `4 * target`.
+is divisible by the target size (so shards average `target` items), or when it reaches `4 * target`; never
+between items of the same key (the same content under two names stays in one shard).
 Position-based chunking would instead shift every shard after an insertion and recompute them all.
 """
 
@@ -20,8 +21,10 @@ def content_shards(items: Sequence[T], keys: Sequence[str], target: int) -> list
     order = sorted(range(len(items)), key=lambda i: keys[i])
     shards: list[list[T]] = []
     current: list[T] = []
-    for i in order:
+    for n, i in enumerate(order):
         current.append(items[i])
+        if n + 1 < len(order) and keys[order[n + 1]] == keys[i]:
+            continue
         if int(keys[i][:12], 16) % target == 0 or len(current) >= 4 * target:
             shards.append(current)
             current = []

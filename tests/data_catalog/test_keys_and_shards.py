@@ -31,3 +31,17 @@ def test_content_shards_are_stable_when_items_are_added():
     after = content_shards([*keys, new], [*keys, new], 16)
     changed = [s for s in after if s not in before]
     assert len(changed) <= 2 and any(new in s for s in changed)  # only the shard the new item falls in
+
+
+def test_items_of_one_key_share_a_shard():
+    """The same content under two names (one key) is never split, at a key that ends a shard or at the size cap."""
+    import hashlib
+
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)]
+    ending = next(k for k in keys if int(k[:12], 16) % 4 == 0)
+    twice = [*keys, ending, *[keys[0]] * 20]  # keys[0] 21 times: past the cap of 16
+    shards = content_shards(list(range(len(twice))), twice, 4)
+    for key in (ending, keys[0]):
+        holding = [s for s in shards if any(twice[i] == key for i in s)]
+        assert len(holding) == 1, key
+    assert sum(map(len, shards)) == len(twice)
