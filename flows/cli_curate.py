@@ -45,8 +45,8 @@ def register(app: typer.Typer) -> None:
                                                     help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
         shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,
         batch_videos: Annotated[int | None, typer.Option(
-            min=1, help="Videos curated together, on average (default 1024): more are curated in batches, one "
-            "after another, each deduplicated against those before; memory stays that of one batch.")] = None,
+            min=1, help="Videos curated together, about (default 1024): more are curated in batches, one after "
+            "another, each deduplicated against those before; memory stays that of one batch.")] = None,
         width: Annotated[int | None, typer.Option(help="Working size in px for the analysis decode (the longer side).")] = None,
         threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
         min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,

@@ -40,10 +40,9 @@ a registration. A new video recomputes its group's decisions (a few hundred rows
 
 
 BATCH_VIDEOS = 1024
-"""Videos per batch of a run, on average (`CurateParams.batch_videos`). Batches are content-defined, so one holds
-at most four times as many. Each costs its stages' fixed steps once more (a dedup job, a filter job, the views
-rebuilt: well under a second); a batch of 1,000 generated videos took the flow process's peak RSS 28 MiB above a
-batch of 250's."""
+"""Videos per batch of a run, about (`CurateParams.batch_videos`; a batch ends at the ingest shard that reaches it,
+or earlier where the content says, `_batches`). Each batch costs its stages' fixed steps once more (a dedup job,
+filter jobs, the views rebuilt, idle workers while the last shards of a stage finish: about a second)."""
 
 
 class CurateParams(BaseModel):
@@ -56,10 +55,11 @@ class CurateParams(BaseModel):
     shard_size: int = Field(8, ge=1, le=100_000, description=f"Average videos per cached analysis/export shard (an ingest shard holds {INGEST_SHARDS} times as many).")
     batch_videos: int = Field(
         BATCH_VIDEOS, ge=1, le=10_000_000,
-        description="Videos curated together, on average: a run over more curates them in batches (grouped by "
-        "content, so a video added later changes only its batch), one after another, each deduplicated against "
-        "the clips of the batches before it as a later run is against an earlier one. The flow process holds one "
-        "batch's rows, so its memory does not grow with the number of videos.",
+        description="Videos curated together, at most (plus one ingest shard): a run over more curates them in "
+        "batches (grouped by content, so a video added later changes only its batch and the next), one after "
+        "another, each deduplicated against the clips of the batches before it as a later run is against an "
+        "earlier one. The flow process holds one batch's rows, so its memory does not grow with the number of "
+        "videos.",
     )
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig(decode_check="none"))
     analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
@@ -79,13 +79,13 @@ def curate_flow(params: CurateParams) -> CurateResult:
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
     ingest = IngestParams(inputs=params.inputs, catalog=params.catalog, ingest=params.ingest,
-                          shard_size=min(params.shard_size * INGEST_SHARDS, 100_000))
+                          shard_size=_ingest_shard(params))
     refs: list[ArtifactRef] = []
     counts: list[dict[str, Any]] = []
     # Analysis and export run on worker processes, started as soon as ingest or they have work to do (new
     # videos: their start overlaps ingest); a run with nothing for them to compute starts none.
     with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), found_inputs(ingest, catalog) as items:
-        batches = content_shards(items, [item.sha256 for item in items], _batch_target(params)) if items else [[]]
+        batches = _batches(items, params)
         reference = _Reference(catalog, {video_id(item.sha256) for item in items})
         for number, batch in enumerate(batches, 1):
             if len(batches) > 1:
@@ -100,13 +100,28 @@ def curate_flow(params: CurateParams) -> CurateResult:
     return CurateResult(refs=refs, summary=summary)
 
 
-def _batch_target(params: CurateParams) -> int:
-    """`batch_videos` rounded up to whole ingest shards. Batches, ingest shards and analysis shards all group videos
-    by their content's sha256 (a video's id is its start), a boundary after a key divisible by the target: with each
-    target a multiple of the next, a batch's boundaries are shard boundaries, so a run's shards are the same
-    whether it runs as one batch or several (only a batch that reaches four times its target ends elsewhere)."""
-    ingest = min(params.shard_size * INGEST_SHARDS, 100_000)
-    return -(-params.batch_videos // ingest) * ingest
+def _batches(items: list[IngestItem], params: CurateParams) -> list[list[IngestItem]]:
+    """The run's videos in batches of whole ingest shards, in content order: a batch ends after the shard that
+    takes it to `batch_videos`, or, once it holds a quarter of that, after a shard whose last content key (read as
+    a number) is divisible by `batch_videos` rounded up to whole shard targets (about once in that many videos).
+    Ingest and analysis shards both end at content keys (a video's id is the start of its sha256), so a batch's
+    boundaries are theirs: a run's artifacts are the same in one batch or several. A video added later moves the
+    boundaries of its batch and of those after it up to the next boundary its content chose (their dedup and
+    filter jobs compute again; no shard of ingest, analysis or export)."""
+    target, shard_target = params.batch_videos, _ingest_shard(params)
+    natural = -(-target // shard_target) * shard_target  # a multiple of the shards' own: it ends shards
+    batches: list[list[IngestItem]] = []
+    current: list[IngestItem] = []
+    for shard in content_shards(items, [item.sha256 for item in items], shard_target):
+        current += shard
+        if len(current) >= target or (len(current) >= target // 4 and int(shard[-1].sha256[:12], 16) % natural == 0):
+            batches.append(current)
+            current = []
+    return [*batches, current] if current or not batches else batches
+
+
+def _ingest_shard(params: CurateParams) -> int:
+    return min(params.shard_size * INGEST_SHARDS, 100_000)
 
 
 def _curate_batch(params: CurateParams, ingest: IngestParams, catalog: Catalog, items: list[IngestItem], *,

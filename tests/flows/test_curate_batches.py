@@ -23,7 +23,7 @@ def _sha(path) -> str:
 
 
 def _params(folder, catalog, batch_videos: int) -> CurateParams:
-    # shard_size 1: ingest shards of 8 videos on average, and batches of 8 (batch_videos rounds up to them)
+    # shard_size 1: ingest shards of 8 videos on average; batch_videos 1: each of them a batch of its own
     return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=1, batch_videos=batch_videos,
                         export=ExportConfig(short_side=96, max_frames=30))
 
@@ -35,7 +35,7 @@ def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_video
         shutil.copy(real_videos / name, folder / name)
     pancake = folder / SOURCES[0]
     boundary = int(_sha(pancake)[:12], 16)
-    assert boundary % 8 == 0  # its content key ends a batch of 8: a copy whose key is larger is in a later batch
+    assert boundary % 8 == 0  # its content key ends an ingest shard: a copy whose key is larger is in a later one
     fps = probe(pancake, decode="none").fps
     for crf in range(30, 50):
         copy = folder / "pancake_copy.mp4"
@@ -67,3 +67,26 @@ def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_video
     warm = state.result()
     assert set(_task_states(state.state_details.flow_run_id, warm.refs)) == {"Cached"}
     assert [r.key for r in warm.refs] == [r.key for r in batched.refs]
+
+
+def test_batches_are_whole_ingest_shards_and_a_new_video_moves_few():
+    from physflow.data_catalog.sharding import content_shards
+    from physflow.flows.curate import _batches
+    from physflow.stages.ingest import IngestItem
+
+    def items(n: int, extra: tuple[str, ...] = ()) -> list[IngestItem]:
+        names = [*(str(i) for i in range(n)), *extra]
+        return [IngestItem(path=name, sha256=hashlib.sha256(name.encode()).hexdigest()) for name in names]
+
+    params = CurateParams(inputs=["x"], shard_size=4, batch_videos=200)  # ingest shards of 32 videos on average
+    before = _batches(items(5000), params)
+    shards = content_shards(items(5000), [i.sha256 for i in items(5000)], 32)
+    assert sum(map(len, before)) == 5000 and max(map(len, before)) <= 200 + max(map(len, shards))
+    assert len(before) >= 5000 // (200 + 128)
+    starts = set()
+    for shard in shards:
+        starts.add(shard[0].path)
+    assert all(batch[0].path in starts for batch in before)  # a batch starts where an ingest shard starts
+    after = _batches(items(5000, ("new",)), params)
+    changed = [b for b in after if [i.path for i in b] not in [[i.path for i in c] for c in before]]
+    assert 1 <= len(changed) <= 2 and any(i.path == "new" for b in changed for i in b)
