@@ -23,6 +23,7 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.storage import Root
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
+from physflow.stages.dedup.stage import parse_phash
 
 FRAMES = 120
 
@@ -55,6 +56,13 @@ def bikes(real_videos) -> tuple[list[np.ndarray], float]:
 def _video(video_id: str, path: Path, fps: float, frames: list[np.ndarray]) -> dict:
     h, w = frames[0].shape[:2]
     return {"video_id": video_id, "uri": str(path), "fps": fps, "width": w, "height": h, "error": None}
+
+
+def _alike_hashes(a: str, b: str) -> bool:
+    """pHashes dedup finds as duplicates with room to spare: each keyframe's within 4 of 64 bits (dedup's default
+    bound is 10). Not equal bits: the videos are separate encodes, and a DCT coefficient at the median flips its bit
+    with the smallest change of pixels (one showed in a full test run and not alone)."""
+    return all(bin(x ^ y).count("1") <= 4 for x, y in zip(parse_phash(a), parse_phash(b), strict=True))
 
 
 def _same_measures(a: dict, b: dict) -> None:
@@ -92,7 +100,7 @@ def test_a_video_stored_turned_is_measured_and_exported_upright(tmp_path, bikes)
     turned = [r for r in rows if r["video_id"] == "stored"]
     for a, b in zip(shown, turned, strict=True):
         _same_measures(a, b)
-        assert b["phash"] == a["phash"]  # found as duplicates
+        assert _alike_hashes(a["phash"], b["phash"])  # found as duplicates
         assert (b["text_area"] or 0.0) == pytest.approx(a["text_area"] or 0.0, abs=0.02)
     _exports_alike(tmp_path, videos, fps)
 
@@ -129,7 +137,8 @@ def test_an_anamorphic_video_is_measured_and_exported_in_square_pixels(tmp_path,
     anamorphic = [r for r in rows if r["video_id"] == "anamorphic"]
     assert len(square) >= 2
     for a, b in zip(square, anamorphic, strict=True):
-        assert (a["start_frame"], a["end_frame"], a["phash"]) == (b["start_frame"], b["end_frame"], b["phash"])
+        assert (a["start_frame"], a["end_frame"]) == (b["start_frame"], b["end_frame"])
+        assert _alike_hashes(a["phash"], b["phash"])
     _exports_alike(tmp_path, videos, fps)
 
 
