@@ -13,8 +13,8 @@ Peak RSS is this process's (the flow process; the worker processes' memory is th
 runs as `physflow curate` runs it, without Prefect's heartbeat thread (flows/cli_common.py), whose one-second
 sleep Prefect waits out at the end of every run: most of a warm run's time before. `--memory` instead runs cold
 at several sizes, each in a process of its own, and prints how much the flow process's peak RSS grows per video.
-The flow curates a run in batches of about `--batch-videos` (content-defined: a batch holds up to four times as
-many), holding one batch's rows at a time: its peak follows the largest batch, not the number of videos.
+The flow curates a run in batches of about `--batch-videos` (whole ingest shards: a batch holds at most one shard
+more), holding one batch's rows at a time; what it keeps about every video is what `--memory` still sees grow.
 """
 
 from __future__ import annotations

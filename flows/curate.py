@@ -250,12 +250,21 @@ class _Reference:
     def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
         """A curated batch's canonical clips, from the rows its stages returned."""
-        for clip in clips:
-            cid = clip["clip_id"]
-            hashed = _hashed(clip)
-            if hashed and _unlinked(links.get(cid, {})) and _decided(decisions.get(cid, {})) and _exported(
-                    files.get(cid, {})):
-                self._curated.append({"clip_id": cid, "video_id": hashed[0], "phash": hashed[1]})
+        canonical = _canonical({c["clip_id"]: _hashed(c) for c in clips},
+                               unlinked={clip: _unlinked(r) for clip, r in links.items()},
+                               decided={clip: _decided(r) for clip, r in decisions.items()},
+                               exported={clip: _exported(r) for clip, r in files.items()})
+        self._curated += [{"clip_id": clip, "video_id": video, "phash": phash}
+                          for clip, (video, phash) in canonical.items()]
+
+
+def _canonical(hashed: dict[str, tuple[str, str] | None], *, unlinked: dict[str, bool], decided: dict[str, bool],
+               exported: dict[str, bool]) -> dict[str, tuple[str, str]]:
+    """clip_id -> (video_id, phash) of the canonical clips, from each table's verdict on its clips' newest rows
+    (`_hashed`, `_unlinked`, `_decided`, `_exported`); a clip a table has no row for gets that verdict on none."""
+    return {clip: h for clip, h in hashed.items()
+            if h is not None and unlinked.get(clip, _unlinked({})) and decided.get(clip, _decided({}))
+            and exported.get(clip, _exported({}))}
 
 
 def _hashed(row: dict[str, Any]) -> tuple[str, str] | None:
@@ -283,18 +292,16 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     pHash, decided, no duplicate and no error in any stage, as the `clips` view combines its tables
     (data_catalog/views.py). Read one artifact at a time (`Catalog.scan`): a query of the view joins four tables
     over every artifact of the catalog, in memory that grows with it (52 MiB at 2,000 videos), for a set that
-    needs three short values a clip. None, from the registry alone, when every clip the catalog holds is this
+    needs three short values a clip. Empty, from the registry alone, when every clip the catalog holds is this
     run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards)."""
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
         return []
     hashed = _newest(catalog, CLIP_MEASURES, _hashed)
-    unlinked = _newest(catalog, CLIP_DUPLICATES, _unlinked)
-    decided = _newest(catalog, CLIP_DECISIONS, _decided)
-    exported = _newest(catalog, CLIP_FILES, _exported)
+    canonical = _canonical(hashed, unlinked=_newest(catalog, CLIP_DUPLICATES, _unlinked),
+                           decided=_newest(catalog, CLIP_DECISIONS, _decided),
+                           exported=_newest(catalog, CLIP_FILES, _exported))
     direct = _newest(catalog, CLIPS, lambda r: _hashed(r) if _unlinked(r) and _decided(r) else None)
-    canonical = {clip: h for clip, h in hashed.items()
-                 if h is not None and unlinked.get(clip, True) and decided.get(clip, False) and exported.get(clip, True)}
     # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
     # one where no stage measured its clip
     canonical.update((clip, h) for clip, h in direct.items() if h is not None and clip not in hashed)
