@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -363,25 +363,53 @@ class Catalog:
         files = (self.db_path, self.db_path.with_name(f"{self.db_path.name}.wal"), self.root.local_path(sealing.SEAL_FILE))
         return tuple(_file_stamp(path) for path in files)
 
-    def trusted_artifacts(self) -> dict[str, dict[str, Any]] | None:
-        """Every registered artifact by key (its registry row: stage, table_name, shard, rows, content_sha256,
-        stats, and whether it is its stage's shard's current one, the one the views read) when the catalog's seal
-        holds; None when it does not. One read of the registry, no file opened."""
+    def trusted_artifacts(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]] | None:
+        """Registered artifacts by key (each one's registry row: stage, table, shard, rows, content_sha256, stats,
+        and whether it is its stage's shard's current one, the one the views read), every one or those of `keys`,
+        when the catalog's seal holds (`seal_holds`); None when it does not. No artifact file is opened."""
+        return self.registered_rows(keys) if self.seal_holds() else None
+
+    def seal_holds(self) -> bool:
+        """Whether the catalog's seal holds: every registered artifact and blob intact, nothing changed since it
+        was proven (one read of the registry and one listing of the catalog's files; seal.py)."""
         if not sealing.sealed(self.root):
-            return None  # never sealed, or the seal dropped: nothing to read the registry for
+            return False  # never sealed, or the seal dropped: nothing to read the registry for
         with self._registry_connection() as con:
             registry = _registry(con) if con is not None else None
-            if con is None or registry is None or self._holds(registry) is None:
-                return None
-            rows = con.execute(
-                "SELECT key, stage, table_name, shard, rows, content_sha256, stats, key IN "
-                "(SELECT key FROM current_artifacts) FROM artifacts"
-            ).fetchall()
+            return con is not None and registry is not None and self._holds(registry) is not None
+
+    def registered_rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The registry rows of every artifact, or of those of `keys` that are registered (a join with them: the
+        rows a run's jobs look up, whatever the registry's size), as `trusted_artifacts` returns them; no check."""
+        wanted = None if keys is None else sorted(set(keys))
+        if wanted == []:
+            return {}
+        with self._registry_connection() as con:
+            if con is None:
+                return {}
+            join = "" if wanted is None else "JOIN (SELECT unnest(?::VARCHAR[]) AS key) w ON a.key = w.key "
+            try:
+                rows = con.execute(
+                    "SELECT a.key, a.stage, a.table_name, a.shard, a.rows, a.content_sha256, a.stats, a.key IN "
+                    f"(SELECT key FROM current_artifacts) FROM artifacts a {join}",
+                    [] if wanted is None else [wanted]).fetchall()
+            except duckdb.CatalogException:
+                return {}  # a catalog not yet written
         return {
             key: {"stage": stage, "table": table, "shard": shard, "rows": int(n), "content_sha256": sha,
                   "stats": json.loads(stats) if stats else {}, "current": bool(current)}
             for key, stage, table, shard, n, sha, stats, current in rows
         }
+
+    def artifact_count(self) -> int:
+        """How many artifacts the registry holds (0 for a catalog not yet written)."""
+        with self._registry_connection() as con:
+            if con is None:
+                return 0
+            try:
+                return int(con.execute("SELECT count(*) FROM artifacts").fetchone()[0])  # type: ignore[index]
+            except duckdb.CatalogException:
+                return 0
 
     def seal(self) -> bool:
         """Record the seal after a run when every registered artifact and blob is proven intact (files not

@@ -12,6 +12,7 @@ it, never deleted: an operator can look at it, and the stage that wrote it recom
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from datetime import UTC, datetime
@@ -28,11 +29,32 @@ REASON_SUFFIX = ".reason.json"
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 """(path, size, mtime_ns) -> sha256 verified by this process: the same check again costs one stat call."""
 
+VERIFIED_LIMIT = 40_000
+"""Files this process remembers as verified, at most (about 14 MiB): past it the older half is forgotten, so a
+long run's memory does not grow with the files it has seen. A check of a forgotten file looks its sha256 up in
+the fingerprint cache (one SQLite read), where every verified file is remembered; it reads the file only if that
+changed."""
+
 
 def vouch(verified: dict[tuple[str, int, int], str]) -> None:
     """Remember files as verified by this process ((path, size, mtime_ns) -> sha256), as the catalog's seal
     proves them: each later check of one costs one stat call."""
     _VERIFIED.update(verified)
+    _bound()
+
+
+def _verified(stamp: tuple[str, int, int], sha256: str) -> None:
+    _VERIFIED[stamp] = sha256
+    if len(_VERIFIED) > VERIFIED_LIMIT:
+        _bound()
+
+
+def _bound() -> None:
+    """Forget the older files past `VERIFIED_LIMIT`, down to half of it (insertion order: oldest first)."""
+    excess = len(_VERIFIED) - VERIFIED_LIMIT
+    if excess > 0:
+        for stamp in list(itertools.islice(_VERIFIED, excess + VERIFIED_LIMIT // 2)):
+            del _VERIFIED[stamp]
 
 
 class DamagedFileError(RuntimeError):
@@ -64,12 +86,12 @@ class FileChecker:
         if not deep and _VERIFIED.get(stamp) == sha256:
             return None
         if not deep and not self.root.is_local and self.cache.recall(self.root.url(path), *stamp[1:]) == sha256:
-            _VERIFIED[stamp] = sha256
+            _verified(stamp, sha256)
             return None
         actual = self._sha256(path, deep)
         if actual != sha256:
             return f"sha256 {actual[:16]}..., recorded {sha256[:16]}..."
-        _VERIFIED[stamp] = sha256
+        _verified(stamp, sha256)
         return None
 
     def remember(self, path: str, sha256: str) -> None:

@@ -20,7 +20,7 @@ from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, s
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, found_inputs, ingest_jobs
-from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, workers_on_first_work
+from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, seal_checkpoints, workers_on_first_work
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
@@ -85,7 +85,10 @@ def curate_flow(params: CurateParams) -> CurateResult:
     counts: list[dict[str, Any]] = []
     # Analysis and export run on worker processes, started as soon as ingest or they have work to do (new
     # videos: their start overlaps ingest); a run with nothing for them to compute starts none.
-    with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), found_inputs(ingest, catalog) as items:
+    # The catalog is sealed after a batch, when the last seal took at most a tenth of the time since (it proves the
+    # whole catalog), and at the end: not after each stage of each batch.
+    with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), \
+            found_inputs(ingest, catalog) as items, seal_checkpoints() as sealing:
         batches = _batches(items, params)
         reference = _Reference(catalog, {video_id(item.sha256) for item in items})
         for number, batch in enumerate(batches, 1):
@@ -95,6 +98,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
                                                     relevance=relevance)
             refs += batch_refs
             counts.append(batch_counts)
+            sealing.checkpoint()
     summary = _summary(counts, seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")

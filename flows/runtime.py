@@ -371,14 +371,18 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     sealed: dict[str, list[tuple[int, ArtifactRef]]] = {}
     changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
     pending: dict[int, tuple[StageJob, bool]] = {}  # a task run each: the job, and whether it is complete on disk
-    promoted: dict[str, list[StageJob]] = {}  # sealed jobs whose artifact is not their shard's current one
+    promoted: dict[str, list[StageJob]] = {}  # jobs complete on disk whose artifact is not their shard's current one
+    unsealed_rows: dict[str, dict[str, dict[str, Any]]] = {}  # registry rows of the jobs of a catalog not sealed
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
+    keys: dict[str, list[str]] = {}
+    for job in jobs:
+        keys.setdefault(job.catalog_root, []).append(job.key)
     for i, job in enumerate(jobs):
         if job.catalog_root not in catalogs:
             catalogs[job.catalog_root] = Catalog(job.catalog_root)
-            trusted[job.catalog_root] = _trusted_in_run(catalogs[job.catalog_root])
+            trusted[job.catalog_root] = _trusted_in_run(catalogs[job.catalog_root], keys[job.catalog_root])
         catalog, registered = catalogs[job.catalog_root], trusted[job.catalog_root]
         row = registered.get(job.key) if registered is not None else None
         if row is not None and row["stage"] == job.stage_cls.name:
@@ -394,6 +398,12 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         # cache, so a stale Prefect result can never stand in for data that is gone.
         complete = registered is None and \
             catalog.artifacts.intact(job.stage_cls.name, job.key, with_blobs=True) is not None
+        if complete:  # its task run is Cached and runs nothing: registered again here when it is not current
+            if job.catalog_root not in unsealed_rows:
+                unsealed_rows[job.catalog_root] = catalog.registered_rows(keys[job.catalog_root])
+            row = unsealed_rows[job.catalog_root].get(job.key)
+            if row is None or not row["current"]:
+                promoted.setdefault(job.catalog_root, []).append(job)
         pending[i] = job, complete
     for root, promote in promoted.items():  # (a config changed and changed back): the views show it again
         catalogs[root].register_all([catalogs[root].artifacts.manifest(j.stage_cls.name, j.key) for j in promote])
@@ -441,29 +451,124 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             catalogs[root].refresh_views()
     for group_future in groups:
         group_future.result()  # raises as a shard's would, should Prefect fail the task run
+    checkpoints = _SEAL_CHECKPOINTS.get()
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
-        catalogs[root].seal()
+        registered = trusted[root]
+        if checkpoints is None:
+            _seal(catalogs[root])
+        else:  # sealed at the block's next checkpoint; meanwhile trusted in this process, with what it registered
+            checkpoints.changed.setdefault(root, catalogs[root])
+            added = {job.key for job, _ in pending.values() if job.catalog_root == root}
+            _extend_trust(catalogs[root], None if registered is None else added - registered.keys())
     return [refs[i] for i in range(len(jobs))]
 
 
-_TRUSTED: dict[str, tuple[str, tuple[Any, ...], dict[str, dict[str, Any]] | None]] = {}
+@dataclasses.dataclass(frozen=True)
+class _Trust:
+    """What a flow run found of a catalog's seal: whether it held (`artifacts`: how many were registered then;
+    None: it did not), as of the registry's stamp (`Catalog.registry_stamp`)."""
+
+    run: str
+    stamp: tuple[Any, ...]
+    artifacts: int | None
 
 
-def _trusted_in_run(catalog: Catalog) -> dict[str, dict[str, Any]] | None:
-    """`Catalog.trusted_artifacts`, checked once per flow run while neither the registry nor the seal changes: the
-    later stages of a warm run skip the registry read and the scan of every artifact and blob file (each artifact
-    a stage reads is still checked against its file's size and time). A new run scans again, so a file lost
-    between runs is found."""
+_TRUSTED: dict[str, _Trust] = {}
+
+
+def _trusted_in_run(catalog: Catalog, keys: Sequence[str]) -> dict[str, dict[str, Any]] | None:
+    """`Catalog.trusted_artifacts` of `keys`: the seal checked once per flow run while neither the registry nor
+    the seal changes (or changes only by what the run itself registered, `seal_checkpoints`), so the later stages
+    of a run skip the registry read and the listing of every artifact and blob file (each artifact a stage reads
+    is still checked against its file's size and time). A new run checks again, so a file lost between runs is
+    found. Only the rows of `keys` are read: what the flow process holds does not grow with the catalog."""
     run = _flow_run_id()
     stamp = catalog.registry_stamp()
-    root = str(catalog.root.uri)
-    known = _TRUSTED.get(root)
-    if run is not None and known is not None and known[:2] == (run, stamp):
-        return known[2]
-    trusted = catalog.trusted_artifacts()
+    known = _TRUSTED.get(str(catalog.root.uri))
+    if run is not None and known is not None and (known.run, known.stamp) == (run, stamp):
+        return None if known.artifacts is None else catalog.registered_rows(keys)
+    count = catalog.artifact_count()
+    held = catalog.seal_holds()
+    _remember_trust(catalog, run, stamp, count if held else None)
+    return catalog.registered_rows(keys) if held else None
+
+
+def _remember_trust(catalog: Catalog, run: str | None, stamp: tuple[Any, ...], artifacts: int | None) -> None:
     if run is not None:
-        _TRUSTED[root] = (run, stamp, trusted)
-    return trusted
+        _TRUSTED[str(catalog.root.uri)] = _Trust(run, stamp, artifacts)
+
+
+def _seal(catalog: Catalog) -> None:
+    """Seal the catalog (everything registered proven intact) and trust it for the rest of the flow run."""
+    stamp_before = catalog.registry_stamp()
+    count = catalog.artifact_count()
+    held = catalog.seal()
+    stamp = catalog.registry_stamp()
+    if held or stamp != stamp_before:  # a seal that failed while nothing else changed is not held either
+        _remember_trust(catalog, _flow_run_id(), stamp, count if held else None)
+
+
+def _extend_trust(catalog: Catalog, added: set[str] | None) -> None:
+    """After a `run_jobs` call that registered the artifacts of `added` (keys not registered before; None: the
+    catalog was not trusted), trust the registry as it now is for the rest of the flow run, when the run trusted
+    it before the call and the call's registrations are all that changed in it (the count of artifacts tells
+    another writer's): they were written and checked by this run's task runs. A catalog not trusted before
+    stays so until the next seal, without the registry read it took to find that out."""
+    root, run = str(catalog.root.uri), _flow_run_id()
+    known = _TRUSTED.get(root)
+    if run is None or known is None or known.run != run:
+        return
+    stamp = catalog.registry_stamp()
+    if added is None or known.artifacts is None:
+        _remember_trust(catalog, run, stamp, None)
+        return
+    count = catalog.artifact_count()
+    _remember_trust(catalog, run, stamp, count if count == known.artifacts + len(added) else None)
+
+
+@dataclasses.dataclass
+class SealCheckpoints:
+    """The catalogs that `run_jobs` calls changed since they were last sealed (`seal_checkpoints`)."""
+
+    changed: dict[str, Catalog] = dataclasses.field(default_factory=dict)
+    share: float = 0.1
+    _sealed_at: float | None = None
+    _cost: float = 0.0
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Seal the changed catalogs now when forced, at the first checkpoint, or once the time since the last
+        seal is enough for sealing to cost at most `share` of it (a seal proves the whole catalog: a cost that
+        grows with it)."""
+        if not self.changed or (not force and self._sealed_at is not None
+                                and time.perf_counter() - self._sealed_at < self._cost / self.share):
+            return
+        start = time.perf_counter()
+        for catalog in self.changed.values():
+            _seal(catalog)
+        self.changed.clear()
+        self._sealed_at = time.perf_counter()
+        self._cost = self._sealed_at - start
+
+
+_SEAL_CHECKPOINTS: contextvars.ContextVar[SealCheckpoints | None] = contextvars.ContextVar(
+    "physflow_seal_checkpoints", default=None)
+
+
+@contextlib.contextmanager
+def seal_checkpoints() -> Iterator[SealCheckpoints]:
+    """Within the block, `run_jobs` does not seal the catalogs it changed after each call (the seal lists every
+    file of the catalog and reads every manifest: a flow of many calls over a large catalog paid that cost at
+    each one): the block's `checkpoint()` seals them (a batched flow calls it after each batch), and so does its
+    end, however it ends. Between seals the run trusts what it found sealed plus what it registered itself
+    (`_extend_trust`); a run killed before a seal leaves the catalog unsealed (its next run checks each
+    artifact it uses, then seals)."""
+    checkpoints = SealCheckpoints()
+    token = _SEAL_CHECKPOINTS.set(checkpoints)
+    try:
+        yield checkpoints
+    finally:
+        _SEAL_CHECKPOINTS.reset(token)
+        checkpoints.checkpoint(force=True)
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:

@@ -28,7 +28,9 @@ def _params(folder, catalog, batch_videos: int) -> CurateParams:
                         export=ExportConfig(short_side=96, max_frames=30))
 
 
-def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_videos, tmp_path):
+def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_videos, tmp_path, monkeypatch):
+    """... and the catalog is sealed after each batch, not after each stage (each seal proves the whole catalog),
+    its seal checked once per run: later stages trust what the run found sealed and what it registered."""
     folder = tmp_path / "in"
     folder.mkdir()
     for name in SOURCES:
@@ -45,7 +47,18 @@ def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_video
     else:
         pytest.fail("no re-encoded copy hashed after the original")
 
+    calls: list[str] = []
+
+    def counted(name: str):
+        method = getattr(Catalog, name)
+        return lambda self: calls.append(name) or method(self)
+
+    for name in ("seal", "seal_holds"):
+        monkeypatch.setattr(Catalog, name, counted(name))
     batched = curate_flow(_params(folder, tmp_path / "batched", batch_videos=1))
+    batches = len({r.key for r in batched.refs if r.stage == "dedup"})
+    assert batches > 1 and calls == ["seal_holds", *["seal"] * batches], calls
+    assert Catalog(tmp_path / "batched").trusted_keys() == {key for _, key in Catalog(tmp_path / "batched").registered()}
     whole = curate_flow(_params(folder, tmp_path / "whole", batch_videos=10_000))
 
     def keys(result, stage: str) -> set[str]:
@@ -63,8 +76,10 @@ def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_video
     assert all(r["reject_reason"].startswith("duplicate:") for r in copies)
     assert batched.summary["kept"] == whole.summary["kept"] and batched.summary["clips"] == whole.summary["clips"]
 
+    calls.clear()
     state = curate_flow(_params(folder, tmp_path / "batched", batch_videos=1), return_state=True)
     warm = state.result()
+    assert calls == ["seal_holds"], calls
     assert set(_task_states(state.state_details.flow_run_id, warm.refs)) == {"Cached"}
     assert [r.key for r in warm.refs] == [r.key for r in batched.refs]
 

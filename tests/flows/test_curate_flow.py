@@ -101,8 +101,8 @@ def test_warm_rerun_is_cached_and_opens_no_video(curated, monkeypatch):
     started: list[tuple[type, ...]] = []
     monkeypatch.setattr(runtime, "start_workers", lambda *stages: started.append(stages))
     checks: list[int] = []
-    trusted_artifacts = Catalog.trusted_artifacts
-    monkeypatch.setattr(Catalog, "trusted_artifacts", lambda self: checks.append(1) or trusted_artifacts(self))
+    seal_holds = Catalog.seal_holds
+    monkeypatch.setattr(Catalog, "seal_holds", lambda self: checks.append(1) or seal_holds(self))
     state = curate_flow(params, return_state=True)
     warm = state.result()
     assert video_io.OPEN_COUNT == opened and started == [] and checks == [1]

@@ -1,4 +1,5 @@
-"""The flows' process settings for memory: pyarrow on the system allocator unless the user names another."""
+"""The flows' process settings for memory: pyarrow on the system allocator and one malloc arena, unless the user
+says otherwise."""
 
 from __future__ import annotations
 
@@ -23,3 +24,32 @@ def test_pyarrow_allocates_from_the_system_allocator_unless_told_otherwise(chose
     out = subprocess.run([sys.executable, "-c", first + BACKEND], capture_output=True, text=True, env=env,
                          timeout=120, check=True).stdout
     assert out.strip() == expected
+
+
+ARENAS = """
+import ctypes, os, tempfile, threading
+import physflow.flows
+def allocate():
+    blocks = [bytearray(4096) for _ in range(200)]  # small blocks: from the thread's malloc arena
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    stream = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc arenas are glibc's")
+@pytest.mark.parametrize(("setting", "one"), [(None, True), ("0", False)])
+def test_a_flow_process_allocates_from_one_malloc_arena_unless_told_otherwise(setting, one):
+    env = {k: v for k, v in os.environ.items() if k not in ("PHYSFLOW_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+    if setting is not None:
+        env["PHYSFLOW_MALLOC_ARENAS"] = setting
+    heaps = int(subprocess.run([sys.executable, "-c", ARENAS], capture_output=True, text=True, env=env,
+                               timeout=120, check=True).stdout)
+    assert (heaps == 1) == one, heaps
