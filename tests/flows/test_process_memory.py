@@ -29,8 +29,11 @@ def test_pyarrow_allocates_from_the_system_allocator_unless_told_otherwise(chose
 ARENAS = """
 import ctypes, os, tempfile, threading
 import physflow.flows
+together = threading.Barrier(6)
 def allocate():
-    blocks = [bytearray(4096) for _ in range(200)]  # small blocks: from the thread's malloc arena
+    together.wait()  # all six alive at once: none takes over the arena of one that ended
+    blocks = [bytearray(4096) for _ in range(200)]  # from the thread's malloc arena
+    together.wait()
 threads = [threading.Thread(target=allocate) for _ in range(6)]
 for t in threads: t.start()
 for t in threads: t.join()
