@@ -20,7 +20,15 @@ from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, s
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, found_inputs, ingest_jobs
-from physflow.flows.runtime import ArtifactRef, StageJob, plan, run_jobs, seal_checkpoints, workers_on_first_work
+from physflow.flows.runtime import (
+    ArtifactRef,
+    StageJob,
+    forget_task_results,
+    plan,
+    run_jobs,
+    seal_checkpoints,
+    workers_on_first_work,
+)
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
@@ -99,6 +107,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
             refs += batch_refs
             counts.append(batch_counts)
             sealing.checkpoint()
+            forget_task_results()
     summary = _summary(counts, seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
@@ -243,13 +252,16 @@ class _Reference:
         self._catalog = catalog
         self._run_videos = run_videos
         self._others: list[dict[str, Any]] | None = None
-        self._curated: list[dict[str, Any]] = []
+        self._curated: list[pa.Table] = []  # a table a batch: a row costs about a tenth of a dict's memory
 
     def before(self, analyzed: list[ArtifactRef]) -> list[dict[str, Any]]:
         """The reference of the batch whose analysis shards are `analyzed`, sorted by clip_id."""
         if self._others is None:
             self._others = _reference(self._catalog, self._run_videos, analyzed)
-        return sorted([*self._others, *self._curated], key=lambda r: r["clip_id"]) if self._curated else self._others
+        if not self._curated:
+            return self._others
+        curated = pa.concat_tables(self._curated).to_pylist()
+        return sorted([*self._others, *curated], key=lambda r: r["clip_id"])
 
     def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
@@ -258,8 +270,8 @@ class _Reference:
                                unlinked={clip: _unlinked(r) for clip, r in links.items()},
                                decided={clip: _decided(r) for clip, r in decisions.items()},
                                exported={clip: _exported(r) for clip, r in files.items()})
-        self._curated += [{"clip_id": clip, "video_id": video, "phash": phash}
-                          for clip, (video, phash) in canonical.items()]
+        self._curated.append(pa.table({"clip_id": list(canonical), "video_id": [v for v, _ in canonical.values()],
+                                       "phash": [h for _, h in canonical.values()]}, schema=_REFERENCE_ROWS))
 
 
 def _canonical(hashed: dict[str, tuple[str, str] | None], *, unlinked: dict[str, bool], decided: dict[str, bool],
@@ -314,6 +326,7 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
 
 
 _REFERENCE_COLUMNS = ("clip_id", "video_id", "phash", "error", "duplicate_of", "keep")
+_REFERENCE_ROWS = pa.schema([("clip_id", pa.string()), ("video_id", pa.string()), ("phash", pa.string())])
 
 
 def _newest(catalog: Catalog, table: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import as_completed as futures_completed
 from prefect.futures import wait
 from prefect.states import Completed, State
@@ -569,6 +569,15 @@ def seal_checkpoints() -> Iterator[SealCheckpoints]:
     finally:
         _SEAL_CHECKPOINTS.reset(token)
         checkpoints.checkpoint(force=True)
+
+
+def forget_task_results() -> None:
+    """Drop the current flow run's record of which task run returned each object it has seen (Prefect's
+    `run_results`, kept so that a task given an earlier task's result shows that run upstream): stage task runs
+    take jobs, never another's result, and the record kept every task run's state, growing with a long run."""
+    context = FlowRunContext.get()
+    if context is not None:
+        context.run_results.clear()
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:
