@@ -20,8 +20,9 @@ MALLOC_ARENAS = 2
 that allocates is given an arena of its own up to that default, and an arena keeps what its threads freed: the
 flow's threads (Prefect's task runs and event loops, pyarrow's readers) left the memory they freed scattered over
 a dozen arenas, and a curation run's RSS grew with every batch. At 4,000 videos in batches of 500, from the first
-batch's end to the last's: 33 MiB more with the default, 17 with two arenas, 11 with one. One arena made the
-threads wait on its lock: a warm run of 1,000 videos took 0.59 s instead of 0.39 (two: 0.41)."""
+batch's end to the last's: 33 MiB more with the default, 17 with two arenas, 11 with one. With one, the threads
+wait on its lock: warm runs over 1,000 videos took 0.39-0.40 s (median of five) against 0.36 with two and
+0.37-0.40 with the default."""
 
 
 def _limit_malloc_arenas() -> None:
