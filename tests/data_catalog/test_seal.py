@@ -89,3 +89,33 @@ def test_unverified_files_are_hashed_once_then_sealed(sealed):
     cat = Catalog(sealed)
     assert cat.trusted_keys() is None
     assert cat.seal() and cat.trusted_keys() == {"k1", "k2"}
+
+
+def test_a_run_trusts_what_it_registered_and_not_another_writers_registration(sealed, monkeypatch):
+    """Between seals (`runtime.seal_checkpoints`) a flow run trusts the registry it found sealed plus the artifacts
+    its own jobs registered, without checking the seal again; a registration it did not make (the count of
+    artifacts tells) ends that trust until the next seal."""
+    from physflow.flows import runtime
+
+    monkeypatch.setattr(runtime, "_flow_run_id", lambda: "run-1")
+    monkeypatch.setattr(runtime, "_TRUSTED", {})
+    checks: list[int] = []
+    seal_holds = Catalog.seal_holds
+    monkeypatch.setattr(Catalog, "seal_holds", lambda self: checks.append(1) or seal_holds(self))
+    cat = Catalog(sealed)
+    assert set(runtime._trusted_in_run(cat, ["k1", "k2", "k3"])) == {"k1", "k2"} and checks == [1]
+
+    _write(cat, "k3", "c3", b"third clip")  # this run's job
+    runtime._extend_trust(cat, {"k3"})
+    assert set(runtime._trusted_in_run(cat, ["k1", "k3"])) == {"k1", "k3"} and checks == [1]
+    assert runtime._trusted_in_run(cat, ["k1"])["k1"]["stage"] == "clip_export"
+
+    _write(Catalog(sealed), "k4", "c4", b"fourth clip")  # another writer's, meanwhile
+    _write(cat, "k5", "c5", b"fifth clip")  # this run's
+    runtime._extend_trust(cat, {"k5"})
+    assert runtime._trusted_in_run(cat, ["k1", "k5"]) is None and checks == [1], "not trusted, nor checked again"
+
+    runtime._seal(cat)  # a checkpoint proves the whole catalog: trusted again, the seal not checked again
+    assert set(runtime._trusted_in_run(cat, ["k4", "k5"])) == {"k4", "k5"} and checks == [1]
+    monkeypatch.setattr(runtime, "_flow_run_id", lambda: "run-2")
+    assert set(runtime._trusted_in_run(cat, ["k4"])) == {"k4"} and checks == [1, 1], "a new run checks the seal"
