@@ -91,12 +91,14 @@ def test_unverified_files_are_hashed_once_then_sealed(sealed):
     assert cat.seal() and cat.trusted_keys() == {"k1", "k2"}
 
 
-def test_a_run_trusts_what_it_registered_and_not_another_writers_registration(sealed, monkeypatch):
+@pytest.mark.parametrize("whole_registry", [0, 2_000])  # rows looked up stage by stage, or read with the check
+def test_a_run_trusts_what_it_registered_and_not_another_writers_registration(sealed, monkeypatch, whole_registry):
     """Between seals (`runtime.seal_checkpoints`) a flow run trusts the registry it found sealed plus the artifacts
     its own jobs registered, without checking the seal again; a registration it did not make (the count of
     artifacts tells) ends that trust until the next seal."""
     from physflow.flows import runtime
 
+    monkeypatch.setattr(runtime, "WHOLE_REGISTRY", whole_registry)
     monkeypatch.setattr(runtime, "_flow_run_id", lambda: "run-1")
     monkeypatch.setattr(runtime, "_TRUSTED", {})
     checks: list[int] = []
