@@ -45,8 +45,7 @@ def vouch(verified: dict[tuple[str, int, int], str]) -> None:
 
 def _verified(stamp: tuple[str, int, int], sha256: str) -> None:
     _VERIFIED[stamp] = sha256
-    if len(_VERIFIED) > VERIFIED_LIMIT:
-        _bound()
+    _bound()
 
 
 def _bound() -> None:

@@ -369,7 +369,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     catalogs: dict[str, Catalog] = {}
     trusted: dict[str, dict[str, dict[str, Any]] | None] = {}
     sealed: dict[str, list[tuple[int, ArtifactRef]]] = {}
-    changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards
+    changed: set[str] = set()  # catalogs not sealed, or with a job to compute: sealed afterwards (or at a checkpoint)
     pending: dict[int, tuple[StageJob, bool]] = {}  # a task run each: the job, and whether it is complete on disk
     promoted: dict[str, list[StageJob]] = {}  # jobs complete on disk whose artifact is not their shard's current one
     unsealed_rows: dict[str, dict[str, dict[str, Any]]] = {}  # registry rows of the jobs of a catalog not sealed
@@ -524,7 +524,7 @@ def _seal(catalog: Catalog) -> None:
     count = catalog.artifact_count()
     held = catalog.seal()
     stamp = catalog.registry_stamp()
-    if held or stamp != stamp_before:  # a seal that failed while nothing else changed is not held either
+    if held or stamp != stamp_before:  # not written and nothing changed (a read-only registry): as found before
         _remember_trust(catalog, _flow_run_id(), stamp, count if held else None)
 
 
