@@ -152,6 +152,25 @@ def test_readers_share_no_state_and_let_the_file_go(tmp_path):
     assert cat.query("SELECT count(*) AS n FROM videos").to_pylist() == [{"n": 2}]
 
 
+def test_a_writer_session_lands_whole_or_not_at_all_and_lets_the_file_go(tmp_path):
+    """A writer session (the registry attached to the thread's DuckDB, detached at its end) commits once at its
+    end; one that fails leaves nothing of what it wrote; after either, another process can write the file, and this
+    process writes again after it."""
+    cat = Catalog(tmp_path)
+    _write(cat, "k1", _videos(["a"]), "s1")
+    with pytest.raises(RuntimeError, match="stopped"), cat.writer() as con:
+        con.execute("INSERT INTO physflow_meta VALUES ('half', 'written')")
+        raise RuntimeError("stopped in the middle of a session")
+    other = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+             "print(con.execute(\"SELECT count(*) FROM physflow_meta WHERE name = 'half'\").fetchone()[0]); "
+             "con.execute('CREATE TABLE other (a INT)'); con.close()")
+    out = subprocess.run([sys.executable, "-c", other, str(cat.db_path)], check=True, timeout=60,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "0"
+    _write(cat, "k2", _videos(["b"]), "s2")
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a", "b"]
+
+
 def test_newer_schema_is_refused(tmp_path):
     cat = Catalog(tmp_path)
     cat.tables()
