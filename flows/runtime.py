@@ -592,12 +592,20 @@ def seal_checkpoints() -> Iterator[SealCheckpoints]:
 
 
 def forget_task_results() -> None:
-    """Drop the current flow run's record of which task run returned each object it has seen (Prefect's
-    `run_results`, kept so that a task given an earlier task's result shows that run upstream): stage task runs
-    take jobs, never another's result, and the record kept every task run's state, growing with a long run."""
+    """Between batches, when no task run of the flow run is running: drop the flow run's record of which task run
+    returned each object it has seen (Prefect's `run_results`, kept so that a task given an earlier task's result
+    shows that run upstream; stage task runs take jobs, never another's result), which kept every task run's
+    state, and its thread pool's cancel event of each task run (set only to cancel running ones): both grew with a
+    long run, an entry per task run."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     context = FlowRunContext.get()
-    if context is not None:
-        context.run_results.clear()
+    if context is None:
+        return
+    context.run_results.clear()
+    events = getattr(context.task_runner, "_cancel_events", None)  # Prefect's thread pool keeps one per task run
+    if isinstance(events, dict) and isinstance(context.task_runner, ThreadPoolTaskRunner):
+        events.clear()
 
 
 def task_run_count(refs: Sequence[ArtifactRef]) -> int:

@@ -1,5 +1,5 @@
 """The flows' process settings for memory: pyarrow on the system allocator and two malloc arenas, unless the user
-says otherwise."""
+says otherwise; and what a flow run forgets between batches."""
 
 from __future__ import annotations
 
@@ -56,3 +56,32 @@ def test_a_flow_process_allocates_from_two_malloc_arenas_unless_told_otherwise(s
     heaps = int(subprocess.run([sys.executable, "-c", ARENAS], capture_output=True, text=True, env=env,
                                timeout=120, check=True).stdout)
     assert (heaps <= 2) == bounded, heaps
+
+
+def test_between_batches_a_flow_run_forgets_what_it_kept_per_task_run():
+    """After its task runs end, a flow run drops Prefect's record of which task run returned each result and its
+    thread pool's cancel event of each task run: kept, both grew by an entry per task run over a long run."""
+    from prefect import flow, task
+    from prefect.context import FlowRunContext
+
+    from physflow.flows.runtime import forget_task_results
+
+    @task
+    def double(x: int) -> dict[str, int]:
+        return {"x": 2 * x}
+
+    @flow
+    def batches() -> list[tuple[int, int]]:
+        context = FlowRunContext.get()
+        assert context is not None
+        kept = []
+        for batch in range(2):
+            futures = [double.submit(x) for x in range(5 * batch, 5 * batch + 5)]
+            assert [f.result()["x"] for f in futures] == [2 * x for x in range(5 * batch, 5 * batch + 5)]
+            before = (len(context.run_results), len(context.task_runner._cancel_events))
+            forget_task_results()
+            kept.append(before)
+            assert (len(context.run_results), len(context.task_runner._cancel_events)) == (0, 0)
+        return kept
+
+    assert all(results >= 5 and events == 5 for results, events in batches())  # one a task run, or more
