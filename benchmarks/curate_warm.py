@@ -34,7 +34,7 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from physflow.data_catalog import ArtifactStore, Catalog
-    from physflow.data_catalog.seal import SEAL_FILE, Listing
+    from physflow.data_catalog.seal import SEAL_FILE, folders
     from physflow.data_catalog.storage import Root
     from physflow.flows.curate import CurateParams, curate_flow
 
@@ -65,7 +65,7 @@ def main() -> None:
             t0 = time.perf_counter()
             curate_flow(p)
             print(f"cold run (catalog was empty): {time.perf_counter() - t0:.1f} s")
-        files = len(Listing.scan(Root(catalog)).files)
+        files = sum(len(listed) for _, listed in folders(Root(catalog)))
         n_art = Catalog(catalog).query("SELECT count(*) AS n FROM artifacts").to_pylist()[0]["n"]
         print(f"{len(p.inputs)} input folder(s) {videos}; catalog: {n_art} artifacts, {files} files; "
               f"load {os.getloadavg()[0]:.1f}")

@@ -419,11 +419,11 @@ class Catalog:
         if self._holds(registry) is not None:
             return True
         try:  # a file removed meanwhile, a full or read-only disk: runs go on checking each artifact
-            listing = sealing.verified(self.root, registry, self.checker)
-            if listing is None:
+            proof = sealing.verified(self.root, registry, self.checker)
+            if proof is None:
                 sealing.drop_seal(self.root)
                 return False
-            sealing.write_seal(self.root, listing, registry)
+            sealing.write_seal(self.root, proof, registry)
         except (OSError, sqlite3.Error) as exc:
             log.warning("catalog %s not sealed: %s", self.root.uri, exc)
             return False
@@ -488,16 +488,13 @@ class Catalog:
         with self._locked(exclusive=False), _read_only(self.db_path) as con:
             yield con
 
-    def _holds(self, registry: sealing.Registry) -> sealing.Listing | None:
-        """The listing when the seal holds for `registry`; its files are then remembered as verified in this
-        process, so the reads that follow cost one stat each."""
-        listing = sealing.holds(self.root, registry)
-        if listing is not None:
-            data = {ArtifactStore.relative_path(stage, key): sha for key, stage, sha, _ in registry}
-            vouch({(listing.path(rel), size, mtime): data.get(rel) or sealing.blob_sha256(rel)
-                   for rel, (size, mtime) in listing.files.items()
-                   if rel in data or rel.startswith(f"{sealing.BLOBS_DIR}/")})
-        return listing
+    def _holds(self, registry: sealing.Registry) -> sealing.Proof | None:
+        """The listing's proof when the seal holds for `registry`; the files it vouches for are then remembered as
+        verified in this process, so the reads that follow cost one stat each."""
+        proof = sealing.holds(self.root, registry)
+        if proof is not None:
+            vouch(proof.vouched)
+        return proof
 
     # -- integrity and location ----------------------------------------------------------------------------------
 
@@ -825,7 +822,8 @@ class _Writer:
 
 _WRITER = _Writer()
 _WRITER_LOCK = threading.Lock()
-_WRITER_CONFIG = {"threads": 1, "allocator_flush_threshold": "0MB", "allocator_bulk_deallocation_flush_threshold": "0MB"}
+_WRITER_CONFIG = {"threads": 1, "allocator_flush_threshold": "0MB",
+                  "allocator_bulk_deallocation_flush_threshold": "0MB"}
 """A writer session's statements are small: one thread runs them (40 sessions refreshing two views over a
 1,000-video catalog: 1.7 CPU-s against 2.4 with the machine's thread count), and the allocator gives back what
 each statement used (else the instance, which lives as long as the process, kept 20 MiB more)."""

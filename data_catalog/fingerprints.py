@@ -72,14 +72,15 @@ class FingerprintCache:
 
     def known(self, base: str, files: dict[str, tuple[int, int]]) -> dict[str, str]:
         """The remembered sha256 of each file under folder `base` (path relative to it -> (size, mtime_ns)) whose
-        size and mtime are those remembered; read in one query, for checking a whole catalog at once."""
+        size and mtime are those remembered; read in one query, for checking a folder of the catalog at once."""
         prefix = str(Path(base).resolve()).rstrip("/") + "/"
         if self.memory is not None:
             rows = [(p, s, m, sha) for (p, s, m), sha in self.memory.items() if p.startswith(prefix)]
         else:
             with self._connect() as con:
-                rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints WHERE substr(path, 1, ?) = ?",
-                                   (len(prefix), prefix)).fetchall()
+                # The paths under the folder: a range of the primary key ("/" + 1 is "0"), read from its index.
+                rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints WHERE path >= ? AND path < ?",
+                                   (prefix, prefix[:-1] + "0")).fetchall()
         out = {}
         for path, size, mtime, sha in rows:
             rel = path[len(prefix):]

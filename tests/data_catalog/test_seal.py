@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -70,6 +72,8 @@ DAMAGE = {
     "blob rewritten": lambda root: _blob(root).write_bytes(b"rot"),  # no longer what its name promises
     "blob deleted": lambda root: _blob(root).unlink(),  # a registered artifact references it
     "data rewritten": lambda root: _data(root).write_bytes(b"not parquet"),
+    "data deleted": lambda root: _data(root).unlink(),
+    "manifest deleted": lambda root: Path(str(_data(root)).replace(".parquet", ".manifest.json")).unlink(),
 }
 
 
@@ -121,3 +125,24 @@ def test_a_run_trusts_what_it_registered_and_not_another_writers_registration(se
     assert set(runtime._trusted_in_run(cat, ["k4", "k5"])) == {"k4", "k5"} and checks == [1]
     monkeypatch.setattr(runtime, "_flow_run_id", lambda: "run-2")
     assert set(runtime._trusted_in_run(cat, ["k4"])) == {"k4"} and checks == [1, 1], "a new run checks the seal"
+
+
+def test_the_seal_digests_the_listing_in_path_order_whatever_the_folder_names(tmp_path):
+    """The catalog is listed a folder at a time; its digest is still that of every file's line in path order (the
+    seals catalogs already hold go on holding), also where one folder's name starts another's ("x/" sorts after
+    "x-y/")."""
+    root = tmp_path / "catalog"
+    cat = Catalog(root)
+    _write(cat, "k1", "c1", b"a clip")
+    for stage in ("x", "x-y", "x_y", "x0"):
+        table = pa.Table.from_pylist([{"video_id": stage}], schema=TABLES["videos"].schema)
+        cat.register(cat.artifacts.write(stage=stage, version=1, key=f"k-{stage}", table_name="videos", table=table,
+                                         shard=stage, config={}, inputs=[stage]))
+    assert cat.seal()
+    files = sorted((p.relative_to(root).as_posix(), p.stat()) for top in ("artifacts", "blobs")
+                   for p in (root / top).glob("*/*") if p.is_file())
+    text = "\n".join(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}" for rel, st in files)
+    record = json.loads((root / SEAL_FILE).read_text())
+    assert record["listing"] == hashlib.sha256(text.encode()).hexdigest() and record["files"] == len(files)
+    stages = [rel.split("/")[1] for rel, _ in files if rel.startswith("artifacts/x")]
+    assert list(dict.fromkeys(stages)) == ["x-y", "x", "x0", "x_y"], "folder names alone would sort x before x-y"
