@@ -732,16 +732,23 @@ class Catalog:
         return column
 
 
-class _Attached(threading.local):
-    """Per thread: an in-memory DuckDB, the process it was started in, and the catalog files attached to it
-    (path -> alias, users)."""
+class _Attached:
+    """An in-memory DuckDB that readers attach catalog files to, the process it was started in, and the files
+    attached (path -> alias, users), `lock` held while they change."""
 
-    pid = 0
-    db: duckdb.DuckDBPyConnection | None = None
-    files: dict[str, tuple[str, int]]
+    def __init__(self) -> None:
+        self.pid = 0
+        self.db: duckdb.DuckDBPyConnection | None = None
+        self.files: dict[str, tuple[str, int]] = {}
+        self.lock = threading.Lock()
 
 
-_ATTACHED = _Attached()
+class _ThreadAttached(_Attached, threading.local):
+    """Per thread, for object-store catalogs: an instance reads one file system per scheme (`_reads_root`)."""
+
+
+_ATTACHED = _Attached()  # the process's, for local catalogs: one instance, however many threads read
+_THREAD_ATTACHED = _ThreadAttached()
 _ALIASES = itertools.count()
 _FORKED: list[duckdb.DuckDBPyConnection] = []  # instances a fork inherited: never closed (their threads are gone)
 
@@ -759,8 +766,8 @@ def _read_only(path: Path, config: dict[str, Any] | None = None,
                root: Root | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the DuckDB file at `path`, closed on exit; the caller holds the shared lock.
 
-    Without `config` the file is attached (READ_ONLY) to an in-memory DuckDB this thread keeps, and detached when
-    its last user leaves: starting a DuckDB instance takes 10-30 ms, attaching a file a few, and a warm run
+    Without `config` the file is attached (READ_ONLY) to the readers' in-memory DuckDB (`_instance`), and detached
+    when its last user leaves: starting a DuckDB instance takes 10-30 ms, attaching a file a few, and a warm run
     reads the registry once per stage. The connection is a fresh cursor of that instance, so what a user creates
     on it (temporary views, registered tables) ends with it. With `config` (settings of the instance itself) the
     file is opened on an instance of its own. With an object-store `root`, the instance reads its files."""
@@ -769,24 +776,27 @@ def _read_only(path: Path, config: dict[str, Any] | None = None,
             yield con
         return
     state, key = _instance(root), str(path)
-    if key in state.files:
-        alias, users = state.files[key]
-    else:
-        alias, users = f"catalog_{next(_ALIASES)}", 0
-        state.db.execute(f"ATTACH {sql_string(key)} AS {alias} (READ_ONLY)")
-    state.files[key] = (alias, users + 1)
-    con = state.db.cursor()
+    with state.lock:
+        assert state.db is not None
+        if key in state.files:
+            alias, users = state.files[key]
+        else:
+            alias, users = f"catalog_{next(_ALIASES)}", 0
+            state.db.execute(f"ATTACH {sql_string(key)} AS {alias} (READ_ONLY)")
+        state.files[key] = (alias, users + 1)
+        con = state.db.cursor()
     try:
         con.execute(f"USE {alias}")
         yield con
     finally:
         con.close()
-        alias, users = state.files[key]
-        if users > 1:
-            state.files[key] = (alias, users - 1)
-        else:
-            del state.files[key]
-            state.db.execute(f"DETACH {alias}")
+        with state.lock:
+            alias, users = state.files[key]
+            if users > 1:
+                state.files[key] = (alias, users - 1)
+            else:
+                del state.files[key]
+                state.db.execute(f"DETACH {alias}")
 
 
 @contextlib.contextmanager
@@ -802,14 +812,29 @@ def _own_instance(path: Path, root: Root | None, **options: Any) -> Iterator[duc
 
 
 def _instance(root: Root | None) -> _Attached:
-    """This thread's in-memory DuckDB (made on first use, and again in a forked child), able to read `root`."""
-    state = _ATTACHED
-    if state.db is None or state.pid != os.getpid():
-        if state.db is not None:
-            _FORKED.append(state.db)
-        state.db, state.pid, state.files = duckdb.connect(":memory:"), os.getpid(), {}
-    _reads_root(state.db, root)
+    """The readers' in-memory DuckDB (made on first use, and again in a forked child), able to read `root`: the
+    process's for a local catalog (an instance a thread, as before, kept 4-5 MiB and a thread of its own each for
+    the life of the process), the thread's for an object store."""
+    remote = root is not None and root.duckdb_filesystem is not None
+    state = _THREAD_ATTACHED if remote else _ATTACHED
+    with state.lock:
+        if state.db is None or state.pid != os.getpid():
+            if state.db is not None:
+                _FORKED.append(state.db)
+            state.db, state.pid, state.files = duckdb.connect(":memory:"), os.getpid(), {}
+        if remote:
+            _reads_root(state.db, root)
     return state
+
+
+def _after_fork() -> None:
+    """In a forked child: locks free (a thread of the parent may have held one), instances made again on use."""
+    global _WRITER_LOCK
+    _ATTACHED.lock = _THREAD_ATTACHED.lock = threading.Lock()
+    _WRITER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 @dataclasses.dataclass

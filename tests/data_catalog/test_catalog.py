@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -150,6 +151,30 @@ def test_readers_share_no_state_and_let_the_file_go(tmp_path):
     subprocess.run([sys.executable, "-c", write, str(cat.db_path)], check=True, timeout=60)
     _write(cat, "k2", _videos(["b"]), "s2")  # and this process writes again after its reads
     assert cat.query("SELECT count(*) AS n FROM videos").to_pylist() == [{"n": 2}]
+
+
+def test_readers_in_threads_attach_to_one_duckdb(tmp_path):
+    """Readers of local catalogs in any thread attach to one in-memory DuckDB the process keeps (an instance a
+    thread kept its memory and a thread of its own each): a reader sees what another thread has attached
+    meanwhile, each through its own connection."""
+    cats = {name: Catalog(tmp_path / name) for name in ("a", "b")}
+    for name, cat in cats.items():
+        _write(cat, f"k-{name}", _videos([name]), name)
+    both_open = threading.Barrier(2)
+    seen: dict[str, list[str]] = {}
+
+    def read(name: str) -> None:
+        with cats[name].reader() as con:
+            both_open.wait(timeout=30)
+            seen[name] = [r[0] for r in con.execute(
+                "SELECT database_name FROM duckdb_databases() WHERE NOT internal AND database_name LIKE 'catalog_%'"
+            ).fetchall()]
+            assert con.execute("SELECT video_id FROM videos").fetchall() == [(name,)]
+            both_open.wait(timeout=30)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(read, cats))
+    assert len(seen["a"]) == len(seen["b"]) == 2
 
 
 def test_a_writer_session_lands_whole_or_not_at_all_and_lets_the_file_go(tmp_path):
