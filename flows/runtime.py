@@ -446,12 +446,15 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store
                 catalog.register_all([catalog.artifacts.manifest(refs[i].stage, refs[i].key)
                                       for i in futures if jobs[i].catalog_root == root], views=False)
-    finally:  # the views the shards left stale, each rebuilt once, a shard failed or not
+    finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
+        checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
         for root in stale:
-            catalogs[root].refresh_views()
+            if checkpoints is None:
+                catalogs[root].refresh_views()
+            else:
+                checkpoints.stale.setdefault(root, catalogs[root])
     for group_future in groups:
         group_future.result()  # raises as a shard's would, should Prefect fail the task run
-    checkpoints = _SEAL_CHECKPOINTS.get()
     for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
         registered = trusted[root]
         if checkpoints is None:
@@ -548,17 +551,23 @@ def _extend_trust(catalog: Catalog, added: set[str] | None) -> None:
 
 @dataclasses.dataclass
 class SealCheckpoints:
-    """The catalogs that `run_jobs` calls changed since they were last sealed (`seal_checkpoints`)."""
+    """The catalogs that `run_jobs` calls changed since they were last sealed, and those whose views they left
+    stale (`seal_checkpoints`)."""
 
     changed: dict[str, Catalog] = dataclasses.field(default_factory=dict)
+    stale: dict[str, Catalog] = dataclasses.field(default_factory=dict)
     share: float = 0.1
     _sealed_at: float | None = None
     _cost: float = 0.0
 
     def checkpoint(self, *, force: bool = False) -> None:
-        """Seal the changed catalogs now when forced, at the first checkpoint, or once the time since the last
-        seal is enough for sealing to cost at most `share` of it (a seal proves the whole catalog: a cost that
-        grows with it)."""
+        """Rebuild the stale views (one writer session a catalog), then seal the changed catalogs when forced, at
+        the first checkpoint, or once the time since the last seal is enough for sealing to cost at most `share`
+        of it (a seal proves the whole catalog: a cost that grows with it)."""
+        for catalog in self.stale.values():
+            catalog.refresh_views()
+            _extend_trust(catalog, set())  # the registry changed, its artifacts did not: trusted as before
+        self.stale.clear()
         if not self.changed or (not force and self._sealed_at is not None
                                 and time.perf_counter() - self._sealed_at < self._cost / self.share):
             return
@@ -579,7 +588,9 @@ def seal_checkpoints() -> Iterator[SealCheckpoints]:
     """Within the block, `run_jobs` does not seal the catalogs it changed after each call (the seal lists every
     file of the catalog and reads every manifest: a flow of many calls over a large catalog paid that cost at
     each one): the block's `checkpoint()` seals them (a batched flow calls it after each batch), and so does its
-    end, however it ends. Between seals the run trusts what it found sealed plus what it registered itself
+    end, however it ends. Nor does it rebuild the views its stages' shards left stale: the checkpoint does, once
+    a batch (the flow reads artifacts, not views; meanwhile other readers see every registered shard through
+    temporary views), where each stage's end did (on the 14 shared videos about 30 ms each, between stages). Between seals the run trusts what it found sealed plus what it registered itself
     (`_extend_trust`); a run killed before a seal leaves the catalog unsealed (its next run checks each
     artifact it uses, then seals)."""
     checkpoints = SealCheckpoints()

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.catalog import STALE_VIEW
 from physflow.flows.curate import CurateParams, curate_flow
 from physflow.stages.clip_export import ExportConfig
 from physflow.stages.common.video_io import iter_frames, probe, write_video
@@ -53,13 +54,19 @@ def test_batches_keep_the_shards_and_dedup_against_the_batches_before(real_video
         method = getattr(Catalog, name)
         return lambda self: calls.append(name) or method(self)
 
-    for name in ("seal", "seal_holds"):
+    for name in ("seal", "seal_holds", "refresh_views"):
         monkeypatch.setattr(Catalog, name, counted(name))
     batched = curate_flow(_params(folder, tmp_path / "batched", batch_videos=1))
     batches = len({r.key for r in batched.refs if r.stage == "dedup"})
-    assert batches > 1 and calls == ["seal_holds", *["seal"] * batches], calls
+    assert batches > 1 and [c for c in calls if c != "refresh_views"] == ["seal_holds", *["seal"] * batches], calls
+    # Views the stages' shards left stale are rebuilt once a batch, before its seal, not at each stage's end.
+    assert all(calls[i + 1] == "seal" for i, c in enumerate(calls) if c == "refresh_views"), calls
+    assert Catalog(tmp_path / "batched").query(
+        "SELECT count(*) AS n FROM physflow_meta WHERE starts_with(name, ?)", [STALE_VIEW]).to_pylist() == [{"n": 0}]
     assert Catalog(tmp_path / "batched").trusted_keys() == {key for _, key in Catalog(tmp_path / "batched").registered()}
+    calls.clear()
     whole = curate_flow(_params(folder, tmp_path / "whole", batch_videos=10_000))
+    assert calls == ["seal_holds", "refresh_views", "seal"], calls  # one batch: its stale views rebuilt once
 
     def keys(result, stage: str) -> set[str]:
         return {r.key for r in result.refs if r.stage == stage}
