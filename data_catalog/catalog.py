@@ -733,14 +733,24 @@ class Catalog:
 
 
 class _Attached:
-    """An in-memory DuckDB that readers attach catalog files to, the process it was started in, and the files
-    attached (path -> alias, users), `lock` held while they change."""
+    """An in-memory DuckDB that catalog files are attached to (made on first use, with `config`, and again in a
+    forked child), the process it was started in, and the files readers attached (path -> alias, users), `lock`
+    held while these change."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or {}
         self.pid = 0
         self.db: duckdb.DuckDBPyConnection | None = None
         self.files: dict[str, tuple[str, int]] = {}
         self.lock = threading.Lock()
+
+    def ready(self) -> duckdb.DuckDBPyConnection:
+        """The instance, made when this process has none yet (call with `lock` held)."""
+        if self.db is None or self.pid != os.getpid():
+            if self.db is not None:
+                _FORKED.append(self.db)
+            self.db, self.pid, self.files = duckdb.connect(":memory:", config=self.config), os.getpid(), {}
+        return self.db
 
 
 class _ThreadAttached(_Attached, threading.local):
@@ -818,40 +828,28 @@ def _instance(root: Root | None) -> _Attached:
     remote = root is not None and root.duckdb_filesystem is not None
     state = _THREAD_ATTACHED if remote else _ATTACHED
     with state.lock:
-        if state.db is None or state.pid != os.getpid():
-            if state.db is not None:
-                _FORKED.append(state.db)
-            state.db, state.pid, state.files = duckdb.connect(":memory:"), os.getpid(), {}
+        db = state.ready()
         if remote:
-            _reads_root(state.db, root)
+            _reads_root(db, root)
     return state
 
 
+_WRITER = _Attached({"threads": 1, "allocator_flush_threshold": "0MB",
+                     "allocator_bulk_deallocation_flush_threshold": "0MB"})
+"""This process's instance for writer sessions. Their statements are small: one thread runs them (40 sessions
+refreshing two views over a 1,000-video catalog: 1.7 CPU-s against 2.4 with the machine's thread count), and the
+allocator gives back what each statement used (else the instance, which lives as long as the process, kept 20 MiB
+more)."""
+
+
 def _after_fork() -> None:
-    """In a forked child: locks free (a thread of the parent may have held one), instances made again on use."""
-    global _WRITER_LOCK
-    _ATTACHED.lock = _THREAD_ATTACHED.lock = threading.Lock()
-    _WRITER_LOCK = threading.Lock()
+    """In a forked child: the instances' locks free (a thread of the parent may have held one); the instances
+    themselves are made again on use (`_Attached.ready`)."""
+    for state in (_ATTACHED, _THREAD_ATTACHED, _WRITER):
+        state.lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork)
-
-
-@dataclasses.dataclass
-class _Writer:
-    """This process's in-memory DuckDB for writer sessions (made on first use, and again in a forked child)."""
-
-    db: duckdb.DuckDBPyConnection | None = None
-    pid: int = 0
-
-
-_WRITER = _Writer()
-_WRITER_LOCK = threading.Lock()
-_WRITER_CONFIG = {"threads": 1, "allocator_flush_threshold": "0MB",
-                  "allocator_bulk_deallocation_flush_threshold": "0MB"}
-"""A writer session's statements are small: one thread runs them (40 sessions refreshing two views over a
-1,000-video catalog: 1.7 CPU-s against 2.4 with the machine's thread count), and the allocator gives back what
-each statement used (else the instance, which lives as long as the process, kept 20 MiB more)."""
 
 
 @contextlib.contextmanager
@@ -860,21 +858,16 @@ def _attached_writable(path: Path, root: Root) -> Iterator[duckdb.DuckDBPyConnec
     lock: the file attached to this process's writer DuckDB under an alias of its own and detached on exit, which
     checkpoints it and releases DuckDB's lock on it. A small write costs about 3 ms of CPU this way, 15 on an
     instance of its own (a cold curation of the 14 shared videos makes 17 sessions); one instance for all
-    threads (`_WRITER_CONFIG`: an instance per thread kept 50 MiB more over a 1,000-video run). Closing the
+    threads (`_WRITER`: an instance per thread kept 50 MiB more over a 1,000-video run). Closing the
     connection first rolls back a transaction it left open. An object-store root's session has an instance of
     its own (an instance serves one file system per scheme)."""
     if root.duckdb_filesystem is not None:
         with _own_instance(path, root) as con:
             yield con
         return
-    with _WRITER_LOCK:
-        if _WRITER.pid != os.getpid():
-            if _WRITER.db is not None:
-                _FORKED.append(_WRITER.db)
-            _WRITER.db, _WRITER.pid = duckdb.connect(":memory:", config=_WRITER_CONFIG), os.getpid()
-        assert _WRITER.db is not None
+    with _WRITER.lock:
         alias = f"catalog_{next(_ALIASES)}"
-        setup = _WRITER.db.cursor()
+        setup = _WRITER.ready().cursor()
     try:
         setup.execute(f"ATTACH {sql_string(str(path))} AS {alias}")
         con = setup.cursor()

@@ -42,9 +42,6 @@ from physflow.data_catalog.storage import TEMP_MARK, Root
 
 SEAL_FILE = "seal.json"
 
-Stamp = tuple[int, int]
-"""(size, mtime_ns) of a file."""
-
 Registry = list[tuple[str, str, str, int]]
 """(key, stage, content_sha256, bytes) of every registered artifact, sorted by key."""
 
@@ -162,9 +159,8 @@ def holds(root: Root, registry: Registry) -> Proof | None:
             sha = data.get(relative) or (blob_sha256(relative) if folder.startswith(f"{BLOBS_DIR}/") else None)
             if sha is not None:
                 vouched[(_path(root, relative), size, mtime)] = sha
-    if seal.get("listing") != digest.hexdigest():
-        return None
-    return Proof(digest.hexdigest(), digest.files, vouched)
+    listing = digest.hexdigest()
+    return Proof(listing, digest.files, vouched) if seal.get("listing") == listing else None
 
 
 def verified(root: Root, registry: Registry, checker: FileChecker) -> Proof | None:

@@ -590,9 +590,9 @@ def seal_checkpoints() -> Iterator[SealCheckpoints]:
     each one): the block's `checkpoint()` seals them (a batched flow calls it after each batch), and so does its
     end, however it ends. Nor does it rebuild the views its stages' shards left stale: the checkpoint does, once
     a batch (the flow reads artifacts, not views; meanwhile other readers see every registered shard through
-    temporary views), where each stage's end did (on the 14 shared videos about 30 ms each, between stages). Between seals the run trusts what it found sealed plus what it registered itself
-    (`_extend_trust`); a run killed before a seal leaves the catalog unsealed (its next run checks each
-    artifact it uses, then seals)."""
+    temporary views), where each stage's end did (on the 14 shared videos about 30 ms each, between stages).
+    Between seals the run trusts what it found sealed plus what it registered itself (`_extend_trust`); a run
+    killed before a seal leaves the catalog unsealed (its next run checks each artifact it uses, then seals)."""
     checkpoints = SealCheckpoints()
     token = _SEAL_CHECKPOINTS.set(checkpoints)
     try:

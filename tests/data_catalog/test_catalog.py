@@ -178,9 +178,9 @@ def test_readers_in_threads_attach_to_one_duckdb(tmp_path):
 
 
 def test_a_writer_session_lands_whole_or_not_at_all_and_lets_the_file_go(tmp_path):
-    """A writer session (the registry attached to the thread's DuckDB, detached at its end) commits once at its
-    end; one that fails leaves nothing of what it wrote; after either, another process can write the file, and this
-    process writes again after it."""
+    """A writer session (the registry attached to the process's writer DuckDB, detached at its end) commits once at
+    its end; one that fails leaves nothing of what it wrote; after either, another process can write the file, and
+    this process writes again after it."""
     cat = Catalog(tmp_path)
     _write(cat, "k1", _videos(["a"]), "s1")
     with pytest.raises(RuntimeError, match="stopped"), cat.writer() as con:
