@@ -139,3 +139,48 @@ def test_the_curate_command_starts_the_fork_server_before_prefect_and_it_ends_wi
         time.sleep(0.1)
     else:
         pytest.fail(f"the fork server {server} outlived the command's process")
+
+
+def test_waiting_items_of_every_shard_go_to_a_free_worker_costliest_first():
+    """Shards submit their items as they start; the next free worker takes the costliest item waiting from any
+    of them (a long video of a shard that started later no longer runs alone at the stage's end)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    started: list[str] = []
+    release = Event()
+
+    def run(name: str) -> str:
+        started.append(name)
+        if name == "first":
+            release.wait(10)
+        return name
+
+    with ThreadPoolExecutor(1) as pool:
+        queue = runtime._LargestFirst(lambda: pool, lambda: 1)
+        first = queue.submit(1.0, run, "first")  # takes the one worker while the shards below submit
+        one = [queue.submit(cost, run, f"one {cost}") for cost in (3.0, 1.0)]
+        two = [queue.submit(cost, run, f"two {cost}") for cost in (5.0, 2.0)]
+        release.set()
+        assert [f.result(10) for f in (first, *one, *two)] == ["first", "one 3.0", "one 1.0", "two 5.0", "two 2.0"]
+    assert started == ["first", "two 5.0", "one 3.0", "two 2.0", "one 1.0"]
+
+
+def test_an_item_a_broken_pool_cannot_take_ends_as_lost_to_the_pool():
+    """A pool that broke (a worker died) refuses new items: theirs end with BrokenProcessPool, which the shard
+    takes as a lost item to try again alone, and the queue goes on handing out."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise BrokenProcessPool("a worker died")
+
+    with Broken(1) as broken, ThreadPoolExecutor(1) as working:
+        pools = [broken]
+        queue = runtime._LargestFirst(lambda: pools[0], lambda: 1)
+        lost = queue.submit(1.0, str, "lost")
+        with pytest.raises(BrokenProcessPool):
+            lost.result(10)
+        pools[0] = working  # replaced, as `_process_pool(replace=...)` does
+        assert queue.submit(1.0, str, "next").result(10) == "next"
