@@ -683,14 +683,16 @@ def forget_task_results() -> None:
     """Between batches, when no task run of the flow run is running: drop the flow run's record of which task run
     returned each object it has seen (Prefect's `run_results`, kept so that a task given an earlier task's result
     shows that run upstream; stage task runs take jobs, never another's result), which kept every task run's
-    state, and its thread pool's cancel event of each task run (set only to cancel running ones): both grew with a
-    long run, an entry per task run."""
+    state, the assets each task run hands downstream (`task_run_assets`, read only for a task given another's
+    result), and its thread pool's cancel event of each task run (set only to cancel running ones): each grew
+    with a long run, an entry per task run."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     context = FlowRunContext.get()
     if context is None:
         return
     context.run_results.clear()
+    context.task_run_assets.clear()
     events = getattr(context.task_runner, "_cancel_events", None)  # Prefect's thread pool keeps one per task run
     if isinstance(events, dict) and isinstance(context.task_runner, ThreadPoolTaskRunner):
         events.clear()

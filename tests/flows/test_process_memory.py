@@ -59,8 +59,9 @@ def test_a_flow_process_allocates_from_two_malloc_arenas_unless_told_otherwise(s
 
 
 def test_between_batches_a_flow_run_forgets_what_it_kept_per_task_run():
-    """After its task runs end, a flow run drops Prefect's record of which task run returned each result and its
-    thread pool's cancel event of each task run: kept, both grew by an entry per task run over a long run."""
+    """After its task runs end, a flow run drops Prefect's record of which task run returned each result, of the
+    assets each task run passes downstream, and its thread pool's cancel event of each task run: kept, each grew by
+    an entry per task run over a long run."""
     from prefect import flow, task
     from prefect.context import FlowRunContext
 
@@ -71,17 +72,18 @@ def test_between_batches_a_flow_run_forgets_what_it_kept_per_task_run():
         return {"x": 2 * x}
 
     @flow
-    def batches() -> list[tuple[int, int]]:
+    def batches() -> list[tuple[int, int, int]]:
         context = FlowRunContext.get()
         assert context is not None
         kept = []
         for batch in range(2):
             futures = [double.submit(x) for x in range(5 * batch, 5 * batch + 5)]
             assert [f.result()["x"] for f in futures] == [2 * x for x in range(5 * batch, 5 * batch + 5)]
-            before = (len(context.run_results), len(context.task_runner._cancel_events))
+            before = (len(context.run_results), len(context.task_run_assets), len(context.task_runner._cancel_events))
             forget_task_results()
             kept.append(before)
-            assert (len(context.run_results), len(context.task_runner._cancel_events)) == (0, 0)
+            assert (len(context.run_results), len(context.task_run_assets),
+                    len(context.task_runner._cancel_events)) == (0, 0, 0)
         return kept
 
-    assert all(results >= 5 and events == 5 for results, events in batches())  # one a task run, or more
+    assert all(results >= 5 and assets == 5 and events == 5 for results, assets, events in batches())  # or more
