@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.catalog import release_instances
 from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, shard_id
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
@@ -108,6 +109,8 @@ def curate_flow(params: CurateParams) -> CurateResult:
             counts.append(batch_counts)
             sealing.checkpoint()
             forget_task_results()
+            if number < len(batches):
+                release_instances()  # the process's DuckDB instances, made again for the next batch
     summary = _summary(counts, seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")

@@ -243,3 +243,22 @@ def test_rows_hold_blob_references_that_views_resolve_under_their_root(tmp_path)
     assert written["a"] == written["b"]
     with pytest.raises(ValueError, match="not a blob"):
         BlobStore(Catalog(tmp_path / "a").root).ref(str(tmp_path / "b" / "blobs" / "x.npy"))
+
+
+def test_the_process_duckdb_instances_close_between_uses_and_come_back(tmp_path):
+    """`release_instances` (a batched flow, between batches) closes the process's writer and readers' DuckDB
+    instances that no session uses, which an instance kept for the life of the process otherwise held with its
+    threads; a session in progress keeps its instance open; the next session makes one again."""
+    from physflow.data_catalog import catalog as catalog_module
+
+    cat, other = Catalog(tmp_path / "read"), Catalog(tmp_path / "written")
+    _write(cat, "k1", _videos(["a"]), "s1")
+    assert cat.table("videos").column("video_id").to_pylist() == ["a"]
+    with cat.reader() as con, other.writer():
+        catalog_module.release_instances()  # both in use: neither closes
+        assert catalog_module._ATTACHED.db is not None and catalog_module._WRITER.db is not None
+        assert con.execute("SELECT video_id FROM videos").fetchall() == [("a",)]
+    catalog_module.release_instances()
+    assert catalog_module._ATTACHED.db is None and catalog_module._WRITER.db is None
+    _write(cat, "k2", _videos(["b"]), "s2")
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a", "b"]
