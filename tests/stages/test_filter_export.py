@@ -50,3 +50,20 @@ def test_export_writes_h264_mp4_blobs_at_the_short_side(tmp_path):
     first = probe(BlobStore(Root(tmp_path / "catalog")).resolve(out[0]["clip_uri"]))
     assert (first.codec, first.height, first.width, first.n_frames) == ("h264", 64, 96, 10)
     assert out[1]["clip_uri"].endswith(".mp4") and out[0]["clip_sha256"] in out[0]["clip_uri"]
+
+
+def test_an_export_item_costs_its_decoded_and_encoded_pixels():
+    """Items go to the worker processes costliest first (flows/runtime.py): encoding at the export size weighs
+    most, so a 640x272 clip costs about what a 1280x720 clip of as many frames does (each took 2.3-2.7 ms a frame),
+    and frames past `max_frames` or dropped to a lower rate cost no encoding."""
+    def item(width: int, height: int, frames: int, fps: float = 25.0) -> ExportItem:
+        clip = {"clip_id": "v:0", "video_id": "v", "start_frame": 0, "end_frame": frames, "width": width,
+                "height": height, "fps": fps}
+        return ExportItem(root="unused", uri="unused", clips=[clip])
+
+    stage = ExportStage(ExportConfig())
+    hd, small = stage.cost(item(1280, 720, 166)), stage.cost(item(640, 272, 166))
+    assert 0.75 < small / hd < 1.33
+    assert stage.cost(item(1280, 720, 1000)) == pytest.approx(stage.cost(item(1280, 720, 300)))  # max_frames 300
+    halved = ExportStage(ExportConfig(fps=12.5)).cost(item(640, 272, 166))
+    assert halved < 0.6 * small
