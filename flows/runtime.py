@@ -372,8 +372,9 @@ _LARGEST_FIRST = _LargestFirst(_process_pool, _workers)
 
 
 def _after_fork() -> None:
-    """In a forked child: the queue's lock free (a thread of the parent may have held it)."""
-    _LARGEST_FIRST.lock = threading.Lock()
+    """In a forked child: the queue empty, its lock free (a thread of the parent may have held it), and no item
+    counted as running (the parent's items run for the parent)."""
+    _LARGEST_FIRST.__init__(_process_pool, _workers)
 
 
 os.register_at_fork(after_in_child=_after_fork)

@@ -184,3 +184,28 @@ def test_an_item_a_broken_pool_cannot_take_ends_as_lost_to_the_pool():
             lost.result(10)
         pools[0] = working  # replaced, as `_process_pool(replace=...)` does
         assert queue.submit(1.0, str, "next").result(10) == "next"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks a child")
+def test_a_forked_child_starts_with_an_empty_queue():
+    """A child forked while the parent's items wait or run counts none of them: they are the parent's."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    release = Event()
+    with ThreadPoolExecutor(1) as pool:
+        original = (runtime._LARGEST_FIRST._pool, runtime._LARGEST_FIRST._workers)
+        runtime._LARGEST_FIRST._pool, runtime._LARGEST_FIRST._workers = (lambda: pool), (lambda: 1)
+        try:
+            running = runtime._LARGEST_FIRST.submit(1.0, release.wait, 10)
+            waiting = runtime._LARGEST_FIRST.submit(2.0, str, "waits")
+            pid = os.fork()
+            if pid == 0:  # the child: nothing counted, nothing waiting
+                queue = runtime._LARGEST_FIRST
+                os._exit(0 if (queue._running, queue._waiting) == (0, []) else 1)
+            _, status = os.waitpid(pid, 0)
+            release.set()
+            assert running.result(10) and waiting.result(10) == "waits"
+        finally:
+            runtime._LARGEST_FIRST._pool, runtime._LARGEST_FIRST._workers = original
+    assert os.waitstatus_to_exitcode(status) == 0
