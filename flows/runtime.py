@@ -316,10 +316,12 @@ class _LargestFirst:
                 self._running += 1
             try:
                 inner = self._pool().submit(fn, *args)
-            except (BrokenProcessPool, RuntimeError) as exc:  # broken, or shut down to be replaced
+            except Exception as exc:  # the item's, never the queue's: this may run on the pool's thread
                 with self.lock:
                     self._running -= 1
-                future.set_exception(exc if isinstance(exc, BrokenProcessPool) else BrokenProcessPool(str(exc)))
+                if isinstance(exc, RuntimeError) and not isinstance(exc, BrokenProcessPool):
+                    exc = BrokenProcessPool(str(exc))  # shut down to be replaced
+                future.set_exception(exc)
                 continue
             inner.add_done_callback(lambda done, future=future: self._done(done, future))
 
@@ -327,10 +329,10 @@ class _LargestFirst:
         """(On the pool's thread.) Pass the item's outcome on, then hand out the next one."""
         with self.lock:
             self._running -= 1
-        if inner.cancelled():
-            future.set_exception(BrokenProcessPool("the worker pool was replaced before this item ran"))
-        elif inner.exception() is not None:
-            future.set_exception(inner.exception())
+        error = BrokenProcessPool("the worker pool was replaced before this item ran") if inner.cancelled() \
+            else inner.exception()
+        if error is not None:
+            future.set_exception(error)
         else:
             future.set_result(inner.result())
         self._hand_out()
@@ -372,9 +374,10 @@ _LARGEST_FIRST = _LargestFirst(_process_pool, _workers)
 
 
 def _after_fork() -> None:
-    """In a forked child: the queue empty, its lock free (a thread of the parent may have held it), and no item
-    counted as running (the parent's items run for the parent)."""
-    _LARGEST_FIRST.__init__(_process_pool, _workers)
+    """In a forked child: a queue of its own, empty, its lock free (a thread of the parent may have held the
+    parent's) and no item counted as running (the parent's items run for the parent)."""
+    global _LARGEST_FIRST
+    _LARGEST_FIRST = _LargestFirst(_process_pool, _workers)
 
 
 os.register_at_fork(after_in_child=_after_fork)

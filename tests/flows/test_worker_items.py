@@ -186,6 +186,24 @@ def test_an_item_a_broken_pool_cannot_take_ends_as_lost_to_the_pool():
         assert queue.submit(1.0, str, "next").result(10) == "next"
 
 
+def test_an_item_the_pool_fails_to_take_fails_alone_and_frees_its_worker():
+    """Any other error the pool raises taking an item (it could not start) is that item's: it ends with it, and
+    its worker's place goes to the next item instead of staying taken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Failing(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise OSError("no more processes")
+
+    with Failing(1) as failing, ThreadPoolExecutor(1) as working:
+        pools = [failing]
+        queue = runtime._LargestFirst(lambda: pools[0], lambda: 1)
+        with pytest.raises(OSError, match="no more processes"):
+            queue.submit(1.0, str, "failed").result(10)
+        pools[0] = working
+        assert queue.submit(1.0, str, "next").result(10) == "next"
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forks a child")
 def test_a_forked_child_starts_with_an_empty_queue():
     """A child forked while the parent's items wait or run counts none of them: they are the parent's."""
