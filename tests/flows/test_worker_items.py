@@ -166,41 +166,33 @@ def test_waiting_items_of_every_shard_go_to_a_free_worker_costliest_first():
     assert started == ["first", "two 5.0", "one 3.0", "two 2.0", "one 1.0"]
 
 
-def test_an_item_a_broken_pool_cannot_take_ends_as_lost_to_the_pool():
-    """A pool that broke (a worker died) refuses new items: theirs end with BrokenProcessPool, which the shard
-    takes as a lost item to try again alone, and the queue goes on handing out."""
+@pytest.mark.parametrize(("refusal", "ends_with"), [
+    ("broken", "BrokenProcessPool"),  # a worker died: the shard tries the item again alone
+    ("shut down", "BrokenProcessPool"),  # the pool was being replaced: likewise
+    ("cannot start", "OSError"),  # any other error is the item's own
+])
+def test_an_item_the_pool_refuses_ends_alone_and_frees_its_place(refusal, ends_with):
+    """An item the pool refuses ends with the pool's error: a broken or shut-down pool's as BrokenProcessPool,
+    which the shard takes as a lost item to try again alone, any other as itself. Either way its place in the
+    queue goes to the next item instead of staying taken."""
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    class Broken(ThreadPoolExecutor):
-        def submit(self, fn, /, *args, **kwargs):
-            raise BrokenProcessPool("a worker died")
+    errors = {"broken": BrokenProcessPool("a worker died"), "shut down": RuntimeError("cannot schedule new futures"),
+              "cannot start": OSError("no more processes")}
 
-    with Broken(1) as broken, ThreadPoolExecutor(1) as working:
-        pools = [broken]
+    class Refusing(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise errors[refusal]
+
+    with Refusing(1) as refusing, ThreadPoolExecutor(1) as working:
+        pools = [refusing]
         queue = runtime._LargestFirst(lambda: pools[0], lambda: 1)
-        lost = queue.submit(1.0, str, "lost")
-        with pytest.raises(BrokenProcessPool):
-            lost.result(10)
+        refused = queue.submit(1.0, str, "refused")
+        with pytest.raises((BrokenProcessPool, OSError)) as raised:
+            refused.result(10)
+        assert type(raised.value).__name__ == ends_with
         pools[0] = working  # replaced, as `_process_pool(replace=...)` does
-        assert queue.submit(1.0, str, "next").result(10) == "next"
-
-
-def test_an_item_the_pool_fails_to_take_fails_alone_and_frees_its_worker():
-    """Any other error the pool raises taking an item (it could not start) is that item's: it ends with it, and
-    its worker's place goes to the next item instead of staying taken."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    class Failing(ThreadPoolExecutor):
-        def submit(self, fn, /, *args, **kwargs):
-            raise OSError("no more processes")
-
-    with Failing(1) as failing, ThreadPoolExecutor(1) as working:
-        pools = [failing]
-        queue = runtime._LargestFirst(lambda: pools[0], lambda: 1)
-        with pytest.raises(OSError, match="no more processes"):
-            queue.submit(1.0, str, "failed").result(10)
-        pools[0] = working
         assert queue.submit(1.0, str, "next").result(10) == "next"
 
 
