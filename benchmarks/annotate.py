@@ -21,7 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import throwaway_home  # noqa: F401  (sets PREFECT_HOME before Prefect is imported)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np

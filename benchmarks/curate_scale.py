@@ -38,7 +38,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
 if "--workdir" in sys.argv:  # Prefect's result cache kept with the catalogs, as a user's PREFECT_HOME is
     os.makedirs(os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"), exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", os.path.join(sys.argv[sys.argv.index("--workdir") + 1], "prefect"))
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="physflow-bench-prefect-"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import throwaway_home  # noqa: F401  (sets PREFECT_HOME before Prefect is imported)
+
 # The local Dask cluster's scheduler, nannies and workers log every start and stop at INFO.
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 

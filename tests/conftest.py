@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="physflow-test-prefect-")
+_OWNER = os.getpid()
+
+
+@atexit.register  # registered first, so it runs last: after Prefect's own exit handlers stop its test server
+def _remove_prefect_home() -> None:
+    if os.getpid() == _OWNER:  # not in a forked child that runs exit handlers
+        shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"

@@ -10,14 +10,12 @@ ballistic: the root translation follows y = v0 t - g t^2 / 2 exactly, with the l
 from __future__ import annotations
 
 import functools
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from physflow.models.body_model import JOINT_NAMES, build_body_model, load_body_model
+from physflow.models.body_model import JOINT_NAMES, open_body_model
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 # COCO-17 keypoints as smplx SMPL output joints: 24 body joints, then nose, reye, leye, rear, lear (24..28).
@@ -31,9 +29,9 @@ _SS = 2  # supersampling factor of the rasteriser
 
 @functools.lru_cache(maxsize=1)
 def body_model():  # type: ignore[no-untyped-def]
-    """The procedural SMPL-format body as an smplx model, built and loaded once per process."""
-    path = build_body_model(Path(tempfile.mkdtemp(prefix="physflow-body-")) / "smpl_procedural.pkl")
-    model = load_body_model(path)
+    """The procedural SMPL-format body as an smplx model, built and loaded once per process (its file in a
+    temporary folder, removed once loaded)."""
+    model = open_body_model(None, "smpl")
     faces = np.asarray(model.faces, dtype=np.int64)
     parts = np.asarray(model.lbs_weights.detach().numpy()).argmax(axis=1)
     return model, faces, parts
