@@ -6,6 +6,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,7 @@ from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 from physflow.stages.curate_filter import FilterConfig, FilterStage
-from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage
+from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage, video_id
 
 INGEST_SHARDS = 8
@@ -204,15 +205,17 @@ def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[Ar
 
 
 def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
-                reference: list[dict[str, Any]]) -> list[StageJob]:
-    """The batch's one job: every clip of the batch against the canonical `reference` clips. Its shard is the
-    batch's analysis shards (their identities, not their content), as a filter group's is: a run over the same
-    videos with another analysis config supersedes the links, and one changed back makes its own current again
-    (its shard was its content key, so the links of the last config computed showed instead)."""
+                reference: tuple[pa.Table, str]) -> list[StageJob]:
+    """The batch's one job: every clip of the batch against the canonical `reference` clips (a table and its
+    `_set_digest`). Its shard is the batch's analysis shards (their identities, not their content), as a filter
+    group's is: a run over the same videos with another analysis config supersedes the links, and one changed back
+    makes its own current again (its shard was its content key, so the links of the last config computed showed
+    instead)."""
+    table, digest = reference
     key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
-                                      "reference": reference}))
+                                      "reference": digest}))
     shard = shard_id(DedupStage.name, [ref.shard for ref in analyzed])
-    return [_shard_job(DedupStage, config, [DedupInput(clips, reference)], key=key, shard=shard, catalog=catalog)]
+    return [_shard_job(DedupStage, config, [DedupInput(clips, table)], key=key, shard=shard, catalog=catalog)]
 
 
 def _filter_row(row: dict[str, Any], links: dict[str, dict[str, Any]],
@@ -249,22 +252,25 @@ def _refs_key(refs: list[ArtifactRef]) -> str:
 class _Reference:
     """The dedup reference of each batch of a run: the canonical clips of the catalog's other videos (read once,
     `_reference`) and those of the run's batches before it (kept as each ends). The same set a run over that batch
-    alone would read after the batches before it, so a re-run's dedup keys are the first run's."""
+    alone would read after the batches before it, so a re-run's dedup keys are the first run's. Kept as Arrow
+    tables (about 100 bytes a clip) with a digest of the set updated as batches are added, so a batch costs about
+    the same whatever the number of clips before it: made into rows for each batch (and into JSON for its key), the
+    set took a batch 1.4 s and 121 MiB more at 100,000 clips, 12.8 s and 902 MiB at 1,000,000
+    (`benchmarks/dedup_reference.py`)."""
 
     def __init__(self, catalog: Catalog, run_videos: set[str]):
         self._catalog = catalog
         self._run_videos = run_videos
-        self._others: list[dict[str, Any]] | None = None
-        self._curated: list[pa.Table] = []  # a table a batch: a row costs about a tenth of a dict's memory
+        self._tables: list[pa.Table] | None = None
+        self._digest = 0
 
-    def before(self, analyzed: list[ArtifactRef]) -> list[dict[str, Any]]:
-        """The reference of the batch whose analysis shards are `analyzed`, sorted by clip_id."""
-        if self._others is None:
-            self._others = _reference(self._catalog, self._run_videos, analyzed)
-        if not self._curated:
-            return self._others
-        curated = pa.concat_tables(self._curated).to_pylist()
-        return sorted([*self._others, *curated], key=lambda r: r["clip_id"])
+    def before(self, analyzed: list[ArtifactRef]) -> tuple[pa.Table, str]:
+        """The reference of the batch whose analysis shards are `analyzed`, and its digest (`_set_digest`)."""
+        if self._tables is None:
+            others = _reference(self._catalog, self._run_videos, analyzed)
+            self._tables, self._digest = [others], _set_digest(others)
+        table = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
+        return table, f"{table.num_rows}:{self._digest:064x}"
 
     def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
@@ -273,8 +279,24 @@ class _Reference:
                                unlinked={clip: _unlinked(r) for clip, r in links.items()},
                                decided={clip: _decided(r) for clip, r in decisions.items()},
                                exported={clip: _exported(r) for clip, r in files.items()})
-        self._curated.append(pa.table({"clip_id": list(canonical), "video_id": [v for v, _ in canonical.values()],
-                                       "phash": [h for _, h in canonical.values()]}, schema=_REFERENCE_ROWS))
+        table = pa.table({"clip_id": list(canonical), "video_id": [v for v, _ in canonical.values()],
+                          "phash": [h for _, h in canonical.values()]}, schema=REFERENCE)
+        assert self._tables is not None, "a batch's reference is read before the batch is added"
+        self._tables.append(table)
+        self._digest = (self._digest + _set_digest(table)) % _DIGEST_MODULUS
+
+
+_DIGEST_MODULUS = 1 << 256
+
+
+def _set_digest(table: pa.Table) -> int:
+    """A digest of a reference table's rows as a set: the sum of their sha256 values modulo 2**256, so that the same
+    clips give the same digest in any order and however the run's batches added them."""
+    total = 0
+    for batch in table.select(REFERENCE.names).to_batches(max_chunksize=65_536):
+        for clip, video, phash in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+            total += int.from_bytes(hashlib.sha256(f"{clip}\t{video}\t{phash}".encode()).digest(), "big")
+    return total % _DIGEST_MODULUS
 
 
 def _canonical(hashed: dict[str, tuple[str, str] | None], *, unlinked: dict[str, bool], decided: dict[str, bool],
@@ -306,7 +328,7 @@ def _exported(row: dict[str, Any]) -> bool:
     return row.get("error") is None
 
 
-def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRef]) -> list[dict[str, Any]]:
+def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRef]) -> pa.Table:
     """Canonical hashed clips already in the catalog from other videos (the dedup reference set): measured with a
     pHash, decided, no duplicate and no error in any stage, as the `clips` view combines its tables
     (data_catalog/views.py). Read one artifact at a time (`Catalog.scan`): a query of the view joins four tables
@@ -315,7 +337,7 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards)."""
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
-        return []
+        return REFERENCE.empty_table()
     hashed = _newest(catalog, CLIP_MEASURES, _hashed)
     canonical = _canonical(hashed, unlinked=_newest(catalog, CLIP_DUPLICATES, _unlinked),
                            decided=_newest(catalog, CLIP_DECISIONS, _decided),
@@ -324,12 +346,11 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
     # one where no stage measured its clip
     canonical.update((clip, h) for clip, h in direct.items() if h is not None and clip not in hashed)
-    return [{"clip_id": clip, "video_id": video, "phash": phash}
-            for clip, (video, phash) in sorted(canonical.items()) if video not in run_videos]
+    kept = [(clip, video, phash) for clip, (video, phash) in sorted(canonical.items()) if video not in run_videos]
+    return pa.table([list(column) for column in zip(*kept, strict=True)] if kept else [[], [], []], schema=REFERENCE)
 
 
 _REFERENCE_COLUMNS = ("clip_id", "video_id", "phash", "error", "duplicate_of", "keep")
-_REFERENCE_ROWS = pa.schema([("clip_id", pa.string()), ("video_id", pa.string()), ("phash", pa.string())])
 
 
 def _newest(catalog: Catalog, table: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

@@ -7,8 +7,13 @@ each table with every substring value that close finds every candidate without a
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from itertools import combinations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class HashIndex:
@@ -35,23 +40,123 @@ class HashIndex:
             table[part].append(pos)
         return pos
 
-    def _near(self, value: int, radius: int) -> list[int]:
-        out = [value]
-        for r in range(1, radius + 1):
-            for bits in combinations(range(self.width), r):
-                flip = 0
-                for b in bits:
-                    flip |= 1 << b
-                out.append(value ^ flip)
-        return out
-
     def query(self, h: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every indexed hash within `radius` bits of `h`, nearest first."""
         sub = radius // self.chunks
         seen: set[int] = set()
         for table, part in zip(self._tables, self._parts(h), strict=True):
-            for value in self._near(part, sub):
+            for value in _near(part, sub, self.width):
                 self.probes += 1
                 seen.update(table.get(value, ()))
         hits = [(pos, (self._hashes[pos] ^ h).bit_count()) for pos in seen]
         return sorted(((p, d) for p, d in hits if d <= radius), key=lambda hit: (hit[1], hit[0]))
+
+
+class FrozenHashIndex:
+    """Multi-index hashing over a fixed set of hashes held in numpy arrays: per substring, its values sorted
+    beside their positions, probed by binary search. About 30 bytes a hash (a Python `HashIndex` takes about ten
+    times that), built in one sort per substring; for the catalog's clips that a run compares against."""
+
+    def __init__(self, hashes: np.ndarray, chunks: int = 4, bits: int = 64):
+        if bits % chunks:
+            raise ValueError(f"{bits} bits do not split into {chunks} equal chunks")
+        self.chunks, self.width = chunks, bits // chunks
+        self._hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        mask = np.uint64((1 << self.width) - 1)
+        kind = np.min_scalar_type((1 << self.width) - 1)
+        self._sorted: list[tuple[np.ndarray, np.ndarray]] = []  # per substring: (values sorted, their positions)
+        for i in range(chunks):
+            values = ((self._hashes >> np.uint64(i * self.width)) & mask).astype(kind)
+            order = np.argsort(values, kind="stable").astype(np.int64 if len(values) > 2**31 - 1 else np.int32)
+            self._sorted.append((values[order], order))
+        self.probes = 0
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def query(self, h: int, radius: int) -> list[tuple[int, int]]:
+        """(position, distance) of every indexed hash within `radius` bits of `h`, nearest first."""
+        if not len(self._hashes):
+            return []
+        mask = (1 << self.width) - 1
+        flips = _flips(radius // self.chunks, self.width)
+        found = []
+        for i, (values, order) in enumerate(self._sorted):
+            probe = (((h >> (i * self.width)) & mask) ^ flips).astype(values.dtype)
+            self.probes += len(probe)
+            lo, hi = np.searchsorted(values, probe, "left"), np.searchsorted(values, probe, "right")
+            found.append(order[_ranges(lo, hi)])
+        positions = np.concatenate(found)
+        distances = np.bitwise_count(self._hashes[positions] ^ np.uint64(h))
+        near = distances <= radius  # before the few left are made unique: most candidates are far
+        hits = set(zip(distances[near].tolist(), positions[near].tolist(), strict=True))
+        return [(pos, dist) for dist, pos in sorted(hits)]
+
+
+@functools.cache
+def _flips(radius: int, width: int) -> np.ndarray:
+    """Every mask of at most `radius` set bits among `width` (`_near` of zero)."""
+    return np.asarray(_near(0, radius, width), dtype=np.uint64)
+
+
+def _near(value: int, radius: int, width: int) -> list[int]:
+    """`value` and every value within `radius` flipped bits of it (of `width` bits)."""
+    out = [value]
+    for r in range(1, radius + 1):
+        for bits in combinations(range(width), r):
+            flip = 0
+            for b in bits:
+                flip |= 1 << b
+            out.append(value ^ flip)
+    return out
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indices of every range [lo[i], hi[i]), concatenated."""
+    lengths = hi - lo
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(total) + starts
+
+
+_HEX = np.full(256, 255, np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def middle_hashes(phashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each clip's middle keyframe hash (uint64) from its `phash` text (keyframe hashes as 16 hex digits joined by
+    '-'), read in bulk, `_BULK` clips at a time: what the index holds of a reference clip."""
+    text = pa.chunked_array([phashes]) if isinstance(phashes, pa.Array) else phashes
+    out = np.zeros(len(text), np.uint64)
+    for start in range(0, len(text), _BULK):
+        part = text.slice(start, _BULK)
+        out[start: start + len(part)] = _middle_hashes(part.combine_chunks() if part.num_chunks else
+                                                       pa.array([], pa.string()))
+    return out
+
+
+_BULK = 1 << 16
+
+
+def _middle_hashes(text: pa.StringArray) -> np.ndarray:
+    lengths = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    keyframes = (lengths + 1) // 17
+    if text.null_count or np.any((keyframes == 0) | (keyframes * 17 - 1 != lengths)):
+        raise ValueError("a phash is not keyframe hashes of 16 hex digits joined by '-'")
+    starts = keyframes // 2 * 17
+    out = np.zeros(len(text), np.uint64)
+    for start in np.unique(starts):  # one slice per keyframe count (usually one count in a catalog)
+        rows = np.flatnonzero(starts == start)
+        picked = text if len(rows) == len(text) else text.take(pa.array(rows))
+        digits = pc.utf8_slice_codeunits(picked, int(start), int(start) + 16)
+        offsets = np.frombuffer(digits.buffers()[1], np.int32)[digits.offset: digits.offset + len(digits) + 1]
+        raw = np.frombuffer(digits.buffers()[2], np.uint8)[offsets[0]: offsets[-1]]
+        nibbles = _HEX[raw].reshape(len(rows), 16)
+        if (nibbles == 255).any():
+            raise ValueError("a phash is not keyframe hashes of 16 hex digits joined by '-'")
+        packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # 8 bytes a hash, most significant first
+        out[rows] = packed.view(">u8").ravel()
+    return out

@@ -2,8 +2,10 @@
 
 Earlier means: clips already in the catalog (the reference set, passed in) first; then, within the run,
 the larger frame, the longer clip, then the clip id. Only canonical clips enter the index, so
-`duplicate_of` always names a clip that is itself no duplicate. The index is multi-index hashing on
-the middle keyframe's hash: building it is linear in the catalog and each query probes a few buckets.
+`duplicate_of` always names a clip that is itself no duplicate. The indexes are multi-index hashing on
+the middle keyframe's hash: each query probes a few buckets. The reference, which grows with the catalog,
+stays an Arrow table and is indexed in numpy arrays (`FrozenHashIndex`, about 30 bytes a clip); a reference
+clip becomes Python values only when its middle hash is near a query's.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import pyarrow as pa
 from physflow.data_catalog.schemas import CLIP_DUPLICATES
 from physflow.stages.base import Stage
 from physflow.stages.dedup.config import DedupConfig
-from physflow.stages.dedup.index import HashIndex
+from physflow.stages.dedup.index import FrozenHashIndex, HashIndex, middle_hashes
 
 Row = dict[str, Any]
+REFERENCE = pa.schema([("clip_id", pa.string()), ("video_id", pa.string()), ("phash", pa.string())])
+"""A dedup reference table: the catalog's canonical clips a run's clips are compared against."""
 
 
 @dataclass(frozen=True)
 class DedupInput:
     clips: list[Row]  # this run's analysed clips
-    reference: list[Row]  # canonical clips already in the catalog: clip_id, video_id, phash
+    reference: pa.Table | list[Row]  # canonical clips already in the catalog: clip_id, video_id, phash
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,12 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
         return sum(len(i.clips) for i in items)
 
     def process(self, item: DedupInput) -> Iterable[Row]:
+        reference = _Known(item.reference, self.config.chunks)
         index, owners = HashIndex(self.config.chunks), []
-        for ref in item.reference:
-            owner = _Owner(ref["clip_id"], ref["video_id"], parse_phash(ref["phash"]))
-            index.add(owner.hashes[len(owner.hashes) // 2])
-            owners.append(owner)
         links: dict[str, tuple[str, int]] = {}
         for row in sorted((r for r in item.clips if r.get("phash") and not r.get("error")), key=_precedence):
             mine = _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))
-            match = self._match(index, owners, mine)
+            match = self._match(reference, index, owners, mine)
             if match:
                 links[mine.clip_id] = match
             else:
@@ -72,20 +73,46 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
             yield {"clip_id": row["clip_id"], "video_id": row["video_id"], "duplicate_of": dup_of,
                    "dup_distance": distance}
 
-    def _match(self, index: HashIndex, owners: list[_Owner], mine: _Owner) -> tuple[str, int] | None:
+    def _match(self, reference: _Known, index: HashIndex, owners: list[_Owner], mine: _Owner
+               ) -> tuple[str, int] | None:
+        """The nearest earlier canonical clip within `max_distance` on every keyframe: of those nearest on the
+        middle keyframe first, the catalog's before the run's, then by clip id (the catalog's) or by order."""
+        middle, radius = mine.hashes[len(mine.hashes) // 2], self.config.max_distance
+        candidates = sorted([*((d, 0, other.clip_id, other) for other in reference.near(middle, radius)
+                               for d in [(other.hashes[len(other.hashes) // 2] ^ middle).bit_count()]),
+                             *((d, 1, pos, owners[pos]) for pos, d in index.query(middle, radius))],
+                            key=lambda c: c[:3])
         best: tuple[str, int] | None = None
-        for pos, _ in index.query(mine.hashes[len(mine.hashes) // 2], self.config.max_distance):
-            other = owners[pos]
+        for *_, other in candidates:
             if len(other.hashes) != len(mine.hashes) or (other.video_id == mine.video_id and not self.config.same_video):
                 continue
             dist = max((a ^ b).bit_count() for a, b in zip(other.hashes, mine.hashes, strict=True))
-            if dist <= self.config.max_distance and (best is None or dist < best[1]):
+            if dist <= radius and (best is None or dist < best[1]):
                 best = (other.clip_id, dist)
         return best
 
     def error_rows(self, item: DedupInput, reason: str) -> list[Row]:
         return [{"clip_id": r["clip_id"], "video_id": r["video_id"], "error": f"dedup failed: {reason}"}
                 for r in item.clips]
+
+
+class _Known:
+    """The reference clips, indexed by their middle keyframe hash without becoming Python objects."""
+
+    def __init__(self, reference: pa.Table | list[Row], chunks: int):
+        if not isinstance(reference, pa.Table):
+            reference = pa.Table.from_pylist(reference, schema=REFERENCE)
+        self._table = reference.select(REFERENCE.names)
+        self._index = FrozenHashIndex(middle_hashes(self._table.column("phash")), chunks)
+
+    def near(self, middle: int, radius: int) -> list[_Owner]:
+        """The reference clips whose middle keyframe hash is within `radius` bits of `middle`."""
+        hits = [pos for pos, _ in self._index.query(middle, radius)]
+        if not hits:
+            return []
+        # a row at a time: `take` on a table of many chunks (a batch's each) would first copy every chunk
+        rows = [self._table.slice(pos, 1).to_pylist()[0] for pos in hits]
+        return [_Owner(r["clip_id"], r["video_id"], parse_phash(r["phash"])) for r in rows]
 
 
 def _precedence(row: Row) -> tuple[Any, ...]:

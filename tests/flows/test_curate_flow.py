@@ -128,10 +128,10 @@ def test_dedup_reference_is_read_from_the_registry_when_every_clip_is_the_runs(c
     queries: list[str] = []
     query = Catalog.query
     monkeypatch.setattr(Catalog, "query", lambda self, sql, p=None: queries.append(sql) or query(self, sql, p))
-    assert curate._reference(catalog, videos, analyzed) == [] and queries == []
+    assert curate._reference(catalog, videos, analyzed).num_rows == 0 and queries == []
     other = next(ref for ref in analyzed if expected[ref.key])  # a shard with canonical clips, as if not the run's
     theirs = set(catalog.artifacts.read("analyze", other.key).column("video_id").to_pylist())
-    reference = curate._reference(catalog, videos - theirs, [r for r in analyzed if r is not other])
+    reference = curate._reference(catalog, videos - theirs, [r for r in analyzed if r is not other]).to_pylist()
     assert queries == [] and [r["clip_id"] for r in reference] == expected[other.key]
     phashes = {r["clip_id"]: r["phash"] for r in catalog.query("SELECT clip_id, phash FROM clips").to_pylist()}
     assert all(r["phash"] == phashes[r["clip_id"]] and r["video_id"] in theirs for r in reference)

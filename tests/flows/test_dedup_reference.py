@@ -7,6 +7,7 @@ import pyarrow as pa
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.schemas import TABLES
 from physflow.flows import curate
+from physflow.stages.dedup import REFERENCE
 
 CANONICAL = "phash IS NOT NULL AND error IS NULL AND duplicate_of IS NULL AND keep IS NOT NULL"
 
@@ -45,5 +46,27 @@ def test_reference_matches_the_clips_views_canonical_clips(tmp_path):
     expected = catalog.query(f"SELECT clip_id, video_id, phash FROM clips WHERE {CANONICAL} "
                              "AND video_id <> 'v9' ORDER BY clip_id").to_pylist()
     assert [r["clip_id"] for r in expected] == ["c1", "c10", "c2"]  # every other clip fails one test
-    assert curate._reference(catalog, {"v9"}, []) == expected
-    assert [r["clip_id"] for r in curate._reference(catalog, set(), [])] == ["c1", "c10", "c2", "c9"]
+    assert curate._reference(catalog, {"v9"}, []).to_pylist() == expected
+    assert curate._reference(catalog, set(), []).column("clip_id").to_pylist() == ["c1", "c10", "c2", "c9"]
+
+
+def test_the_reference_digest_is_its_sets_in_any_order_and_batching(tmp_path):
+    """A batch's dedup key reads the reference's digest, not its rows: the same clips give the same digest whether
+    the catalog held them or the run's earlier batches added them, in any order; another set gives another."""
+    rows = [{"clip_id": f"c{i}:0-50", "video_id": f"v{i}", "phash": f"{i:016x}-{i * 7:016x}-{i * 11:016x}"}
+            for i in range(9)]
+    table = pa.Table.from_pylist(rows, schema=REFERENCE)
+    whole = curate._set_digest(table)
+    assert curate._set_digest(table.take(pa.array([4, 0, 8, 2, 6, 1, 7, 3, 5]))) == whole
+    assert curate._set_digest(pa.Table.from_pylist(rows[1:], schema=REFERENCE)) != whole
+    changed = [{**rows[0], "phash": rows[1]["phash"]}, *rows[1:]]
+    assert curate._set_digest(pa.Table.from_pylist(changed, schema=REFERENCE)) != whole
+
+    reference = curate._Reference(Catalog(tmp_path / "catalog"), set())
+    assert reference.before([])[0].num_rows == 0
+    for part in (rows[:4], rows[4:]):  # two batches: every clip measured, unlinked, kept and exported
+        reference.add([{**r, "error": None} for r in part], links={}, files={},
+                      decisions={r["clip_id"]: {"keep": True} for r in part})
+    added, digest = reference.before([])
+    assert sorted(added.to_pylist(), key=lambda r: r["clip_id"]) == rows
+    assert digest == f"9:{whole:064x}"

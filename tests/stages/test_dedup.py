@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import random
 
-from physflow.stages.dedup import DedupConfig, DedupInput, DedupStage, HashIndex
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, HashIndex
+from physflow.stages.dedup.index import FrozenHashIndex, middle_hashes
 
 
-def test_multi_index_finds_exactly_what_a_scan_finds():
-    rnd = random.Random(0)
+@pytest.mark.parametrize("frozen", [False, True], ids=["incremental", "frozen"])
+@pytest.mark.parametrize("chunks", [4, 8])
+def test_multi_index_finds_exactly_what_a_scan_finds(frozen, chunks):
+    rnd = random.Random(chunks)
     base = [rnd.getrandbits(64) for _ in range(300)]
+    base[7] = base[8]  # equal hashes are each found
     noisy = [h ^ sum(1 << b for b in rnd.sample(range(64), rnd.randint(0, 14))) for h in base[:100]]
-    index = HashIndex(chunks=4)
-    for h in base:
-        index.add(h)
+    if frozen:
+        index: HashIndex | FrozenHashIndex = FrozenHashIndex(np.array(base, np.uint64), chunks=chunks)
+    else:
+        index = HashIndex(chunks=chunks)
+        for h in base:
+            index.add(h)
     for q in noisy:
         scan = sorted((i, (h ^ q).bit_count()) for i, h in enumerate(base) if (h ^ q).bit_count() <= 10)
-        assert sorted(index.query(q, 10)) == scan
-    assert index.probes < 100 * 4 * 140  # bucket look-ups, not a scan of 300 hashes per query
+        assert index.query(q, 10) == sorted(scan, key=lambda hit: (hit[1], hit[0]))  # nearest first
+    if chunks == 4:
+        assert index.probes < 100 * 4 * 140  # bucket look-ups, not a scan of 300 hashes per query
+    assert FrozenHashIndex(np.zeros(0, np.uint64), chunks=chunks).query(base[0], 10) == []
+
+
+def test_middle_hashes_read_in_bulk_are_the_middle_keyframes():
+    rnd = random.Random(1)
+    counts = [3, 3, 1, 5, 3, 8, 1]
+    texts = ["-".join(f"{rnd.getrandbits(64):016x}" for _ in range(k)) for k in counts]
+    texts[0] = texts[0].upper()
+    expected = [int(t.split("-")[len(t.split("-")) // 2], 16) for t in texts]
+    chunked = pa.chunked_array([pa.array(texts[:4]), pa.array(texts[4:])])
+    assert middle_hashes(chunked).tolist() == expected
+    assert middle_hashes(pa.array(texts[2:5]).slice(1)).tolist() == expected[3:5]  # an offset into the buffers
+    assert middle_hashes(pa.chunked_array([], pa.string())).tolist() == []
+    for bad in ("00ff", "g" * 16, f"{1:016x}-{2:015x}"):
+        with pytest.raises(ValueError, match="16 hex digits"):
+            middle_hashes(pa.array([bad]))
 
 
 def _clip(cid: str, video: str, hashes: list[int], height: int = 720) -> dict:
@@ -39,3 +67,23 @@ def test_reference_wins_then_larger_frame_and_own_windows_are_no_duplicates():
     alone = {r["clip_id"]: r for r in DedupStage(DedupConfig()).run([DedupInput(clips, [])]).to_pylist()}
     assert alone["b:0-60"]["duplicate_of"] is None  # the 720p copy is kept over the 360p one
     assert alone["a:0-60"]["duplicate_of"] == "b:0-60"
+
+
+def test_a_reference_table_matches_as_its_rows_do_and_ties_go_to_the_lower_clip_id():
+    rnd = random.Random(2)
+    hashes = [[rnd.getrandbits(64) for _ in range(3)] for _ in range(500)]
+    rows = [{"clip_id": f"r{i:04d}:0-60", "video_id": f"r{i}", "phash": "-".join(f"{h:016x}" for h in hs)}
+            for i, hs in enumerate(hashes)]
+    twin = {**rows[10], "clip_id": "a-twin:0-60", "video_id": "twin"}  # the same hashes as r0010, a lower id
+    clips = [_clip(f"q{i}:0-60", f"q{i}", [h ^ (1 << (i % 64)) for h in hashes[i * 7]], 360) for i in range(60)]
+    reference = [*rows, twin]
+    rnd.shuffle(reference)  # matching does not depend on the reference's order
+    stage = DedupStage(DedupConfig())
+    as_rows = stage.run([DedupInput(clips, reference)]).to_pylist()
+    as_table = stage.run([DedupInput(clips, pa.Table.from_pylist(reference, schema=REFERENCE))]).to_pylist()
+    assert as_rows == as_table
+    links = {r["clip_id"]: r["duplicate_of"] for r in as_table}
+    assert all(links[f"q{i}:0-60"] == f"r{i * 7:04d}:0-60" for i in range(60))
+    assert {r["dup_distance"] for r in as_table} == {1}
+    tie = [_clip("t:0-60", "t", hashes[10], 360)]
+    assert stage.run([DedupInput(tie, reference)]).to_pylist()[0]["duplicate_of"] == "a-twin:0-60"

@@ -1,0 +1,80 @@
+"""One batch's dedup against a catalog of N canonical clips: the seconds and the peak memory it adds.
+
+    .venv/bin/python benchmarks/dedup_reference.py [N,N,...]   (default 10000,100000,300000,1000000)
+
+A curation run compares each batch's clips (here 1,000, as a batch of `flows/curate.py` BATCH_VIDEOS holds about
+that many) with every canonical clip before them: the catalog's and the run's earlier batches'. For each N, in a
+process of its own (a process's peak RSS never falls), the reference is built as the flow keeps it (a table per
+batch of 1,000 random three-keyframe pHashes, `_Reference.add`'s bookkeeping), then one batch is timed: reading
+the reference (`_Reference.before`), its dedup key, and the dedup stage over the batch's clips. It prints the
+seconds of each and the peak RSS before and after the batch. What a batch costs should not grow with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BATCH = 1000
+
+
+def _phash(rnd: random.Random) -> str:
+    return "-".join(f"{rnd.getrandbits(64):016x}" for _ in range(3))
+
+
+def one(n: int) -> None:
+    import pyarrow as pa
+
+    from physflow.data_catalog.keys import canonical_json, sha256_text
+    from physflow.flows import curate
+    from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage
+
+    rnd = random.Random(0)
+    reference = curate._Reference.__new__(curate._Reference)  # as a run's first batch leaves it: no other videos
+    reference._tables, reference._digest = [REFERENCE.empty_table()], 0
+    start = time.perf_counter()
+    for b in range(n // BATCH):
+        batch = pa.table({"clip_id": [f"{b:06d}{i:04d}{'0' * 6}:0-50" for i in range(BATCH)],
+                          "video_id": [f"{b:06d}{i:04d}{'0' * 6}" for i in range(BATCH)],
+                          "phash": [_phash(rnd) for _ in range(BATCH)]}, schema=REFERENCE)
+        reference._tables.append(batch)
+        reference._digest = (reference._digest + curate._set_digest(batch)) % curate._DIGEST_MODULUS
+    added = (time.perf_counter() - start) / max(1, n // BATCH)
+    clips = [{"clip_id": f"new{i}:0-50", "video_id": f"new{i}", "phash": _phash(rnd), "width": 160, "height": 96,
+              "duration_s": 2.0, "start_frame": 0} for i in range(BATCH)]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    table, digest = reference.before([])
+    t1 = time.perf_counter()
+    sha256_text(canonical_json({"analyzed": [], "reference": digest}))
+    t2 = time.perf_counter()
+    rows = DedupStage(DedupConfig()).run([DedupInput(clips, table)])
+    t3 = time.perf_counter()
+    assert rows.num_rows == BATCH
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{n:>9} clips before: a batch added {added * 1000:.0f} ms; read {t1 - t0:.2f} s, key {t2 - t1:.3f} s, "
+          f"dedup {t3 - t2:.2f} s; peak RSS {before:.0f} -> {after:.0f} MiB (+{after - before:.0f})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", nargs="?", default="10000,100000,300000,1000000",
+                        help="reference sizes in clips, comma-separated")
+    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # a size, in this process
+    args = parser.parse_args()
+    if args.one is not None:
+        one(args.one)
+        return
+    for n in (int(text) for text in args.sizes.split(",")):
+        subprocess.run([sys.executable, __file__, "--one", str(n)], check=True, timeout=1800)
+
+
+if __name__ == "__main__":
+    main()
