@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -329,35 +330,84 @@ def _exported(row: dict[str, Any]) -> bool:
 
 
 def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRef]) -> pa.Table:
-    """Canonical hashed clips already in the catalog from other videos (the dedup reference set): measured with a
-    pHash, decided, no duplicate and no error in any stage, as the `clips` view combines its tables
-    (data_catalog/views.py). Read one artifact at a time (`Catalog.scan`): a query of the view joins four tables
-    over every artifact of the catalog, in memory that grows with it (52 MiB at 2,000 videos), for a set that
-    needs three short values a clip. Empty, from the registry alone, when every clip the catalog holds is this
-    run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards)."""
+    """Canonical hashed clips already in the catalog from other videos (the dedup reference set), sorted by clip_id:
+    measured with a pHash, decided, no duplicate and no error in any stage, as the `clips` view combines its tables
+    (data_catalog/views.py). Read one artifact at a time (`Catalog.scan`) into Arrow columns; each table's newest
+    row per clip found by a stable sort, and the tables matched by clip_id in Arrow: a query of the view joins four
+    tables over every artifact of the catalog, in memory that grows with it (52 MiB at 2,000 videos), and the rows
+    as Python values took about 1 KiB a clip. Empty, from the registry alone, when every clip the catalog holds is
+    this run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards)."""
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
         return REFERENCE.empty_table()
-    hashed = _newest(catalog, CLIP_MEASURES, _hashed)
-    canonical = _canonical(hashed, unlinked=_newest(catalog, CLIP_DUPLICATES, _unlinked),
-                           decided=_newest(catalog, CLIP_DECISIONS, _decided),
-                           exported=_newest(catalog, CLIP_FILES, _exported))
-    direct = _newest(catalog, CLIPS, lambda r: _hashed(r) if _unlinked(r) and _decided(r) else None)
+    measured = _newest(catalog, CLIP_MEASURES, lambda t: {
+        "ok": _all(_valid(t, "phash"), _none(t, "error")), "video_id": _column(t, "video_id"),
+        "phash": _column(t, "phash")})
+    ok = measured.column("ok")
+    for table, test, missing in (  # missing: the verdict on a clip the table has no row for
+            (CLIP_DUPLICATES, lambda t: _all(_none(t, "duplicate_of"), _none(t, "error")), True),  # not linked
+            (CLIP_DECISIONS, lambda t: _all(_valid(t, "keep"), _none(t, "error")), False),  # undecided
+            (CLIP_FILES, lambda t: _none(t, "error"), True)):  # not failed in export
+        verdicts = _newest(catalog, table, lambda t, test=test: {"ok": test(t)})
+        at = pc.index_in(measured.column("clip_id"), value_set=verdicts.column("clip_id").combine_chunks())
+        ok = _all(ok, pc.fill_null(verdicts.column("ok").take(at), missing))
+        del verdicts, at
+    kept = [measured.filter(ok).select(REFERENCE.names)]
     # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
     # one where no stage measured its clip
-    canonical.update((clip, h) for clip, h in direct.items() if h is not None and clip not in hashed)
-    kept = [(clip, video, phash) for clip, (video, phash) in sorted(canonical.items()) if video not in run_videos]
-    return pa.table([list(column) for column in zip(*kept, strict=True)] if kept else [[], [], []], schema=REFERENCE)
+    direct = _newest(catalog, CLIPS, lambda t: {
+        "ok": _all(_valid(t, "phash"), _none(t, "error"), _none(t, "duplicate_of"), _valid(t, "keep")),
+        "video_id": _column(t, "video_id"), "phash": _column(t, "phash")})
+    if direct.num_rows:
+        unmeasured = pc.invert(pc.is_in(direct.column("clip_id"), value_set=measured.column("clip_id").combine_chunks()))
+        kept.append(direct.filter(_all(direct.column("ok"), unmeasured)).select(REFERENCE.names))
+    reference = pa.concat_tables(kept).cast(REFERENCE)
+    if run_videos:
+        theirs = pc.is_in(reference.column("video_id"), value_set=pa.array(sorted(run_videos), pa.string()))
+        reference = reference.filter(pc.invert(theirs))
+    return reference.sort_by("clip_id") if len(kept) > 1 else reference
 
 
 _REFERENCE_COLUMNS = ("clip_id", "video_id", "phash", "error", "duplicate_of", "keep")
 
 
-def _newest(catalog: Catalog, table: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
-    """clip_id -> `value` of its newest row in `table` (the row its view shows)."""
-    out: dict[str, Any] = {}
-    for rows in catalog.scan(table, _REFERENCE_COLUMNS):
-        out.update((r["clip_id"], value(r)) for r in rows.to_pylist())
+def _newest(catalog: Catalog, table: str, values: Callable[[pa.Table], dict[str, pa.ChunkedArray]]) -> pa.Table:
+    """clip_id and the `values` columns (computed from an artifact's columns) of each clip's newest row in `table`
+    (the row its view shows: the last one in scan order), sorted by clip_id."""
+    parts = [pa.table({"clip_id": part.column("clip_id"), **values(part)})
+             for part in catalog.scan(table, _REFERENCE_COLUMNS)]
+    if not parts:
+        none = pa.table({"clip_id": pa.array([], pa.string())})
+        parts = [pa.table({"clip_id": none.column("clip_id"), **values(none)})]
+    rows = pa.concat_tables(parts, promote_options="permissive")
+    del parts
+    order = pc.sort_indices(rows, [("clip_id", "ascending")])  # stable: a clip's rows stay in scan order
+    ids = rows.column("clip_id").take(order)
+    if len(ids) > 1:  # the last row of each clip's run
+        order = order.filter(pa.concat_arrays([
+            pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1)).combine_chunks(), pa.array([True])]))
+    return rows.take(order)
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """`table`'s column `name`, or nulls where the artifact has no such column."""
+    if name in table.column_names:
+        return table.column(name)
+    return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+
+
+def _valid(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return pc.is_valid(_column(table, name))
+
+
+def _none(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return pc.is_null(_column(table, name))
+
+
+def _all(*conditions: pa.ChunkedArray) -> pa.ChunkedArray:
+    out = conditions[0]
+    for condition in conditions[1:]:
+        out = pc.and_(out, condition)
     return out
 
 
