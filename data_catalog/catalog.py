@@ -709,18 +709,25 @@ class Catalog:
                       new: bool = False) -> None:
         """View = rows of the newest artifact per (stage, shard), one row per table key, newest first; blob
         references in `*uri` columns resolved to locations under this root. `new`: the registry was just made (no
-        artifact to list, no stale mark to clear: a new catalog's 20 views took a third longer asking)."""
-        files = [] if new else [self.artifact_file(r[0]) for r in con.execute(
-            "SELECT path FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
-        ).fetchall()]
+        artifact to list, no stale mark to clear: a new catalog's 20 views took a third longer asking).
+
+        Files of the table's current version all hold its schema as it is (`ArtifactStore.write` casts to it), so
+        a view over only those reads its columns by position and binds on the first file's schema. Columns are
+        unified by name, which opens every file's footer each time a query binds the view, only when an older
+        version's artifact is current: over 20,000 files that took 0.65 s and 2.6 times the memory, per query."""
+        rows = [] if new else con.execute(
+            "SELECT path, table_version FROM current_artifacts WHERE table_name = ? ORDER BY created_at", [spec.name]
+        ).fetchall()
+        files = [self.artifact_file(path) for path, _ in rows]
         present = set().union(*(self.root.files_in(folder) for folder in {f.rsplit("/", 1)[0] for f in files}))
         files = [self._empty_file(spec), *[self.root.url(f) for f in files if f in present]]
         listing = ", ".join(sql_string(f) for f in files)
+        by_name = "false" if all(version == spec.version for _, version in rows) else "true"
         cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
         key = ", ".join(f't."{c}"' for c in spec.key)
         con.execute(
             f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS
-                SELECT {cols} FROM read_parquet([{listing}], union_by_name = true, filename = '_file') t
+                SELECT {cols} FROM read_parquet([{listing}], union_by_name = {by_name}, filename = '_file') t
                 LEFT JOIN current_artifacts a ON a.key = parse_filename(t._file, true)
                 QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""
         )

@@ -92,6 +92,10 @@ CURATION_COLUMNS: dict[str, tuple[str, ...]] = {
     CLIP_FILES: (CLIP_ID, VIDEO_ID, "clip_uri", "clip_sha256", "export_mode"),
 }
 
+# A table's version rises with any change to its columns (a name, a type, the order, one added or dropped): a view
+# over artifacts all of the current version binds on the table's schema without opening each file's footer
+# (`Catalog._refresh_view`), and one missing a column then fails the query. tests/data_catalog/test_table_versions.py
+# pins each table's columns to its version.
 TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in [
@@ -107,7 +111,7 @@ TABLES: dict[str, TableSpec] = {
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32), ("cls", _str), ("score", _f32),
             ("box", _vec(4)), ("mask_rle", _str), ("source", _str),
         ]),
-        _spec(POSES, 2, (CLIP_ID, "frame", "track_id"), [
+        _spec(POSES, 3, (CLIP_ID, "frame", "track_id"), [
             (CLIP_ID, _str), ("frame", _i32), ("track_id", _i32),
             ("keypoints", pa.list_(_vec(3))), ("format", _str), ("score", _f32),
             # BlazePose: 33 landmarks (x, y px, z px, visibility), world landmarks (m), person mask, hands (x, y px,
@@ -162,7 +166,7 @@ TABLES: dict[str, TableSpec] = {
             ("ppm", _f64), ("g", _f64), ("restitution", _f64), ("friction", _f64), ("length_m", _f64),
             ("mass", pa.list_(_f64)), ("params", _str), ("caption", _str), ("flow_uri", _str),
         ]),
-        _spec(SYNTH_OBJECTS, 1, (CLIP_ID, "object_id", "frame"), [
+        _spec(SYNTH_OBJECTS, 2, (CLIP_ID, "object_id", "frame"), [
             (CLIP_ID, _str), ("object_id", _i32), ("frame", _i32), ("kind", _str), ("color", _str),
             ("hue", _i32), ("x", _f64), ("y", _f64), ("vx", _f64), ("vy", _f64), ("radius", _f64),
             ("mass", _f64), ("visible", pa.bool_()), ("mask_rle", _str), ("keypoints", pa.list_(_vec(3))),

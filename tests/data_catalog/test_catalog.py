@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -7,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from physflow.data_catalog import Catalog, CatalogVersionError
+from physflow.data_catalog import Catalog, CatalogVersionError, artifacts
 from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES
 
@@ -76,6 +77,31 @@ def test_views_show_newest_artifact_per_shard(tmp_path):
     assert rows == [{"video_id": "a", "codec": "vp9"}, {"video_id": "b", "codec": "vp9"},
                     {"video_id": "c", "codec": "h264"}]
     assert cat.query("SELECT count(*) AS n FROM artifacts").to_pylist() == [{"n": 3}]
+
+
+def test_a_view_unifies_columns_by_name_only_while_an_older_versions_artifact_is_current(tmp_path, monkeypatch):
+    """Artifacts of the table's current version share its schema: their view binds on it without reading each
+    file's footer. One written under an older version (here without the `codec` column) makes the view unify the
+    files' columns by name, its rows showing NULL where it had no column, until a current artifact replaces it."""
+    cat = Catalog(tmp_path)
+
+    def view_sql() -> str:
+        return cat.query("SELECT sql FROM duckdb_views() WHERE view_name = 'videos'").column("sql")[0].as_py()
+
+    _write(cat, "k1", _videos(["a"]), "s1")
+    assert "union_by_name = false" in view_sql()
+    spec = TABLES["videos"]
+    older = dataclasses.replace(spec, version=spec.version - 1,
+                                schema=spec.schema.remove(spec.schema.get_field_index("codec")))
+    with monkeypatch.context() as patch:
+        patch.setattr(artifacts, "table_spec", lambda name: older)
+        _write(cat, "k2", pa.Table.from_pylist([{"video_id": "b", "uri": "/v/b"}], schema=older.schema), "s2")
+    assert "union_by_name = true" in view_sql()
+    rows = cat.query("SELECT video_id, codec FROM videos ORDER BY video_id").to_pylist()
+    assert rows == [{"video_id": "a", "codec": "h264"}, {"video_id": "b", "codec": None}]
+    _write(cat, "k3", _videos(["b"], codec="vp9"), "s2")  # the shard computed again: every artifact current
+    assert "union_by_name = false" in view_sql()
+    assert cat.query("SELECT codec FROM videos WHERE video_id = 'b'").to_pylist() == [{"codec": "vp9"}]
 
 
 def test_shards_registered_without_their_view_read_through_a_temporary_one_until_refreshed(tmp_path):
