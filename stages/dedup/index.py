@@ -95,8 +95,10 @@ class FrozenHashIndex:
 
 @functools.cache
 def _flips(radius: int, width: int) -> np.ndarray:
-    """Every mask of at most `radius` set bits among `width` (`_near` of zero)."""
-    return np.asarray(_near(0, radius, width), dtype=np.uint64)
+    """Every mask of at most `radius` set bits among `width` (`_near` of zero); shared, so read-only."""
+    flips = np.asarray(_near(0, radius, width), dtype=np.uint64)
+    flips.setflags(write=False)
+    return flips
 
 
 def _near(value: int, radius: int, width: int) -> list[int]:
