@@ -45,9 +45,9 @@ class HashIndex:
         sub = radius // self.chunks
         seen: set[int] = set()
         for table, part in zip(self._tables, self._parts(h), strict=True):
-            for value in _near(part, sub, self.width):
+            for flip in _flips(sub, self.width).tolist():
                 self.probes += 1
-                seen.update(table.get(value, ()))
+                seen.update(table.get(part ^ flip, ()))
         hits = [(pos, (self._hashes[pos] ^ h).bit_count()) for pos in seen]
         return sorted(((p, d) for p, d in hits if d <= radius), key=lambda hit: (hit[1], hit[0]))
 
@@ -95,22 +95,15 @@ class FrozenHashIndex:
 
 @functools.cache
 def _flips(radius: int, width: int) -> np.ndarray:
-    """Every mask of at most `radius` set bits among `width` (`_near` of zero); shared, so read-only."""
-    flips = np.asarray(_near(0, radius, width), dtype=np.uint64)
-    flips.setflags(write=False)
-    return flips
-
-
-def _near(value: int, radius: int, width: int) -> list[int]:
-    """`value` and every value within `radius` flipped bits of it (of `width` bits)."""
-    out = [value]
+    """Every mask of at most `radius` set bits among `width` (0 first), made once for both indexes' probes;
+    shared, so read-only."""
+    masks = [0]
     for r in range(1, radius + 1):
         for bits in combinations(range(width), r):
-            flip = 0
-            for b in bits:
-                flip |= 1 << b
-            out.append(value ^ flip)
-    return out
+            masks.append(sum(1 << b for b in bits))
+    flips = np.asarray(masks, dtype=np.uint64)
+    flips.setflags(write=False)
+    return flips
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

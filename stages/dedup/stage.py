@@ -78,8 +78,7 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
         """The nearest earlier canonical clip within `max_distance` on every keyframe: of those nearest on the
         middle keyframe first, the catalog's before the run's, then by clip id (the catalog's) or by order."""
         middle, radius = mine.hashes[len(mine.hashes) // 2], self.config.max_distance
-        candidates = sorted([*((d, 0, other.clip_id, other) for other in reference.near(middle, radius)
-                               for d in [(other.hashes[len(other.hashes) // 2] ^ middle).bit_count()]),
+        candidates = sorted([*((d, 0, other.clip_id, other) for d, other in reference.near(middle, radius)),
                              *((d, 1, pos, owners[pos]) for pos, d in index.query(middle, radius))],
                             key=lambda c: c[:3])
         best: tuple[str, int] | None = None
@@ -105,14 +104,14 @@ class _Known:
         self._table = reference.select(REFERENCE.names)
         self._index = FrozenHashIndex(middle_hashes(self._table.column("phash")), chunks)
 
-    def near(self, middle: int, radius: int) -> list[_Owner]:
-        """The reference clips whose middle keyframe hash is within `radius` bits of `middle`."""
-        hits = [pos for pos, _ in self._index.query(middle, radius)]
-        if not hits:
-            return []
-        # a row at a time: `take` on a table of many chunks (a batch's each) would first copy every chunk
-        rows = [self._table.slice(pos, 1).to_pylist()[0] for pos in hits]
-        return [_Owner(r["clip_id"], r["video_id"], parse_phash(r["phash"])) for r in rows]
+    def near(self, middle: int, radius: int) -> list[tuple[int, _Owner]]:
+        """(distance, clip) of the reference clips whose middle keyframe hash is within `radius` bits of `middle`."""
+        out = []
+        for pos, distance in self._index.query(middle, radius):
+            # a row at a time: `take` on a table of many chunks (a batch's each) would first copy every chunk
+            row = self._table.slice(pos, 1).to_pylist()[0]
+            out.append((distance, _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))))
+        return out
 
 
 def _precedence(row: Row) -> tuple[Any, ...]:
