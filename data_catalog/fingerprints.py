@@ -9,8 +9,10 @@ memory lasts as long as the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from physflow.data_catalog.keys import file_sha256
@@ -34,8 +36,18 @@ class FingerprintCache:
         except (OSError, sqlite3.Error):
             self.memory = {}
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.db_path, timeout=60)
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for the block, committed (or rolled back) and closed at its end. Closed here, not left
+        to the garbage collector: on Python 3.11 a connection is in a reference cycle with its statement cache,
+        so only a collection frees it, and freeing it lets go of the GIL mid-collection, which can deadlock a
+        thread that reads other threads' frames (`runtime._stop_dask_profiler`)."""
+        con = sqlite3.connect(self.db_path, timeout=60)
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
 
     def sha256(self, path: str | os.PathLike[str]) -> str:
         return self.many([path])[0]

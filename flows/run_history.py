@@ -9,6 +9,7 @@ the last dash-separated part.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -84,7 +85,7 @@ def read_database(path: Path, limit: int = 20) -> tuple[list[FlowRunInfo], list[
     from a Prefect SQLite database (read-only)."""
     if not path.is_file():
         return [], []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         runs = db.execute(_FLOW_RUNS, (limit,)).fetchall()
         ids = [r[0] for r in runs]
         marks = ",".join("?" * len(ids))

@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -134,6 +135,7 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 @task(persist_result=True, cache_key_fn=_job_cache_key)
 def run_stage_job(job: StageJob) -> ArtifactRef | State:
     """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
+    _stop_dask_profiler()
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
@@ -164,6 +166,35 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     if done_before:
         return Completed(name="Cached", data=ref, message=f"artifact {name}/{job.key[:12]} already complete")
     return ref
+
+
+def _stop_dask_profiler() -> None:
+    """On a Dask worker under Python 3.11, stop the worker's statistical profiler (once a process; elsewhere
+    nothing). Every 10 ms it reads each thread's frame with `sys._current_frames()`, which on 3.11 can deadlock the
+    whole worker: a garbage collection run inside that read (which holds the interpreter's thread-list lock) frees
+    an object whose finalizer lets go of the GIL, such as an unclosed SQLite connection, and a thread starting or
+    ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883, fixed in 3.12). Curation on
+    workers of two threads each hung so in one run of three, for minutes, until the scheduler gave the worker up;
+    the export stage starts a decoding thread per clip. Workers started with
+    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (and local clusters, `task_runner`) have none to stop."""
+    if _PROFILER_SAFE or "distributed" not in sys.modules:
+        return
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a Dask worker's task
+        return
+    profiler = worker.periodic_callbacks.pop("profile", None)
+    if profiler is not None:
+        worker.loop.add_callback(profiler.stop)  # a periodic callback is stopped on its own event loop
+        log.warning("stopped Dask worker %s's profiler: on Python 3.11 it can deadlock the worker (start workers "
+                    "with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False)", worker.address)
+
+
+_PROFILER_SAFE = sys.version_info >= (3, 12)
+PROFILER_OFF = {"distributed.worker.profile.enabled": False}
+"""Dask's worker profiler, off on the local clusters `task_runner` starts (`_stop_dask_profiler`)."""
 
 
 def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any], str | None,
@@ -850,14 +881,15 @@ def task_runner(spec: RunnerSpec) -> Iterator[Any]:
         if spec.address:
             yield DaskTaskRunner(address=spec.address)
             return
+        import dask
         from distributed import LocalCluster
 
         # Workers report to this process's Prefect API, not to ephemeral servers of their own, and decode with
-        # their share of the cores, as the default runner's worker processes do.
+        # their share of the cores, as the default runner's worker processes do; no profiler (`PROFILER_OFF`).
         env = {"PREFECT_API_URL": _api_url(), DECODER_THREADS_ENV: str(_cores_each(spec.workers))}
-        with LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
-                          host="127.0.0.1", dashboard_address=None, env=env,
-                          silence_logs=logging.WARNING) as cluster:
+        with dask.config.set(PROFILER_OFF), LocalCluster(
+                n_workers=spec.workers, threads_per_worker=spec.threads_per_worker, processes=True,
+                host="127.0.0.1", dashboard_address=None, env=env, silence_logs=logging.WARNING) as cluster:
             yield DaskTaskRunner(address=cluster.scheduler_address)
     else:
         try:

@@ -77,3 +77,16 @@ def test_dask_runner_gives_identical_artifacts(demo_videos, tmp_path):
     a_tables = _tables(a_root)
     assert a_tables == _tables(b_root)
     assert a_tables["clips"] and all(r["clip_uri"].startswith("blobs/") for r in a_tables["clips"] if r["clip_uri"])
+
+
+@pytest.mark.timeout(120)
+def test_local_dask_workers_run_without_the_profiler():
+    """The profiler reads every thread's frames each 10 ms, which on Python 3.11 can deadlock a worker
+    (`runtime._stop_dask_profiler`): the local cluster starts its workers without it."""
+    from distributed import Client
+
+    from physflow.flows.runtime import RunnerSpec, task_runner
+
+    with task_runner(RunnerSpec(kind="dask", workers=1)) as runner, Client(runner.address) as client:
+        profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert profiling and not any(profiling.values())
