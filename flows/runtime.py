@@ -4,9 +4,10 @@
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
 the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
-identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog and
-publishes a table artifact with the stage's counters; a shard that runs longer than
-`PROGRESS_INTERVAL_S` also publishes a progress artifact that moves while it runs.
+identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog (on a
+cluster's workers the flow process registers a stage's artifacts when its tasks are done) and publishes a
+table artifact with the stage's counters; a shard that runs longer than `PROGRESS_INTERVAL_S` also publishes
+a progress artifact that moves while it runs.
 
 `RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
 prefect-dask (a local cluster of worker processes, or the address of an existing cluster), or
@@ -94,6 +95,8 @@ class StageJob(BaseModel):
     reuse: bool = True  # look up earlier rows of its items (run_jobs clears it when the registry holds none)
     views: bool = False  # rebuild its table's view as it registers (run_jobs sets it for a stage's only job; with
     # several, each registration marks the view stale and run_jobs rebuilds it once when they are done)
+    registers: bool = True  # registers its artifact as the task ends; run_jobs clears it for tasks on a cluster's
+    # workers, whose artifacts the flow process registers together once they are done
 
     @property
     def label(self) -> str:
@@ -158,7 +161,8 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
         )
         publishing = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
     with publishing:
-        catalog.register(manifest, views=job.views)
+        if job.registers:
+            catalog.register(manifest, views=job.views)
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
@@ -535,8 +539,14 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     for i, (job, complete) in pending.items():
         if jobs_per_table[job.catalog_root, job.stage_cls.table] == 1:
             pending[i] = job.model_copy(update={"views": True}), complete
+    if not local:
+        # On a cluster the flow process registers what the workers wrote, a stage's artifacts in one writer session
+        # when its tasks are done: registered by each task, every shard took the catalog's file lock and opened,
+        # wrote and checkpointed the registry file from its worker (a tenth of the workers' time on the scale
+        # benchmark, and the lock and file shared by every worker of a cluster)
+        pending = {i: (job.model_copy(update={"registers": False}), complete) for i, (job, complete) in pending.items()}
     stale = {job.catalog_root for job, _ in pending.values()
-             if not job.views or not catalogs[job.catalog_root].root.is_local}
+             if not job.views or not job.registers or not catalogs[job.catalog_root].root.is_local}
     for i, (job, complete) in pending.items():
         runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"),
                                             refresh_cache=not complete)
@@ -553,11 +563,20 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         refs.update(group)
     wait([*futures.values(), *groups])
     try:
-        refs.update((i, future.result()) for i, future in futures.items())
-        for root, catalog in catalogs.items():  # an object-store catalog's workers elsewhere registered in their
-            if not catalog.root.is_local:      # machine's registry: this one learns their artifacts from the store
-                catalog.register_all([catalog.artifacts.manifest(refs[i].stage, refs[i].key)
-                                      for i in futures if jobs[i].catalog_root == root], views=False)
+        done, failure = {}, None
+        for i, future in futures.items():
+            try:
+                done[i] = future.result()
+            except Exception as exc:  # the first in job order is raised, once the others are registered
+                failure = failure or exc
+        for root, catalog in catalogs.items():  # what the tasks did not register: on a cluster's workers, or (an
+            # object-store catalog) in the registry of the machine each ran on; read from the store's manifests
+            mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
+                                                                         not pending[i][0].registers)]
+            catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
+        if failure is not None:
+            raise failure
+        refs.update(done)
     finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
         checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
         for root in stale:

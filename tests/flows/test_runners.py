@@ -13,10 +13,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from prefect import flow
 
 from physflow.data_catalog import Catalog
-from physflow.data_catalog.schemas import TABLES
+from physflow.data_catalog.schemas import CLIPS, TABLES
 from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
+from physflow.flows.runtime import RunnerSpec, plan, run_jobs, task_runner, with_runner
+from physflow.stages.base import Stage, StageConfig
 from physflow.stages.common import video_io
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -85,8 +88,46 @@ def test_local_dask_workers_run_without_the_profiler():
     (`runtime._stop_dask_profiler`): the local cluster starts its workers without it."""
     from distributed import Client
 
-    from physflow.flows.runtime import RunnerSpec, task_runner
-
     with task_runner(RunnerSpec(kind="dask", workers=1)) as runner, Client(runner.address) as client:
         profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
     assert profiling and not any(profiling.values())
+
+
+class FailsOnThirteen(Stage[StageConfig, int]):
+    """A stage whose shard holding item 13 fails as a whole (its inputs are refused before any item runs)."""
+
+    name, VERSION, Config, table = "fails_on_13", 1, StageConfig, CLIPS
+
+    def items(self, inputs):
+        if 13 in inputs:
+            raise ValueError("shard with item 13 refused")
+        return list(inputs)
+
+    def process(self, item):
+        yield {"clip_id": f"v:{item}", "video_id": "v", "start_frame": item, "end_frame": item + 1}
+
+    def error_rows(self, item, reason):
+        return [{"clip_id": f"v:{item}", "error": reason}]
+
+
+@flow(name="two-shards")
+def _two_shards(root: str) -> None:
+    run_jobs(plan(FailsOnThirteen, StageConfig(), [1, 13], keys=["1" * 64, "d" * 64], catalog=Catalog(root),
+                  shard_size=1))
+
+
+@pytest.mark.timeout(120)
+def test_the_flow_process_registers_what_cluster_workers_wrote_a_shard_failed_or_not(tmp_path, monkeypatch):
+    """On a cluster the workers write artifacts and the flow process registers them, a stage's at once: the
+    registry file and its lock are not every worker's at each shard's end. A failed shard fails the flow after
+    the others are registered."""
+    registered = []
+    register_all = Catalog.register_all
+    monkeypatch.setattr(Catalog, "register_all", lambda self, manifests, views=True: (
+        registered.extend(m.key for m in manifests), register_all(self, manifests, views))[-1])
+    root = str(tmp_path / "catalog")
+    with task_runner(RunnerSpec(kind="dask", workers=1)) as runner, pytest.raises(ValueError, match="13 refused"):
+        with_runner(_two_shards, runner)(root)
+    rows = Catalog(root).query("SELECT key FROM artifacts WHERE stage = 'fails_on_13'").to_pylist()
+    assert [r["key"] for r in rows] == registered and len(registered) == 1  # by this process, not the worker
+    assert Catalog(root).query("SELECT clip_id FROM clips").to_pylist() == [{"clip_id": "v:1"}]
