@@ -178,7 +178,7 @@ def _stop_dask_profiler() -> None:
     whole worker: a garbage collection run inside that read (which holds the interpreter's thread-list lock) frees
     an object whose finalizer lets go of the GIL, such as an unclosed SQLite connection, and a thread starting or
     ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883, fixed in 3.12). Curation on
-    workers of two threads each hung so in one run of three, for minutes, until the scheduler gave the worker up;
+    workers of two threads each hung so in two runs of four, for minutes, until the scheduler gave the worker up;
     the export stage starts a decoding thread per clip. Workers started with
     DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (and local clusters, `task_runner`) have none to stop."""
     if _PROFILER_SAFE or "distributed" not in sys.modules:
