@@ -275,13 +275,14 @@ class _Reference:
 
     def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
-        """A curated batch's canonical clips, from the rows its stages returned."""
-        canonical = _canonical({c["clip_id"]: _hashed(c) for c in clips},
-                               unlinked={clip: _unlinked(r) for clip, r in links.items()},
-                               decided={clip: _decided(r) for clip, r in decisions.items()},
-                               exported={clip: _exported(r) for clip, r in files.items()})
-        table = pa.table({"clip_id": list(canonical), "video_id": [v for v, _ in canonical.values()],
-                          "phash": [h for _, h in canonical.values()]}, schema=REFERENCE)
+        """A curated batch's canonical clips, from the rows its stages returned (its clips in order, and each later
+        stage's rows by clip_id), judged by the rule `_reference` applies to the catalog's tables (`_canonical`)."""
+        batch = {name: [{**row, "clip_id": clip} for clip, row in rows.items()]
+                 for name, rows in ((CLIP_DUPLICATES, links), (CLIP_DECISIONS, decisions), (CLIP_FILES, files))}
+        measured = _rows_table(clips)
+        measured = pa.table({"clip_id": measured.column("clip_id"), **_measured(measured)})
+        table = _canonical(measured, lambda name, verdict: _verdicts(_rows_table(batch[name]), verdict))
+        table = table.cast(REFERENCE)
         assert self._tables is not None, "a batch's reference is read before the batch is added"
         self._tables.append(table)
         self._digest = (self._digest + _set_digest(table)) % _DIGEST_MODULUS
@@ -300,33 +301,44 @@ def _set_digest(table: pa.Table) -> int:
     return total % _DIGEST_MODULUS
 
 
-def _canonical(hashed: dict[str, tuple[str, str] | None], *, unlinked: dict[str, bool], decided: dict[str, bool],
-               exported: dict[str, bool]) -> dict[str, tuple[str, str]]:
-    """clip_id -> (video_id, phash) of the canonical clips, from each table's verdict on its clips' newest rows
-    (`_hashed`, `_unlinked`, `_decided`, `_exported`); a clip a table has no row for gets that verdict on none."""
-    return {clip: h for clip, h in hashed.items()
-            if h is not None and unlinked.get(clip, _unlinked({})) and decided.get(clip, _decided({}))
-            and exported.get(clip, _exported({}))}
+def _measured(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """A clip that may be canonical, by its `clip_measures` row: hashed, not failed; with its video and pHash."""
+    return {"ok": _all(_valid(table, "phash"), _none(table, "error")), "video_id": _column(table, "video_id"),
+            "phash": _column(table, "phash")}
 
 
-def _hashed(row: dict[str, Any]) -> tuple[str, str] | None:
-    """(video_id, phash) of a measured clip that may be canonical: hashed, not failed."""
-    return (row["video_id"], row["phash"]) if row.get("phash") is not None and row.get("error") is None else None
+_VERDICTS: tuple[tuple[str, Callable[[pa.Table], pa.ChunkedArray], bool], ...] = (
+    (CLIP_DUPLICATES, lambda t: _all(_none(t, "duplicate_of"), _none(t, "error")), True),  # not linked, not failed
+    (CLIP_DECISIONS, lambda t: _all(_valid(t, "keep"), _none(t, "error")), False),  # kept or rejected, not failed
+    (CLIP_FILES, lambda t: _none(t, "error"), True),  # not failed in export
+)
+"""Each later table's verdict on a clip's row there, and its verdict on a clip it has no row for (no row in the
+decisions: undecided)."""
 
 
-def _unlinked(row: dict[str, Any]) -> bool:
-    """A dedup row (or none) that leaves its clip canonical: no duplicate of another, not failed."""
-    return row.get("duplicate_of") is None and row.get("error") is None
+def _canonical(measured: pa.Table, verdicts: Callable[[str, Callable[[pa.Table], pa.ChunkedArray]], pa.Table]
+               ) -> pa.Table:
+    """The canonical clips (REFERENCE's columns) of `measured` (clip_id, ok, video_id, phash: `_measured` of each
+    clip's row): those every table of `_VERDICTS` passes, as the `clips` view combines the tables
+    (data_catalog/views.py). `verdicts(table, verdict)` gives a table's clip_id and ok (`verdict` of its rows), one
+    row a clip; one table at a time, so that only one is held."""
+    ok = measured.column("ok")
+    for table, verdict, missing in _VERDICTS:
+        judged = verdicts(table, verdict)
+        at = pc.index_in(measured.column("clip_id"), value_set=judged.column("clip_id").combine_chunks())
+        ok = _all(ok, pc.fill_null(judged.column("ok").take(at), missing))
+        del judged, at
+    return measured.filter(ok).select(REFERENCE.names)
 
 
-def _decided(row: dict[str, Any]) -> bool:
-    """A filter row that leaves its clip canonical: kept or rejected, not failed (no row: undecided)."""
-    return row.get("keep") is not None and row.get("error") is None
+def _verdicts(table: pa.Table, verdict: Callable[[pa.Table], pa.ChunkedArray]) -> pa.Table:
+    return pa.table({"clip_id": _column(table, "clip_id"), "ok": verdict(table)})
 
 
-def _exported(row: dict[str, Any]) -> bool:
-    """An export row (or none) that leaves its clip canonical: not failed."""
-    return row.get("error") is None
+def _rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """The columns the rule reads of a batch's rows (None where a row has no such value)."""
+    return pa.table({name: pa.array([row.get(name) for row in rows], pa.bool_() if name == "keep" else pa.string())
+                     for name in _REFERENCE_COLUMNS})
 
 
 def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRef]) -> pa.Table:
@@ -340,19 +352,8 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
         return REFERENCE.empty_table()
-    measured = _newest(catalog, CLIP_MEASURES, lambda t: {
-        "ok": _all(_valid(t, "phash"), _none(t, "error")), "video_id": _column(t, "video_id"),
-        "phash": _column(t, "phash")})
-    ok = measured.column("ok")
-    for table, test, missing in (  # missing: the verdict on a clip the table has no row for
-            (CLIP_DUPLICATES, lambda t: _all(_none(t, "duplicate_of"), _none(t, "error")), True),  # not linked
-            (CLIP_DECISIONS, lambda t: _all(_valid(t, "keep"), _none(t, "error")), False),  # undecided
-            (CLIP_FILES, lambda t: _none(t, "error"), True)):  # not failed in export
-        verdicts = _newest(catalog, table, lambda t, test=test: {"ok": test(t)})
-        at = pc.index_in(measured.column("clip_id"), value_set=verdicts.column("clip_id").combine_chunks())
-        ok = _all(ok, pc.fill_null(verdicts.column("ok").take(at), missing))
-        del verdicts, at
-    kept = [measured.filter(ok).select(REFERENCE.names)]
+    measured = _newest(catalog, CLIP_MEASURES, _measured)
+    kept = [_canonical(measured, lambda table, verdict: _newest(catalog, table, lambda t: {"ok": verdict(t)}))]
     # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
     # one where no stage measured its clip
     direct = _newest(catalog, CLIPS, lambda t: {
