@@ -540,11 +540,13 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         if jobs_per_table[job.catalog_root, job.stage_cls.table] == 1:
             pending[i] = job.model_copy(update={"views": True}), complete
     if not local:
-        # On a cluster the flow process registers what the workers wrote, a stage's artifacts in one writer session
-        # when its tasks are done: registered by each task, every shard took the catalog's file lock and opened,
-        # wrote and checkpointed the registry file from its worker (a tenth of the workers' time on the scale
-        # benchmark, and the lock and file shared by every worker of a cluster)
-        pending = {i: (job.model_copy(update={"registers": False}), complete) for i, (job, complete) in pending.items()}
+        # On a cluster the flow process registers what the workers wrote to a shared catalog, a stage's artifacts
+        # in one writer session when its tasks are done: registered by each task, every shard took the catalog's
+        # file lock and opened, wrote and checkpointed the registry file from its worker (a tenth of the workers'
+        # time on the scale benchmark, and the lock and file shared by every worker of a cluster). An object-store
+        # catalog's workers still register in their own machine's registry, whose rows their later items reuse.
+        pending = {i: (job.model_copy(update={"registers": False}) if catalogs[job.catalog_root].root.is_local
+                       else job, complete) for i, (job, complete) in pending.items()}
     stale = {job.catalog_root for job, _ in pending.values()
              if not job.views or not job.registers or not catalogs[job.catalog_root].root.is_local}
     for i, (job, complete) in pending.items():
