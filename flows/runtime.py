@@ -177,7 +177,8 @@ def _stop_dask_profiler() -> None:
     nothing). Every 10 ms it reads each thread's frame with `sys._current_frames()`, which on 3.11 can deadlock the
     whole worker: a garbage collection run inside that read (which holds the interpreter's thread-list lock) frees
     an object whose finalizer lets go of the GIL, such as an unclosed SQLite connection, and a thread starting or
-    ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883, fixed in 3.12). Curation on
+    ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883; 3.12 does not collect there,
+    and later 3.11 releases hold collections off during the read: stopped on every 3.11 all the same). Curation on
     workers of two threads each hung so in two runs of four, for minutes, until the scheduler gave the worker up;
     the export stage starts a decoding thread per clip. Workers started with
     DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (and local clusters, `task_runner`) have none to stop."""
