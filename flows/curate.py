@@ -6,6 +6,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -279,10 +280,8 @@ class _Reference:
         stage's rows by clip_id), judged by the rule `_reference` applies to the catalog's tables (`_canonical`)."""
         batch = {name: [{**row, "clip_id": clip} for clip, row in rows.items()]
                  for name, rows in ((CLIP_DUPLICATES, links), (CLIP_DECISIONS, decisions), (CLIP_FILES, files))}
-        measured = _rows_table(clips)
-        measured = pa.table({"clip_id": measured.column("clip_id"), **_measured(measured)})
-        table = _canonical(measured, lambda name, verdict: _verdicts(_rows_table(batch[name]), verdict))
-        table = table.cast(REFERENCE)
+        table = _canonical(_keyed(_rows_table(clips), _measured),
+                           lambda name, values: _keyed(_rows_table(batch[name]), values)).cast(REFERENCE)
         assert self._tables is not None, "a batch's reference is read before the batch is added"
         self._tables.append(table)
         self._digest = (self._digest + _set_digest(table)) % _DIGEST_MODULUS
@@ -301,6 +300,10 @@ def _set_digest(table: pa.Table) -> int:
     return total % _DIGEST_MODULUS
 
 
+Values = Callable[[pa.Table], dict[str, pa.ChunkedArray]]
+"""Columns computed from a table's columns (`_keyed`)."""
+
+
 def _measured(table: pa.Table) -> dict[str, pa.ChunkedArray]:
     """A clip that may be canonical, by its `clip_measures` row: hashed, not failed; with its video and pHash."""
     return {"ok": _all(_valid(table, "phash"), _none(table, "error")), "video_id": _column(table, "video_id"),
@@ -316,23 +319,23 @@ _VERDICTS: tuple[tuple[str, Callable[[pa.Table], pa.ChunkedArray], bool], ...] =
 decisions: undecided)."""
 
 
-def _canonical(measured: pa.Table, verdicts: Callable[[str, Callable[[pa.Table], pa.ChunkedArray]], pa.Table]
-               ) -> pa.Table:
+def _canonical(measured: pa.Table, rows_of: Callable[[str, Values], pa.Table]) -> pa.Table:
     """The canonical clips (REFERENCE's columns) of `measured` (clip_id, ok, video_id, phash: `_measured` of each
     clip's row): those every table of `_VERDICTS` passes, as the `clips` view combines the tables
-    (data_catalog/views.py). `verdicts(table, verdict)` gives a table's clip_id and ok (`verdict` of its rows), one
-    row a clip; one table at a time, so that only one is held."""
+    (data_catalog/views.py). `rows_of(table, values)` gives a table's rows, one a clip, as clip_id and the `values`
+    of them (here its verdict as `ok`); one table at a time, so that only one is held."""
     ok = measured.column("ok")
     for table, verdict, missing in _VERDICTS:
-        judged = verdicts(table, verdict)
+        judged = rows_of(table, lambda t, verdict=verdict: {"ok": verdict(t)})
         at = pc.index_in(measured.column("clip_id"), value_set=judged.column("clip_id").combine_chunks())
         ok = _all(ok, pc.fill_null(judged.column("ok").take(at), missing))
         del judged, at
     return measured.filter(ok).select(REFERENCE.names)
 
 
-def _verdicts(table: pa.Table, verdict: Callable[[pa.Table], pa.ChunkedArray]) -> pa.Table:
-    return pa.table({"clip_id": _column(table, "clip_id"), "ok": verdict(table)})
+def _keyed(table: pa.Table, values: Values) -> pa.Table:
+    """clip_id and the `values` columns computed from `table`'s columns."""
+    return pa.table({"clip_id": _column(table, "clip_id"), **values(table)})
 
 
 def _rows_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -353,7 +356,7 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     if current is not None and current <= {ref.key for ref in analyzed}:
         return REFERENCE.empty_table()
     measured = _newest(catalog, CLIP_MEASURES, _measured)
-    kept = [_canonical(measured, lambda table, verdict: _newest(catalog, table, lambda t: {"ok": verdict(t)}))]
+    kept = [_canonical(measured, functools.partial(_newest, catalog))]
     # rows registered straight into `clips` (catalogs written before the curation tables split): the view shows
     # one where no stage measured its clip
     direct = _newest(catalog, CLIPS, lambda t: {
@@ -372,14 +375,12 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
 _REFERENCE_COLUMNS = ("clip_id", "video_id", "phash", "error", "duplicate_of", "keep")
 
 
-def _newest(catalog: Catalog, table: str, values: Callable[[pa.Table], dict[str, pa.ChunkedArray]]) -> pa.Table:
+def _newest(catalog: Catalog, table: str, values: Values) -> pa.Table:
     """clip_id and the `values` columns (computed from an artifact's columns) of each clip's newest row in `table`
     (the row its view shows: the last one in scan order), sorted by clip_id."""
-    parts = [pa.table({"clip_id": part.column("clip_id"), **values(part)})
-             for part in catalog.scan(table, _REFERENCE_COLUMNS)]
+    parts = [_keyed(part, values) for part in catalog.scan(table, _REFERENCE_COLUMNS)]
     if not parts:
-        none = pa.table({"clip_id": pa.array([], pa.string())})
-        parts = [pa.table({"clip_id": none.column("clip_id"), **values(none)})]
+        parts = [_keyed(pa.table({"clip_id": pa.array([], pa.string())}), values)]
     rows = pa.concat_tables(parts, promote_options="permissive")
     del parts
     order = pc.sort_indices(rows, [("clip_id", "ascending")])  # stable: a clip's rows stay in scan order

@@ -40,7 +40,7 @@ def test_curate_on_an_existing_cluster_with_a_shared_catalog(demo_videos, tmp_pa
     opened = video_io.OPEN_COUNT
     with dask_cluster(tmp_path, env) as address:
         cold, warm = cold_and_warm(address, curate_flow, params)
-        profiling = _profiling_after_a_stage_task(address)
+        after_flow, after_each = _profiling(address)
     assert video_io.OPEN_COUNT == opened, "a video was decoded in the flow process, not on the workers"
 
     stages = Counter(r.stage for r in cold.refs)
@@ -53,17 +53,27 @@ def test_curate_on_an_existing_cluster_with_a_shared_catalog(demo_videos, tmp_pa
     assert clips and all(Path(c["clip_uri"]).is_file() for c in clips)
     assert all(Path(c["clip_uri"]).is_relative_to(shared / "catalog") for c in clips)
     assert catalog.trusted_keys() == registered, "the catalog the workers wrote is sealed after the run"
-    # Workers started without the recipe's profiler setting: a stage task stops the profiler on Python 3.11
-    assert len(profiling) == 2 and not any(profiling.values()) if sys.version_info < (3, 12) else all(profiling.values())
+    # Workers started without the recipe's profiler setting: on Python 3.11 a stage task stops the profiler of the
+    # worker it runs on (the flow's on at least one), and its first step does so on each worker
+    assert len(after_flow) == len(after_each) == 2
+    if sys.version_info < (3, 12):
+        assert not all(after_flow.values()) and not any(after_each.values())
+    else:
+        assert all(after_flow.values()) and all(after_each.values())
 
 
-def _profiling_after_a_stage_task(address: str) -> dict[str, bool]:
-    """Whether each worker still runs Dask's profiler after a stage task's first step ran there."""
+def _profiling(address: str) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Whether each worker still runs Dask's profiler after the flow, then after a stage task's first step
+    (`_stop_dask_profiler`) ran on every worker."""
     from distributed import Client
 
     from physflow.flows.runtime import _stop_dask_profiler
 
+    def profiling(dask_worker: object) -> bool:
+        return "profile" in dask_worker.periodic_callbacks  # type: ignore[attr-defined]
+
     with Client(address) as client:
+        after_flow = client.run(profiling)
         for worker in client.scheduler_info()["workers"]:
             client.submit(_stop_dask_profiler, workers=[worker], pure=False).result(timeout=60)
-        return client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        return after_flow, client.run(profiling)
