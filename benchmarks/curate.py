@@ -15,10 +15,10 @@
     Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times (default 3), each on a
     fresh catalog in a fresh process, and the ratios use the median cold and warm (one cold run swings by
     0.2-0.3 s with the load, about as much as a change worth measuring);
-(f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (not
-    the Prefect server's). Unlike wall times they hardly move with the machine's load, so they tell what the
-    flow costs against the floor: with the cores fully used, cold / floor cannot exceed
-    floor seconds x cores / cold CPU seconds;
+(f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (each
+    apart), and the Prefect server's while (e) ran. Unlike wall times they hardly move with the machine's load, so
+    they tell what the flow costs against the floor: with the cores fully used, cold / floor cannot exceed
+    floor seconds x cores / cold CPU seconds (and the server shares the cores);
 (g) `physflow curate` itself, cold on a fresh catalog and then warm, each in a process of its own: what a user
     waits for, the interpreter's start, the imports and the worker processes' shutdown included.
 Throughput is in source frames per second (frames the floor decoded / wall time). Per stage of the cold run it
@@ -143,7 +143,7 @@ def main() -> None:
         floor_between = decode_floor(files, threads)[1:]
         commands = [_as_command(params.model_copy(update={"catalog": str(Path(tmp) / f"catalog-command-{i}")}))
                     for i in range(args.repeat)]
-        command = tuple(statistics.median(run[k] for run in commands) for k in range(4))
+        command = tuple(statistics.median(run[k] for run in commands) for k in range(6))
         cli = _cli_runs(folder, Path(tmp) / "catalog-cli")
     passes = (floor_before, floor_between, decode_floor(files, threads)[1:])
     floors = [wall for wall, _ in passes]
@@ -172,23 +172,38 @@ def main() -> None:
           f"cold throughput / decode floor {floor / command[0]:.3f}, warm / cold {command[1] / command[0]:.3f}")
     print(f"(f) CPU seconds: decode floor {floor_cpu:.2f} (median); as a command (median), cold {command[2]:.2f} "
           f"= {command[2] / floor_cpu:.2f} x the floor's, warm {command[3]:.2f}; with all {cores} cores busy "
-          f"cold / floor could reach {floor * cores / command[2]:.3f} at this floor")
+          f"cold / floor could reach {floor * cores / command[2]:.3f} at this floor; of the cold CPU seconds the "
+          f"flow process took {command[4]:.2f} and its workers {command[2] - command[4]:.2f}; the Prefect server "
+          f"took {command[5]:.2f} more (cold and warm runs together), on the same cores")
     print(f"(g) `physflow curate` end to end (a fresh process each, its start and imports included): cold {cli[0]:.2f} s, "
           f"warm {cli[1]:.2f} s")
     print("load average (1 min) before / after: " f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}")
 
 
-def _as_command(params: object) -> tuple[float, float, float, float]:
+def _as_command(params: object) -> tuple[float, ...]:
     """Seconds of a cold and a warm curation run as a `physflow` command runs a flow: in a fresh process (its
     worker processes start with the flow, as a command's do), on this server, without heartbeats; then the CPU
-    seconds of each (the process and its workers)."""
+    seconds of each (the process and its workers), of the cold run's flow process alone, and of the Prefect server
+    while the command ran (both runs)."""
+    import psutil
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    server = psutil.Process().children(recursive=True)  # the test harness's server, before the command starts
+    before = _cpu_of(server)
     out = subprocess.run([sys.executable, __file__, "--command-run", params.model_dump_json()],  # type: ignore[attr-defined]
                          env=env, capture_output=True, text=True, timeout=1800, check=True).stdout
-    cold, warm, cold_cpu, warm_cpu = json.loads(out.strip().splitlines()[-1])
-    return cold, warm, cold_cpu, warm_cpu
+    cold, warm, cold_cpu, warm_cpu, cold_own = json.loads(out.strip().splitlines()[-1])
+    return cold, warm, cold_cpu, warm_cpu, cold_own, _cpu_of(server) - before
+
+
+def _cpu_of(processes: list) -> float:
+    total = 0.0
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            t = proc.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:
@@ -207,8 +222,9 @@ def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:
 
 
 def _command_run(params_json: str) -> None:
-    """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds] as its last line. It
-    starts the workers' fork server first, as `physflow curate` does before it imports the flow."""
+    """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds, the cold run's CPU seconds
+    in this process alone] as its last line. It starts the workers' fork server first, as `physflow curate` does
+    before it imports the flow."""
     from physflow.flows.cli_curate import WORKER_MODULES
     from physflow.flows.workers import start_fork_server
 
@@ -217,14 +233,15 @@ def _command_run(params_json: str) -> None:
     from physflow.flows.curate import CurateParams, curate_flow
 
     params = CurateParams.model_validate_json(params_json)
-    seconds, cpu = [], []
+    seconds, cpu, own = [], [], []
     with command_heartbeats():
         for _ in range(2):
-            t0, c0 = time.perf_counter(), tree_cpu_seconds()
+            t0, c0, o0 = time.perf_counter(), tree_cpu_seconds(), time.process_time()
             curate_flow(params)
             seconds.append(time.perf_counter() - t0)
             cpu.append(tree_cpu_seconds() - c0)
-    print(json.dumps([*seconds, *cpu]))
+            own.append(time.process_time() - o0)
+    print(json.dumps([*seconds, *cpu, own[0]]))
 
 
 def _empty_flow() -> None:

@@ -87,10 +87,17 @@ def _check_artifacts(catalog: Catalog, report: VerifyReport) -> dict[str, list[M
             kind: Kind = "missing" if "missing" in reason else "damaged"
             report.findings.append(Finding(kind, store.relative_path(stage, key), reason, key, stage))
             continue
-        refs = manifest.blobs if "blobs" in manifest.model_fields_set else _refs_in_file(catalog, stage, key)
-        for ref in refs:
+        for ref in blob_refs_of(catalog, manifest):
             referenced.setdefault(ref, []).append(manifest)
     return referenced
+
+
+def blob_refs_of(catalog: Catalog, manifest: Manifest) -> list[str]:
+    """The blob references an artifact's rows hold: as its manifest lists them, or read from its data when the
+    manifest predates that list."""
+    if "blobs" in manifest.model_fields_set:
+        return manifest.blobs
+    return _refs_in_file(catalog, manifest.stage, manifest.key)
 
 
 def _refs_in_file(catalog: Catalog, stage: str, key: str) -> list[str]:

@@ -19,6 +19,7 @@ import typer
 from physflow.flows import (
     cli_annotate,
     cli_catalog,
+    cli_catalog_prune,
     cli_catalog_verify,
     cli_curate,
     cli_export,
@@ -71,6 +72,7 @@ COMMAND_MODULES = (
     cli_ingest,
     cli_catalog,
     cli_catalog_verify,
+    cli_catalog_prune,
     cli_orchestrate,
     cli_curate,
     cli_annotate,

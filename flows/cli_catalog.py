@@ -10,7 +10,8 @@ from rich.table import Table
 
 from physflow.flows.cli_common import catalog_root, console, fail, print_arrow, show_tables
 
-catalog_app = typer.Typer(help="Read the catalog: tables, rows, SQL (read-only).", no_args_is_help=True)
+catalog_app = typer.Typer(help="Read the catalog (tables, rows, SQL), check it (verify), rebuild its registry and "
+                          "prune superseded results.", no_args_is_help=True)
 weights_app = typer.Typer(help="List each known weights entry as present, missing or not configured, with its "
                           "fallback; `weights make-body-model` writes the procedural body model.")
 

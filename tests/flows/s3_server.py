@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,11 +17,9 @@ for _name, _value in CREDENTIALS.items():
     os.environ.setdefault(_name, _value)
 
 
-@pytest.fixture()
-def s3_endpoint(monkeypatch):
-    """host:port of an S3-protocol server on 127.0.0.1, stopped after the test."""
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
+@contextlib.contextmanager
+def running() -> Iterator[str]:
+    """host:port of an S3-protocol server on 127.0.0.1 while the block runs (the credentials are set at import)."""
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -27,3 +27,12 @@ def s3_endpoint(monkeypatch):
         yield f"{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture()
+def s3_endpoint(monkeypatch):
+    """host:port of an S3-protocol server on 127.0.0.1, stopped after the test."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with running() as endpoint:
+        yield endpoint
