@@ -130,6 +130,16 @@ def prune_catalog(catalog: Catalog, older_than_s: float = DEFAULT_OLDER_THAN_S, 
     return report
 
 
+def superseded_count(catalog: Catalog) -> tuple[int, int]:
+    """How many registered artifacts newer ones of their shard superseded, and their bytes: what a prune with no
+    age limit removes, besides the blobs only they reference."""
+    if not catalog.db_path.exists():
+        return 0, 0
+    with catalog.reader() as con:
+        rows = con.execute(_SUPERSEDED).fetchall()
+    return len(rows), sum(int(size) for _, _, size, _ in rows)
+
+
 def _manifest(catalog: Catalog, s: Superseded) -> Manifest | None:
     try:
         return catalog.artifacts.manifest(s.stage, s.key)

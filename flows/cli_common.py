@@ -105,10 +105,17 @@ def print_stage_summary(refs: list[Any]) -> None:
 def show_tables(root: str) -> None:
     """The catalog's tables with rows, artifacts and bytes."""
     from physflow.data_catalog import Catalog
+    from physflow.data_catalog.prune import size_text, superseded_count
 
+    catalog = Catalog(root)
     table = Table(title=f"catalog {Path(root).resolve()}", header_style="bold")
     for col in ("table", "rows", "artifacts", "bytes"):
         table.add_column(col, justify="left" if col == "table" else "right")
-    for row in Catalog(root).tables():
+    for row in catalog.tables():
         table.add_row(row["table"], str(row["rows"]), str(row["artifacts"]), f"{row['bytes']:,}")
     console.print(table)
+    count, size = superseded_count(catalog)
+    if count:
+        console.print(f"{count} superseded artifact(s) ({size_text(size)}) hold other configs' results, kept so that "
+                      "a config changed back is Cached: `physflow catalog prune --dry-run` shows what pruning them "
+                      "and the files only they reference frees")

@@ -130,12 +130,16 @@ def test_cli_prune_says_what_it_frees(catalog: Catalog):
     from physflow.flows.cli import app
 
     root = str(catalog.root.base)
+    tables = CliRunner().invoke(app, ["--catalog", root, "catalog", "tables"])
+    assert tables.exit_code == 0 and "2 superseded artifact(s)" in tables.output, tables.output
     dry = CliRunner().invoke(app, ["--catalog", root, "catalog", "prune", "--older-than", "0", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "2 superseded artifact(s) and 2 blob(s) only they referenced: would free" in dry.output
     assert catalog.artifacts.exists("clip_export", "a" * 64)
     done = CliRunner().invoke(app, ["--catalog", root, "catalog", "prune", "--older-than", "1w"])
     assert done.exit_code == 0 and "1 superseded artifact(s)" in done.output and "freed" in done.output
+    after = CliRunner().invoke(app, ["--catalog", root, "catalog", "tables"]).output
+    assert "1 superseded artifact(s)" in after  # b, superseded a day ago, stays
     bad = CliRunner().invoke(app, ["--catalog", root, "catalog", "prune", "--older-than", "soon"])
     assert bad.exit_code == 2 and "not a duration" in bad.output
 
