@@ -366,7 +366,7 @@ def _subclasses(cls: type) -> Iterator[type]:
 
 def _spread(pending: dict[int, tuple[StageJob, bool]]) -> dict[int, tuple[StageJob, bool]]:
     """On a Dask cluster, the jobs of a CPU-bound stage to compute with `spread` set when they number fewer than
-    four a thread of the cluster: a shard's items run one after another on one thread, so a few shards (a few
+    four per thread of the cluster: a shard's items run one after another on one thread, so a few shards (a few
     long videos, a small run) left most of a cluster idle, and shards of unequal work ended one by one (the 14
     shared real videos make 4 analysis shards of 6, 1, 1 and 6 videos). With more shards than that, they already
     fill the threads, and an item as a task of its own costs a round trip to the scheduler."""
@@ -382,12 +382,16 @@ def _cluster_threads() -> int | None:
     """The threads of the Dask cluster this flow run's tasks run on; None when they do not run on Dask."""
     from prefect.context import FlowRunContext
 
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        return None
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx is not None else None
-    if type(runner).__name__ != "DaskTaskRunner":
+    if not isinstance(runner, DaskTaskRunner):
         return None
     try:
-        return sum(runner.client.nthreads().values()) or None  # type: ignore[union-attr]
+        return sum(runner.client.nthreads().values()) or None
     except Exception:  # a cluster that cannot tell: shards stay whole
         return None
 
