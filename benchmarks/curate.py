@@ -78,8 +78,16 @@ def tree_cpu_seconds() -> float:
     import psutil
 
     me = psutil.Process()
+    return cpu_seconds([me, *me.children(recursive=True)])
+
+
+def cpu_seconds(processes: list) -> float:
+    """CPU seconds used so far by `processes` (psutil's) and their children they reaped; one that has ended counts
+    nothing."""
+    import psutil
+
     total = 0.0
-    for proc in [me, *me.children(recursive=True)]:
+    for proc in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             t = proc.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
@@ -190,20 +198,11 @@ def _as_command(params: object) -> tuple[float, ...]:
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     server = psutil.Process().children(recursive=True)  # the test harness's server, before the command starts
-    before = _cpu_of(server)
+    before = cpu_seconds(server)
     out = subprocess.run([sys.executable, __file__, "--command-run", params.model_dump_json()],  # type: ignore[attr-defined]
                          env=env, capture_output=True, text=True, timeout=1800, check=True).stdout
     cold, warm, cold_cpu, warm_cpu, cold_own = json.loads(out.strip().splitlines()[-1])
-    return cold, warm, cold_cpu, warm_cpu, cold_own, _cpu_of(server) - before
-
-
-def _cpu_of(processes: list) -> float:
-    total = 0.0
-    for proc in processes:
-        with contextlib.suppress(Exception):
-            t = proc.cpu_times()
-            total += t.user + t.system
-    return total
+    return cold, warm, cold_cpu, warm_cpu, cold_own, cpu_seconds(server) - before
 
 
 def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:

@@ -527,6 +527,12 @@ class Catalog:
             except duckdb.CatalogException:
                 return None  # a registry being made
 
+    def superseded(self) -> list[SupersededRow]:
+        """Every registered artifact a newer one of its stage's shard superseded (`superseded_in`), from the
+        registry alone, no file checked; none when this machine holds no registry of the catalog."""
+        with self._registry_connection() as con:
+            return [] if con is None else superseded_in(con)
+
     def scan(self, table: str, columns: Sequence[str]) -> Iterator[pa.Table]:
         """The rows of `table`'s current artifacts, one artifact at a time, oldest first, with those of `columns`
         each has: where a row's table key comes again, the later one is the view's. A read whose memory is one
@@ -915,6 +921,33 @@ def _reads_root(con: duckdb.DuckDBPyConnection, root: Root | None) -> None:
     if con.filesystem_is_registered(filesystem.protocol):
         con.unregister_filesystem(filesystem.protocol)
     con.register_filesystem(filesystem)
+
+
+SupersededRow = tuple[str, str, int, datetime]
+"""(key, stage, bytes, when the first newer artifact of its stage's shard was registered) of an artifact."""
+
+_SUPERSEDED = """
+WITH times AS (SELECT DISTINCT stage, shard, created_at FROM artifacts),
+     later AS (SELECT stage, shard, created_at,
+                      lead(created_at) OVER (PARTITION BY stage, shard ORDER BY created_at) AS superseded_at
+               FROM times)
+SELECT a.key, a.stage, coalesce(a.bytes, 0), l.superseded_at
+FROM artifacts a JOIN later l ON a.stage = l.stage AND a.shard IS NOT DISTINCT FROM l.shard
+                             AND a.created_at = l.created_at
+WHERE l.superseded_at IS NOT NULL
+ORDER BY a.stage, a.key
+"""
+
+
+def superseded_in(con: duckdb.DuckDBPyConnection) -> list[SupersededRow]:
+    """The registry's artifacts with a newer one in their stage's shard (so not what the views read: they read the
+    newest), and when the first newer one was registered. Artifacts registered at the same instant supersede none
+    of each other."""
+    try:
+        rows = con.execute(_SUPERSEDED).fetchall()
+    except duckdb.CatalogException:
+        return []  # a catalog not yet written
+    return [(key, stage, int(size), at) for key, stage, size, at in rows]
 
 
 def _stale_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -24,24 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from physflow.data_catalog.artifacts import Manifest
-from physflow.data_catalog.catalog import Catalog
+from physflow.data_catalog.catalog import Catalog, SupersededRow, superseded_in
 from physflow.data_catalog.verify import blob_refs_of
 
 DEFAULT_OLDER_THAN_S = 7 * 86400.0
-
-_SUPERSEDED = """
-WITH times AS (SELECT DISTINCT stage, shard, created_at FROM artifacts),
-     later AS (SELECT stage, shard, created_at,
-                      lead(created_at) OVER (PARTITION BY stage, shard ORDER BY created_at) AS superseded_at
-               FROM times)
-SELECT a.key, a.stage, coalesce(a.bytes, 0), l.superseded_at
-FROM artifacts a JOIN later l ON a.stage = l.stage AND a.shard IS NOT DISTINCT FROM l.shard
-                             AND a.created_at = l.created_at
-WHERE l.superseded_at IS NOT NULL
-ORDER BY a.stage, a.key
-"""
-"""Every artifact with a newer one in its stage's shard (so not what the views read: they read the newest), and
-when the first newer one was registered. Artifacts registered at the same instant supersede none of each other."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +72,15 @@ def prune_catalog(catalog: Catalog, older_than_s: float = DEFAULT_OLDER_THAN_S, 
         return report
     cutoff = time.time() - older_than_s
     was_sealed = catalog.seal_holds()
-    session = catalog.reader() if dry_run else catalog.writer()
-    with session as con:
-        superseded = [Superseded(key, stage, int(size), at) for key, stage, size, at in con.execute(_SUPERSEDED).fetchall()]
-        report.pruned = [s for s in superseded if _seconds(s.superseded_at) <= cutoff]
-        report.kept_recent = len(superseded) - len(report.pruned)
-        keys = [s.key for s in report.pruned]
-        if keys and not dry_run:
-            con.execute("DELETE FROM artifact_items WHERE artifact IN (SELECT unnest(?::VARCHAR[]))", [keys])
-            con.execute("DELETE FROM artifacts WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys])
+    if dry_run:
+        report.pruned, report.kept_recent = _due(catalog.superseded(), cutoff)
+    else:
+        with catalog.writer() as con:
+            report.pruned, report.kept_recent = _due(superseded_in(con), cutoff)
+            keys = [s.key for s in report.pruned]
+            if keys:
+                con.execute("DELETE FROM artifact_items WHERE artifact IN (SELECT unnest(?::VARCHAR[]))", [keys])
+                con.execute("DELETE FROM artifacts WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys])
     if not report.pruned:
         return report
     store, root = catalog.artifacts, catalog.root
@@ -133,11 +119,16 @@ def prune_catalog(catalog: Catalog, older_than_s: float = DEFAULT_OLDER_THAN_S, 
 def superseded_count(catalog: Catalog) -> tuple[int, int]:
     """How many registered artifacts newer ones of their shard superseded, and their bytes: what a prune with no
     age limit removes, besides the blobs only they reference."""
-    if not catalog.db_path.exists():
-        return 0, 0
-    with catalog.reader() as con:
-        rows = con.execute(_SUPERSEDED).fetchall()
-    return len(rows), sum(int(size) for _, _, size, _ in rows)
+    superseded = catalog.superseded()
+    return len(superseded), sum(size for _, _, size, _ in superseded)
+
+
+def _due(rows: list[SupersededRow], cutoff: float) -> tuple[list[Superseded], int]:
+    """The superseded artifacts of `rows` (`superseded_in`) superseded at `cutoff` (a time) or before, and how many
+    were superseded since."""
+    superseded = [Superseded(*row) for row in rows]
+    due = [s for s in superseded if _seconds(s.superseded_at) <= cutoff]
+    return due, len(superseded) - len(due)
 
 
 def _manifest(catalog: Catalog, s: Superseded) -> Manifest | None:
@@ -159,8 +150,8 @@ def summary_line(report: PruneReport) -> str:
 
 
 def size_text(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+    """`n` bytes as B, KiB, MiB or GiB."""
+    units, size, k = ("B", "KiB", "MiB", "GiB"), float(n), 0
+    while size >= 1024 and k < len(units) - 1:
+        size, k = size / 1024, k + 1
+    return f"{n} B" if k == 0 else f"{size:.1f} {units[k]}"

@@ -288,7 +288,7 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
         progress(len(results), len(items))
 
     costs = {i: stage.cost(items[i]) for i in todo}
-    order = sorted(todo, key=lambda i: -costs[i])
+    order = _costliest_first(costs)
     pool = _process_pool()
     futures = {_LARGEST_FIRST.submit(costs[i], item_rows, job.stage_cls, job.config, items[i]): i for i in order}
     lost = []
@@ -308,6 +308,11 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     return work
 
 
+def _costliest_first(costs: dict[int, float]) -> list[int]:
+    """The items of `costs` (index -> cost), costliest first (the same cost: in index order)."""
+    return sorted(costs, key=lambda i: (-costs[i], i))
+
+
 def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
                      results: dict[int, list[dict[str, Any]]], progress: ProgressFn) -> float:
     """Items `todo` as Dask tasks of their own, costliest first, on whichever of the cluster's threads is free,
@@ -321,8 +326,7 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     import distributed
 
     work = 0.0
-    costs = {i: stage.cost(items[i]) for i in todo}
-    order = sorted(todo, key=lambda i: -costs[i])
+    order = _costliest_first({i: stage.cost(items[i]) for i in todo})
     here = contextvars.copy_context()
 
     def run_items() -> None:
