@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from physflow.stages.base import ProgressFn
-
-Sink = Callable[[str, int, int], None]  # (label, done, total)
+Sink = Callable[[str, float, int], None]  # (label, done, total): done may count parts of a shard
 _sink: Sink | None = None
 
 
-def reporter(label: str) -> ProgressFn | None:
-    """A stage progress callback that forwards to the installed sink, or None when there is none."""
+def reporter(label: str) -> Callable[[float, int], None] | None:
+    """A stage progress callback (done, total) that forwards to the installed sink, or None when there is none."""
     sink = _sink
     if sink is None:
         return None

@@ -5,9 +5,10 @@ them as task runs. A job whose artifact is complete shows as Cached in the Prefe
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
 the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
 identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog (on a
-cluster's workers the flow process registers a stage's artifacts when its tasks are done) and publishes a
-table artifact with the stage's counters; a shard that runs longer than `PROGRESS_INTERVAL_S` also publishes
-a progress artifact that moves while it runs.
+cluster's workers the flow process registers a stage's artifacts when its tasks are done); its task run's state
+message tells its counters. A stage that computed shards publishes one table artifact with their counters summed,
+and a stage running longer than `PROGRESS_INTERVAL_S` one progress artifact that moves while it runs: one for the
+stage, not one per shard (a stage's shards share the worker processes, so each spans most of the stage).
 
 `RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
 prefect-dask (a local cluster of worker processes, or the address of an existing cluster), or
@@ -61,7 +62,7 @@ from physflow.stages.base import ProgressFn, Stage, StageConfig, init_worker, it
 from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
 PROGRESS_INTERVAL_S = 1.0
-"""A shard running longer than this publishes a progress artifact, updated at most this often."""
+"""A stage running longer than this publishes a progress artifact, updated at most this often."""
 
 log = logging.getLogger("physflow.runtime")
 
@@ -99,6 +100,8 @@ class StageJob(BaseModel):
     # workers, whose artifacts the flow process registers together once they are done
     spread: bool = False  # on a Dask cluster, runs its items as tasks of their own across the cluster (run_jobs
     # sets it for a CPU-bound stage with too few shards to keep the cluster's threads busy: `_spread`)
+    progress: str = ""  # its stage's `StageProgress` in the process that submitted it (run_jobs sets it under
+    # Prefect's thread pool; a task run elsewhere, on a cluster's worker, reports its shard's progress alone)
 
     @property
     def label(self) -> str:
@@ -148,30 +151,30 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
-    publishing: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    progress = _PROGRESS.get(job.progress) or StageProgress(name, [job.shard], reporter(job.label))
     if found is not None:
         manifest = found
+        progress.shard_done(job.shard)
     else:
-        progress = StageProgress(name, job.shard, reporter(job.label))
-        table, stats, recipe, items = _compute(job, catalog, progress)
-        progress.finish()
+        try:
+            table, stats, recipe, items = _compute(job, catalog, progress.of(job.shard))
+        finally:
+            progress.shard_done(job.shard)
         manifest = store.write(
             stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
             table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
             weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
             recipe=recipe, items=items,
         )
-        publishing = meanwhile(_publish_stats, name, job.shard, stats)  # Prefect API calls, while registering
-    with publishing:
-        if job.registers:
-            catalog.register(manifest, views=job.views)
+    if job.registers:
+        catalog.register(manifest, views=job.views)
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
     )
     if done_before:
         return Completed(name="Cached", data=ref, message=f"artifact {name}/{job.key[:12]} already complete")
-    return ref
+    return Completed(data=ref, message=stats_line(manifest.stats))
 
 
 def _stop_dask_profiler() -> None:
@@ -306,6 +309,20 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
             pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
+
+
+def _stage_progress(pending: dict[int, tuple[StageJob, bool]]) -> dict[str, str]:
+    """A `StageProgress` for each stage with shards to compute in this process's task runs, by stage: its id in
+    `_PROGRESS`, where those task runs find it."""
+    shards: dict[str, list[str]] = {}
+    for job, complete in pending.values():
+        if not complete:
+            shards.setdefault(job.stage_cls.name, []).append(job.shard)
+    ids = {}
+    for stage, names in shards.items():
+        ids[stage] = uuid.uuid4().hex
+        _PROGRESS[ids[stage]] = StageProgress(stage, names, reporter(stage))
+    return ids
 
 
 def _costliest_first(costs: dict[int, float]) -> list[int]:
@@ -647,7 +664,10 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
                        else job, complete) for i, (job, complete) in pending.items()}
     stale = {job.catalog_root for job, _ in pending.values()
              if not job.views or not job.registers or not catalogs[job.catalog_root].root.is_local}
-    for i, (job, complete) in pending.items():
+    progress = _stage_progress(pending) if local else {}
+    for i, (planned, complete) in pending.items():
+        job = planned.model_copy(update={"progress": progress[planned.stage_cls.name]}) \
+            if planned.stage_cls.name in progress else planned
         runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"),
                                             refresh_cache=not complete)
         while window and len(in_flight) >= window:
@@ -661,7 +681,11 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         groups.append(sealed_shards.with_options(name=stage, task_run_name=name).submit(
             stage=stage, refs=quote(group_refs) if local else group_refs))
         refs.update(group)
-    wait([*futures.values(), *groups])
+    try:
+        wait([*futures.values(), *groups])
+    finally:
+        for key in progress.values():
+            _PROGRESS.pop(key, None)
     try:
         done, failure = {}, None
         for i, future in futures.items():
@@ -674,6 +698,13 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
                                                                          not pending[i][0].registers)]
             catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
+        for stage in dict.fromkeys(job.stage_cls.name for job, _ in pending.values()):
+            computed = [done[i] for i, (job, complete) in pending.items()
+                        if job.stage_cls.name == stage and not complete and i in done
+                        and futures[i].state.name != "Cached"]
+            if computed:
+                reused = sum(1 for job in jobs if job.stage_cls.name == stage) - len(computed)
+                _publish_stage_stats(stage, computed, reused)
         if failure is not None:
             raise failure
         refs.update(done)
@@ -878,21 +909,49 @@ def _flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-def _publish_stats(stage: str, shard: str, stats: dict[str, Any]) -> None:
-    rows = [
-        {"measure": "items", "value": stats["items"]},
-        {"measure": "rows in", "value": stats["rows_in"]},
-        {"measure": "rows out", "value": stats["rows_out"]},
-        {"measure": "seconds", "value": stats["seconds"]},
-        *([{"measure": "items reused from earlier artifacts", "value": stats["reused_items"]}]
-          if "reused_items" in stats else []),
-        *({"measure": f"error: {k}", "value": v} for k, v in stats["errors"].items()),
-        *({"measure": f"rejected: {k}", "value": v} for k, v in stats["rejected"].items()),
+def stats_line(stats: dict[str, Any]) -> str:
+    """A shard's counters in a line: its task run's state message."""
+    parts = [f"{stats.get('items', 0)} items", f"{stats.get('rows_in', 0)} rows in", f"{stats.get('rows_out', 0)} out",
+             f"{stats.get('seconds', 0.0):.2f} s of work"]
+    if stats.get("reused_items"):
+        parts.append(f"{stats['reused_items']} items reused")
+    parts += [f"{v} {k}" for k, v in sorted({**stats.get("errors", {}), **stats.get("rejected", {})}.items())]
+    return ", ".join(parts)
+
+
+def stage_stats(computed: Sequence[ArtifactRef], reused: int) -> list[dict[str, Any]]:
+    """The counters of a stage's shards computed in one `run_jobs` call, summed, as rows of a table artifact;
+    `reused` shards were complete already (Cached)."""
+    total: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    for ref in computed:
+        total.update({k: ref.stats.get(k, 0) for k in ("items", "rows_in", "rows_out", "seconds", "reused_items")})
+        errors.update(ref.stats.get("errors", {}))
+        rejected.update(ref.stats.get("rejected", {}))
+    return [
+        {"measure": "shards computed", "value": len(computed)},
+        {"measure": "shards complete before (Cached)", "value": reused},
+        {"measure": "items", "value": total["items"]},
+        {"measure": "rows in", "value": total["rows_in"]},
+        {"measure": "rows out", "value": total["rows_out"]},
+        {"measure": "seconds of work", "value": round(total["seconds"], 3)},
+        *([{"measure": "items reused from earlier artifacts", "value": total["reused_items"]}]
+          if total["reused_items"] else []),
+        *({"measure": f"error: {k}", "value": v} for k, v in sorted(errors.items())),
+        *({"measure": f"rejected: {k}", "value": v} for k, v in sorted(rejected.items())),
     ]
-    create_table_artifact(
-        key=artifact_key(stage, "stats"), table=rows,
-        description=f"{stage} shard {shard[:8]} at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", _sync=True,
-    )
+
+
+def _publish_stage_stats(stage: str, computed: Sequence[ArtifactRef], reused: int) -> None:
+    try:
+        create_table_artifact(
+            key=artifact_key(stage, "stats"), table=stage_stats(computed, reused),
+            description=f"{stage}: {len(computed)} shard(s) computed, "
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC", _sync=True,
+        )
+    except Exception as exc:  # a view of what the catalog holds; losing it must not fail the run
+        log.warning("stats artifact for %s not published: %s", stage, exc)
 
 
 @contextlib.contextmanager
@@ -923,36 +982,72 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
+_PROGRESS: dict[str, StageProgress] = {}
+"""The `StageProgress` of each stage `run_jobs` is running in this process, by id (`StageJob.progress`)."""
+
+
 class StageProgress:
-    """Forwards stage progress to the terminal sink and, for long shards, to a Prefect progress artifact.
+    """A stage's progress over its shards: to the terminal sink and, once it has run `PROGRESS_INTERVAL_S` with
+    work left, to one Prefect progress artifact updated at most that often.
 
-    The artifact is created once the shard has run `PROGRESS_INTERVAL_S` and updated at most that often,
-    so short shards add no artifacts and long ones cost one API call per interval.
-    """
+    With one shard, progress counts its items; with several, shards (each shard's items done counted as a part
+    of it), since a shard's number of items is known only once it starts. Shards report from their task runs'
+    threads (`of`); the artifact is created by whichever reports first after the interval, so it belongs to
+    that shard's task run, and to the flow run."""
 
-    def __init__(self, stage: str, shard: str, sink: ProgressFn | None):
-        self.stage, self.shard, self.sink = stage, shard, sink
+    def __init__(self, stage: str, shards: Sequence[str], sink: Callable[[float, int], None] | None):
+        self.stage, self.sink = stage, sink
+        self.parts: dict[str, tuple[int, int]] = dict.fromkeys(shards, (0, 0))
+        self.ended: set[str] = set()
         self.start = self.last = time.monotonic()
         self.artifact_id: Any = None
-        self.done = self.total = 0
+        self.shown: tuple[float, str] | None = None  # what the artifact shows
         self.enabled = True
+        self._lock, self._publishing = threading.Lock(), threading.Lock()
 
-    def __call__(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
+    def of(self, shard: str) -> ProgressFn:
+        """The progress callback of one of the stage's shards: (items done, items)."""
+        return lambda done, total: self._update(shard, done, total)
+
+    def shard_done(self, shard: str) -> None:
+        with self._lock:
+            self.ended.add(shard)
+        self._update(shard, *self.parts.get(shard, (0, 0)))
+
+    def _update(self, shard: str, done: int, total: int) -> None:
+        with self._lock:
+            self.parts[shard] = (done, total)
+            done_now, total_now = self._counts()
+            now = time.monotonic()
+            publish = self.enabled and (
+                (now - self.last >= PROGRESS_INTERVAL_S and done_now < total_now)
+                or (self.artifact_id is not None and done_now >= total_now))
+            if publish:
+                self.last = now
         if self.sink:
-            self.sink(done, total)
-        now = time.monotonic()
-        if self.enabled and now - self.last >= PROGRESS_INTERVAL_S and done < total:
-            self.last = now
-            self._publish()
+            self.sink(done_now, total_now)
+        if publish:
+            with self._publishing:  # one creates the artifact, and the last word is the latest count
+                with self._lock:
+                    done_now, total_now = self._counts()
+                    percent = round(100.0 * done_now / total_now, 1) if total_now else 100.0
+                    text = (f"{self.stage}: {done_now:g}/{total_now} items" if len(self.parts) == 1 else
+                            f"{self.stage}: {len(self.ended)} of {total_now} shards done, "
+                            f"{sum(d for d, _ in self.parts.values())} items")
+                self._publish(percent, text)
 
-    def finish(self) -> None:
-        if self.artifact_id is not None:
-            self._publish()
+    def _counts(self) -> tuple[float, int]:
+        """(done, total): the single shard's items, or shards, a shard's part counted by its items done."""
+        if len(self.parts) == 1:
+            ((shard, (done, total)),) = self.parts.items()
+            return (total if shard in self.ended else done), total
+        parts = sum(1.0 if s in self.ended else (d / t if t else 0.0) for s, (d, t) in self.parts.items())
+        return round(parts, 3), len(self.parts)
 
-    def _publish(self) -> None:
-        percent = round(100.0 * self.done / self.total, 1) if self.total else 100.0
-        text = f"{self.stage} shard {self.shard[:8]}: {self.done}/{self.total} items"
+    def _publish(self, percent: float, text: str) -> None:
+        if not self.enabled or (percent, text) == self.shown:
+            return
+        self.shown = (percent, text)
         try:
             if self.artifact_id is None:
                 self.artifact_id = create_progress_artifact(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -127,15 +128,15 @@ def _slow_flow(root: str) -> None:
     run_jobs(jobs)
 
 
-@pytest.mark.timeout(120)
-def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch):
-    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+def _watched(key: str, run: Any) -> tuple[Any, list[float], list[dict[str, Any]]]:
+    """What `run()` returned, the values the progress artifact `key` took while it ran (polled every 50 ms), and
+    the artifacts of that key afterwards."""
     seen: list[float] = []
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            for art in _artifacts(key=ArtifactFilterKey(any_=["slow-progress"])):
+            for art in _artifacts(key=ArtifactFilterKey(any_=[key])):
                 if not seen or seen[-1] != art["data"]:
                     seen.append(art["data"])
             time.sleep(0.05)
@@ -143,11 +144,41 @@ def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch)
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        _slow_flow(str(catalog_root))
+        out = run()
     finally:
         done.set()
         watcher.join()
-    final = _artifacts(key=ArtifactFilterKey(any_=["slow-progress"]))
+    return out, seen, _artifacts(key=ArtifactFilterKey(any_=[key]))
+
+
+@pytest.mark.timeout(120)
+def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch):
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+    _, seen, final = _watched("slow-progress", lambda: _slow_flow(str(catalog_root)))
     assert [a["data"] for a in final] == [100.0]
     assert any(0 < v < 100 for v in seen), seen  # it moved while the stage ran
+    assert seen == sorted(seen)
+
+
+class SlowShardsStage(SlowStage):
+    name = "slow_shards"
+
+
+@flow(name="slow-shards")
+def _slow_shards_flow(root: str) -> int:
+    jobs = plan(SlowShardsStage, SlowConfig(seconds_per_item=0.2), list(range(12)),
+                keys=[hashlib.sha256(b"%d" % i).hexdigest() for i in range(12)], catalog=Catalog(root), shard_size=4)
+    assert len(jobs) > 1
+    run_jobs(jobs)
+    return len(jobs)
+
+
+@pytest.mark.timeout(120)
+def test_a_stage_of_several_shards_has_one_progress_artifact(catalog_root, monkeypatch):
+    """Shards running side by side move one progress artifact for their stage, not one each."""
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+    shards, seen, final = _watched("slow-shards-progress", lambda: _slow_shards_flow(str(catalog_root)))
+    assert [a["data"] for a in final] == [100.0]
+    assert final[0]["description"].startswith(f"slow_shards: {shards} of {shards} shards done, 12 items")
+    assert any(0 < v < 100 for v in seen), seen
     assert seen == sorted(seen)
