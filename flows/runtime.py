@@ -21,9 +21,11 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import heapq
 import itertools
 import logging
+import math
 import os
 import re
 import sys
@@ -309,6 +311,18 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
             pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
+
+
+@functools.cache
+def _stage_task(stage: str, refresh_cache: bool) -> Any:
+    """`run_stage_job` named for `stage`, each of its task runs for its shard (`StageJob.label`): one task per
+    stage, not one per job (making a task reads its function's source, 4 ms each of the flow process's time)."""
+    return run_stage_job.with_options(name=stage, task_run_name=_shard_run_name, refresh_cache=refresh_cache)
+
+
+def _shard_run_name(parameters: dict[str, Any]) -> str:
+    job = parameters["job"]
+    return (job.unquote() if isinstance(job, quote) else job).label.replace(" ", "-")
 
 
 def _stage_progress(pending: dict[int, tuple[StageJob, bool]]) -> dict[str, str]:
@@ -668,8 +682,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     for i, (planned, complete) in pending.items():
         job = planned.model_copy(update={"progress": progress[planned.stage_cls.name]}) \
             if planned.stage_cls.name in progress else planned
-        runner = run_stage_job.with_options(name=job.stage_cls.name, task_run_name=job.label.replace(" ", "-"),
-                                            refresh_cache=not complete)
+        runner = _stage_task(job.stage_cls.name, refresh_cache=not complete)
         while window and len(in_flight) >= window:
             in_flight.discard(next(futures_completed(list(in_flight))))
         futures[i] = runner.submit(job=quote(job) if local else job)
@@ -996,10 +1009,11 @@ class StageProgress:
     that shard's task run, and to the flow run."""
 
     def __init__(self, stage: str, shards: Sequence[str], sink: Callable[[float, int], None] | None):
-        self.stage, self.sink = stage, sink
-        self.parts: dict[str, tuple[int, int]] = dict.fromkeys(shards, (0, 0))
-        self.ended: set[str] = set()
-        self.start = self.last = time.monotonic()
+        self.stage, self.sink, self.shards = stage, sink, len(shards)
+        self.counts: dict[str, tuple[int, int]] = dict.fromkeys(shards, (0, 0))  # each shard's (done, items)
+        self.part: dict[str, float] = dict.fromkeys(shards, 0.0)  # each shard's part done, 0 to 1
+        self.parts, self.items, self.ended = 0.0, 0, 0  # their sums (an update costs the same for any number)
+        self.last = time.monotonic()
         self.artifact_id: Any = None
         self.shown: tuple[float, str] | None = None  # what the artifact shows
         self.enabled = True
@@ -1010,14 +1024,16 @@ class StageProgress:
         return lambda done, total: self._update(shard, done, total)
 
     def shard_done(self, shard: str) -> None:
-        with self._lock:
-            self.ended.add(shard)
-        self._update(shard, *self.parts.get(shard, (0, 0)))
+        self._update(shard, *self.counts.get(shard, (0, 0)), ended=True)
 
-    def _update(self, shard: str, done: int, total: int) -> None:
+    def _update(self, shard: str, done: int, total: int, ended: bool = False) -> None:
         with self._lock:
-            self.parts[shard] = (done, total)
-            done_now, total_now = self._counts()
+            part = 1.0 if ended else min(done / total, 0.999) if total else 0.0  # whole once written
+            self.parts += part - self.part.get(shard, 0.0)
+            self.items += done - self.counts.get(shard, (0, 0))[0]
+            self.ended += ended and self.part.get(shard) != 1.0
+            self.part[shard], self.counts[shard] = part, (done, total)
+            done_now, total_now = self._counts(shard)
             now = time.monotonic()
             publish = self.enabled and (
                 (now - self.last >= PROGRESS_INTERVAL_S and done_now < total_now)
@@ -1029,20 +1045,19 @@ class StageProgress:
         if publish:
             with self._publishing:  # one creates the artifact, and the last word is the latest count
                 with self._lock:
-                    done_now, total_now = self._counts()
-                    percent = round(100.0 * done_now / total_now, 1) if total_now else 100.0
-                    text = (f"{self.stage}: {done_now:g}/{total_now} items" if len(self.parts) == 1 else
-                            f"{self.stage}: {len(self.ended)} of {total_now} shards done, "
-                            f"{sum(d for d, _ in self.parts.values())} items")
+                    done_now, total_now = self._counts(shard)
+                    percent = math.floor(1000 * done_now / total_now) / 10 if total_now else 100.0  # 100: done
+                    text = (f"{self.stage}: {done_now:g}/{total_now} items" if self.shards == 1 else
+                            f"{self.stage}: {self.ended} of {total_now} shards done, {self.items} items")
                 self._publish(percent, text)
 
-    def _counts(self) -> tuple[float, int]:
-        """(done, total): the single shard's items, or shards, a shard's part counted by its items done."""
-        if len(self.parts) == 1:
-            ((shard, (done, total)),) = self.parts.items()
-            return (total if shard in self.ended else done), total
-        parts = sum(1.0 if s in self.ended else (d / t if t else 0.0) for s, (d, t) in self.parts.items())
-        return round(parts, 3), len(self.parts)
+    def _counts(self, shard: str) -> tuple[float, int]:
+        """(done, total): the single shard's items, or shards, a shard's part counted by its items done (a shard
+        that has done all its items counts whole only once it has ended, written and registered)."""
+        if self.shards == 1:
+            done, total = self.counts[shard]
+            return (total if self.part[shard] == 1.0 else min(done, max(total - 1, 0))), total
+        return round(self.parts, 3), self.shards
 
     def _publish(self, percent: float, text: str) -> None:
         if not self.enabled or (percent, text) == self.shown:
