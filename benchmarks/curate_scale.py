@@ -9,7 +9,9 @@ per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 
 
 Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
-Peak RSS is this process's (the flow process; the worker processes' memory is their own, not counted). Each flow
+Peak RSS is this process's (the flow process; the worker processes' memory is their own, not counted). The cold
+run's CPU seconds are split between the flow process, its worker processes and the Prefect server: on tiny videos
+the server and the flow's orchestration are a large share of the work (each task run costs both). Each flow
 runs as `physflow curate` runs it, without Prefect's heartbeat thread (flows/cli_common.py), whose one-second
 sleep Prefect waits out at the end of every run: most of a warm run's time before. `--memory` instead runs cold
 at several sizes, each in a process of its own, and prints how much the flow process's peak RSS grows per video.
@@ -32,6 +34,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import psutil
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
@@ -120,10 +124,15 @@ def main(args: argparse.Namespace) -> None:
         print(f"{n} videos written in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.1f}, "
               f"{os.cpu_count()} cpus")
         p = params(folder, Path(tmp) / "catalog")
+        server = psutil.Process().children(recursive=True)  # the Prefect server's, before any worker starts
+        before = cpu_split(server)
         cold, runs, computed = run(p)
+        flow_cpu, workers_cpu, server_cpu = (b - a for a, b in zip(before, cpu_split(server), strict=True))
         print(f"cold: {cold:.1f} s = {n / cold:.1f} videos/s; task runs {dict(runs)} "
               f"(total {sum(runs.values())}, computed {computed}; {runs['dedup']} batch(es)); "
               f"peak RSS {peak_rss_mib():.0f} MiB")
+        print(f"  cold CPU seconds: flow process {flow_cpu:.1f}, worker processes {workers_cpu:.1f}, Prefect server "
+              f"{server_cpu:.1f} ({server_cpu / max(sum(runs.values()), 1) * 1000:.0f} ms a task run)")
         if not args.cold_only:  # only the two cold runs: the default runner against Dask
             warm_and_add(p, folder, n, cold)
         if not args.no_dask:
@@ -133,6 +142,25 @@ def main(args: argparse.Namespace) -> None:
                 dcold, runs, _ = run(dask_p, runner)
             print(f"dask 2 workers, cold on {total} videos: {dcold:.1f} s = {total / dcold:.1f} videos/s "
                   f"(default runner cold on {n}: {n / cold:.1f} videos/s)")
+
+
+def cpu_split(server: list[psutil.Process]) -> tuple[float, float, float]:
+    """CPU seconds used so far by this process, by its other descendants (the worker processes, living or
+    reaped), and by the Prefect server's processes `server`."""
+    me = psutil.Process()
+    own = me.cpu_times()
+    live = [c for c in me.children(recursive=True) if c not in server]
+    workers = own.children_user + own.children_system
+
+    def used(processes: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                t = proc.cpu_times()  # with the children it reaped (a fork server's workers that ended)
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
+
+    return own.user + own.system, workers + used(live), used(server)
 
 
 def warm_and_add(p: CurateParams, folder: Path, n: int, cold: float) -> None:
