@@ -4,15 +4,17 @@
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
 the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
-identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog (on a
-cluster's workers the flow process registers a stage's artifacts when its tasks are done); its task run's state
+identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog (on Ray's
+workers the flow process registers a stage's artifacts when its tasks are done); its task run's state
 message tells its counters. A stage that computed shards publishes one table artifact with their counters summed,
 and a stage running longer than `PROGRESS_INTERVAL_S` one progress artifact that moves while it runs: one for the
 stage, not one per shard (a stage's shards share the worker processes, so each spans most of the stage).
 
-`RunnerSpec` and `task_runner` pick where task runs execute (DESIGN §8): Prefect's default thread pool,
-prefect-dask (a local cluster of worker processes, or the address of an existing cluster), or
-prefect-ray when it is installed. Artifacts are the same whichever runner computed them.
+`RunnerSpec` and `task_runner` pick where the work runs (DESIGN §8): Prefect's default thread pool (a CPU-bound
+stage's items on worker processes), prefect-dask (a local cluster of worker processes, or the address of an
+existing cluster: the task runs run on this process's threads and send their items to the cluster), or
+prefect-ray when it is installed (the task runs on its workers). Artifacts are the same whichever runner computed
+them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import as_completed as futures_completed
 from prefect.futures import wait
 from prefect.states import Completed, State
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -100,8 +103,7 @@ class StageJob(BaseModel):
     # several, each registration marks the view stale and run_jobs rebuilds it once when they are done)
     registers: bool = True  # registers its artifact as the task ends; run_jobs clears it for tasks on a cluster's
     # workers, whose artifacts the flow process registers together once they are done
-    spread: bool = False  # on a Dask cluster, runs its items as tasks of their own across the cluster (run_jobs
-    # sets it for a CPU-bound stage with too few shards to keep the cluster's threads busy: `_spread`)
+    cluster: str = ""  # the Dask cluster its items run on, when its task run runs in the flow process (run_jobs)
     progress: str = ""  # its stage's `StageProgress` in the process that submitted it (run_jobs sets it under
     # Prefect's thread pool; a task run elsewhere, on a cluster's worker, reports its shard's progress alone)
 
@@ -145,7 +147,6 @@ def _job_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 @task(persist_result=True, cache_key_fn=_job_cache_key)
 def run_stage_job(job: StageJob) -> ArtifactRef | State:
     """Compute one shard's artifact; one already complete on disk ends as Cached without running the stage."""
-    _stop_dask_profiler()
     catalog = Catalog(job.catalog_root)
     store = catalog.artifacts
     name = job.stage_cls.name
@@ -232,10 +233,14 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     reused = len(results)
     todo = [i for i in range(len(items)) if i not in results]
     work = time.perf_counter() - start
+    cluster = _CLUSTERS.get(job.cluster)
     if todo and job.stage_cls.cpu_bound and _on_thread_pool():
         work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress)
-    elif len(todo) > 1 and job.spread:
-        work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress)
+    elif todo and job.stage_cls.cpu_bound and cluster is not None:
+        work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress, client=cluster)
+    elif todo and cluster is not None:  # its models on a worker's devices, set up once for the shard
+        work += _shard_on_cluster(job, stage, items, todo=todo, results=results, client=cluster)
+        progress(len(results), len(items))
     else:
         for i in todo:
             t0 = time.perf_counter()
@@ -345,76 +350,58 @@ def _costliest_first(costs: dict[int, float]) -> list[int]:
 
 
 def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
-                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn) -> float:
-    """Items `todo` as Dask tasks of their own, costliest first, on whichever of the cluster's threads is free,
-    into `results`; the seconds of work they took. This task's thread leaves its worker's pool while it waits, so
-    that an item can run there too. An item whose worker kept dying (Dask gave it up) becomes its error rows.
-
-    The cluster is asked from a context of its own: leaving the pool tells the worker's event loop so from this
-    thread, and the tasks the loop started next took this task run's Prefect context with them (another shard's
-    task run then shared this one's API client, closed under it when this one ended). Progress is still reported
-    in this task run's context."""
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn, client: Any) -> float:
+    """Items `todo` as Dask tasks of their own through `client`, costliest first, on whichever of the cluster's
+    threads is free (a shard's items ran one after another on one thread, so a few shards left most of a cluster
+    idle), into `results`; the seconds of work they took. An item whose worker kept dying (Dask gave it up)
+    becomes its error rows."""
     import distributed
 
     work = 0.0
     order = _costliest_first({i: stage.cost(items[i]) for i in todo})
-    here = contextvars.copy_context()
-
-    def run_items() -> None:
-        nonlocal work
-        with distributed.worker_client() as client:
-            futures = {client.submit(item_rows, job.stage_cls, job.config, items[i], pure=False,
-                                     priority=len(order) - rank): i for rank, i in enumerate(order)}
-            for future in distributed.as_completed(futures):
-                i = futures[future]
-                try:
-                    results[i], seconds = future.result()
-                except distributed.KilledWorker:
-                    results[i] = stage.error_rows(items[i], "worker process died while processing this item")
-                    seconds = 0.0
-                work += seconds
-                here.run(progress, len(results), len(items))
-
-    _without_prefect_context().run(run_items)
+    futures = {client.submit(_on_worker, job.stage_cls, job.config, [items[i]], pure=False,
+                             priority=len(order) - rank): i for rank, i in enumerate(order)}
+    for future in distributed.as_completed(futures, loop=client.loop):
+        i = futures[future]
+        try:
+            ((results[i], seconds),) = future.result()
+        except distributed.KilledWorker:
+            results[i] = stage.error_rows(items[i], "worker process died while processing this item")
+            seconds = 0.0
+        work += seconds
+        progress(len(results), len(items))
     return work
 
 
-def _without_prefect_context() -> contextvars.Context:
-    """This thread's context without Prefect's run contexts (its API client, flow and task run, settings, tags),
-    with everything else it holds (Dask's worker)."""
-    import prefect.context
+def _shard_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
+                      results: dict[int, list[dict[str, Any]]], client: Any) -> float:
+    """Items `todo` one after another as one Dask task, into `results`; the seconds of work they took. Items that
+    a worker kept dying on (Dask gave the task up) become their error rows."""
+    import distributed
 
-    prefect_vars = {cls.__var__ for cls in _subclasses(prefect.context.ContextModel) if "__var__" in vars(cls)}
-    prefect_vars |= {v for v in vars(prefect.context).values() if isinstance(v, contextvars.ContextVar)}
-    context = contextvars.Context()
-    for var, value in contextvars.copy_context().items():
-        if var not in prefect_vars:
-            context.run(var.set, value)
-    return context
-
-
-def _subclasses(cls: type) -> Iterator[type]:
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)
+    future = client.submit(_on_worker, job.stage_cls, job.config, [items[i] for i in todo], pure=False)
+    try:
+        done = future.result()
+    except distributed.KilledWorker:
+        done = [(stage.error_rows(items[i], "worker process died while processing this shard"), 0.0) for i in todo]
+    for i, (rows, _) in zip(todo, done, strict=True):
+        results[i] = rows
+    return sum(seconds for _, seconds in done)
 
 
-def _spread(pending: dict[int, tuple[StageJob, bool]]) -> dict[int, tuple[StageJob, bool]]:
-    """On a Dask cluster, the jobs of a CPU-bound stage to compute with `spread` set when they number fewer than
-    four per thread of the cluster: a shard's items run one after another on one thread, so a few shards (a few
-    long videos, a small run) left most of a cluster idle, and shards of unequal work ended one by one (the 14
-    shared real videos make 4 analysis shards of 6, 1, 1 and 6 videos). With more shards than that, they already
-    fill the threads, and an item as a task of its own costs a round trip to the scheduler."""
-    threads = _cluster_threads()
-    if threads is None:
-        return pending
-    computing = Counter(job.stage_cls for job, complete in pending.values() if not complete and job.stage_cls.cpu_bound)
-    return {i: (job.model_copy(update={"spread": True}) if not complete and 0 < computing[job.stage_cls] < 4 * threads
-                else job, complete) for i, (job, complete) in pending.items()}
+def _on_worker(stage_cls: type[Stage[Any, Any]], config: StageConfig, items: Sequence[Any]
+               ) -> list[tuple[list[dict[str, Any]], float]]:
+    """On a cluster's worker: each item's rows and seconds (`item_rows`), one after another."""
+    _stop_dask_profiler()
+    return [item_rows(stage_cls, config, item) for item in items]
 
 
-def _cluster_threads() -> int | None:
-    """The threads of the Dask cluster this flow run's tasks run on; None when they do not run on Dask."""
+_CLUSTERS: dict[str, Any] = {}
+"""The Dask client of each `run_jobs` call whose task runs run in this process and their items on a cluster."""
+
+
+def _dask_client() -> Any:
+    """The client of the Dask cluster this flow run's task runner is (None when it is not one)."""
     from prefect.context import FlowRunContext
 
     try:
@@ -423,12 +410,7 @@ def _cluster_threads() -> int | None:
         return None
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx is not None else None
-    if not isinstance(runner, DaskTaskRunner):
-        return None
-    try:
-        return sum(runner.client.nthreads().values()) or None
-    except Exception:  # a cluster that cannot tell: shards stay whole
-        return None
+    return runner.client if isinstance(runner, DaskTaskRunner) else None
 
 
 def _on_thread_pool(any_cores: bool = False) -> bool:
@@ -620,6 +602,9 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
     # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
     local = _on_thread_pool(any_cores=True)
+    cluster = None if local else _dask_client()
+    cluster_id = uuid.uuid4().hex
+    local = local or cluster is not None  # the task runs run on this process's threads
     keys: dict[str, list[str]] = {}
     for job in jobs:
         keys.setdefault(job.catalog_root, []).append(job.key)
@@ -668,77 +653,85 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
         if jobs_per_table[job.catalog_root, job.stage_cls.table] == 1:
             pending[i] = job.model_copy(update={"views": True}), complete
     if not local:
-        pending = _spread(pending)
-        # On a cluster the flow process registers what the workers wrote to a shared catalog, a stage's artifacts
-        # in one writer session when its tasks are done: registered by each task, every shard took the catalog's
-        # file lock and opened, wrote and checkpointed the registry file from its worker (a tenth of the workers'
-        # time on the scale benchmark, and the lock and file shared by every worker of a cluster). An object-store
-        # catalog's workers still register in their own machine's registry, whose rows their later items reuse.
+        # On Ray, whose workers run the task runs, the flow process registers what the workers wrote to a shared
+        # catalog, a stage's artifacts in one writer session when its tasks are done: registered by each task,
+        # every shard took the catalog's file lock and opened, wrote and checkpointed the registry file from its
+        # worker (a tenth of the workers' time on the scale benchmark on Dask). An object-store catalog's workers
+        # still register in their own machine's registry, whose rows their later items reuse.
         pending = {i: (job.model_copy(update={"registers": False}) if catalogs[job.catalog_root].root.is_local
                        else job, complete) for i, (job, complete) in pending.items()}
     stale = {job.catalog_root for job, _ in pending.values()
              if not job.views or not job.registers or not catalogs[job.catalog_root].root.is_local}
-    progress = _stage_progress(pending) if local else {}
-    for i, (planned, complete) in pending.items():
-        job = planned.model_copy(update={"progress": progress[planned.stage_cls.name]}) \
-            if planned.stage_cls.name in progress else planned
-        runner = _stage_task(job.stage_cls.name, refresh_cache=not complete)
-        while window and len(in_flight) >= window:
-            in_flight.discard(next(futures_completed(list(in_flight))))
-        futures[i] = runner.submit(job=quote(job) if local else job)
-        in_flight.add(futures[i])
-    groups = []
-    for stage, group in sealed.items():
-        group_refs = [ref for _, ref in group]
-        name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for r in group_refs)))[:8]}"
-        groups.append(sealed_shards.with_options(name=stage, task_run_name=name).submit(
-            stage=stage, refs=quote(group_refs) if local else group_refs))
-        refs.update(group)
-    try:
-        wait([*futures.values(), *groups])
-    finally:
-        for key in progress.values():
-            _PROGRESS.pop(key, None)
-    try:
-        done, failure = {}, None
-        for i, future in futures.items():
-            try:
-                done[i] = future.result()
-            except Exception as exc:  # the first in job order is raised, once the others are registered
-                failure = failure or exc
-        for root, catalog in catalogs.items():  # what the tasks did not register: on a cluster's workers, or (an
-            # object-store catalog) in the registry of the machine each ran on; read from the store's manifests
-            mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
-                                                                         not pending[i][0].registers)]
-            catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
-        for stage in dict.fromkeys(job.stage_cls.name for job, _ in pending.values()):
-            computed = [done[i] for i, (job, complete) in pending.items()
-                        if job.stage_cls.name == stage and not complete and i in done
-                        and futures[i].state.name != "Cached"]
-            if computed:
-                reused = sum(1 for job in jobs if job.stage_cls.name == stage) - len(computed)
-                _publish_stage_stats(stage, computed, reused)
-        if failure is not None:
-            raise failure
-        refs.update(done)
-    finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
-        checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
-        for root in stale:
+    if cluster is not None:
+        _CLUSTERS[cluster_id] = cluster
+    # On a Dask cluster the task runs run here, on threads (each on a worker made its own Prefect API client and
+    # settings, a fifth of the workers' time on the scale benchmark), and send their items to the cluster.
+    with ThreadPoolTaskRunner() if cluster is not None else contextlib.nullcontext() as threads:
+        progress = _stage_progress(pending) if local else {}
+        for i, (planned, complete) in pending.items():
+            job = planned.model_copy(update={"progress": progress.get(planned.stage_cls.name, ""),
+                                             "cluster": cluster_id if cluster is not None else ""})
+            runner = _stage_task(job.stage_cls.name, refresh_cache=not complete)
+            while window and len(in_flight) >= window:
+                in_flight.discard(next(futures_completed(list(in_flight))))
+            parameters = {"job": quote(job) if local else job}
+            futures[i] = threads.submit(runner, parameters) if threads else runner.submit(**parameters)
+            in_flight.add(futures[i])
+        groups = []
+        for stage, group in sealed.items():
+            group_refs = [ref for _, ref in group]
+            name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for r in group_refs)))[:8]}"
+            sealed_task = sealed_shards.with_options(name=stage, task_run_name=name)
+            parameters = {"stage": stage, "refs": quote(group_refs) if local else group_refs}
+            groups.append(threads.submit(sealed_task, parameters) if threads else sealed_task.submit(**parameters))
+            refs.update(group)
+        try:
+            wait([*futures.values(), *groups])
+        finally:
+            for key in progress.values():
+                _PROGRESS.pop(key, None)
+            if cluster is not None:
+                _CLUSTERS.pop(cluster_id, None)
+        try:
+            done, failure = {}, None
+            for i, future in futures.items():
+                try:
+                    done[i] = future.result()
+                except Exception as exc:  # the first in job order is raised, once the others are registered
+                    failure = failure or exc
+            for root, catalog in catalogs.items():  # what the tasks did not register: on a cluster's workers, or (an
+                # object-store catalog) in the registry of the machine each ran on; read from the store's manifests
+                mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
+                                                                             not pending[i][0].registers)]
+                catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
+            for stage in dict.fromkeys(job.stage_cls.name for job, _ in pending.values()):
+                computed = [done[i] for i, (job, complete) in pending.items()
+                            if job.stage_cls.name == stage and not complete and i in done
+                            and futures[i].state.name != "Cached"]
+                if computed:
+                    reused = sum(1 for job in jobs if job.stage_cls.name == stage) - len(computed)
+                    _publish_stage_stats(stage, computed, reused)
+            if failure is not None:
+                raise failure
+            refs.update(done)
+        finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
+            checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
+            for root in stale:
+                if checkpoints is None:
+                    catalogs[root].refresh_views()
+                else:
+                    checkpoints.stale.setdefault(root, catalogs[root])
+        for group_future in groups:
+            group_future.result()  # raises as a shard's would, should Prefect fail the task run
+        for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
+            registered = trusted[root]
             if checkpoints is None:
-                catalogs[root].refresh_views()
-            else:
-                checkpoints.stale.setdefault(root, catalogs[root])
-    for group_future in groups:
-        group_future.result()  # raises as a shard's would, should Prefect fail the task run
-    for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
-        registered = trusted[root]
-        if checkpoints is None:
-            _seal(catalogs[root])
-        else:  # sealed at the block's next checkpoint; meanwhile trusted in this process, with what it registered
-            checkpoints.changed.setdefault(root, catalogs[root])
-            added = {job.key for job, _ in pending.values() if job.catalog_root == root}
-            _extend_trust(catalogs[root], None if registered is None else added - registered.keys())
-    return [refs[i] for i in range(len(jobs))]
+                _seal(catalogs[root])
+            else:  # sealed at the block's next checkpoint; meanwhile trusted in this process, with what it registered
+                checkpoints.changed.setdefault(root, catalogs[root])
+                added = {job.key for job, _ in pending.values() if job.catalog_root == root}
+                _extend_trust(catalogs[root], None if registered is None else added - registered.keys())
+        return [refs[i] for i in range(len(jobs))]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -121,19 +121,19 @@ def _two_shards(root: str) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_flow_process_registers_what_cluster_workers_wrote_a_shard_failed_or_not(tmp_path, monkeypatch):
-    """On a cluster the workers write artifacts and the flow process registers them, a stage's at once: the
-    registry file and its lock are not every worker's at each shard's end. A failed shard fails the flow after
-    the others are registered."""
+def test_on_a_cluster_the_flow_process_runs_the_task_runs_and_registers_a_shard_failed_or_not(tmp_path, monkeypatch):
+    """On a cluster the task runs run in the flow process, which writes and registers each shard's artifact (the
+    workers compute the items): no worker opens the registry file or takes its lock, and no worker makes a
+    Prefect API client per task run. A failed shard fails the flow after the others are registered."""
     registered = []
-    register_all = Catalog.register_all
-    monkeypatch.setattr(Catalog, "register_all", lambda self, manifests, views=True: (
-        registered.extend(m.key for m in manifests), register_all(self, manifests, views))[-1])
+    register = Catalog.register
+    monkeypatch.setattr(Catalog, "register", lambda self, manifest, views=True: (
+        registered.append((os.getpid(), manifest.key)), register(self, manifest, views))[-1])
     root = str(tmp_path / "catalog")
     with task_runner(RunnerSpec(kind="dask", workers=1)) as runner, pytest.raises(ValueError, match="13 refused"):
         with_runner(_two_shards, runner)(root)
     rows = Catalog(root).query("SELECT key FROM artifacts WHERE stage = 'fails_on_13'").to_pylist()
-    assert [r["key"] for r in rows] == registered and len(registered) == 1  # by this process, not the worker
+    assert [(os.getpid(), r["key"]) for r in rows] == registered and len(registered) == 1
     assert Catalog(root).query("SELECT clip_id FROM clips").to_pylist() == [{"clip_id": "v:1"}]
 
 
@@ -187,8 +187,7 @@ def test_a_shard_spreads_its_items_over_the_cluster_when_shards_are_few(tmp_path
 @pytest.mark.timeout(300)
 def test_spread_shards_give_the_default_runners_artifacts(real_videos, tmp_path):
     """Curation in shards of several videos, whose items a cluster of two workers spreads: the same artifacts as
-    the default runner's, byte for byte (every task run on its own Prefect API client: sharing one, a shard's task
-    run failed when another on its worker ended)."""
+    the default runner's, byte for byte."""
     from physflow.flows.curate import CurateParams, curate_flow
 
     inbox = tmp_path / "inbox"
