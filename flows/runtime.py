@@ -413,6 +413,16 @@ def _dask_client() -> Any:
     return runner.client if isinstance(runner, DaskTaskRunner) else None
 
 
+def _cluster_window(client: Any) -> int:
+    """Shards whose task runs wait on a Dask cluster at once: twice its threads (each shard sends it several
+    videos), at least 8; unbounded, every shard of a batch held a thread and its rows in the flow process."""
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # a cluster that cannot tell: the default runner's window
+        threads = 0
+    return max(8, 2 * threads)
+
+
 def _on_thread_pool(any_cores: bool = False) -> bool:
     """Whether this flow run's tasks run on Prefect's thread pool (on a machine of two cores or more, unless
     `any_cores`)."""
@@ -605,6 +615,8 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     cluster = None if local else _dask_client()
     cluster_id = uuid.uuid4().hex
     local = local or cluster is not None  # the task runs run on this process's threads
+    if cluster is not None:
+        window = _cluster_window(cluster)
     keys: dict[str, list[str]] = {}
     for job in jobs:
         keys.setdefault(job.catalog_root, []).append(job.key)
