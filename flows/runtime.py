@@ -101,7 +101,7 @@ class StageJob(BaseModel):
     reuse: bool = True  # look up earlier rows of its items (run_jobs clears it when the registry holds none)
     views: bool = False  # rebuild its table's view as it registers (run_jobs sets it for a stage's only job; with
     # several, each registration marks the view stale and run_jobs rebuilds it once when they are done)
-    registers: bool = True  # registers its artifact as the task ends; run_jobs clears it for tasks on a cluster's
+    registers: bool = True  # registers its artifact as the task ends; run_jobs clears it for tasks on Ray's
     # workers, whose artifacts the flow process registers together once they are done
     cluster: str = ""  # the Dask cluster its items run on, when its task run runs in the flow process (run_jobs)
     progress: str = ""  # its stage's `StageProgress` in the process that submitted it (run_jobs sets it under
