@@ -147,20 +147,13 @@ def main(args: argparse.Namespace) -> None:
 def cpu_split(server: list[psutil.Process]) -> tuple[float, float, float]:
     """CPU seconds used so far by this process, by its other descendants (the worker processes, living or
     reaped), and by the Prefect server's processes `server`."""
+    from curate import cpu_seconds  # (each process with the children it reaped: a fork server's ended workers)
+
     me = psutil.Process()
     own = me.cpu_times()
     live = [c for c in me.children(recursive=True) if c not in server]
     workers = own.children_user + own.children_system
-
-    def used(processes: list[psutil.Process]) -> float:
-        total = 0.0
-        for proc in processes:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                t = proc.cpu_times()  # with the children it reaped (a fork server's workers that ended)
-                total += t.user + t.system + t.children_user + t.children_system
-        return total
-
-    return own.user + own.system, workers + used(live), used(server)
+    return own.user + own.system, workers + cpu_seconds(live), cpu_seconds(server)
 
 
 def warm_and_add(p: CurateParams, folder: Path, n: int, cold: float) -> None:

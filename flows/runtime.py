@@ -155,22 +155,21 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
     progress = _PROGRESS.get(job.progress) or StageProgress(name, [job.shard], reporter(job.label))
-    if found is not None:
-        manifest = found
-        progress.shard_done(job.shard)
-    else:
-        try:
+    try:
+        if found is not None:
+            manifest = found
+        else:
             table, stats, recipe, items = _compute(job, catalog, progress.of(job.shard))
-        finally:
-            progress.shard_done(job.shard)
-        manifest = store.write(
-            stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
-            table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
-            weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
-            recipe=recipe, items=items,
-        )
-    if job.registers:
-        catalog.register(manifest, views=job.views)
+            manifest = store.write(
+                stage=name, version=job.stage_cls.VERSION, key=job.key, table_name=job.stage_cls.table,
+                table=table, shard=job.shard, config=job.config.model_dump(mode="json"), inputs=job.input_keys,
+                weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
+                recipe=recipe, items=items,
+            )
+        if job.registers:
+            catalog.register(manifest, views=job.views)
+    finally:  # the shard counts whole in its stage's progress once written and registered (or failed)
+        progress.shard_done(job.shard)
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,
@@ -609,8 +608,9 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     pending: dict[int, tuple[StageJob, bool]] = {}  # a task run each: the job, and whether it is complete on disk
     promoted: dict[str, list[StageJob]] = {}  # jobs complete on disk whose artifact is not their shard's current one
     unsealed_rows: dict[str, dict[str, dict[str, Any]]] = {}  # registry rows of the jobs of a catalog not sealed
-    # Quoted under the thread pool: Prefect would otherwise walk every item of a job looking for futures (there
-    # are none). Dask takes a quoted value (a tuple) for a task of its own graph, so there jobs go as they are.
+    # Quoted where the task runs run in this process (Prefect's thread pool, or this process's threads for a Dask
+    # cluster): Prefect would otherwise walk every item of a job looking for futures (there are none). Ray's
+    # workers take jobs as they are.
     local = _on_thread_pool(any_cores=True)
     cluster = None if local else _dask_client()
     cluster_id = uuid.uuid4().hex
@@ -704,46 +704,46 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
                 _PROGRESS.pop(key, None)
             if cluster is not None:
                 _CLUSTERS.pop(cluster_id, None)
-        try:
-            done, failure = {}, None
-            for i, future in futures.items():
-                try:
-                    done[i] = future.result()
-                except Exception as exc:  # the first in job order is raised, once the others are registered
-                    failure = failure or exc
-            for root, catalog in catalogs.items():  # what the tasks did not register: on a cluster's workers, or (an
-                # object-store catalog) in the registry of the machine each ran on; read from the store's manifests
-                mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
-                                                                             not pending[i][0].registers)]
-                catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
-            for stage in dict.fromkeys(job.stage_cls.name for job, _ in pending.values()):
-                computed = [done[i] for i, (job, complete) in pending.items()
-                            if job.stage_cls.name == stage and not complete and i in done
-                            and futures[i].state.name != "Cached"]
-                if computed:
-                    reused = sum(1 for job in jobs if job.stage_cls.name == stage) - len(computed)
-                    _publish_stage_stats(stage, computed, reused)
-            if failure is not None:
-                raise failure
-            refs.update(done)
-        finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
-            checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
-            for root in stale:
-                if checkpoints is None:
-                    catalogs[root].refresh_views()
-                else:
-                    checkpoints.stale.setdefault(root, catalogs[root])
-        for group_future in groups:
-            group_future.result()  # raises as a shard's would, should Prefect fail the task run
-        for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
-            registered = trusted[root]
+    try:
+        done, failure = {}, None
+        for i, future in futures.items():
+            try:
+                done[i] = future.result()
+            except Exception as exc:  # the first in job order is raised, once the others are registered
+                failure = failure or exc
+        for root, catalog in catalogs.items():  # what the tasks did not register: on a cluster's workers, or (an
+            # object-store catalog) in the registry of the machine each ran on; read from the store's manifests
+            mine = [i for i in done if jobs[i].catalog_root == root and (not catalog.root.is_local or
+                                                                         not pending[i][0].registers)]
+            catalog.register_all([catalog.artifacts.manifest(done[i].stage, done[i].key) for i in mine], views=False)
+        for stage in dict.fromkeys(job.stage_cls.name for job, _ in pending.values()):
+            computed = [done[i] for i, (job, complete) in pending.items()
+                        if job.stage_cls.name == stage and not complete and i in done
+                        and futures[i].state.name != "Cached"]
+            if computed:
+                reused = sum(1 for job in jobs if job.stage_cls.name == stage) - len(computed)
+                _publish_stage_stats(stage, computed, reused)
+        if failure is not None:
+            raise failure
+        refs.update(done)
+    finally:  # the views the shards left stale, each rebuilt once, a shard failed or not; within a
+        checkpoints = _SEAL_CHECKPOINTS.get()  # `seal_checkpoints` block at its next checkpoint
+        for root in stale:
             if checkpoints is None:
-                _seal(catalogs[root])
-            else:  # sealed at the block's next checkpoint; meanwhile trusted in this process, with what it registered
-                checkpoints.changed.setdefault(root, catalogs[root])
-                added = {job.key for job, _ in pending.values() if job.catalog_root == root}
-                _extend_trust(catalogs[root], None if registered is None else added - registered.keys())
-        return [refs[i] for i in range(len(jobs))]
+                catalogs[root].refresh_views()
+            else:
+                checkpoints.stale.setdefault(root, catalogs[root])
+    for group_future in groups:
+        group_future.result()  # raises as a shard's would, should Prefect fail the task run
+    for root in changed:  # when everything checks out, the next run trusts the registry without opening artifacts
+        registered = trusted[root]
+        if checkpoints is None:
+            _seal(catalogs[root])
+        else:  # sealed at the block's next checkpoint; meanwhile trusted in this process, with what it registered
+            checkpoints.changed.setdefault(root, catalogs[root])
+            added = {job.key for job, _ in pending.values() if job.catalog_root == root}
+            _extend_trust(catalogs[root], None if registered is None else added - registered.keys())
+    return [refs[i] for i in range(len(jobs))]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -234,4 +234,3 @@ def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any) 
     start = time.perf_counter()
     rows = stage.item_rows(item)
     return rows, time.perf_counter() - start
-
