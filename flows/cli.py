@@ -88,5 +88,16 @@ COMMAND_MODULES = (
 for _module in COMMAND_MODULES:
     _module.register(app)
 
+
+def run() -> None:
+    """The `physflow` console command: the app, then the process's quick end (`lifetime.exit_now`). An error
+    the app does not turn into an exit status propagates as usual, traceback and all."""
+    try:
+        app()
+    except SystemExit as exc:
+        lifetime.exit_now(exc.code)
+    lifetime.exit_now(0)
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 STOP_GRACE_S = 20.0
 """Seconds a command may take to wind down after SIGTERM, SIGHUP or SIGINT before it is ended at once."""
@@ -126,6 +126,29 @@ def _on_stop(signum: int, frame: Any) -> None:
 
 def _on_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def exit_now(status: object) -> NoReturn:
+    """End the command with `status` as `sys.exit(status)` would (None: 0; an int: itself; anything else is
+    printed to stderr, status 1), after all that Python runs when it exits: non-daemon threads joined and
+    executors shut down (the worker pool's processes with them), then the `atexit` hooks (Prefect's, logging's
+    flush, `stop_children`). Only the interpreter's teardown that follows is skipped: freeing every module and
+    object of a process that imported Prefect took 0.3 s, the last 0.3 s of every such command, for memory the
+    system frees at once. Nothing is lost with it: catalog sessions detach their DuckDB files as they end
+    (`data_catalog.catalog`), and the streams are flushed here."""
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:
+        print(status, file=sys.stderr)
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined]  # what Python's own exit runs first, in this order
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to flush to
+            stream.flush()
+    os._exit(code & 0xFF)
 
 
 def _end_after(seconds: float, code: int) -> None:

@@ -44,8 +44,8 @@ DRIVER = textwrap.dedent(
     storage.os.__dict__.update(os.__dict__)
     storage.os.replace = gated_replace
     if __name__ == "__main__":  # worker processes import this module too (multiprocessing)
-        from physflow.flows.cli import app
-        app(sys.argv[1:])
+        from physflow.flows.cli import run
+        run()  # as the installed command runs: the app, then its quick end
     """
 )
 
