@@ -13,11 +13,25 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from physflow.data_catalog.keys import file_sha256
 
 FINGERPRINTS_FILE = "fingerprints.sqlite"
+HASH_THREADS = 8
+"""Files hashed at once at most: reading and hashing let go of the GIL, so several files hash on several cores
+(49 MB of videos in the page cache: 1.2 GB/s on one thread, 1.9 GB/s on two, on this project's 2-core machine),
+until the disk is what limits."""
+
+
+def hash_files(paths: list[str]) -> list[str]:
+    """sha256 of each file, in order; on threads when there are several (a cold run's inputs, a seal's files)."""
+    threads = min(len(paths), HASH_THREADS, os.cpu_count() or 1)
+    if threads < 2:
+        return [file_sha256(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="physflow-hash") as pool:
+        return list(pool.map(file_sha256, paths))
 
 
 class FingerprintCache:
@@ -56,17 +70,11 @@ class FingerprintCache:
         """sha256 of each file, hashing only files that are new or changed since last seen."""
         stats = [(path, os.stat(path)) for path in (str(Path(p).resolve()) for p in paths)]
         known = self._known([(path, st.st_size, st.st_mtime_ns) for path, st in stats])
-        out: list[str] = []
-        fresh: list[tuple[str, int, int, str]] = []
-        for (path, st), remembered in zip(stats, known, strict=True):
-            sha = remembered
-            if sha is None:
-                sha = file_sha256(path)
-                self.hashed += 1
-                fresh.append((path, st.st_size, st.st_mtime_ns, sha))
-            out.append(sha)
-        self._store(fresh)
-        return out
+        todo = [i for i, sha in enumerate(known) if sha is None]
+        hashed = dict(zip(todo, hash_files([stats[i][0] for i in todo]), strict=True))
+        self.hashed += len(todo)
+        self._store([(stats[i][0], stats[i][1].st_size, stats[i][1].st_mtime_ns, sha) for i, sha in hashed.items()])
+        return [sha if sha is not None else hashed[i] for i, sha in enumerate(known)]
 
     def remember(self, path: str | os.PathLike[str], sha256: str) -> None:
         """Record that the file now at `path` has content `sha256` (just written or checked by the caller)."""

@@ -34,3 +34,18 @@ def test_fingerprints_are_remembered_and_their_connections_closed(tmp_path):
         assert _open_connections() == before
     finally:
         gc.enable()
+
+
+def test_many_files_hash_in_order_those_remembered_unread(tmp_path):
+    """New files hash on threads; each comes back in its place, beside the remembered ones, each its own bytes'."""
+    files = []
+    for i in range(12):
+        path = tmp_path / f"v{i:02d}.bin"
+        path.write_bytes(bytes([i]) * (3 << 20 if i % 3 == 0 else 1000 + i))  # large and small mixed
+        files.append(path)
+    cache = FingerprintCache(tmp_path / "fp.sqlite")
+    assert cache.many(files[::2]) == [file_sha256(f) for f in files[::2]] and cache.hashed == 6
+    assert cache.many(files) == [file_sha256(f) for f in files] and cache.hashed == 12  # only the other six read
+    files[4].write_bytes(b"changed")
+    again = FingerprintCache(tmp_path / "fp.sqlite")
+    assert again.many(files) == [file_sha256(f) for f in files] and again.hashed == 1
