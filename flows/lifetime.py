@@ -136,6 +136,9 @@ def exit_now(status: object) -> NoReturn:
     object of a process that imported Prefect took 0.3 s, the last 0.3 s of every such command, for memory the
     system frees at once. Nothing is lost with it: catalog sessions detach their DuckDB files as they end
     (`data_catalog.catalog`), and the streams are flushed here."""
+    shutdown = getattr(threading, "_shutdown", None)  # what Python's own exit runs first, then the atexit hooks
+    if shutdown is None:  # an interpreter without it: the usual exit
+        raise SystemExit(status)
     if status is None:
         code = 0
     elif isinstance(status, int):
@@ -143,7 +146,7 @@ def exit_now(status: object) -> NoReturn:
     else:
         print(status, file=sys.stderr)
         code = 1
-    threading._shutdown()  # type: ignore[attr-defined]  # what Python's own exit runs first, in this order
+    shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to flush to
