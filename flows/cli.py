@@ -95,8 +95,10 @@ def run() -> None:
     try:
         app()
     except SystemExit as exc:
-        lifetime.exit_now(exc.code)
-    lifetime.exit_now(0)
+        status = exc.code
+    else:
+        status = 0
+    lifetime.exit_now(status)
 
 
 if __name__ == "__main__":
