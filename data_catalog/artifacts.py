@@ -97,11 +97,11 @@ class ArtifactStore:
                 f"artifact {stage}/{key} under {self.root.uri} is damaged and was moved to quarantine; "
                 f"run the {stage} stage again to recompute it"
             )
+        # One file's reader, not `pq.read_table`'s dataset machinery: the same table at about 60% of the time (a
+        # warm run reads every artifact of the batch it plans; 0.7 ms less an artifact of `clip_measures`).
         with self.root.fs.open_input_file(self.data_path(stage, key)) as fh:
-            if columns is None:
-                return pq.read_table(fh)
             data = pq.ParquetFile(fh)
-            return data.read([c for c in columns if c in data.schema_arrow.names])
+            return data.read(None if columns is None else [c for c in columns if c in data.schema_arrow.names])
 
     def intact(self, stage: str, key: str, with_blobs: bool = False, deep: bool = False) -> Manifest | None:
         """The manifest of a complete, undamaged artifact (and, `with_blobs`, undamaged blobs); None when
@@ -170,7 +170,10 @@ class ArtifactStore:
         spec = table_spec(table_name)
         table = table.cast(spec.schema) if table.schema != spec.schema else table
         buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd")
+        # snappy: read back two to ten times faster than zstd (every artifact a run plans from is read whole; a
+        # `clip_measures` shard of 21 columns 0.55 against 1.4 ms, a `detect` shard of masks 1 against 23 ms), for
+        # tables about a fifth larger than zstd's; the catalog's bytes are its blobs'
+        pq.write_table(table, buf, compression="snappy")
         data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         path = self.data_path(stage, key)

@@ -351,9 +351,13 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
     row per clip found by a stable sort, and the tables matched by clip_id in Arrow: a query of the view joins four
     tables over every artifact of the catalog, in memory that grows with it (52 MiB at 2,000 videos), and the rows
     as Python values took about 1 KiB a clip. Empty, from the registry alone, when every clip the catalog holds is
-    this run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards)."""
+    this run's (a new catalog, a re-run of the same inputs: its current measures are this run's analysis shards), or
+    from one column when they are not this batch's shards but hold only the run's videos (a re-run of a run of
+    several batches: at 4,000 videos the four tables' scan took 0.75 s of a 2.5 s warm run)."""
     current = catalog.current_keys(CLIP_MEASURES, CLIPS)
     if current is not None and current <= {ref.key for ref in analyzed}:
+        return REFERENCE.empty_table()
+    if _only_videos(catalog, run_videos):
         return REFERENCE.empty_table()
     measured = _newest(catalog, CLIP_MEASURES, _measured)
     kept = [_canonical(measured, functools.partial(_newest, catalog))]
@@ -370,6 +374,23 @@ def _reference(catalog: Catalog, run_videos: set[str], analyzed: list[ArtifactRe
         theirs = pc.is_in(reference.column("video_id"), value_set=pa.array(sorted(run_videos), pa.string()))
         reference = reference.filter(pc.invert(theirs))
     return reference.sort_by("clip_id") if len(kept) > 1 else reference
+
+
+def _only_videos(catalog: Catalog, videos: set[str]) -> bool:
+    """Whether every row of the current `clip_measures` and `clips` artifacts is of one of `videos` (none without a
+    video_id), read from their video_id column alone: then the catalog holds no clip of another video."""
+    if not videos:
+        return False
+    wanted = pa.array(sorted(videos), pa.string())
+    for table in (CLIP_MEASURES, CLIPS):
+        for part in catalog.scan(table, ["video_id"]):
+            if not part.num_rows:
+                continue
+            if "video_id" not in part.column_names or part.column("video_id").null_count:
+                return False
+            if not pc.all(pc.is_in(part.column("video_id"), value_set=wanted)).as_py():
+                return False
+    return True
 
 
 _REFERENCE_COLUMNS = ("clip_id", "video_id", "phash", "error", "duplicate_of", "keep")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from physflow.data_catalog.fingerprints import FingerprintCache
+from physflow.data_catalog.fingerprints import FingerprintCache, real_paths
 from physflow.data_catalog.keys import canonical_json, file_sha256, sha256_text
 from physflow.stages.common import remote_files
 from physflow.stages.common.video_io import FRAME_SUFFIXES, frame_sequence, sniff_container
@@ -66,8 +66,9 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
                 files.append(str(path.resolve()))
         else:
             raise InputError(f"input {raw!r} does not exist")
+    local = iter(real_paths([f for f in files if not remote_files.is_remote(f)]))
     seen: set[str] = set()
-    unique = [f for f in (f if remote_files.is_remote(f) else str(Path(f).resolve()) for f in files)
+    unique = [f for f in (f if remote_files.is_remote(f) else next(local) for f in files)
               if not (f in seen or seen.add(f))]
     return unique, skipped
 

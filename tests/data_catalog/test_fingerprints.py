@@ -49,3 +49,24 @@ def test_many_files_hash_in_order_those_remembered_unread(tmp_path):
     files[4].write_bytes(b"changed")
     again = FingerprintCache(tmp_path / "fp.sqlite")
     assert again.many(files) == [file_sha256(f) for f in files] and again.hashed == 1
+
+
+def test_real_paths_resolve_as_pathlib_does(tmp_path, monkeypatch):
+    """Links to folders and to files, relative links, `.` and `..`, doubled slashes, a trailing slash, missing files:
+    each path comes out as `Path.resolve` gives it, though a folder's real path is looked up once."""
+    from pathlib import Path
+
+    from physflow.data_catalog.fingerprints import real_paths
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    for name in ("real/a.mp4", "real/sub/b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "linkdir").symlink_to("real")
+    (tmp_path / "linkfile.mp4").symlink_to(tmp_path / "real" / "a.mp4")
+    (tmp_path / "real" / "rel.mp4").symlink_to("../real/sub/b.mp4")
+    monkeypatch.chdir(tmp_path)
+    paths = ["real/a.mp4", "linkdir/a.mp4", "linkfile.mp4", "real/rel.mp4", "./real//sub/b.mp4", "real/sub/../a.mp4",
+             "linkdir/sub/b.mp4", f"{tmp_path}/linkdir/", "linkdir", "missing/x.mp4", "a.mp4", "real/./a.mp4",
+             tmp_path / "linkdir" / "sub" / "b.mp4"]
+    assert real_paths(paths) == [str(Path(p).resolve()) for p in paths]
+    assert real_paths(paths)[1] == str(tmp_path.resolve() / "real" / "a.mp4")
