@@ -24,6 +24,7 @@ from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, s
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, found_inputs, ingest_jobs
+from physflow.flows.run_memo import memo_key, recall, record
 from physflow.flows.runtime import (
     ArtifactRef,
     StageJob,
@@ -99,9 +100,17 @@ def curate_flow(params: CurateParams) -> CurateResult:
     # videos: their start overlaps ingest); a run with nothing for them to compute starts none.
     # The catalog is sealed after a batch, when the last seal took at most a tenth of the time since (it proves the
     # whole catalog), and at the end: not after each stage of each batch.
+    # A run over the same inputs and parameters as one memoised on a catalog unchanged since stands as it was
+    # (flows/run_memo.py): no job planned, no artifact read.
     with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), \
             found_inputs(ingest, catalog) as items, seal_checkpoints() as sealing:
-        batches = _batches(items, params)
+        memo = memo_key(params, ((item.path, f"{item.sha256}@{item.frame_rate}") for item in items), _stages(params))
+        recalled = recall(catalog, memo)
+        if recalled is not None:
+            refs, counts = recalled[0], recalled[1]["counts"]
+            print(f"nothing changed since the last run over these {len(items)} inputs: its {len(refs)} artifacts "
+                  "stand (the catalog's seal holds)")
+        batches = _batches(items, params) if recalled is None else []
         reference = _Reference(catalog, {video_id(item.sha256) for item in items})
         for number, batch in enumerate(batches, 1):
             if len(batches) > 1:
@@ -114,10 +123,18 @@ def curate_flow(params: CurateParams) -> CurateResult:
             forget_task_results()
             if number < len(batches):
                 release_instances()  # the process's DuckDB instances, made again for the next batch
+    if recalled is None:
+        record(catalog, memo, refs, {"counts": counts})
     summary = _summary(counts, seconds=time.perf_counter() - start)
     create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=refs, summary=summary)
+
+
+def _stages(params: CurateParams) -> list[Stage[Any, Any]]:
+    """The run's stages under its configs (for the memo's key: their versions and weights)."""
+    return [IngestStage(params.ingest), AnalyzeStage(params.analyze), DedupStage(params.dedup),
+            FilterStage(params.filter), ExportStage(params.export)]
 
 
 def _batches(items: list[IngestItem], params: CurateParams) -> list[list[IngestItem]]:

@@ -590,6 +590,42 @@ def sealed_shards(stage: str, refs: list[ArtifactRef]) -> State:
                      "catalog's seal")
 
 
+def _submit_sealed(sealed: dict[str, list[ArtifactRef]], threads: ThreadPoolTaskRunner | None, local: bool
+                   ) -> list[Any]:
+    """One Cached task run per stage for its shards the seal vouches for (`sealed_shards`), on `threads` when given
+    (beside a Dask cluster) else on the flow's task runner; their futures."""
+    groups = []
+    for stage, group in sealed.items():
+        name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for r in group)))[:8]}"
+        sealed_task = sealed_shards.with_options(name=stage, task_run_name=name)
+        parameters = {"stage": stage, "refs": quote(group) if local else group}
+        groups.append(threads.submit(sealed_task, parameters) if threads else sealed_task.submit(**parameters))
+    return groups
+
+
+def replay_sealed(catalog: Catalog, shards: Sequence[tuple[str, str]]) -> list[ArtifactRef] | None:
+    """The artifacts `shards` names ((stage, key) each, in order) as `run_jobs` returns the shards the catalog's
+    seal vouches for, each stage shown as one Cached task run, when the seal holds and every one is registered
+    under its stage as its shard's current artifact; None, with nothing submitted, when not. No file is opened."""
+    rows = _trusted_in_run(catalog, [key for _, key in shards])
+    if rows is None or any((row := rows.get(key)) is None or row["stage"] != stage or not row["current"]
+                           for stage, key in shards):
+        return None
+    call = uuid.uuid4().hex
+    refs = [ArtifactRef(key=key, sealed=True, sealed_in=call, **{k: v for k, v in rows[key].items() if k != "current"})
+            for _, key in shards]
+    by_stage: dict[str, list[ArtifactRef]] = {}
+    for ref in refs:
+        by_stage.setdefault(ref.stage, []).append(ref)
+    local = _on_thread_pool(any_cores=True)
+    with ThreadPoolTaskRunner() if not local and _dask_client() is not None else contextlib.nullcontext() as threads:
+        groups = _submit_sealed(by_stage, threads, local or threads is not None)
+        wait(groups)
+    for group in groups:
+        group.result()  # raises as a shard's would, should Prefect fail the task run
+    return refs
+
+
 def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     """Submit the jobs as task runs (on the flow's task runner) and wait for all of them; the refs in job order.
 
@@ -689,13 +725,9 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
             parameters = {"job": quote(job) if local else job}
             futures[i] = threads.submit(runner, parameters) if threads else runner.submit(**parameters)
             in_flight.add(futures[i])
-        groups = []
-        for stage, group in sealed.items():
-            group_refs = [ref for _, ref in group]
-            name = f"{stage}-{sha256_text(canonical_json(sorted(r.key for r in group_refs)))[:8]}"
-            sealed_task = sealed_shards.with_options(name=stage, task_run_name=name)
-            parameters = {"stage": stage, "refs": quote(group_refs) if local else group_refs}
-            groups.append(threads.submit(sealed_task, parameters) if threads else sealed_task.submit(**parameters))
+        groups = _submit_sealed({stage: [ref for _, ref in group] for stage, group in sealed.items()}, threads,
+                                local)
+        for group in sealed.values():
             refs.update(group)
         try:
             wait([*futures.values(), *groups])
