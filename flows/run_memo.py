@@ -34,6 +34,8 @@ from physflow.stages.base import Stage
 
 MEMO_DIR = "memos"
 MEMO_VERSION = 1
+"""Raised with any change to how the curate flow plans its jobs from its inputs (batches, keys, the dedup
+reference): a memo of the older planning then stands no more. A stage's own changes raise its VERSION, in the key."""
 KEPT = 16
 """Memos kept per catalog (the newest by time written): one per distinct run (inputs and parameters) since."""
 
@@ -52,8 +54,8 @@ def memo_key(params: BaseModel, items: Iterable[tuple[str, str]], stages: Sequen
               "params": params.model_dump(mode="json", exclude={"catalog"}),
               "stages": [[s.name, s.VERSION, sorted(s.weights_sha256())] for s in stages]}
     digest.update(canonical_json(header).encode())
-    for path, sha256 in items:
-        digest.update(f"\n{path}\t{sha256}".encode())
+    for item in items:  # one JSON line each: no path can read as two
+        digest.update(b"\n" + json.dumps(list(item)).encode())
     return digest.hexdigest()
 
 
