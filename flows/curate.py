@@ -104,7 +104,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
     # (flows/run_memo.py): no job planned, no artifact read.
     with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), \
             found_inputs(ingest, catalog) as items, seal_checkpoints() as sealing:
-        memo = memo_key(params, ((item.path, f"{item.sha256}@{item.frame_rate}") for item in items), _stages(params))
+        memo = memo_key(params, ((item.path, item.sha256, item.frame_rate) for item in items), _stages(params))
         recalled = recall(catalog, memo)
         if recalled is not None:
             refs, counts = recalled[0], recalled[1]["counts"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from physflow import __version__
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import canonical_json
 from physflow.data_catalog.seal import read_seal
+from physflow.data_catalog.storage import Root
 from physflow.flows.runtime import ArtifactRef, replay_sealed
 from physflow.stages.base import Stage
 
@@ -46,9 +46,9 @@ class Memo(BaseModel):
     result: dict[str, Any]  # what the flow keeps beside its refs (its batches' counts)
 
 
-def memo_key(params: BaseModel, items: Iterable[tuple[str, str]], stages: Sequence[Stage[Any, Any]]) -> str:
-    """The memo's key: the run's inputs ((path, sha256) each, in order), its parameters but `catalog`, the stages'
-    names, versions and weights, and physflow's version."""
+def memo_key(params: BaseModel, items: Iterable[tuple[Any, ...]], stages: Sequence[Stage[Any, Any]]) -> str:
+    """The memo's key: the run's inputs (each a tuple of JSON values: path, sha256, ..., in order), its parameters
+    but `catalog`, the stages' names, versions and weights, and physflow's version."""
     digest = hashlib.sha256()
     header = {"memo": MEMO_VERSION, "physflow": __version__,
               "params": params.model_dump(mode="json", exclude={"catalog"}),
@@ -85,11 +85,8 @@ def record(catalog: Catalog, key: str, refs: Sequence[ArtifactRef], result: dict
         return
     memo = Memo(registry=seal["registry"], refs=[(r.stage, r.key) for r in refs], result=result)
     path = _path(catalog, key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(memo.model_dump(mode="json")))
-        os.replace(temp, path)
+    try:  # written as the seal is, beside it (the root itself, or this machine's registry folder)
+        Root(str(catalog.root.local_path())).write_bytes_atomic(str(path), memo.model_dump_json().encode())
         memos = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in memos[KEPT:]:
             old.unlink(missing_ok=True)
