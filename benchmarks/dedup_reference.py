@@ -6,8 +6,9 @@
 A curation run compares each batch's clips (here 1,000, as a batch of `flows/curate.py` BATCH_VIDEOS holds about
 that many) with every canonical clip before them: the catalog's and the run's earlier batches'. For each N, in a
 process of its own (a process's peak RSS never falls), the reference is built as the flow keeps it (a table per
-batch of 1,000 random three-keyframe pHashes, `_Reference.add`'s bookkeeping), then one batch is timed: reading
-the reference (`_Reference.before`), its dedup key, and the dedup stage over the batch's clips. It prints the
+batch of 1,000 random three-keyframe pHashes, added by `_Reference.add`), then one batch is
+timed: reading the reference clips near its clips (`_Reference.near`), its dedup key, and the dedup stage over the
+batch's clips against them. It prints the
 seconds of each and the peak RSS before and after the batch. What a batch costs should not grow with N.
 
 `--catalog`: instead, a catalog of N curated clips (their four tables registered as artifacts of 1,000 rows,
@@ -35,36 +36,34 @@ def _phash(rnd: random.Random) -> str:
 
 
 def one(n: int) -> None:
-    import pyarrow as pa
-
     from physflow.data_catalog.keys import canonical_json, sha256_text
     from physflow.flows import curate
-    from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage
+    from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, ReferenceIndex
 
     rnd = random.Random(0)
+    config = DedupConfig()
     reference = curate._Reference.__new__(curate._Reference)  # as a run's first batch leaves it: no other videos
-    reference._tables, reference._digest = [REFERENCE.empty_table()], 0
+    reference._config, reference._parts = config, [ReferenceIndex(REFERENCE.empty_table(), config.chunks)]
     start = time.perf_counter()
     for b in range(n // BATCH):
-        batch = pa.table({"clip_id": [f"{b:06d}{i:04d}{'0' * 6}:0-50" for i in range(BATCH)],
-                          "video_id": [f"{b:06d}{i:04d}{'0' * 6}" for i in range(BATCH)],
-                          "phash": [_phash(rnd) for _ in range(BATCH)]}, schema=REFERENCE)
-        reference._tables.append(batch)
-        reference._digest = (reference._digest + curate._set_digest(batch)) % curate._DIGEST_MODULUS
+        batch = [{"clip_id": f"{b:06d}{i:04d}{'0' * 6}:0-50", "video_id": f"{b:06d}{i:04d}{'0' * 6}",
+                  "phash": _phash(rnd), "error": None} for i in range(BATCH)]
+        reference.add(batch, links={}, files={}, decisions={r["clip_id"]: {"keep": True} for r in batch})
     added = (time.perf_counter() - start) / max(1, n // BATCH)
     clips = [{"clip_id": f"new{i}:0-50", "video_id": f"new{i}", "phash": _phash(rnd), "width": 160, "height": 96,
               "duration_s": 2.0, "start_frame": 0} for i in range(BATCH)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    table, digest = reference.before([])
+    table, digest = reference.near([], clips)
     t1 = time.perf_counter()
     sha256_text(canonical_json({"analyzed": [], "reference": digest}))
     t2 = time.perf_counter()
-    rows = DedupStage(DedupConfig()).run([DedupInput(clips, table)])
+    rows = DedupStage(config).run([DedupInput(clips, table)])
     t3 = time.perf_counter()
     assert rows.num_rows == BATCH
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{n:>9} clips before: a batch added {added * 1000:.0f} ms; read {t1 - t0:.2f} s, key {t2 - t1:.3f} s, "
+    print(f"{n:>9} clips before: a batch added {added * 1000:.0f} ms; read the {table.num_rows} near its clips "
+          f"{t1 - t0:.2f} s, key {t2 - t1:.3f} s, "
           f"dedup {t3 - t2:.2f} s; peak RSS {before:.0f} -> {after:.0f} MiB (+{after - before:.0f})", flush=True)
 
 

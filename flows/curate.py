@@ -38,7 +38,7 @@ from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.base import Stage, StageConfig
 from physflow.stages.clip_export import ExportConfig, ExportItem, ExportStage
 from physflow.stages.curate_filter import FilterConfig, FilterStage
-from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage
+from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, ReferenceIndex
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage, video_id
 
 INGEST_SHARDS = 8
@@ -111,7 +111,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
             print(f"nothing changed since the last run over these {len(items)} inputs: its {len(refs)} artifacts "
                   "stand (the catalog's seal holds)")
         batches = _batches(items, params) if recalled is None else []
-        reference = _Reference(catalog, {video_id(item.sha256) for item in items})
+        reference = _Reference(catalog, {video_id(item.sha256) for item in items}, params.dedup)
         for number, batch in enumerate(batches, 1):
             if len(batches) > 1:
                 print(f"batch {number} of {len(batches)}: {len(batch)} videos")
@@ -144,7 +144,8 @@ def _batches(items: list[IngestItem], params: CurateParams) -> list[list[IngestI
     Ingest and analysis shards both end at content keys (a video's id is the start of its sha256), so a batch's
     boundaries are theirs: a run's artifacts are the same in one batch or several. A video added later moves the
     boundaries of its batch and of those after it up to the next boundary its content chose (their dedup and
-    filter jobs compute again; no shard of ingest, analysis or export)."""
+    filter jobs compute again; no shard of ingest, analysis or export); a batch after those computes its dedup
+    again only where its clips lie near the added video's (`_Reference`)."""
     target, shard_target = params.batch_videos, _ingest_shard(params)
     natural = -(-target // shard_target) * shard_target  # a multiple of the shards' own: it ends shards
     batches: list[list[IngestItem]] = []
@@ -174,7 +175,7 @@ def _curate_batch(params: CurateParams, ingest: IngestParams, catalog: Catalog, 
                              shard_size=params.shard_size))
     measured = [(ref, _rows(catalog, [ref])) for ref in analyzed]
     clips = [row for _, rows in measured for row in rows]
-    deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, reference.before(analyzed)))
+    deduped = run_jobs(_dedup_jobs(catalog, params.dedup, analyzed, clips, reference.near(analyzed, clips)))
     links = {r["clip_id"]: r for r in _rows(catalog, deduped)}
     filtered = run_jobs(_filter_jobs(catalog, params.filter, measured, links, relevance))
     decisions = {r["clip_id"]: r for r in _rows(catalog, filtered)}
@@ -225,8 +226,8 @@ def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[Ar
 
 def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
                 reference: tuple[pa.Table, str]) -> list[StageJob]:
-    """The batch's one job: every clip of the batch against the canonical `reference` clips (a table and its
-    `_set_digest`). Its shard is the batch's analysis shards (their identities, not their content), as a filter
+    """The batch's one job: every clip of the batch against the canonical clips near them (`_Reference.near`: a
+    table and its `_set_digest`), keyed by the batch's analysis and those clips. Its shard is the batch's analysis shards (their identities, not their content), as a filter
     group's is: a run over the same videos with another analysis config supersedes the links, and one changed back
     makes its own current again (its shard was its content key, so the links of the last config computed showed
     instead)."""
@@ -270,26 +271,28 @@ def _refs_key(refs: list[ArtifactRef]) -> str:
 
 class _Reference:
     """The dedup reference of each batch of a run: the canonical clips of the catalog's other videos (read once,
-    `_reference`) and those of the run's batches before it (kept as each ends). The same set a run over that batch
-    alone would read after the batches before it, so a re-run's dedup keys are the first run's. Kept as Arrow
-    tables (about 100 bytes a clip) with a digest of the set updated as batches are added, so a batch costs about
-    the same whatever the number of clips before it: made into rows for each batch (and into JSON for its key), the
-    set took a batch 1.4 s and 121 MiB more at 100,000 clips, 12.8 s and 902 MiB at 1,000,000
-    (`benchmarks/dedup_reference.py`)."""
+    `_reference`) and those of the run's batches before it (kept as each ends), indexed by their middle keyframe
+    hashes (`ReferenceIndex`, about 40 bytes a clip) in parts merged as they grow. The same set a run over that batch alone
+    would read after the batches before it. A batch's dedup reads, and is keyed by, only the clips of that set near
+    its own (`near`): a clip that comes or goes elsewhere in the catalog leaves its key as it was, so a video added
+    to an earlier batch (or to the catalog) makes a later batch compute its dedup again only where one of its clips
+    lies near one of the added video's. Keyed by the whole set, every batch after the changed one computed it again,
+    against everything before it."""
 
-    def __init__(self, catalog: Catalog, run_videos: set[str]):
+    def __init__(self, catalog: Catalog, run_videos: set[str], config: DedupConfig):
         self._catalog = catalog
         self._run_videos = run_videos
-        self._tables: list[pa.Table] | None = None
-        self._digest = 0
+        self._config = config
+        self._parts: list[ReferenceIndex] | None = None
 
-    def before(self, analyzed: list[ArtifactRef]) -> tuple[pa.Table, str]:
-        """The reference of the batch whose analysis shards are `analyzed`, and its digest (`_set_digest`)."""
-        if self._tables is None:
-            others = _reference(self._catalog, self._run_videos, analyzed)
-            self._tables, self._digest = [others], _set_digest(others)
-        table = pa.concat_tables(self._tables) if len(self._tables) > 1 else self._tables[0]
-        return table, f"{table.num_rows}:{self._digest:064x}"
+    def near(self, analyzed: list[ArtifactRef], clips: list[dict[str, Any]]) -> tuple[pa.Table, str]:
+        """The reference clips the dedup of `clips` (a batch's, from its analysis shards `analyzed`) compares with
+        (`ReferenceIndex.candidates`), sorted by clip_id, and their digest (`_set_digest`)."""
+        if self._parts is None:
+            self._parts = [ReferenceIndex(_reference(self._catalog, self._run_videos, analyzed), self._config.chunks)]
+        found = [part.candidates(clips, self._config.max_distance) for part in self._parts if len(part)]
+        table = pa.concat_tables(found).sort_by("clip_id") if found else REFERENCE.empty_table()
+        return table, f"{table.num_rows}:{_set_digest(table):064x}"
 
     def add(self, clips: list[dict[str, Any]], links: dict[str, dict[str, Any]],
             decisions: dict[str, dict[str, Any]], files: dict[str, dict[str, Any]]) -> None:
@@ -299,9 +302,13 @@ class _Reference:
                  for name, rows in ((CLIP_DUPLICATES, links), (CLIP_DECISIONS, decisions), (CLIP_FILES, files))}
         table = _canonical(_keyed(_rows_table(clips), _measured),
                            lambda name, values: _keyed(_rows_table(batch[name]), values)).cast(REFERENCE)
-        assert self._tables is not None, "a batch's reference is read before the batch is added"
-        self._tables.append(table)
-        self._digest = (self._digest + _set_digest(table)) % _DIGEST_MODULUS
+        assert self._parts is not None, "a batch's reference is read before the batch is added"
+        self._parts.append(ReferenceIndex(table, self._config.chunks))
+        # Parts that grow by halves at most: a batch probes a few indexes (about the logarithm of the number of
+        # batches), not one a batch, and a clip is indexed again a few times.
+        while len(self._parts) > 1 and len(self._parts[-2]) <= 2 * len(self._parts[-1]):
+            last = self._parts.pop()
+            self._parts[-1] = self._parts[-1].merged(last)
 
 
 _DIGEST_MODULUS = 1 << 256

@@ -2,6 +2,6 @@
 
 from physflow.stages.dedup.config import DedupConfig
 from physflow.stages.dedup.index import HashIndex
-from physflow.stages.dedup.stage import REFERENCE, DedupInput, DedupStage, parse_phash, run
+from physflow.stages.dedup.stage import REFERENCE, DedupInput, DedupStage, ReferenceIndex, parse_phash, run
 
-__all__ = ["REFERENCE", "DedupConfig", "DedupInput", "DedupStage", "HashIndex", "parse_phash", "run"]
+__all__ = ["REFERENCE", "DedupConfig", "DedupInput", "DedupStage", "HashIndex", "ReferenceIndex", "parse_phash", "run"]

@@ -69,7 +69,24 @@ class FrozenHashIndex:
             values = ((self._hashes >> np.uint64(i * self.width)) & mask).astype(kind)
             order = np.argsort(values, kind="stable").astype(np.int64 if len(values) > 2**31 - 1 else np.int32)
             self._sorted.append((values[order], order))
+        # Where the index is large and a substring at most 16 bits, each value's bucket bounds in a table (0.25 MiB
+        # a substring) instead of two binary searches a probe: a thousand queries against a million hashes
+        # (`near_any`) took 0.33 s searched, 0.15 s so.
+        self._starts: list[np.ndarray | None] = [None] * chunks
+        if self.width <= 16 and len(self._hashes) >= _TABLE_FROM:
+            kind = np.int32 if len(self._hashes) < 2**31 else np.int64
+            self._starts = [np.concatenate([[0], np.cumsum(np.bincount(values, minlength=1 << self.width))]).astype(kind)
+                            for values, _ in self._sorted]
         self.probes = 0
+
+    def _bounds(self, i: int, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where substring `i`'s sorted values equal each of `probe`: [lo, hi)."""
+        starts = self._starts[i]
+        if starts is not None:
+            at = probe.astype(np.int64)
+            return starts[at], starts[at + 1]
+        values = self._sorted[i][0]
+        return np.searchsorted(values, probe, "left"), np.searchsorted(values, probe, "right")
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -84,13 +101,38 @@ class FrozenHashIndex:
         for i, (values, order) in enumerate(self._sorted):
             probe = (((h >> (i * self.width)) & mask) ^ flips).astype(values.dtype)
             self.probes += len(probe)
-            lo, hi = np.searchsorted(values, probe, "left"), np.searchsorted(values, probe, "right")
+            lo, hi = self._bounds(i, probe)
             found.append(order[_ranges(lo, hi)])
         positions = np.concatenate(found)
         distances = np.bitwise_count(self._hashes[positions] ^ np.uint64(h))
         near = distances <= radius  # before the few left are made unique: most candidates are far
         hits = set(zip(distances[near].tolist(), positions[near].tolist(), strict=True))
         return [(pos, dist) for dist, pos in sorted(hits)]
+
+    def near_any(self, hashes: np.ndarray, radius: int, block: int = 256) -> np.ndarray:
+        """The positions (ascending, each once) of the indexed hashes within `radius` bits of any of `hashes`:
+        the union of their `query` hits, probed `block` hashes at a time in numpy instead of one by one."""
+        queries = np.ascontiguousarray(hashes, dtype=np.uint64)
+        if not len(self._hashes) or not len(queries):
+            return np.zeros(0, np.int64)
+        mask = np.uint64((1 << self.width) - 1)
+        flips = _flips(radius // self.chunks, self.width)
+        found = []
+        for start in range(0, len(queries), block):
+            part = queries[start: start + block]
+            for i, (values, order) in enumerate(self._sorted):
+                probe = (((part >> np.uint64(i * self.width)) & mask)[:, None] ^ flips[None, :]).astype(values.dtype)
+                lo, hi = self._bounds(i, probe.ravel())
+                self.probes += probe.size
+                positions = order[_ranges(lo, hi)]
+                asked = np.repeat(np.repeat(np.arange(len(part)), len(flips)), hi - lo)  # each hit's query
+                near = np.bitwise_count(self._hashes[positions] ^ part[asked]) <= radius
+                found.append(positions[near])
+        return np.unique(np.concatenate(found)).astype(np.int64)
+
+
+_TABLE_FROM = 4096
+"""Hashes from which a `FrozenHashIndex` keeps bucket bounds in tables."""
 
 
 @functools.cache

@@ -4,16 +4,19 @@ Earlier means: clips already in the catalog (the reference set, passed in) first
 the larger frame, the longer clip, then the clip id. Only canonical clips enter the index, so
 `duplicate_of` always names a clip that is itself no duplicate. The indexes are multi-index hashing on
 the middle keyframe's hash: each query probes a few buckets. The reference, which grows with the catalog,
-stays an Arrow table and is indexed in numpy arrays (`FrozenHashIndex`, about 30 bytes a clip); a reference
-clip becomes Python values only when its middle hash is near a query's.
+stays an Arrow table and is indexed in numpy arrays (`ReferenceIndex`, about 30 bytes a clip); a reference
+clip becomes Python values only when its middle hash is near a query's. Only the reference clips near a run's
+clips can ever be linked to (`ReferenceIndex.candidates`): dedup against them alone gives the same links, so a
+run needs no more of the reference than them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from physflow.data_catalog.schemas import CLIP_DUPLICATES
@@ -57,10 +60,10 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
         return sum(len(i.clips) for i in items)
 
     def process(self, item: DedupInput) -> Iterable[Row]:
-        reference = _Known(item.reference, self.config.chunks)
+        reference = ReferenceIndex(item.reference, self.config.chunks)
         index, owners = HashIndex(self.config.chunks), []
         links: dict[str, tuple[str, int]] = {}
-        for row in sorted((r for r in item.clips if r.get("phash") and not r.get("error")), key=_precedence):
+        for row in sorted(compared(item.clips), key=_precedence):
             mine = _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))
             match = self._match(reference, index, owners, mine)
             if match:
@@ -73,7 +76,7 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
             yield {"clip_id": row["clip_id"], "video_id": row["video_id"], "duplicate_of": dup_of,
                    "dup_distance": distance}
 
-    def _match(self, reference: _Known, index: HashIndex, owners: list[_Owner], mine: _Owner
+    def _match(self, reference: ReferenceIndex, index: HashIndex, owners: list[_Owner], mine: _Owner
                ) -> tuple[str, int] | None:
         """The nearest earlier canonical clip within `max_distance` on every keyframe: of those nearest on the
         middle keyframe first, the catalog's before the run's, then by clip id (the catalog's) or by order."""
@@ -95,23 +98,54 @@ class DedupStage(Stage[DedupConfig, DedupInput]):
                 for r in item.clips]
 
 
-class _Known:
-    """The reference clips, indexed by their middle keyframe hash without becoming Python objects."""
+class ReferenceIndex:
+    """Reference clips (`REFERENCE`'s columns) indexed by their middle keyframe hash without becoming Python
+    objects. `middles`: those hashes, when known (`merged`)."""
 
-    def __init__(self, reference: pa.Table | list[Row], chunks: int):
+    def __init__(self, reference: pa.Table | list[Row], chunks: int, middles: np.ndarray | None = None):
         if not isinstance(reference, pa.Table):
             reference = pa.Table.from_pylist(reference, schema=REFERENCE)
         self._table = reference.select(REFERENCE.names)
-        self._index = FrozenHashIndex(middle_hashes(self._table.column("phash")), chunks)
+        self._middles = middle_hashes(self._table.column("phash")) if middles is None else middles
+        self._index = FrozenHashIndex(self._middles, chunks)
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def merged(self, other: ReferenceIndex) -> ReferenceIndex:
+        """One index of both's clips (this one's first)."""
+        return ReferenceIndex(pa.concat_tables([self._table, other._table]), self._index.chunks,
+                              np.concatenate([self._middles, other._middles]))
 
     def near(self, middle: int, radius: int) -> list[tuple[int, _Owner]]:
         """(distance, clip) of the reference clips whose middle keyframe hash is within `radius` bits of `middle`."""
         out = []
         for pos, distance in self._index.query(middle, radius):
-            # a row at a time: `take` on a table of many chunks (a batch's each) would first copy every chunk
-            row = self._table.slice(pos, 1).to_pylist()[0]
+            row = self._row(pos).to_pylist()[0]
             out.append((distance, _Owner(row["clip_id"], row["video_id"], parse_phash(row["phash"]))))
         return out
+
+    def candidates(self, clips: Iterable[Row], radius: int) -> pa.Table:
+        """The reference clips that dedup of `clips` compares with (in reference order): those whose middle
+        keyframe hash lies within `radius` bits of a compared clip's (`compared`). `DedupStage` with `radius` as
+        its `max_distance` links `clips` against them as against the whole reference: it never looks at another
+        (`_match` takes its candidates from `near`). Usually a handful, so that what a run's dedup reads of a
+        reference that grows with the catalog, and its cache key, change only where a clip near its own came or
+        went."""
+        hashes = [parse_phash(row["phash"]) for row in compared(clips)]
+        positions = self._index.near_any(np.array([h[len(h) // 2] for h in hashes], np.uint64), radius)
+        if not len(positions):
+            return self._table.schema.empty_table()
+        return pa.concat_tables([self._row(pos) for pos in positions.tolist()])
+
+    def _row(self, pos: int) -> pa.Table:
+        # a row at a time: `take` on a table of many chunks (a batch's each) would first copy every chunk
+        return self._table.slice(pos, 1)
+
+
+def compared(clips: Iterable[Row]) -> Iterator[Row]:
+    """The clips dedup compares: hashed and not failed."""
+    return (r for r in clips if r.get("phash") and not r.get("error"))
 
 
 def _precedence(row: Row) -> tuple[Any, ...]:

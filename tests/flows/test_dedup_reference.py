@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pyarrow as pa
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.schemas import TABLES
 from physflow.flows import curate
-from physflow.stages.dedup import REFERENCE
+from physflow.stages.dedup import REFERENCE, DedupConfig
 
 CANONICAL = "phash IS NOT NULL AND error IS NULL AND duplicate_of IS NULL AND keep IS NOT NULL"
 
@@ -50,11 +52,13 @@ def test_reference_matches_the_clips_views_canonical_clips(tmp_path):
     assert curate._reference(catalog, set(), []).column("clip_id").to_pylist() == ["c1", "c10", "c2", "c9"]
 
 
-def test_the_reference_digest_is_its_sets_in_any_order_and_batching(tmp_path):
-    """A batch's dedup key reads the reference's digest, not its rows: the same clips give the same digest whether
-    the catalog held them or the run's earlier batches added them, in any order; another set gives another."""
-    rows = [{"clip_id": f"c{i}:0-50", "video_id": f"v{i}", "phash": f"{i:016x}-{i * 7:016x}-{i * 11:016x}"}
-            for i in range(9)]
+def test_a_batch_reads_and_is_keyed_by_the_reference_clips_near_its_own(tmp_path):
+    """The digest of a set of clips is the same in any order, another set's is another. A batch's dedup reads the
+    canonical clips near its own, whether the catalog held them or the run's earlier batches added them, and its key
+    their digest: a clip added far from the batch's leaves it as it was, one near them changes it."""
+    rnd = random.Random(0)
+    hashes = [[rnd.getrandbits(64) for _ in range(3)] for _ in range(9)]
+    rows = [{"clip_id": f"c{i}:0-50", "video_id": f"v{i}", "phash": _phash(hs)} for i, hs in enumerate(hashes)]
     table = pa.Table.from_pylist(rows, schema=REFERENCE)
     whole = curate._set_digest(table)
     assert curate._set_digest(table.take(pa.array([4, 0, 8, 2, 6, 1, 7, 3, 5]))) == whole
@@ -62,11 +66,27 @@ def test_the_reference_digest_is_its_sets_in_any_order_and_batching(tmp_path):
     changed = [{**rows[0], "phash": rows[1]["phash"]}, *rows[1:]]
     assert curate._set_digest(pa.Table.from_pylist(changed, schema=REFERENCE)) != whole
 
-    reference = curate._Reference(Catalog(tmp_path / "catalog"), set())
-    assert reference.before([])[0].num_rows == 0
-    for part in (rows[:4], rows[4:]):  # two batches: every clip measured, unlinked, kept and exported
-        reference.add([{**r, "error": None} for r in part], links={}, files={},
-                      decisions={r["clip_id"]: {"keep": True} for r in part})
-    added, digest = reference.before([])
-    assert sorted(added.to_pylist(), key=lambda r: r["clip_id"]) == rows
-    assert digest == f"9:{whole:064x}"
+    def canonical(part: list[dict]) -> dict:  # measured, unlinked, kept and exported
+        return {"clips": [{**r, "error": None} for r in part], "links": {}, "files": {},
+                "decisions": {r["clip_id"]: {"keep": True} for r in part}}
+
+    batch = [{"clip_id": f"b{i}:0-50", "video_id": f"b{i}", "phash": _phash([h ^ 0b111 for h in hashes[i]])}
+             for i in (1, 6)]
+    reference = curate._Reference(Catalog(tmp_path / "catalog"), set(), DedupConfig())
+    assert reference.near([], batch)[0].num_rows == 0
+    for part in (rows[:4], rows[4:]):  # two batches
+        reference.add(**canonical(part))
+    near, digest = reference.near([], batch)
+    assert near.to_pylist() == [rows[1], rows[6]]
+    assert digest == f"2:{curate._set_digest(near):064x}"
+    far = [{"clip_id": "f:0-50", "video_id": "f", "phash": _phash([~h & (2**64 - 1) for h in hashes[1]])}]
+    reference.add(**canonical(far))
+    assert reference.near([], batch)[1] == digest  # a clip far from the batch's: the same key
+    close = [{"clip_id": "a:0-50", "video_id": "a", "phash": _phash([h ^ 0b11 << 40 for h in hashes[6]])}]
+    reference.add(**canonical(close))
+    near, moved = reference.near([], batch)
+    assert near.column("clip_id").to_pylist() == ["a:0-50", "c1:0-50", "c6:0-50"] and moved != digest
+
+
+def _phash(hashes: list[int]) -> str:
+    return "-".join(f"{h:016x}" for h in hashes)

@@ -8,13 +8,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, HashIndex
+from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, HashIndex, ReferenceIndex, parse_phash
+from physflow.stages.dedup import index as dedup_index
 from physflow.stages.dedup.index import FrozenHashIndex, middle_hashes
 
 
-@pytest.mark.parametrize("frozen", [False, True], ids=["incremental", "frozen"])
+@pytest.mark.parametrize("frozen", [False, True, "tables"], ids=["incremental", "frozen", "frozen-tables"])
 @pytest.mark.parametrize("chunks", [4, 8])
-def test_multi_index_finds_exactly_what_a_scan_finds(frozen, chunks):
+def test_multi_index_finds_exactly_what_a_scan_finds(frozen, chunks, monkeypatch):
+    if frozen == "tables":  # bucket bounds looked up in tables, as a large index's are
+        monkeypatch.setattr(dedup_index, "_TABLE_FROM", 0)
     rnd = random.Random(chunks)
     base = [rnd.getrandbits(64) for _ in range(300)]
     base[7] = base[8]  # equal hashes are each found
@@ -30,6 +33,10 @@ def test_multi_index_finds_exactly_what_a_scan_finds(frozen, chunks):
         assert index.query(q, 10) == sorted(scan, key=lambda hit: (hit[1], hit[0]))  # nearest first
     if chunks == 4:
         assert index.probes < 100 * 4 * 140  # bucket look-ups, not a scan of 300 hashes per query
+    if frozen:  # the union of many queries' hits at once, probed a block of queries at a time
+        union = sorted({i for q in noisy for i, h in enumerate(base) if (h ^ q).bit_count() <= 10})
+        assert index.near_any(np.array(noisy, np.uint64), 10, block=7).tolist() == union
+        assert index.near_any(np.zeros(0, np.uint64), 10).tolist() == []
     assert FrozenHashIndex(np.zeros(0, np.uint64), chunks=chunks).query(base[0], 10) == []
 
 
@@ -87,3 +94,30 @@ def test_a_reference_table_matches_as_its_rows_do_and_ties_go_to_the_lower_clip_
     assert {r["dup_distance"] for r in as_table} == {1}
     tie = [_clip("t:0-60", "t", hashes[10], 360)]
     assert stage.run([DedupInput(tie, reference)]).to_pylist()[0]["duplicate_of"] == "a-twin:0-60"
+
+
+def test_dedup_against_the_reference_clips_near_a_batch_links_as_against_the_whole_reference():
+    """Candidates: every reference clip whose middle hash is near a batch clip's, however far its other keyframes
+    lie, and no other; dedup against them gives the links dedup against the whole reference gives."""
+    rnd = random.Random(3)
+    hashes = [[rnd.getrandbits(64) for _ in range(3)] for _ in range(2000)]
+    rows = [{"clip_id": f"r{i:04d}:0-60", "video_id": f"r{i}", "phash": "-".join(f"{h:016x}" for h in hs)}
+            for i, hs in enumerate(hashes)]
+    flip = lambda h, n: h ^ sum(1 << b for b in rnd.sample(range(64), n))  # noqa: E731
+    clips = [_clip(f"q{i}:0-60", f"q{i}", [flip(h, rnd.randint(0, 12)) for h in hashes[i * 13]], 360)
+             for i in range(120)]  # near copies, some too far (beyond 10 bits) on a keyframe
+    clips.append(_clip("far:0-60", "far", [hashes[5][0], flip(hashes[5][1], 30), hashes[5][2]]))  # middle far
+    clips.append({**_clip("bad:0-60", "bad", hashes[6]), "error": "analysis failed"})  # not compared
+    table = pa.Table.from_pylist(rows, schema=REFERENCE)
+    found = ReferenceIndex(table, 4).candidates(clips, 10)
+    middles = middle_hashes(table.column("phash"))
+    queries = [parse_phash(c["phash"])[1] for c in clips if not c.get("error")]
+    expected = [r["clip_id"] for r, m in zip(rows, middles.tolist(), strict=True)
+                if any((m ^ q).bit_count() <= 10 for q in queries)]
+    assert found.column("clip_id").to_pylist() == expected
+    assert "r0005:0-60" not in expected and "r0006:0-60" not in expected and 60 < len(expected) < 200
+    stage = DedupStage(DedupConfig())
+    whole = stage.run([DedupInput(clips, table)]).to_pylist()
+    assert stage.run([DedupInput(clips, found)]).to_pylist() == whole
+    assert sum(r["duplicate_of"] is not None for r in whole) > 40  # the comparison is not empty
+    assert ReferenceIndex(REFERENCE.empty_table(), 4).candidates(clips, 10).num_rows == 0
