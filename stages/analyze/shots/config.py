@@ -8,10 +8,11 @@ from physflow.stages.base import StageConfig
 
 
 class ShotsConfig(StageConfig):
-    """Shot boundaries (PySceneDetect detectors on the shared decode) and clip windows."""
+    """Shot boundaries (content or PySceneDetect's adaptive detector, on the shared decode) and clip windows."""
 
     detector: Literal["content", "adaptive"] = Field(
-        "content", description="PySceneDetect detector: 'content' (HSV difference) or 'adaptive' (rolling average)."
+        "content", description="'content': cuts where the mean HSV change reaches `threshold` (PySceneDetect's "
+        "ContentDetector rule, computed by physflow); 'adaptive': PySceneDetect's AdaptiveDetector (rolling average)."
     )
     threshold: float = Field(
         27.0, ge=1.0, le=255.0, description="ContentDetector threshold: mean HSV change (0-255) that marks a cut."

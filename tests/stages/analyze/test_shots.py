@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 
+import av
+import cv2
 import numpy as np
 import pytest
 
 from physflow.stages.analyze import AnalyzeConfig, AnalyzeStage
 from physflow.stages.analyze.shots import Boundary, ShotsConfig, classify, segments
-from physflow.stages.analyze.shots.detect import GRADUAL, HARD
+from physflow.stages.analyze.shots.detect import GRADUAL, HARD, ContentCuts, shots_frame
+from physflow.stages.common.video_io import iter_working_frames
 from physflow.stages.ingest import IngestConfig, IngestItem
 from physflow.stages.ingest import run as ingest
 
@@ -63,3 +66,59 @@ def test_long_shots_split_into_windows_within_bounds():
 def test_windows_shorter_than_twice_min_are_refused():
     with pytest.raises(ValueError, match="max_clip_s"):
         ShotsConfig(min_clip_s=3.0, max_clip_s=5.0)
+
+
+def _scenedetect_cuts(frames, threshold: float, min_len: int) -> list[int]:
+    from scenedetect import ContentDetector
+    from scenedetect.common import FrameTimecode
+
+    detector = ContentDetector(threshold=threshold, min_scene_len=min_len)
+    return [tc.frame_num for i, f in enumerate(frames) for tc in detector.process_frame(FrameTimecode(i, 25.0), f)]
+
+
+def _cuts(frames, threshold: float, min_len: int) -> list[int]:
+    detector = ContentCuts(threshold, min_len)
+    return [cut for i, f in enumerate(frames) for cut in detector.feed(i, f)]
+
+
+def test_content_cuts_are_scenedetects_on_the_real_videos(real_videos):
+    """The analysis's own content detector cuts where PySceneDetect's ContentDetector does, on the frames the
+    analysis compares (every frame of every shared real video, at the shots width), with the same scores."""
+    from scenedetect import ContentDetector
+    from scenedetect.common import FrameTimecode
+
+    config, compared = AnalyzeConfig(), 0
+    for path in sorted(p for p in real_videos.iterdir() if p.is_file()):
+        frames = []
+        try:
+            for frame in iter_working_frames(path, width=config.width, deblock=False):
+                frames.append(shots_frame(cv2.cvtColor(frame.i420, cv2.COLOR_YUV2BGR_I420), config.shots.width))
+        except av.FFmpegError:
+            pass  # a damaged file: the frames before the damage
+        theirs, ours = ContentDetector(), ContentCuts(27.0, 15)
+        for i, f in enumerate(frames):
+            theirs.process_frame(FrameTimecode(i, 25.0), f)
+            assert ours.score(f) == theirs._frame_score, (path.name, i)
+        for min_len in (0, 1, 12, 15):
+            assert _cuts(frames, 27.0, min_len) == _scenedetect_cuts(frames, 27.0, min_len), (path.name, min_len)
+        compared += len(frames)
+    assert compared > 2500
+
+
+def test_content_cuts_merge_flashes_as_scenedetect_does():
+    """Bursts of scene changes closer than the shortest shot (flashes), at random: the same cuts."""
+    rng = np.random.default_rng(0)
+    scenes = [rng.integers(0, 256, (18, 32, 3), dtype=np.uint8) for _ in range(6)]
+    merged = 0
+    for trial in range(60):
+        frames, scene = [], 0
+        while len(frames) < 200:
+            if rng.random() < 0.25:
+                scene = int(rng.integers(len(scenes)))
+            frames += [scenes[scene]] * int(rng.choice([1, 2, 3, 5, 8, 20]))
+        found = {}
+        for min_len in (0, 4, 10):
+            found[min_len] = _cuts(frames, 27.0, min_len)
+            assert found[min_len] == _scenedetect_cuts(frames, 27.0, min_len), (trial, min_len)
+        merged += len(found[10]) < len(found[0])
+    assert merged > 30  # the trials merge bursts: the filter's paths are compared, not only plain cuts
