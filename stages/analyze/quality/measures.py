@@ -153,7 +153,7 @@ class FrameMeasures:
     def feed(self, index: int, gray: np.ndarray, detail: np.ndarray | None = None) -> float:
         """Measure one frame (frames come in order from 0); returns its mean luma (0-255). `detail` is the same
         grey frame area-averaged from the source (`video_io.detail_luma`; else `gray` serves), which blur reads."""
-        luma = float(gray.mean())
+        luma = cv2.sumElems(gray)[0] / gray.size  # the exact sum over the count, as numpy's mean: 1 µs, not 18
         self.luma.append(luma / 255.0)
         if index % self._text_step == self._text_step // 2:
             self.text[index] = text_area(gray, self._mser)
