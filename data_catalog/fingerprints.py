@@ -5,6 +5,11 @@ remembered sha256 can be reused, as git's index does. Stored in SQLite (WAL) bes
 several processes can share it. Input videos, artifacts and blobs all go through it: an artifact whose
 (path, size, mtime) was verified before is trusted without reading it again. On a read-only catalog the
 memory lasts as long as the process.
+
+A file in the cache's own folder (the catalog's artifacts and blobs, beside which the cache lies) is remembered
+by its path relative to that folder, so a catalog copied or moved elsewhere (`cp -a`, `rsync -a`: sizes and
+mtimes kept) keeps its fingerprints: remembered by absolute path, the first seal after a change there hashed every
+artifact and blob again. A path from before (absolute) is still found where the catalog has not moved.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from pathlib import Path
 from physflow.data_catalog.keys import file_sha256
 
 FINGERPRINTS_FILE = "fingerprints.sqlite"
+HERE = "./"
+"""How a remembered path relative to the cache's folder starts (an absolute path starts with "/", a URL with its
+scheme)."""
 HASH_THREADS = 8
 """Files hashed at once at most: reading and hashing let go of the GIL, so several files hash on several cores
 (49 MB of videos in the page cache: 1.2 GB/s on one thread, 1.9 GB/s on two, on this project's 2-core machine),
@@ -56,8 +64,10 @@ class FingerprintCache:
         self.db_path = Path(db_path)
         self.hashed = 0  # files read in full by this instance (0 on a warm run)
         self.memory: dict[tuple[str, int, int], str] | None = None  # used when the database cannot be written
+        self._home = ""  # the cache's folder, as files' real paths start with it
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self._home = str(self.db_path.parent.resolve()).rstrip("/") + "/"
             with self._connect() as con:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute(
@@ -86,18 +96,27 @@ class FingerprintCache:
     def many(self, paths: list[str | os.PathLike[str]]) -> list[str]:
         """sha256 of each file, hashing only files that are new or changed since last seen."""
         stats = [(path, os.stat(path)) for path in real_paths(paths)]
-        known = self._known([(path, st.st_size, st.st_mtime_ns) for path, st in stats])
+        known = self._known([(self._key(path), st.st_size, st.st_mtime_ns) for path, st in stats])
         todo = [i for i, sha in enumerate(known) if sha is None]
         hashed = dict(zip(todo, hash_files([stats[i][0] for i in todo]), strict=True))
         self.hashed += len(todo)
-        self._store([(stats[i][0], stats[i][1].st_size, stats[i][1].st_mtime_ns, sha) for i, sha in hashed.items()])
+        self._store([(self._key(stats[i][0]), stats[i][1].st_size, stats[i][1].st_mtime_ns, sha)
+                     for i, sha in hashed.items()])
         return [sha if sha is not None else hashed[i] for i, sha in enumerate(known)]
 
     def remember(self, path: str | os.PathLike[str], sha256: str) -> None:
         """Record that the file now at `path` has content `sha256` (just written or checked by the caller)."""
         resolved = str(Path(path).resolve())
         st = os.stat(resolved)
-        self._store([(resolved, st.st_size, st.st_mtime_ns, sha256)])
+        self._store([(self._key(resolved), st.st_size, st.st_mtime_ns, sha256)])
+
+    def _key(self, path: str) -> str:
+        """How the file at real path `path` is remembered: relative to the cache's folder when inside it."""
+        return HERE + path[len(self._home):] if self._home and path.startswith(self._home) else path
+
+    def _absolute(self, key: str) -> str | None:
+        """The absolute path a relative key was remembered by before keys were relative (None for other keys)."""
+        return self._home + key[len(HERE):] if key.startswith(HERE) else None
 
     def recall(self, name: str, size: int, mtime_ns: int) -> str | None:
         """The sha256 remembered for the file `name` (a path or URL, taken as it is) at this size and mtime."""
@@ -110,28 +129,49 @@ class FingerprintCache:
     def known(self, base: str, files: dict[str, tuple[int, int]]) -> dict[str, str]:
         """The remembered sha256 of each file under folder `base` (path relative to it -> (size, mtime_ns)) whose
         size and mtime are those remembered; read in one query, for checking a folder of the catalog at once."""
-        prefix = str(Path(base).resolve()).rstrip("/") + "/"
-        if self.memory is not None:
-            rows = [(p, s, m, sha) for (p, s, m), sha in self.memory.items() if p.startswith(prefix)]
-        else:
-            with self._connect() as con:
-                # The paths under the folder: a range of the primary key ("/" + 1 is "0"), read from its index.
-                rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints WHERE path >= ? AND path < ?",
-                                   (prefix, prefix[:-1] + "0")).fetchall()
-        out = {}
-        for path, size, mtime, sha in rows:
-            rel = path[len(prefix):]
-            if files.get(rel) == (size, mtime):
-                out[rel] = sha
+        prefix = self._key(str(Path(base).resolve()).rstrip("/") + "/")
+        out: dict[str, str] = {}
+        for start in (prefix, self._absolute(prefix)):  # remembered as now, then as before keys were relative
+            if start is None:
+                continue
+            if self.memory is not None:
+                rows = [(p, s, m, sha) for (p, s, m), sha in self.memory.items() if p.startswith(start)]
+            else:
+                with self._connect() as con:
+                    # The paths under the folder: a range of the primary key ("/" + 1 is "0"), read from its index.
+                    rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints "
+                                       "WHERE path >= ? AND path < ?", (start, start[:-1] + "0")).fetchall()
+            moved = []
+            for path, size, mtime, sha in rows:
+                rel = path[len(start):]
+                if rel not in out and files.get(rel) == (size, mtime):
+                    out[rel] = sha
+                    moved.append((prefix + rel, size, mtime, sha))
+            if start != prefix:
+                self._store(moved)  # remembered relative from now on: found where the catalog is copied
+            if len(out) == len(files):
+                break
         return out
 
     def _known(self, keys: list[tuple[str, int, int]]) -> list[str | None]:
+        """The sha256 remembered for each (key, size, mtime), a relative key's also by its absolute path."""
+        if not keys:
+            return []
         if self.memory is not None:
             return [self.memory.get(k) for k in keys]
+        query = "SELECT sha256 FROM fingerprints WHERE path = ? AND size = ? AND mtime_ns = ?"
+        found, moved = [], []
         with self._connect() as con:
-            rows = [con.execute("SELECT sha256 FROM fingerprints WHERE path = ? AND size = ? AND mtime_ns = ?",
-                                k).fetchone() for k in keys]
-        return [r[0] if r else None for r in rows]
+            for key, size, mtime in keys:
+                row = con.execute(query, (key, size, mtime)).fetchone()
+                before = self._absolute(key) if row is None else None
+                if before is not None:
+                    row = con.execute(query, (before, size, mtime)).fetchone()
+                    if row:
+                        moved.append((key, size, mtime, row[0]))
+                found.append(row[0] if row else None)
+        self._store(moved)  # remembered relative from now on: found where the catalog is copied
+        return found
 
     def _store(self, fresh: list[tuple[str, int, int, str]]) -> None:
         if not fresh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import sqlite3
 
 from physflow.data_catalog.fingerprints import FingerprintCache
@@ -70,3 +71,42 @@ def test_real_paths_resolve_as_pathlib_does(tmp_path, monkeypatch):
              tmp_path / "linkdir" / "sub" / "b.mp4"]
     assert real_paths(paths) == [str(Path(p).resolve()) for p in paths]
     assert real_paths(paths)[1] == str(tmp_path.resolve() / "real" / "a.mp4")
+
+
+def test_files_beside_the_cache_are_remembered_where_a_copy_finds_them(tmp_path):
+    """Files in the cache's folder (a catalog's) are remembered relative to it: a copy of the folder with sizes and
+    mtimes kept reads none of them again, while a file elsewhere stays remembered by its path. Paths remembered
+    absolute (before) are still found in place."""
+    home, outside = tmp_path / "catalog", tmp_path / "inputs"
+    (home / "blobs" / "ab").mkdir(parents=True)
+    outside.mkdir()
+    mine = [home / "blobs" / "ab" / f"b{i}.bin" for i in range(3)]
+    video = outside / "v.bin"
+    for i, path in enumerate([*mine, video]):
+        path.write_bytes(bytes([i]) * 1000)
+    cache = FingerprintCache(home / "fp.sqlite")
+    assert cache.many([*mine, video]) == [file_sha256(f) for f in [*mine, video]] and cache.hashed == 4
+    with sqlite3.connect(home / "fp.sqlite") as con:
+        keys = sorted(row[0] for row in con.execute("SELECT path FROM fingerprints"))
+    con.close()
+    assert keys == [f"./blobs/ab/b{i}.bin" for i in range(3)] + [str(video)]
+
+    shutil.copytree(home, tmp_path / "copy")  # copy2: sizes and mtimes kept
+    copy = FingerprintCache(tmp_path / "copy" / "fp.sqlite")
+    copied = [tmp_path / "copy" / "blobs" / "ab" / f"b{i}.bin" for i in range(3)]
+    assert copy.many([*copied, video]) == [file_sha256(f) for f in [*mine, video]] and copy.hashed == 0
+    st = {f"b{i}.bin": (os.stat(p).st_size, os.stat(p).st_mtime_ns) for i, p in enumerate(copied)}
+    assert copy.known(str(tmp_path / "copy" / "blobs" / "ab"), st) == {
+        f"b{i}.bin": file_sha256(p) for i, p in enumerate(copied)}
+
+    with sqlite3.connect(home / "fp.sqlite") as con:  # as an earlier version remembered them: absolute
+        con.execute("UPDATE fingerprints SET path = ? || substr(path, 3) WHERE path LIKE './%'", [f"{home}/"])
+    con.close()
+    before = FingerprintCache(home / "fp.sqlite")
+    st = {f"b{i}.bin": (os.stat(p).st_size, os.stat(p).st_mtime_ns) for i, p in enumerate(mine)}
+    assert before.known(str(home / "blobs" / "ab"), {"b0.bin": st["b0.bin"]}) == {"b0.bin": file_sha256(mine[0])}
+    assert before.many(mine[1:]) == [file_sha256(f) for f in mine[1:]] and before.hashed == 0
+    shutil.copytree(home, tmp_path / "again")  # each one found was remembered relative again: a copy finds it
+    again = FingerprintCache(tmp_path / "again" / "fp.sqlite")
+    assert again.many([tmp_path / "again" / "blobs" / "ab" / f"b{i}.bin" for i in range(3)]) == [
+        file_sha256(f) for f in mine] and again.hashed == 0

@@ -101,3 +101,23 @@ def test_read_only_mount_of_a_moved_catalog(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"rows": [{"video_id": "a1"}], "flow": [{"flow_uri": f"{ro}/{ref}"}]}
+
+
+def test_a_copied_catalog_seals_a_change_without_reading_its_files_again(tmp_path, monkeypatch):
+    """A copy keeps its fingerprints (remembered relative to the catalog): after a new registration there, the
+    seal proves the files copied unread, as it would where the catalog was made."""
+    from physflow.data_catalog import fingerprints
+
+    _build(tmp_path / "a")
+    assert Catalog(tmp_path / "a").seal()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # sizes and mtimes kept
+    hashed: list[str] = []
+    real = fingerprints.hash_files
+    monkeypatch.setattr(fingerprints, "hash_files", lambda paths: hashed.extend(paths) or real(paths))
+    cat = Catalog(tmp_path / "b")
+    videos = pa.Table.from_pylist([{"video_id": "b2", "uri": "/v/b.mp4"}], schema=TABLES["videos"].schema)
+    cat.register(cat.artifacts.write(stage="ingest", version=1, key="k-new", table_name="videos", table=videos,
+                                     shard="t", config={}, inputs=["t"]))
+    assert cat.seal() and cat.seal_holds()
+    assert hashed == []  # the new artifact was remembered as written; the copied files by their copy
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["a1", "b2"]
