@@ -227,10 +227,10 @@ def _export_jobs(catalog: Catalog, config: ExportConfig, measured: list[tuple[Ar
 def _dedup_jobs(catalog: Catalog, config: DedupConfig, analyzed: list[ArtifactRef], clips: list[dict[str, Any]],
                 reference: tuple[pa.Table, str]) -> list[StageJob]:
     """The batch's one job: every clip of the batch against the canonical clips near them (`_Reference.near`: a
-    table and its `_set_digest`), keyed by the batch's analysis and those clips. Its shard is the batch's analysis shards (their identities, not their content), as a filter
-    group's is: a run over the same videos with another analysis config supersedes the links, and one changed back
-    makes its own current again (its shard was its content key, so the links of the last config computed showed
-    instead)."""
+    table and its `_set_digest`), keyed by the batch's analysis and those clips. Its shard is the batch's analysis
+    shards (their identities, not their content), as a filter group's is: a run over the same videos with another
+    analysis config supersedes the links, and one changed back makes its own current again (its shard was its
+    content key, so the links of the last config computed showed instead)."""
     table, digest = reference
     key = sha256_text(canonical_json({"analyzed": sorted(r.content_sha256 for r in analyzed),
                                       "reference": digest}))
@@ -272,12 +272,12 @@ def _refs_key(refs: list[ArtifactRef]) -> str:
 class _Reference:
     """The dedup reference of each batch of a run: the canonical clips of the catalog's other videos (read once,
     `_reference`) and those of the run's batches before it (kept as each ends), indexed by their middle keyframe
-    hashes (`ReferenceIndex`, about 40 bytes a clip) in parts merged as they grow. The same set a run over that batch alone
-    would read after the batches before it. A batch's dedup reads, and is keyed by, only the clips of that set near
-    its own (`near`): a clip that comes or goes elsewhere in the catalog leaves its key as it was, so a video added
-    to an earlier batch (or to the catalog) makes a later batch compute its dedup again only where one of its clips
-    lies near one of the added video's. Keyed by the whole set, every batch after the changed one computed it again,
-    against everything before it."""
+    hashes (`ReferenceIndex`, about 40 bytes a clip) in parts merged as they grow: the same set a run over that
+    batch alone would read after the batches before it. A batch's dedup reads, and is keyed by, only the clips of
+    that set near its own (`near`): a clip that comes or goes elsewhere in the catalog leaves its key as it was, so
+    a video added to an earlier batch (or to the catalog) makes a later batch compute its dedup again only where one
+    of its clips lies near one of the added video's. Keyed by the whole set, every batch after the changed one
+    computed it again, against everything before it."""
 
     def __init__(self, catalog: Catalog, run_videos: set[str], config: DedupConfig):
         self._catalog = catalog

@@ -75,8 +75,8 @@ class FrozenHashIndex:
         self._starts: list[np.ndarray | None] = [None] * chunks
         if self.width <= 16 and len(self._hashes) >= _TABLE_FROM:
             kind = np.int32 if len(self._hashes) < 2**31 else np.int64
-            self._starts = [np.concatenate([[0], np.cumsum(np.bincount(values, minlength=1 << self.width))]).astype(kind)
-                            for values, _ in self._sorted]
+            counts = (np.bincount(values, minlength=1 << self.width) for values, _ in self._sorted)
+            self._starts = [np.concatenate([[0], np.cumsum(c)]).astype(kind) for c in counts]
         self.probes = 0
 
     def _bounds(self, i: int, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
