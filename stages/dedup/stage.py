@@ -4,7 +4,7 @@ Earlier means: clips already in the catalog (the reference set, passed in) first
 the larger frame, the longer clip, then the clip id. Only canonical clips enter the index, so
 `duplicate_of` always names a clip that is itself no duplicate. The indexes are multi-index hashing on
 the middle keyframe's hash: each query probes a few buckets. The reference, which grows with the catalog,
-stays an Arrow table and is indexed in numpy arrays (`ReferenceIndex`, about 30 bytes a clip); a reference
+stays an Arrow table and is indexed in numpy arrays (`ReferenceIndex`, about 40 bytes a clip); a reference
 clip becomes Python values only when its middle hash is near a query's. Only the reference clips near a run's
 clips can ever be linked to (`ReferenceIndex.candidates`): dedup against them alone gives the same links, so a
 run needs no more of the reference than them.
