@@ -141,14 +141,14 @@ class FingerprintCache:
                     # The paths under the folder: a range of the primary key ("/" + 1 is "0"), read from its index.
                     rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM fingerprints "
                                        "WHERE path >= ? AND path < ?", (start, start[:-1] + "0")).fetchall()
-            moved = []
+            found = {}
             for path, size, mtime, sha in rows:
                 rel = path[len(start):]
                 if rel not in out and files.get(rel) == (size, mtime):
-                    out[rel] = sha
-                    moved.append((prefix + rel, size, mtime, sha))
-            if start != prefix:
-                self._store(moved)  # remembered relative from now on: found where the catalog is copied
+                    found[rel] = sha
+            out.update(found)
+            if start != prefix:  # remembered relative from now on: found where the catalog is copied
+                self._store([(prefix + rel, *files[rel], sha) for rel, sha in found.items()])
             if len(out) == len(files):
                 break
         return out
