@@ -33,9 +33,10 @@ from physflow.flows.runtime import ArtifactRef, replay_sealed
 from physflow.stages.base import Stage
 
 MEMO_DIR = "memos"
-MEMO_VERSION = 1
+MEMO_VERSION = 2
 """Raised with any change to how the curate flow plans its jobs from its inputs (batches, keys, the dedup
-reference): a memo of the older planning then stands no more. A stage's own changes raise its VERSION, in the key."""
+reference): a memo of the older planning then stands no more. A stage's own changes raise its VERSION, in the key.
+2: a batch's dedup is keyed by the reference clips near its own, not by the whole reference."""
 KEPT = 16
 """Memos kept per catalog (the newest by time written): one per distinct run (inputs and parameters) since."""
 
