@@ -20,17 +20,17 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.schemas import CLIP_FILES
 from physflow.data_catalog.storage import Root
 from physflow.stages.base import Stage
-from physflow.stages.clip_export.config import COPY, REENCODE, TARGET_CODEC, ExportConfig
+from physflow.stages.clip_export.config import COPY, REENCODE, TARGET_CODEC, ExportConfig, x264_params
 from physflow.stages.clip_export.frames import clip_frames, out_width
 from physflow.stages.clip_export.remux import PacketIndex, copy_clip, packet_index
 from physflow.stages.common.video_io import display_rotation, write_video
 
 Row = dict[str, Any]
-ENCODE_COST = 20
-"""An encoded pixel's cost in decoded ones (`ExportStage.cost`), libx264 at its `veryfast` preset: a frame took
-about 0.8 ms a million source pixels to decode and scale and 15 ms a million output pixels to encode (a 640x272
-source encoded at 602x256 took as long a frame, 2.3-2.7 ms, as a 1280x720 one at 456x256; counting source pixels
-alone put it at a fifth)."""
+ENCODE_COST = 14
+"""An encoded pixel's cost in decoded ones (`ExportStage.cost`), libx264 at the default preset: a frame took about
+0.8 ms a million source pixels to decode and scale and, at veryfast, 15 ms a million output pixels to encode (a
+640x272 source encoded at 602x256 took as long a frame, 2.3-2.7 ms, as a 1280x720 one at 456x256; counting source
+pixels alone put it at a fifth); superfast encodes in 0.7 of veryfast's time."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
     # clip read as BT.601) and a full-range source is converted to video range (its clip showed crushed blacks);
     # interlaced frames are deinterlaced (they combed, and ghosted when scaled); 8: an untagged source's clip says
     # the colours players show the source with (an HD one's was read as BT.601), HDR (PQ, HLG) is brought to SDR;
-    # a seek that lands past its keyframe (MPEG-TS, MPEG-PS) steps back (clips came out short)
-    VERSION = 8
+    # a seek that lands past its keyframe (MPEG-TS, MPEG-PS) steps back (clips came out short); 9: libx264's
+    # preset is a setting (`preset`), superfast with veryfast's rate control by default, not veryfast
+    VERSION = 9
     Config = ExportConfig
     table = CLIP_FILES
     input_columns = ("clip_id", "start_frame", "end_frame", "width", "height", "fps", "keep")
@@ -155,7 +156,7 @@ class ExportStage(Stage[ExportConfig, ExportItem]):
             # Frames stay in I420 from the decoder's scaler to the encoder: no RGB round trip, whose conversion
             # inside the encoder gave different bytes for the same frames depending on buffer alignment.
             path = _write(tmp / "clip.mp4", (a for i, a in _track(frames, last) for _ in range(repeats[i])), out_fps,
-                          self.config.crf)
+                          self.config)
             if path is None or last[0] < numbers[-1]:
                 yield {**_ids(clip), "error": f"export failed: video ended before frame {clip['end_frame']}"}
             else:
@@ -193,10 +194,11 @@ def _track(frames: Iterator[tuple[int, av.VideoFrame | None]], last: list[int]
         yield i, array
 
 
-def _write(path: Path, frames: Iterator[av.VideoFrame], fps: float, crf: int) -> Path | None:
+def _write(path: Path, frames: Iterator[av.VideoFrame], fps: float, config: ExportConfig) -> Path | None:
     """An H.264 MP4 of yuv420p frames of their own (`video_io.write_video` frames), or None when there are none."""
     try:
-        return write_video(path, frames, fps, crf=crf, frame_format="frame")
+        return write_video(path, frames, fps, crf=config.crf, frame_format="frame", preset=config.preset,
+                           x264_params=x264_params(config.preset))
     except ValueError as exc:
         if str(exc).startswith("no frames"):
             return None

@@ -733,6 +733,8 @@ def write_video(
     crf: int = 23,
     pix_fmt: str = "yuv420p",
     frame_format: str = "rgb24",
+    preset: str = "veryfast",
+    x264_params: str = "cpu-independent=1",
 ) -> Path:
     """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
     `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion,
@@ -764,8 +766,8 @@ def write_video(
                     # thread: x264's output depends on its thread count (and varies between threaded runs).
                     # cpu-independent: without it the lookahead's macroblock tree read stack memory it had not
                     # written, and a clip's bytes depended on which threads had run in the process before.
-                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
-                                      "x264-params": "cpu-independent=1"}
+                    stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
+                                      "x264-params": x264_params}
                     stream.codec_context.thread_count = 1
             if frame_format == "frame":
                 frame = encodable(arr)
