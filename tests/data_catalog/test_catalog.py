@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from physflow.data_catalog import Catalog, CatalogVersionError, artifacts
+from physflow.data_catalog import catalog as catalog_module
 from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, TABLES
 
@@ -30,6 +31,35 @@ def test_empty_catalog_has_every_table(tmp_path):
     assert names == set(TABLES)
     assert cat.table("videos").schema.names == TABLES["videos"].schema.names
     assert cat.table("videos").num_rows == 0
+
+
+def test_a_new_catalogs_views_read_no_file_and_type_columns_as_the_tables_files(tmp_path):
+    """A table without artifacts is a view of typed NULLs, no row and no file read (a new catalog wrote and bound an
+    empty Parquet file per table); its columns carry the types DuckDB reads from the table's files, so a query
+    binds the same before and after the first artifact (fixed-size lists read as lists)."""
+    import pyarrow.parquet as pq
+
+    from physflow.data_catalog.catalog import EMPTY_DIR
+
+    cat = Catalog(tmp_path / "catalog")
+    cat.create()
+    assert not cat.root.local_path(EMPTY_DIR).exists()
+    con = duckdb.connect(str(cat.db_path), read_only=True)
+    try:
+        for name, spec in TABLES.items():
+            pq.write_table(spec.empty(), tmp_path / f"{name}.parquet")
+            files = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{tmp_path / name}.parquet')").fetchall()
+            view = con.execute(f'DESCRIBE "{name}"').fetchall()
+            assert [(c[0], c[1]) for c in view] == [(c[0], c[1]) for c in files], name
+            assert con.execute(f'SELECT count(*) FROM "{name}"').fetchone() == (0,)
+    finally:
+        con.close()
+    _write(cat, "k1", _videos(["a"]), "s1")
+    assert cat.table("videos").column("video_id").to_pylist() == ["a"]
+    assert cat.table("poses").num_rows == 0
+    # a column type the typed view does not know is read from the table's empty file, as before
+    odd = dataclasses.replace(TABLES["videos"], name="odd", schema=pa.schema([("x", pa.float16())]))
+    assert catalog_module._no_rows(odd) is None
 
 
 def test_create_makes_a_new_catalogs_registry_once_and_registering_meets_it(tmp_path):
