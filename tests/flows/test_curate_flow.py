@@ -240,6 +240,12 @@ def test_each_stage_publishes_its_stats_once_and_each_shard_in_its_state(curated
                 if run.name.startswith("analyze")]
         stats = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["analyze-stats"])),
                                       flow_run_filter=this_run)
+        # published beside the run (`SealCheckpoints.aside`), each stage's is there when the flow returns, the
+        # last stage's too
+        each = {stage: client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{stage}-stats"])), flow_run_filter=this_run)
+            for stage in ("ingest", "analyze", "dedup", "curate-filter", "clip-export")}
+    assert {stage: len(found) for stage, found in each.items()} == dict.fromkeys(each, 1)
     assert len(stats) == 1
     table = {row["measure"]: row["value"] for row in json.loads(stats[0].data)}
     assert table["shards computed"] == len(shards) >= 1
