@@ -16,8 +16,8 @@ veryfast's setting."""
 def x264_params(preset: str) -> str:
     """The x264 options export adds to `preset`. `cpu-independent`: the same frames give the same bytes on any
     CPU and thread history (video_io.write_video). At ultrafast and superfast, the macroblock-tree rate control
-    with veryfast's 10-frame lookahead, which those presets switch off: superfast without it wrote clips 1.7
-    times the size at the same CRF (the shared real videos' clips); with it, 1.12 times veryfast's."""
+    with veryfast's 10-frame lookahead, which those presets switch off: superfast without it wrote clips 1.8
+    times veryfast's size at the same CRF (the kept clips of the shared real videos); with it, 1.13 times."""
     tree = f":mbtree=1:rc-lookahead={LOOKAHEAD}" if preset in ("ultrafast", "superfast") else ""
     return "cpu-independent=1" + tree
 
@@ -39,6 +39,6 @@ class ExportConfig(StageConfig):
         "superfast",
         description="libx264 preset of re-encoded clips (slower: smaller files at the same CRF). At ultrafast and "
         "superfast the rate control is still veryfast's (macroblock tree, 10-frame lookahead). On the shared real "
-        "videos' clips (2,900 frames at 256 px), superfast took 0.70 times veryfast's encoding time for 1.12 times "
-        "the bytes at 0.2 dB lower PSNR; at the bytes of veryfast's, it gives about 0.9 dB less.",
+        "videos' clips (2,900 frames at 256 px, benchmarks/export_preset.py), superfast encoded in 0.63-0.70 times "
+        "veryfast's time, 1.13 times the bytes at 0.1-0.2 dB lower PSNR; at equal bytes, 0.9 dB lower.",
     )
