@@ -30,7 +30,7 @@ ENCODE_COST = 14
 """An encoded pixel's cost in decoded ones (`ExportStage.cost`), libx264 at the default preset: a frame took about
 0.8 ms a million source pixels to decode and scale and, at veryfast, 15 ms a million output pixels to encode (a
 640x272 source encoded at 602x256 took as long a frame, 2.3-2.7 ms, as a 1280x720 one at 456x256; counting source
-pixels alone put it at a fifth); superfast encodes in 0.7 of veryfast's time."""
+pixels alone put it at a fifth); superfast encodes in 0.63-0.70 of veryfast's time (benchmarks/export_preset.py)."""
 
 
 @dataclass(frozen=True)
