@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         max_clip_s: Annotated[float | None, typer.Option(help="Longest clip window in seconds.")] = None,
         min_duration_s: Annotated[float | None, typer.Option(help="Filter: shortest kept clip, seconds.")] = None,
         short_side: Annotated[int | None, typer.Option(help="Export: short side of clip files, px.")] = None,
+        preset: Annotated[str | None, typer.Option(
+            help="Export: libx264 preset of re-encoded clips: ultrafast, superfast (the default), veryfast, faster, "
+            "fast or medium; slower presets write smaller files at the same quality.")] = None,
     ) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
         start_fork_server(WORKER_MODULES)  # the workers' imports, while this process imports Prefect and the flow
@@ -64,7 +67,7 @@ def register(app: typer.Typer) -> None:
         overrides = {
             "analyze": {"width": width, "threads": threads, "shots.min_clip_s": min_clip_s,
                         "shots.max_clip_s": max_clip_s},
-            "filter": {"min_duration_s": min_duration_s}, "export": {"short_side": short_side},
+            "filter": {"min_duration_s": min_duration_s}, "export": {"short_side": short_side, "preset": preset},
         }
         try:
             params = _params(paths, catalog_root(ctx), config, overrides,

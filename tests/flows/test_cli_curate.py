@@ -29,3 +29,12 @@ def test_curate_demo_videos_with_a_config_file(demo_videos, tmp_path):
 def test_curate_rejects_a_bad_value_before_work(tmp_path):
     result = runner.invoke(app, ["--catalog", str(tmp_path / "c"), "curate", str(tmp_path), "--width", "5"])
     assert result.exit_code == 2 and "width" in result.output
+
+
+def test_curate_takes_an_export_preset_and_names_a_bad_one(tmp_path):
+    from physflow.flows.cli_curate import _params
+
+    params = _params([str(tmp_path)], str(tmp_path / "c"), None, {"export": {"preset": "veryfast"}}, {})
+    assert params.export.preset == "veryfast"
+    result = runner.invoke(app, ["--catalog", str(tmp_path / "c"), "curate", str(tmp_path), "--preset", "placebo"])
+    assert result.exit_code == 2 and "preset" in result.output and "placebo" in result.output
