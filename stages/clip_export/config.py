@@ -14,12 +14,11 @@ veryfast's setting."""
 
 
 def x264_params(preset: str) -> str:
-    """The x264 options export adds to `preset`. `cpu-independent`: the same frames give the same bytes on any
-    CPU and thread history (video_io.write_video). At ultrafast and superfast, the macroblock-tree rate control
-    with veryfast's 10-frame lookahead, which those presets switch off: superfast without it wrote clips 1.8
-    times veryfast's size at the same CRF (the kept clips of the shared real videos); with it, 1.13 times."""
-    tree = f":mbtree=1:rc-lookahead={LOOKAHEAD}" if preset in ("ultrafast", "superfast") else ""
-    return "cpu-independent=1" + tree
+    """The x264 options export adds to `preset` (after `video_io.write_video`'s own, which keep the bytes
+    reproducible): at ultrafast and superfast, the macroblock-tree rate control with veryfast's 10-frame lookahead,
+    which those presets switch off: superfast without it wrote clips 1.8 times veryfast's size at the same CRF (the
+    kept clips of the shared real videos); with it, 1.13 times."""
+    return f"mbtree=1:rc-lookahead={LOOKAHEAD}" if preset in ("ultrafast", "superfast") else ""
 
 
 class ExportConfig(StageConfig):

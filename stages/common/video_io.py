@@ -734,13 +734,15 @@ def write_video(
     pix_fmt: str = "yuv420p",
     frame_format: str = "rgb24",
     preset: str = "veryfast",
-    x264_params: str = "cpu-independent=1",
+    x264_params: str = "",
 ) -> Path:
     """Encode uint8 frames to a video file: RGB (H x W x 3, even H and W for yuv420p), or, with
     `frame_format="yuv420p"`, planar I420 arrays (H * 3 / 2 x W) that the encoder takes without conversion,
     or with `frame_format="frame"`, yuv420p `av.VideoFrame`s of their own (a scaler's, not a decoder's, whose
     buffers it still uses), made ready in place (`encodable`), whose colour description (the first frame's: YUV
-    matrix, range, primaries, transfer) the stream records, so that players and readers convert them as their source."""
+    matrix, range, primaries, transfer) the stream records, so that players and readers convert them as their source.
+    libx264 encodes at `preset`, with `x264_params` (`key=value:...`) after the options every encode here gets
+    (below)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
@@ -766,8 +768,8 @@ def write_video(
                     # thread: x264's output depends on its thread count (and varies between threaded runs).
                     # cpu-independent: without it the lookahead's macroblock tree read stack memory it had not
                     # written, and a clip's bytes depended on which threads had run in the process before.
-                    stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
-                                      "x264-params": x264_params}
+                    params = ":".join(p for p in ("cpu-independent=1", x264_params) if p)
+                    stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": params}
                     stream.codec_context.thread_count = 1
             if frame_format == "frame":
                 frame = encodable(arr)
