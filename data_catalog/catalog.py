@@ -40,7 +40,7 @@ from physflow.data_catalog.blobs import resolve_sql, sql_string
 from physflow.data_catalog.integrity import DamagedFileError, FileChecker, vouch
 from physflow.data_catalog.schemas import CATALOG_SCHEMA_VERSION, CLIPS, TABLES, TableSpec
 from physflow.data_catalog.storage import TEMP_MARK, Root
-from physflow.data_catalog.views import create_joined_views, view_name
+from physflow.data_catalog.views import create_joined_views, joined_views_sql, view_name
 
 CATALOG_FILE = "catalog.duckdb"
 LOCK_FILE = "catalog.lock"
@@ -54,6 +54,10 @@ log = logging.getLogger("physflow.catalog")
 
 _CHECKED: dict[tuple[str, str], tuple[int, int, int]] = {}
 """(root, artifact key) -> (data size, data mtime, manifest mtime) when this process last found it intact."""
+
+_CURRENT_ARTIFACTS_DDL = """CREATE VIEW current_artifacts AS
+    SELECT * FROM artifacts
+    QUALIFY row_number() OVER (PARTITION BY stage, shard ORDER BY created_at DESC) = 1"""
 
 _REGISTRY_DDL = """
 CREATE TABLE IF NOT EXISTS physflow_meta (name VARCHAR PRIMARY KEY, value VARCHAR);
@@ -241,12 +245,25 @@ class Catalog:
             stale.unlink(missing_ok=True)
         work = self.db_path.with_name(f"{self.db_path.name}{TEMP_MARK}{uuid.uuid4().hex[:12]}")
         try:
-            with self._session(work, relocate=False):
-                pass
+            with _attached_writable(work, self.root) as con:
+                con.execute(self._new_registry_sql())
             os.replace(work, self.db_path)
         finally:
             for leftover in (work, work.with_name(f"{work.name}.wal")):
                 leftover.unlink(missing_ok=True)
+
+    def _new_registry_sql(self) -> str:
+        """One script that makes what a writer session (`_session`) makes of an empty file: the registry's tables,
+        its schema version and root, and every view, in one transaction. Run as one statement, not thirty: each
+        statement hands the GIL back and forth, so beside busy threads (a flow's start) the thirty took a quarter
+        of a second, and a spinning thread made them take a second."""
+        meta = {"schema_version": str(CATALOG_SCHEMA_VERSION), "root": self.root.base}
+        return ";\n".join([
+            "BEGIN TRANSACTION", _REGISTRY_DDL.strip().rstrip(";"),
+            *(f"INSERT INTO physflow_meta VALUES ({sql_string(k)}, {sql_string(v)})" for k, v in meta.items()),
+            _CURRENT_ARTIFACTS_DDL, *(self._view_sql(spec, [], []) for spec in TABLES.values()),
+            joined_views_sql(), "COMMIT",
+        ])
 
     def create(self) -> None:
         """Create the registry and its views now, when the catalog has none yet: a new catalog's first
@@ -692,11 +709,7 @@ class Catalog:
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
         ).fetchall()}
         if "current_artifacts" not in existing:
-            con.execute(
-                """CREATE VIEW current_artifacts AS
-                   SELECT * FROM artifacts
-                   QUALIFY row_number() OVER (PARTITION BY stage, shard ORDER BY created_at DESC) = 1"""
-            )
+            con.execute(_CURRENT_ARTIFACTS_DDL)
         missing = [spec for spec in TABLES.values() if view_name(spec.name) not in existing]
         new = len(missing) == len(TABLES) and not con.execute("SELECT count(*) FROM artifacts").fetchone()[0]
         for spec in missing:
@@ -732,23 +745,25 @@ class Catalog:
         files = [self.artifact_file(path) for path, _ in rows]
         present = set().union(*(self.root.files_in(folder) for folder in {f.rsplit("/", 1)[0] for f in files}))
         files = [self.root.url(f) for f in files if f in present]
+        con.execute(self._view_sql(spec, files, [version for _, version in rows], temp))
+        if not temp and not new:
+            con.execute("DELETE FROM physflow_meta WHERE name = ?", [STALE_VIEW + spec.name])
+
+    def _view_sql(self, spec: TableSpec, files: list[str], versions: list[int], temp: bool = False) -> str:
+        """The statement that makes `spec`'s view over `files` (URLs of its current artifacts' data, oldest first,
+        each of the table version in `versions`)."""
+        create = f'CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS'
         no_rows = None if files else _no_rows(spec)
         if no_rows is not None:  # no file to read (a new catalog's tables): its columns, typed as its files read
-            con.execute(f'CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS '
-                        f"SELECT {no_rows} WHERE false")
-        else:
-            listing = ", ".join(sql_string(f) for f in [self._empty_file(spec), *files])
-            by_name = "false" if all(version == spec.version for _, version in rows) else "true"
-            cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
-            key = ", ".join(f't."{c}"' for c in spec.key)
-            con.execute(
-                f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{view_name(spec.name)}" AS
+            return f"{create} SELECT {no_rows} WHERE false"
+        listing = ", ".join(sql_string(f) for f in [self._empty_file(spec), *files])
+        by_name = "false" if all(version == spec.version for version in versions) else "true"
+        cols = ", ".join(self._column_sql(spec, c) for c in spec.schema.names)
+        key = ", ".join(f't."{c}"' for c in spec.key)
+        return f"""{create}
                     SELECT {cols} FROM read_parquet([{listing}], union_by_name = {by_name}, filename = '_file') t
                     LEFT JOIN current_artifacts a ON a.key = parse_filename(t._file, true)
                     QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY a.created_at DESC NULLS LAST) = 1"""
-            )
-        if not temp and not new:
-            con.execute("DELETE FROM physflow_meta WHERE name = ?", [STALE_VIEW + spec.name])
 
     def _column_sql(self, spec: TableSpec, name: str) -> str:
         column = f't."{name}"'

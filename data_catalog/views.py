@@ -52,10 +52,13 @@ def clips_sql() -> str:
 def create_joined_views(con: duckdb.DuckDBPyConnection, temp: bool = False) -> None:
     """(Re)create `clips` over the stage tables' views (resolved by name at query time, so it stays valid when
     they are refreshed); `temp`: as a temporary view of a read-only connection, over its temporary views."""
-    con.execute(
-        f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{CLIPS}" AS
+    con.execute(joined_views_sql(temp))
+
+
+def joined_views_sql(temp: bool = False) -> str:
+    """The statement `create_joined_views` runs."""
+    return f"""CREATE OR REPLACE {"TEMP " if temp else ""}VIEW "{CLIPS}" AS
             {clips_sql()}
             UNION ALL BY NAME
             SELECT * FROM "{DIRECT_CLIPS}" r
             WHERE NOT EXISTS (SELECT 1 FROM "{CLIP_MEASURES}" x WHERE x.{CLIP_ID} = r.{CLIP_ID})"""
-    )
