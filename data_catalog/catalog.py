@@ -266,8 +266,8 @@ class Catalog:
         ])
 
     def create(self) -> None:
-        """Create the registry and its views now, when the catalog has none yet: a new catalog's first
-        registration otherwise creates them (about 0.15 s: the registry, a view and an empty file per table)."""
+        """Create the registry and its views now, when the catalog has none yet (`_new_registry_sql`, about 0.02 s
+        alone): a new catalog's first registration otherwise creates them."""
         if self.db_path.exists():
             return
         with self._locked(exclusive=True):
