@@ -43,7 +43,9 @@ def register(app: typer.Typer) -> None:
         paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, files, or object-store URIs (s3://bucket/prefix?endpoint_override=host:port; credentials from the environment).")],
         config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False,
                                                     help="curate.toml: sections ingest, analyze, dedup, filter, export.")] = None,
-        shard_size: Annotated[int | None, typer.Option(min=1, help="Average videos per cached shard.")] = None,
+        shard_size: Annotated[int | None, typer.Option(
+            min=1, help="Average videos per cached analysis/export shard (default 64; ingest shards hold 8 times "
+            "as many): each shard is a Prefect task run and a catalog registration.")] = None,
         batch_videos: Annotated[int | None, typer.Option(
             min=1, help="Videos curated together, about (default 1024): more are curated in batches, one after "
             "another, each deduplicated against those before; memory stays that of one batch.")] = None,

@@ -41,6 +41,18 @@ from physflow.stages.curate_filter import FilterConfig, FilterStage
 from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage, ReferenceIndex
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage, video_id
 
+SHARD_VIDEOS = 64
+"""Videos an analysis (and export) shard holds on average, by default. Every shard costs a task run and a registry
+session (about 35 ms of the Prefect server's time and 25-50 ms of the flow process's), whatever its videos: at 8 a
+shard, 1,000 short generated videos took 137 task runs and a third of the run's CPU went to the flow process and
+the server. At 64 (benchmarks/curate_scale.py 1000: 30 task runs; 16 a shard took 137) the run went from 52-54 to
+63 videos/s, the flow process's CPU from 6.6-7.0 to 3.3-3.5 s and the server's from 4.6-4.8 to 1.8-1.9 s; adding
+10 videos took 1.4 s instead of 2.0. The 14 shared real videos curate cold in one shard a stage instead of four,
+0.15 s sooner (4.35 s against 4.50 s, median of four alternations). Larger shards cost little elsewhere: a video
+added later still computes alone (its shard's other rows are reused from the catalog), the workers take videos,
+not shards (each shard spreads its videos over every worker process), and a killed run resumes from the artifacts
+already complete, as it always did."""
+
 INGEST_SHARDS = 8
 """Ingest's shards hold this many times the videos of an analysis shard: probing a video costs about a hundredth
 of analysing it, while every shard costs a task run and a registration (tens of milliseconds of the flow's and the
@@ -66,7 +78,7 @@ class CurateParams(BaseModel):
 
     inputs: list[str] = Field(..., min_length=1, description="Folders, globs, text files listing paths, files, or object-store URIs (s3://bucket/prefix?...).")
     catalog: str = Field(DEFAULT_CATALOG, description="Catalog root folder or URI.")
-    shard_size: int = Field(8, ge=1, le=100_000, description=f"Average videos per cached analysis/export shard (an ingest shard holds {INGEST_SHARDS} times as many).")
+    shard_size: int = Field(SHARD_VIDEOS, ge=1, le=100_000, description=f"Average videos per cached analysis/export shard (an ingest shard holds {INGEST_SHARDS} times as many); each shard is a task run and a registration.")
     batch_videos: int = Field(
         BATCH_VIDEOS, ge=1, le=10_000_000,
         description="Videos curated together, at most (plus one ingest shard): a run over more curates them in "
