@@ -9,6 +9,7 @@ per flow, the same on a local Dask cluster of 2 worker processes, and adding 10 
 
 Each video is 2 s of a drifting random texture (unique per seed, so no duplicates), in turn H.264 at 160x96,
 MPEG-4 Part 2 at 128x96 and H.264 at 96x64, so every stage has work: one clip each, most kept and exported.
+The flow runs with the curation defaults (64 videos an analysis shard, `flows/curate.py` `SHARD_VIDEOS`).
 Peak RSS is this process's (the flow process; the worker processes' memory is their own, not counted). The cold
 run's CPU seconds are split between the flow process, its worker processes and the Prefect server: on tiny videos
 the server and the flow's orchestration are a large share of the work (each task run costs both). Each flow
@@ -76,7 +77,7 @@ def params(folder: Path, catalog: Path) -> CurateParams:
     from physflow.stages.curate_filter import FilterConfig
 
     batch = int(os.environ.get("PHYSFLOW_BENCH_BATCH_VIDEOS", BATCH_VIDEOS))  # --batch-videos, to the children too
-    return CurateParams(inputs=[str(folder)], catalog=str(catalog), shard_size=16, batch_videos=batch,
+    return CurateParams(inputs=[str(folder)], catalog=str(catalog), batch_videos=batch,
                         analyze=AnalyzeConfig(width=64), filter=FilterConfig(min_height=0),
                         export=ExportConfig(short_side=32, max_frames=10))
 
