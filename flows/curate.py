@@ -42,17 +42,16 @@ from physflow.stages.dedup import REFERENCE, DedupConfig, DedupInput, DedupStage
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage, video_id
 
 SHARD_VIDEOS = 64
-"""Videos an analysis (and export) shard holds on average, by default. Every shard costs a task run and a registry
-session (about 35 ms of the Prefect server's time and 25-50 ms of the flow process's), whatever its videos: at 8 a
-shard, 1,000 short generated videos took 137 task runs and a third of the run's CPU went to the flow process and
-the server. At 64 (benchmarks/curate_scale.py 1000: 30 task runs; 16 a shard took 137) the run went from 52-54 to
-63 videos/s, the flow process's CPU from 6.6-7.0 to 3.3-3.5 s and the server's from 4.6-4.8 to 1.8-1.9 s; adding
+"""Videos an analysis (and export) shard holds on average, by default (8 before). Every shard costs a task run and a
+registry session (about 35 ms of the Prefect server's time and 25-50 ms of the flow process's), whatever its
+videos: at 16 a shard, 1,000 short generated videos took 137 task runs, and a third of the run's CPU went to the
+flow process and the server. At 64 (benchmarks/curate_scale.py 1000, 30 task runs) the run went from 52-54 to 63
+videos/s, the flow process's CPU from 6.6-7.0 to 3.3-3.5 s and the server's from 4.6-4.8 to 1.8-1.9 s, and adding
 10 videos took 1.4 s instead of 2.0. The 14 shared real videos curate cold in one shard a stage instead of four:
 4.59 s against 4.64 s (benchmarks/curate.py's command runs, medians of six alternations), the flow process's CPU
-0.90 s against 1.01. Larger shards cost little elsewhere: a video
-added later still computes alone (its shard's other rows are reused from the catalog), the workers take videos,
-not shards (each shard spreads its videos over every worker process), and a killed run resumes from the artifacts
-already complete, as it always did."""
+0.90 s against 1.01. Larger shards cost little elsewhere: a video added later still computes alone (its shard's
+other rows are reused from the catalog), the workers take videos, not shards (each shard spreads its videos over
+every worker process), and a killed run resumes from the artifacts already complete."""
 
 INGEST_SHARDS = 8
 """Ingest's shards hold this many times the videos of an analysis shard: probing a video costs about a hundredth
