@@ -59,7 +59,10 @@ with contextlib.suppress(ImportError):
     import pandas  # noqa: F401
 
 from physflow.data_catalog import Catalog, cache_key
+from physflow.data_catalog.artifacts import blob_refs
+from physflow.data_catalog.journal import JOURNAL_FILE, ItemJournal
 from physflow.data_catalog.keys import canonical_json, sha256_text, shard_id
+from physflow.data_catalog.schemas import ERROR
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
 from physflow.flows.workers import fork_context
@@ -166,6 +169,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
                 weights=job.stage_cls(job.config).weights_sha256(), stats=stats, flow_run_id=_flow_run_id(),
                 recipe=recipe, items=items,
             )
+            forget_kept(catalog, name, recipe, items)
         if job.registers:
             catalog.register(manifest, views=job.views)
     finally:  # the shard counts whole in its stage's progress once written and registered (or failed)
@@ -231,6 +235,13 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
             progress(len(results), len(items))
     reused = len(results)
     todo = [i for i in range(len(items)) if i not in results]
+    kept = _KeptItems(catalog, stage, recipe, keys, results) if recipe is not None and keys is not None else None
+    resumed = kept.resume(todo) if kept is not None else 0
+    if resumed:
+        todo = [i for i in todo if i not in results]
+        progress(len(results), len(items))
+    if kept is not None:
+        progress = kept.keeping(progress)
     work = time.perf_counter() - start
     cluster = _CLUSTERS.get(job.cluster)
     if todo and job.stage_cls.cpu_bound and _on_thread_pool():
@@ -251,7 +262,79 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     if keys is None:
         return table, stats, None, []
     stats["reused_items"] = reused
+    if resumed:
+        stats["resumed_items"] = resumed
     return table, stats, recipe, [(k, len(results[i])) for i, k in enumerate(keys)]
+
+
+class _KeptItems:
+    """A shard's items in the catalog's item journal (data_catalog/journal.py): those an earlier run finished in
+    a shard it never completed are taken from it (`resume`), and the rows of the items this shard finishes are
+    added to it as they come (`keeping`), at most every `JOURNAL_INTERVAL_S`, until the shard's artifact holds
+    them (`forget_kept`). Items that took under `JOURNAL_ITEM_S` a piece (wall time over the items finished) are
+    not kept: computing them again costs about what keeping them would."""
+
+    def __init__(self, catalog: Catalog, stage: Stage[Any, Any], recipe: str, keys: list[str],
+                 results: dict[int, list[dict[str, Any]]]):
+        self.journal = ItemJournal(catalog.root.local_path(JOURNAL_FILE))
+        self.blobs = catalog.artifacts.blobs
+        self.stage, self.recipe, self.keys, self.results = stage, recipe, keys, results
+        self.settled = set(results)  # rows from earlier artifacts, or from the journal: kept already
+        self.start = self.last = time.monotonic()
+
+    def resume(self, todo: list[int]) -> int:
+        """Takes the rows the journal holds for items `todo` into the results (those whose blobs are all
+        present); how many."""
+        index = {self.keys[i]: i for i in todo}
+        found = 0
+        for item, data in self.journal.rows(self.stage.name, self.recipe, list(index)).items():
+            try:
+                table = pa.ipc.open_stream(data).read_all()
+            except (pa.ArrowInvalid, OSError):
+                continue
+            if all(self.blobs.problem(ref) is None for ref in blob_refs(table)):
+                self.results[index[item]] = table.to_pylist()
+                self.settled.add(index[item])
+                found += 1
+        return found
+
+    def keeping(self, progress: ProgressFn) -> ProgressFn:
+        """`progress`, which also adds the items finished since the last addition, when it is time."""
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - self.last >= JOURNAL_INTERVAL_S:
+                self.last = now
+                fresh = [i for i in self.results if i not in self.settled]
+                if fresh and (now - self.start) / len(self.results) >= JOURNAL_ITEM_S:
+                    self.journal.add(self.stage.name, self.recipe, {
+                        self.keys[i]: _ipc(self.results[i], self.stage.schema) for i in fresh
+                        if not any(row.get(ERROR) for row in self.results[i])})
+                self.settled.update(fresh)
+            progress(done, total)
+
+        return report
+
+
+JOURNAL_INTERVAL_S = 1.0
+"""A shard adds its finished items to the item journal at most this often: a killed run computes again at most
+this long of its work, with the items running when it died."""
+JOURNAL_ITEM_S = 0.005
+"""Items finishing faster than this on average (the shard's wall time over its finished items) are not kept."""
+
+
+def _ipc(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
+    sink = pa.BufferOutputStream()
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
+
+
+def forget_kept(catalog: Catalog, stage: str, recipe: str | None, items: Sequence[tuple[str, int]]) -> None:
+    """Drops from the item journal the items of an artifact just written (it holds them now)."""
+    if recipe is not None:
+        ItemJournal(catalog.root.local_path(JOURNAL_FILE)).forget(stage, recipe, [item for item, _ in items])
 
 
 def item_keys(stage: Stage[Any, Any], items: Sequence[Any]) -> tuple[str | None, list[str] | None]:
@@ -981,6 +1064,8 @@ def stats_line(stats: dict[str, Any]) -> str:
              f"{stats.get('seconds', 0.0):.2f} s of work"]
     if stats.get("reused_items"):
         parts.append(f"{stats['reused_items']} items reused")
+    if stats.get("resumed_items"):
+        parts.append(f"{stats['resumed_items']} items resumed")
     parts += [f"{v} {k}" for k, v in sorted({**stats.get("errors", {}), **stats.get("rejected", {})}.items())]
     return ", ".join(parts)
 
@@ -992,7 +1077,8 @@ def stage_stats(computed: Sequence[ArtifactRef], reused: int) -> list[dict[str, 
     errors: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     for ref in computed:
-        total.update({k: ref.stats.get(k, 0) for k in ("items", "rows_in", "rows_out", "seconds", "reused_items")})
+        total.update({k: ref.stats.get(k, 0) for k in ("items", "rows_in", "rows_out", "seconds", "reused_items",
+                                                     "resumed_items")})
         errors.update(ref.stats.get("errors", {}))
         rejected.update(ref.stats.get("rejected", {}))
     return [
@@ -1004,6 +1090,8 @@ def stage_stats(computed: Sequence[ArtifactRef], reused: int) -> list[dict[str, 
         {"measure": "seconds of work", "value": round(total["seconds"], 3)},
         *([{"measure": "items reused from earlier artifacts", "value": total["reused_items"]}]
           if total["reused_items"] else []),
+        *([{"measure": "items resumed from a run that stopped mid-shard", "value": total["resumed_items"]}]
+          if total["resumed_items"] else []),
         *({"measure": f"error: {k}", "value": v} for k, v in sorted(errors.items())),
         *({"measure": f"rejected: {k}", "value": v} for k, v in sorted(rejected.items())),
     ]
