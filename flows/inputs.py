@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +30,7 @@ class Skipped(NamedTuple):
 
 
 NOT_A_VIDEO = "not a video by content (its first bytes match no known container)"
+NOT_A_FILE = "not a regular file (a named pipe, socket or device): reading it could wait forever or never end"
 STILL_IMAGE = "a still image (not a numbered frame of a frame sequence, nor an animated GIF)"
 
 
@@ -51,7 +53,7 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
             _list_remote(raw, files, skipped)
             continue
         if set(raw) & _GLOB_CHARS:
-            matches = sorted(p for p in glob.glob(raw, recursive=True) if Path(p).is_file())
+            matches = sorted(p for p in glob.glob(raw, recursive=True) if Path(p).is_file() or _special(p))
             if not matches:
                 raise InputError(f"input glob {raw!r} matches no file")
             _sort_files(matches, files, skipped)
@@ -64,6 +66,8 @@ def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
                 files += _read_list(path)
             else:
                 files.append(str(path.resolve()))
+        elif _special(str(path)):
+            raise InputError(f"input {raw!r} is {NOT_A_FILE}")
         else:
             raise InputError(f"input {raw!r} does not exist")
     local = iter(real_paths([f for f in files if not remote_files.is_remote(f)]))
@@ -109,9 +113,15 @@ def _scan_folder(base: Path, files: list[str], skipped: list[Skipped]) -> None:
 
 def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped],
                 containers: list[str | None] | None = None) -> None:
-    """Each path into `files` or `skipped`, by its container (sniffed here unless given)."""
-    for path, container in zip(paths, containers or [sniff_container(p) for p in paths], strict=True):
-        if container == "gif" and not _animated_gif(path):
+    """Each path into `files` or `skipped`, by its container (sniffed here unless given). A named pipe, socket or
+    device (or a link to one) is skipped unread: sniffing a pipe nobody writes to waited forever, and hashing
+    /dev/zero never ends."""
+    if containers is None:
+        containers = [None if _special(p) else sniff_container(p) for p in paths]
+    for path, container in zip(paths, containers, strict=True):
+        if container is None and not remote_files.is_remote(path) and _special(path):
+            skipped.append(Skipped(path, NOT_A_FILE))
+        elif container == "gif" and not _animated_gif(path):
             skipped.append(Skipped(path, STILL_IMAGE))
         elif container is not None:
             files.append(path)
@@ -119,6 +129,15 @@ def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped],
             skipped.append(Skipped(path, STILL_IMAGE))
         else:
             skipped.append(Skipped(path, NOT_A_VIDEO))
+
+
+def _special(path: str) -> bool:
+    """Whether the local `path` is a named pipe, socket or device, or a link to one (a missing path is not)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _animated_gif(path: str) -> bool:
@@ -187,6 +206,8 @@ def _read_list(path: Path) -> list[str]:
             continue
         entry = Path(line).expanduser()
         entry = entry if entry.is_absolute() else path.parent / entry
+        if _special(str(entry)):
+            raise InputError(f"{path}:{n}: listed file {line!r} is {NOT_A_FILE}")
         if not entry.is_file():
             raise InputError(f"{path}:{n}: listed file {line!r} does not exist")
         out.append(str(entry.resolve()))

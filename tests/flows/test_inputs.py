@@ -1,6 +1,10 @@
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
-from physflow.flows.inputs import NOT_A_VIDEO, InputError, resolve_inputs
+from physflow.flows.inputs import NOT_A_FILE, NOT_A_VIDEO, InputError, resolve_inputs
 
 
 def test_folder_glob_list_and_file(demo_videos, tmp_path):
@@ -21,3 +25,26 @@ def test_bad_inputs_fail_before_work(tmp_path):
         resolve_inputs([str(tmp_path / "nope")])
     with pytest.raises(InputError, match="matches no file"):
         resolve_inputs([str(tmp_path / "*.mkv")])
+
+
+@pytest.mark.timeout(60)  # before: sniffing the pipe waited for a writer forever
+def test_pipes_and_devices_are_skipped_unread(demo_videos, tmp_path):
+    """A named pipe in an inbox (no writer), and a link to /dev/zero (endless bytes) are skipped with their reason,
+    not read: sniffing the pipe blocked forever, hashing /dev/zero would never end. Named on their own, or in a
+    list, they fail the run before work, saying what they are."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(demo_videos[0], folder / "a.mp4")
+    os.mkfifo(folder / "b.mp4")
+    (folder / "c.mp4").symlink_to("/dev/zero")
+    files, skipped = resolve_inputs([str(folder)])
+    assert files == [str(folder / "a.mp4")]
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [("b.mp4", NOT_A_FILE), ("c.mp4", NOT_A_FILE)]
+    files, skipped = resolve_inputs([str(folder / "*.mp4")])
+    assert files == [str(folder / "a.mp4")] and len(skipped) == 2
+    with pytest.raises(InputError, match="named pipe"):
+        resolve_inputs([str(folder / "b.mp4")])
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{folder / 'a.mp4'}\n{folder / 'c.mp4'}\n")
+    with pytest.raises(InputError, match=r"list.txt:2: .*named pipe"):
+        resolve_inputs([str(listing)])
