@@ -1,9 +1,11 @@
 """What a killed curation run costs: the work its re-run does again.
 
-    .venv/bin/python benchmarks/curate_resume.py [N] [--kill-at 0.5] [--videos FOLDER]
+    .venv/bin/python benchmarks/curate_resume.py [N] [--kill-at 0.5] [--size 640x360] [--frames 100]
+    .venv/bin/python benchmarks/curate_resume.py --videos FOLDER [--kill-at 0.5]
 
-N generated short videos (`curate_scale.py`'s, default 1000; or the videos of FOLDER) are curated three times,
-each as `physflow curate` runs a flow, in a process of its own, on one Prefect server:
+N generated videos (default 120: a drifting random texture, unique per seed, H.264 at `--size` for `--frames`
+frames at 25 fps, one clip each) or the videos of FOLDER are curated three times with the curation defaults, each
+as `physflow curate` runs a flow, in a process of its own, on one Prefect server:
 
 (a) uninterrupted, on a fresh catalog: its seconds T and the items each stage computed;
 (b) on another fresh catalog, killed (SIGKILL to its process group: the flow process, the fork server and the
@@ -70,6 +72,18 @@ def finished(proc: subprocess.Popen[str]) -> dict[str, object]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def make_video(path: Path, *, seed: int, width: int, height: int, frames: int) -> Path:
+    """A smooth random texture drifting a pixel a frame: textured, moving, unique per seed."""
+    import cv2
+    import numpy as np
+
+    from physflow.stages.common.video_io import write_video
+
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (height, width + frames, 3), dtype=np.uint8), (5, 5), 0)
+    return write_video(path, (texture[:, i:i + width] for i in range(frames)), 25.0)
+
+
 def kept_at_kill(catalog: Path) -> dict[str, tuple[int, int]]:
     """Per stage, the items in complete artifacts (their manifests) and those in the item journal."""
     import sqlite3
@@ -91,7 +105,10 @@ def kept_at_kill(catalog: Path) -> dict[str, tuple[int, int]]:
 
 
 def main(args: argparse.Namespace) -> None:
-    from curate_scale import make_video, params
+    from physflow.flows.curate import CurateParams
+
+    def params(folder: Path, catalog: Path) -> CurateParams:  # the curation defaults
+        return CurateParams(inputs=[str(folder)], catalog=str(catalog))
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
@@ -104,8 +121,9 @@ def main(args: argparse.Namespace) -> None:
         if folder is None:
             folder = Path(tmp) / "videos"
             folder.mkdir()
+            width, height = (int(v) for v in args.size.split("x"))
             for i in range(args.n):
-                make_video(folder / f"v{i:05d}{'.avi' if i % 3 == 1 else '.mp4'}", seed=i)
+                make_video(folder / f"v{i:05d}.mp4", seed=i, width=width, height=height, frames=args.frames)
         whole = finished(start(params(folder, Path(tmp) / "whole"), env))
         p = params(folder, Path(tmp) / "killed")
         proc = start(p, env)
@@ -127,7 +145,9 @@ def main(args: argparse.Namespace) -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("n", nargs="?", type=int, default=1000, help="videos to generate (default 1000)")
+    parser.add_argument("n", nargs="?", type=int, default=120, help="videos to generate (default 120)")
+    parser.add_argument("--size", default="640x360", help="generated videos' width x height (default 640x360)")
+    parser.add_argument("--frames", type=int, default=100, help="generated videos' frames (default 100)")
     parser.add_argument("--kill-at", type=float, default=0.5,
                         help="when to kill run (b), as a fraction of run (a)'s seconds (default 0.5)")
     parser.add_argument("--videos", type=Path, default=None, help="curate these videos instead of generating N")

@@ -235,7 +235,9 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
             progress(len(results), len(items))
     reused = len(results)
     todo = [i for i in range(len(items)) if i not in results]
-    kept = _KeptItems(catalog, stage, recipe, keys, results) if recipe is not None and keys is not None else None
+    spent: dict[int, float] = {}  # the seconds each item computed here took
+    kept = _KeptItems(catalog, stage, recipe, keys, results=results, spent=spent) if recipe is not None and keys is not None \
+        else None
     resumed = kept.resume(todo) if kept is not None else 0
     if resumed:
         todo = [i for i in todo if i not in results]
@@ -245,9 +247,10 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     work = time.perf_counter() - start
     cluster = _CLUSTERS.get(job.cluster)
     if todo and job.stage_cls.cpu_bound and _on_thread_pool():
-        work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress)
+        work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress, spent=spent)
     elif todo and job.stage_cls.cpu_bound and cluster is not None:
-        work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress, client=cluster)
+        work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress, client=cluster,
+                                 spent=spent)
     elif todo and cluster is not None:  # its models on a worker's devices, set up once for the shard
         work += _shard_on_cluster(job, stage, items, todo=todo, results=results, client=cluster)
         progress(len(results), len(items))
@@ -255,7 +258,8 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
         for i in todo:
             t0 = time.perf_counter()
             results[i] = stage.item_rows(items[i])
-            work += time.perf_counter() - t0
+            spent[i] = time.perf_counter() - t0
+            work += spent[i]
             progress(len(results), len(items))
     table = stage.finish([row for i in range(len(items)) for row in results[i]], work)
     stats = stage.stats.as_dict()
@@ -271,16 +275,16 @@ class _KeptItems:
     """A shard's items in the catalog's item journal (data_catalog/journal.py): those an earlier run finished in
     a shard it never completed are taken from it (`resume`), and the rows of the items this shard finishes are
     added to it as they come (`keeping`), at most every `JOURNAL_INTERVAL_S`, until the shard's artifact holds
-    them (`forget_kept`). Items that took under `JOURNAL_ITEM_S` a piece (wall time over the items finished) are
-    not kept: computing them again costs about what keeping them would."""
+    them (`forget_kept`). Items whose work took under `JOURNAL_ITEM_S` (`spent`) are not kept: computing them
+    again costs little more than keeping them."""
 
-    def __init__(self, catalog: Catalog, stage: Stage[Any, Any], recipe: str, keys: list[str],
-                 results: dict[int, list[dict[str, Any]]]):
+    def __init__(self, catalog: Catalog, stage: Stage[Any, Any], recipe: str, keys: list[str], *,
+                 results: dict[int, list[dict[str, Any]]], spent: dict[int, float]):
         self.journal = ItemJournal(catalog.root.local_path(JOURNAL_FILE))
         self.blobs = catalog.artifacts.blobs
-        self.stage, self.recipe, self.keys, self.results = stage, recipe, keys, results
+        self.stage, self.recipe, self.keys, self.results, self.spent = stage, recipe, keys, results, spent
         self.settled = set(results)  # rows from earlier artifacts, or from the journal: kept already
-        self.start = self.last = time.monotonic()
+        self.last = time.monotonic()
 
     def resume(self, todo: list[int]) -> int:
         """Takes the rows the journal holds for items `todo` into the results (those whose blobs are all
@@ -306,10 +310,10 @@ class _KeptItems:
             if now - self.last >= JOURNAL_INTERVAL_S:
                 self.last = now
                 fresh = [i for i in self.results if i not in self.settled]
-                if fresh and (now - self.start) / len(self.results) >= JOURNAL_ITEM_S:
-                    self.journal.add(self.stage.name, self.recipe, {
-                        self.keys[i]: _ipc(self.results[i], self.stage.schema) for i in fresh
-                        if not any(row.get(ERROR) for row in self.results[i])})
+                self.journal.add(self.stage.name, self.recipe, {
+                    self.keys[i]: _ipc(self.results[i], self.stage.schema) for i in fresh
+                    if self.spent.get(i, 0.0) >= JOURNAL_ITEM_S
+                    and not any(row.get(ERROR) for row in self.results[i])})
                 self.settled.update(fresh)
             progress(done, total)
 
@@ -319,8 +323,10 @@ class _KeptItems:
 JOURNAL_INTERVAL_S = 1.0
 """A shard adds its finished items to the item journal at most this often: a killed run computes again at most
 this long of its work, with the items running when it died."""
-JOURNAL_ITEM_S = 0.005
-"""Items finishing faster than this on average (the shard's wall time over its finished items) are not kept."""
+JOURNAL_ITEM_S = 0.05
+"""Items whose work took less than this are not kept in the journal: keeping one costs about half a millisecond of
+the flow process's time (its rows to Arrow, into SQLite), which on the scale benchmark's 1,000 tiny videos (about
+10 ms an item) took 3% more time."""
 
 
 def _ipc(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
@@ -366,9 +372,11 @@ def _without_reuse(catalog: Catalog, jobs: Sequence[StageJob]) -> set[int]:
 
 
 def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
-                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn) -> float:
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn,
+                     spent: dict[int, float] | None = None) -> float:
     """Items `todo` on the process pool, costliest first among the waiting items of every shard so the pool
-    drains evenly (`_LARGEST_FIRST`), into `results`; the seconds of work they took. An item whose worker dies (a
+    drains evenly (`_LARGEST_FIRST`), into `results` (and each one's seconds into `spent`); the seconds of work
+    they took. An item whose worker dies (a
     decoder crash on a bad file) is tried once more alone, then becomes its error rows; the other items are
     unaffected."""
     work = 0.0
@@ -376,6 +384,8 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
         nonlocal work
         results[index] = rows
+        if spent is not None:
+            spent[index] = seconds
         work += seconds
         progress(len(results), len(items))
 
@@ -432,10 +442,11 @@ def _costliest_first(costs: dict[int, float]) -> list[int]:
 
 
 def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
-                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn, client: Any) -> float:
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn, client: Any,
+                     spent: dict[int, float] | None = None) -> float:
     """Items `todo` as Dask tasks of their own through `client`, costliest first, on whichever of the cluster's
     threads is free (a shard's items ran one after another on one thread, so a few shards left most of a cluster
-    idle), into `results`; the seconds of work they took. An item whose worker kept dying (Dask gave it up)
+    idle), into `results` (and each one's seconds into `spent`); the seconds of work they took. An item whose worker kept dying (Dask gave it up)
     becomes its error rows."""
     import distributed
 
@@ -450,6 +461,8 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
         except distributed.KilledWorker:
             results[i] = stage.error_rows(items[i], "worker process died while processing this item")
             seconds = 0.0
+        if spent is not None:
+            spent[i] = seconds
         work += seconds
         progress(len(results), len(items))
     return work

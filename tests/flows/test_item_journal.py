@@ -63,7 +63,7 @@ def test_journal_that_cannot_be_written_or_read_is_passed_over(tmp_path):
 
 
 class CountedConfig(StageConfig):
-    seconds_per_item: float = 0.05
+    seconds_per_item: float = 0.06  # above runtime.JOURNAL_ITEM_S: kept
     log: str = ""  # a file each computed item's number is appended to
 
 
@@ -129,8 +129,8 @@ def test_a_shard_killed_mid_way_resumes_from_its_finished_items(tmp_path):
     journal = ItemJournal(root / JOURNAL_FILE)
     recipe, keys = runtime.item_keys(CountedStage(config), list(range(ITEMS)))
     kept = {keys.index(k) for k in journal.known("counted", recipe, keys)}
-    # One addition a second, at 20 items a second: at least the first second's items were kept.
-    assert 15 <= len(kept) <= 30, kept
+    # One addition a second, at 16 items a second: at least the first second's items were kept.
+    assert 10 <= len(kept) <= 30, kept
 
     computed_before = len(killed_log.read_text().split())
     again = counted_flow(str(root), config)
