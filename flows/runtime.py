@@ -4,9 +4,9 @@
 them as task runs. A job whose artifact is complete shows as Cached in the Prefect UI and runs no
 stage code (the shards a sealed catalog vouches for as one task run per stage); otherwise the task runs
 the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
-identities), writes the artifact (temp file, rename, manifest last), registers it in the catalog (on Ray's
-workers the flow process registers a stage's artifacts when its tasks are done); its task run's state
-message tells its counters. A stage that computed shards publishes one table artifact with their counters summed,
+identities, and the rows of items a killed run finished, from the catalog's item journal), writes the artifact
+(temp file, rename, manifest last), registers it in the catalog (on Ray's workers the flow process registers a
+stage's artifacts when its tasks are done); its task run's state message tells its counters. A stage that computed shards publishes one table artifact with their counters summed,
 and a stage running longer than `PROGRESS_INTERVAL_S` one progress artifact that moves while it runs: one for the
 stage, not one per shard (a stage's shards share the worker processes, so each spans most of the stage).
 
@@ -217,7 +217,9 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
                                                                               list[tuple[str, int]]]:
     """The shard's table and counters, plus its recipe and item index when the stage declares item identities
     (`Stage.identity`): then an item whose rows an earlier artifact already holds under the same recipe is
-    reused from it, and only the others are computed. The rows are in item order either way.
+    reused from it, one that a run killed before this shard's artifact was written had finished is resumed from
+    the catalog's item journal (`_KeptItems`), and only the others are computed. The rows are in item order
+    either way.
 
     A CPU-bound stage under Prefect's thread pool spreads its items over worker processes, so the GIL no longer
     holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers, already processes)
@@ -236,8 +238,8 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     reused = len(results)
     todo = [i for i in range(len(items)) if i not in results]
     spent: dict[int, float] = {}  # the seconds each item computed here took
-    kept = _KeptItems(catalog, stage, recipe, keys, results=results, spent=spent) if recipe is not None and keys is not None \
-        else None
+    kept = None if recipe is None or keys is None else \
+        _KeptItems(catalog, stage, recipe, keys, results=results, spent=spent)
     resumed = kept.resume(todo) if kept is not None else 0
     if resumed:
         todo = [i for i in todo if i not in results]
@@ -376,9 +378,8 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
                      spent: dict[int, float] | None = None) -> float:
     """Items `todo` on the process pool, costliest first among the waiting items of every shard so the pool
     drains evenly (`_LARGEST_FIRST`), into `results` (and each one's seconds into `spent`); the seconds of work
-    they took. An item whose worker dies (a
-    decoder crash on a bad file) is tried once more alone, then becomes its error rows; the other items are
-    unaffected."""
+    they took. An item whose worker dies (a decoder crash on a bad file) is tried once more alone, then becomes
+    its error rows; the other items are unaffected."""
     work = 0.0
 
     def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
@@ -446,8 +447,8 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
                      spent: dict[int, float] | None = None) -> float:
     """Items `todo` as Dask tasks of their own through `client`, costliest first, on whichever of the cluster's
     threads is free (a shard's items ran one after another on one thread, so a few shards left most of a cluster
-    idle), into `results` (and each one's seconds into `spent`); the seconds of work they took. An item whose worker kept dying (Dask gave it up)
-    becomes its error rows."""
+    idle), into `results` (and each one's seconds into `spent`); the seconds of work they took. An item whose
+    worker kept dying (Dask gave it up) becomes its error rows."""
     import distributed
 
     work = 0.0
