@@ -19,6 +19,7 @@ them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import dataclasses
@@ -30,6 +31,7 @@ import logging
 import math
 import os
 import re
+import statistics
 import sys
 import threading
 import time
@@ -393,20 +395,27 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     costs = {i: stage.cost(items[i]) for i in todo}
     order = _costliest_first(costs)
     pool = _process_pool()
-    futures = {_LARGEST_FIRST.submit(costs[i], item_rows, job.stage_cls, job.config, items[i]): i for i in order}
-    lost = []
+    futures = {_LARGEST_FIRST.submit(costs[i], item_rows, job.stage_cls, job.config, items[i], paced=job.stage_cls): i
+               for i in order}
+    lost, stopped = [], False
     for future in as_completed(futures):
         try:
             collect(futures[future], *future.result())
+        except ItemStopped as exc:  # not tried again: it would only run into its limit again
+            collect(futures[future], stage.error_rows(items[futures[future]], str(exc)), 0.0)
+            stopped = True
         except BrokenProcessPool:
             lost.append(futures[future])
-    if lost:
+    if lost or stopped:
         pool = _process_pool(replace=pool)
     for i in sorted(lost, key=order.index):  # alone, so a crash is this item's
+        limit, started = _LARGEST_FIRST.pace.limit(job.stage_cls, costs[i]), time.monotonic()
         try:
-            collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i]).result())
+            collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i], limit_s=limit).result())
         except BrokenProcessPool:
-            collect(i, stage.error_rows(items[i], "worker process died while processing this item"), 0.0)
+            stop = limit is not None and time.monotonic() - started >= limit
+            collect(i, stage.error_rows(items[i], str(ItemStopped(limit)) if stop  # type: ignore[arg-type]
+                                        else "worker process died while processing this item"), 0.0)
             pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
 
@@ -540,33 +549,39 @@ class _LargestFirst:
     the costliest of all, so the largest start first across shards (longest processing time first).
 
     An item the pool cannot take (it broke: a worker died) or dropped (cancelled when it was replaced) ends with
-    `BrokenProcessPool`, as one it was running does: its shard tries it again alone."""
+    `BrokenProcessPool`, as one it was running does: its shard tries it again alone. A stage's item runs under a
+    time limit from the stage's pace (`_Pace`); one that ran past it ends with `ItemStopped` and is not tried
+    again."""
 
     def __init__(self, pool: Callable[[], Executor], workers: Callable[[], int]):
         self._pool = pool
         self._workers = workers
+        self.pace = _Pace()
         self.lock = threading.Lock()
         self._waiting: list[tuple[float, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
         self._order = itertools.count()
         self._running = 0
 
-    def submit(self, cost: float, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    def submit(self, cost: float, fn: Callable[..., Any], *args: Any, paced: Any = None) -> Future[Any]:
+        """`fn(*args)` on a worker when it is the costliest waiting. `paced`: the stage whose pace limits the
+        item's time (`_Pace`); `fn` then takes the limit as `limit_s` and returns (rows, seconds) (`item_rows`)."""
         future: Future[Any] = Future()
         with self.lock:
-            heapq.heappush(self._waiting, (-cost, next(self._order), future, fn, args))
+            heapq.heappush(self._waiting, (-cost, next(self._order), future, fn, args, paced))
         self._hand_out()
         return future
 
     def _hand_out(self) -> None:
-        """Submit the costliest waiting items while a worker is free."""
+        """Submit the costliest waiting items while a worker is free, each with its time limit (`_Pace`)."""
         while True:
             with self.lock:
                 if not self._waiting or self._running >= self._workers():
                     return
-                _, _, future, fn, args = heapq.heappop(self._waiting)
+                negative_cost, _, future, fn, args, paced = heapq.heappop(self._waiting)
                 self._running += 1
+            limit = None if paced is None else self.pace.limit(paced, -negative_cost)
             try:
-                inner = self._pool().submit(fn, *args)
+                inner = self._pool().submit(fn, *args, **({} if paced is None else {"limit_s": limit}))
             except Exception as exc:  # the item's, never the queue's: this may run on the pool's thread
                 with self.lock:
                     self._running -= 1
@@ -574,19 +589,66 @@ class _LargestFirst:
                     exc = BrokenProcessPool(str(exc))  # shut down to be replaced
                 future.set_exception(exc)
                 continue
-            inner.add_done_callback(lambda done, future=future: self._done(done, future))
+            started = time.monotonic()
+            inner.add_done_callback(lambda done, future=future, kind=paced, cost=-negative_cost, limit=limit,
+                                    started=started: self._done(done, future, kind=kind, cost=cost, limit=limit,
+                                                                started=started))
 
-    def _done(self, inner: Future[Any], future: Future[Any]) -> None:
-        """(On the pool's thread.) Pass the item's outcome on, then hand out the next one."""
+    def _done(self, inner: Future[Any], future: Future[Any], *, kind: Any, cost: float, limit: float | None,
+              started: float) -> None:
+        """(On the pool's thread.) Pass the item's outcome on, then hand out the next one. A worker that died
+        once its item's limit had passed stopped itself (`stages.base.item_rows`): `ItemStopped`."""
         with self.lock:
             self._running -= 1
         error = BrokenProcessPool("the worker pool was replaced before this item ran") if inner.cancelled() \
             else inner.exception()
+        if isinstance(error, BrokenProcessPool) and limit is not None and time.monotonic() - started >= limit:
+            error = ItemStopped(limit)
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(inner.result())
+            result = inner.result()
+            if kind is not None:
+                self.pace.add(kind, cost, result[1])
+            future.set_result(result)
         self._hand_out()
+
+
+class ItemStopped(BrokenProcessPool):
+    """An item that ran past its time limit on a worker process, which stopped itself."""
+
+    def __init__(self, limit: float):
+        super().__init__(f"stopped after {limit:.0f} s on its worker, {ITEM_LIMIT_FACTOR:.0f} times what its size "
+                         "predicts from this run's other items (a decoder that never returned?)")
+
+
+ITEM_LIMIT_FLOOR_S = 900.0
+"""An item on a worker process is stopped after no less than this, whatever its size predicts (`_Pace`)."""
+ITEM_LIMIT_FACTOR = 50.0
+"""... and no less than this many times the seconds its size predicts."""
+PACE_ITEMS = 4
+"""Items of a stage finished on the workers before its items get a time limit."""
+
+
+class _Pace:
+    """Seconds per unit of `Stage.cost` of the last items each stage finished on the worker processes, and from
+    them an item's time limit: `ITEM_LIMIT_FACTOR` times what its cost predicts at their median pace, and at least
+    `ITEM_LIMIT_FLOOR_S`; none until the stage has finished `PACE_ITEMS` items (or for an item of no cost). A
+    decoder that never returns on a crafted file held its worker, and the run, forever; a limit from the run's
+    own pace stops it on any machine without stopping a long video that is merely long."""
+
+    def __init__(self) -> None:
+        self._rates: dict[Any, collections.deque[float]] = {}
+
+    def add(self, kind: Any, cost: float, seconds: float) -> None:
+        if cost > 0:
+            self._rates.setdefault(kind, collections.deque(maxlen=64)).append(seconds / cost)
+
+    def limit(self, kind: Any, cost: float) -> float | None:
+        rates = self._rates.get(kind)
+        if cost <= 0 or rates is None or len(rates) < PACE_ITEMS:
+            return None
+        return max(ITEM_LIMIT_FLOOR_S, ITEM_LIMIT_FACTOR * statistics.median(rates) * cost)
 
 
 def _workers() -> int:

