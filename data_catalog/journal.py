@@ -5,11 +5,11 @@ A shard's artifact is written when its last item is done. Under the default runn
 costliest waiting item of every shard in flight, so a run killed halfway through a stage has finished many items
 of shards it never completed: a curation of 120 videos killed at 30% of its time had finished no analysis shard,
 and its re-run analysed all 120 videos again (benchmarks/curate_resume.py). While a shard runs, the rows of its
-finished items are added here, keyed as artifacts' items are (stage, recipe: the stage's version, config and weights, and the
-content key of the item's identity). A later run's shard holding such an item under the same recipe takes its
-rows from here instead of computing it; once the shard's artifact is written, the artifact holds them and they
-leave the journal. Rows recording an error are not kept: such an item is computed again, as it is when reused
-from an artifact.
+finished items are added here, keyed as artifacts' items are (stage, recipe: the stage's version, config and
+weights, and the content key of the item's identity). A later run's shard holding such an item under the same
+recipe takes its rows from here instead of computing it; once the shard's artifact is written, the artifact holds
+them and they leave the journal. Rows recording an error are not kept: such an item is computed again, as it is
+when reused from an artifact.
 
 One SQLite file (WAL) beside the registry, shared by every process of the catalog; rows as the Arrow IPC stream
 of the stage's table. It only saves work: a journal that cannot be read or written is passed over. Rows left by

@@ -116,10 +116,11 @@ def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped],
     """Each path into `files` or `skipped`, by its container (sniffed here unless given). A named pipe, socket or
     device (or a link to one) is skipped unread: sniffing a pipe nobody writes to waited forever, and hashing
     /dev/zero never ends."""
+    special = [False] * len(paths) if containers is not None else [_special(p) for p in paths]  # given: objects
     if containers is None:
-        containers = [None if _special(p) else sniff_container(p) for p in paths]
-    for path, container in zip(paths, containers, strict=True):
-        if container is None and not remote_files.is_remote(path) and _special(path):
+        containers = [None if odd else sniff_container(p) for p, odd in zip(paths, special, strict=True)]
+    for path, container, odd in zip(paths, containers, special, strict=True):
+        if odd:
             skipped.append(Skipped(path, NOT_A_FILE))
         elif container == "gif" and not _animated_gif(path):
             skipped.append(Skipped(path, STILL_IMAGE))

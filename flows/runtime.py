@@ -6,9 +6,10 @@ stage code (the shards a sealed catalog vouches for as one task run per stage); 
 the stage (reusing, item by item, rows that earlier artifacts already hold when the stage declares its items'
 identities, and the rows of items a killed run finished, from the catalog's item journal), writes the artifact
 (temp file, rename, manifest last), registers it in the catalog (on Ray's workers the flow process registers a
-stage's artifacts when its tasks are done); its task run's state message tells its counters. A stage that computed shards publishes one table artifact with their counters summed,
-and a stage running longer than `PROGRESS_INTERVAL_S` one progress artifact that moves while it runs: one for the
-stage, not one per shard (a stage's shards share the worker processes, so each spans most of the stage).
+stage's artifacts when its tasks are done); its task run's state message tells its counters. A stage that computed
+shards publishes one table artifact with their counters summed, and a stage running longer than
+`PROGRESS_INTERVAL_S` one progress artifact that moves while it runs: one for the stage, not one per shard (a
+stage's shards share the worker processes, so each spans most of the stage).
 
 `RunnerSpec` and `task_runner` pick where the work runs (DESIGN §8): Prefect's default thread pool (a CPU-bound
 stage's items on worker processes), prefect-dask (a local cluster of worker processes, or the address of an
@@ -376,8 +377,7 @@ def _without_reuse(catalog: Catalog, jobs: Sequence[StageJob]) -> set[int]:
 
 
 def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
-                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn,
-                     spent: dict[int, float] | None = None) -> float:
+                     results: dict[int, list[dict[str, Any]]], progress: ProgressFn, spent: dict[int, float]) -> float:
     """Items `todo` on the process pool, costliest first among the waiting items of every shard so the pool
     drains evenly (`_LARGEST_FIRST`), into `results` (and each one's seconds into `spent`); the seconds of work
     they took. An item whose worker dies (a decoder crash on a bad file) is tried once more alone, then becomes
@@ -387,8 +387,7 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
         nonlocal work
         results[index] = rows
-        if spent is not None:
-            spent[index] = seconds
+        spent[index] = seconds
         work += seconds
         progress(len(results), len(items))
 
@@ -413,9 +412,9 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
         try:
             collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i], limit_s=limit).result())
         except BrokenProcessPool:
-            stop = limit is not None and time.monotonic() - started >= limit
-            collect(i, stage.error_rows(items[i], str(ItemStopped(limit)) if stop  # type: ignore[arg-type]
-                                        else "worker process died while processing this item"), 0.0)
+            reason = str(ItemStopped(limit)) if _ran_out(limit, started) else \
+                "worker process died while processing this item"
+            collect(i, stage.error_rows(items[i], reason), 0.0)
             pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
 
@@ -453,7 +452,7 @@ def _costliest_first(costs: dict[int, float]) -> list[int]:
 
 def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
                      results: dict[int, list[dict[str, Any]]], progress: ProgressFn, client: Any,
-                     spent: dict[int, float] | None = None) -> float:
+                     spent: dict[int, float]) -> float:
     """Items `todo` as Dask tasks of their own through `client`, costliest first, on whichever of the cluster's
     threads is free (a shard's items ran one after another on one thread, so a few shards left most of a cluster
     idle), into `results` (and each one's seconds into `spent`); the seconds of work they took. An item whose
@@ -471,8 +470,7 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
         except distributed.KilledWorker:
             results[i] = stage.error_rows(items[i], "worker process died while processing this item")
             seconds = 0.0
-        if spent is not None:
-            spent[i] = seconds
+        spent[i] = seconds
         work += seconds
         progress(len(results), len(items))
     return work
@@ -558,7 +556,7 @@ class _LargestFirst:
         self._workers = workers
         self.pace = _Pace()
         self.lock = threading.Lock()
-        self._waiting: list[tuple[float, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self._waiting: list[tuple[float, int, Future[Any], Callable[..., Any], tuple[Any, ...], Any]] = []
         self._order = itertools.count()
         self._running = 0
 
@@ -602,8 +600,8 @@ class _LargestFirst:
             self._running -= 1
         error = BrokenProcessPool("the worker pool was replaced before this item ran") if inner.cancelled() \
             else inner.exception()
-        if isinstance(error, BrokenProcessPool) and limit is not None and time.monotonic() - started >= limit:
-            error = ItemStopped(limit)
+        if isinstance(error, BrokenProcessPool) and _ran_out(limit, started):
+            error = ItemStopped(limit)  # type: ignore[arg-type]
         if error is not None:
             future.set_exception(error)
         else:
@@ -612,6 +610,12 @@ class _LargestFirst:
                 self.pace.add(kind, cost, result[1])
             future.set_result(result)
         self._hand_out()
+
+
+def _ran_out(limit: float | None, started: float) -> bool:
+    """Whether an item handed out at `started` (`time.monotonic`) under `limit` has run past it: a worker that
+    died then stopped itself (`stages.base.item_rows`)."""
+    return limit is not None and time.monotonic() - started >= limit
 
 
 class ItemStopped(BrokenProcessPool):
