@@ -380,8 +380,8 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
                      results: dict[int, list[dict[str, Any]]], progress: ProgressFn, spent: dict[int, float]) -> float:
     """Items `todo` on the process pool, costliest first among the waiting items of every shard so the pool
     drains evenly (`_LARGEST_FIRST`), into `results` (and each one's seconds into `spent`); the seconds of work
-    they took. An item whose worker dies (a decoder crash on a bad file) is tried once more alone, then becomes
-    its error rows; the other items are unaffected."""
+    they took. An item whose worker dies (a decoder crash on a bad file) is tried once more alone, on a worker of
+    its own (`_alone`), then becomes its error rows; the other items go on on the replaced pool."""
     work = 0.0
 
     def collect(index: int, rows: list[dict[str, Any]], seconds: float) -> None:
@@ -393,29 +393,24 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
 
     costs = {i: stage.cost(items[i]) for i in todo}
     order = _costliest_first(costs)
-    pool = _process_pool()
     futures = {_LARGEST_FIRST.submit(costs[i], item_rows, job.stage_cls, job.config, items[i], paced=job.stage_cls): i
                for i in order}
-    lost, stopped = [], False
+    lost = []
     for future in as_completed(futures):
         try:
             collect(futures[future], *future.result())
         except ItemStopped as exc:  # not tried again: it would only run into its limit again
             collect(futures[future], stage.error_rows(items[futures[future]], str(exc)), 0.0)
-            stopped = True
         except BrokenProcessPool:
             lost.append(futures[future])
-    if lost or stopped:
-        pool = _process_pool(replace=pool)
     for i in sorted(lost, key=order.index):  # alone, so a crash is this item's
         limit, started = _LARGEST_FIRST.pace.limit(job.stage_cls, costs[i]), time.monotonic()
         try:
-            collect(i, *pool.submit(item_rows, job.stage_cls, job.config, items[i], limit_s=limit).result())
+            collect(i, *_alone(item_rows, job.stage_cls, job.config, items[i], limit_s=limit))
         except BrokenProcessPool:
             reason = str(ItemStopped(limit)) if _ran_out(limit, started) else \
                 "worker process died while processing this item"
             collect(i, stage.error_rows(items[i], reason), 0.0)
-            pool = _process_pool(replace=pool)  # a working pool for the next item, and for whoever submits next
     return work
 
 
@@ -546,14 +541,20 @@ class _LargestFirst:
     3.9 s curation of the 14 shared videos). Here the items wait in one queue and the next free worker takes
     the costliest of all, so the largest start first across shards (longest processing time first).
 
-    An item the pool cannot take (it broke: a worker died) or dropped (cancelled when it was replaced) ends with
-    `BrokenProcessPool`, as one it was running does: its shard tries it again alone. A stage's item runs under a
+    When a worker dies (a decoder crash on a bad file), the items the pool was running end with
+    `BrokenProcessPool`: one of them is the culprit, and their shards try each again alone (`_alone`). The pool
+    is replaced (`replace`) before the next item is handed out, so the items still waiting run on the new pool,
+    side by side as before: handed to the broken pool, they failed too, and each shard tried them one after
+    another. An item the pool refuses (broken or shut down before it ran) goes to the new pool once; refused
+    again, or without `replace`, it ends with `BrokenProcessPool` like the others. A stage's item runs under a
     time limit from the stage's pace (`_Pace`); one that ran past it ends with `ItemStopped` and is not tried
     again."""
 
-    def __init__(self, pool: Callable[[], Executor], workers: Callable[[], int]):
+    def __init__(self, pool: Callable[[], Executor], workers: Callable[[], int],
+                 replace: Callable[[Executor], object] | None = None):
         self._pool = pool
         self._workers = workers
+        self._replace = replace
         self.pace = _Pace()
         self.lock = threading.Lock()
         self._waiting: list[tuple[float, int, Future[Any], Callable[..., Any], tuple[Any, ...], Any]] = []
@@ -578,30 +579,48 @@ class _LargestFirst:
                 negative_cost, _, future, fn, args, paced = heapq.heappop(self._waiting)
                 self._running += 1
             limit = None if paced is None else self.pace.limit(paced, -negative_cost)
+            kwargs = {} if paced is None else {"limit_s": limit}
             try:
-                inner = self._pool().submit(fn, *args, **({} if paced is None else {"limit_s": limit}))
+                pool, inner = self._submit(fn, args, kwargs)
             except Exception as exc:  # the item's, never the queue's: this may run on the pool's thread
                 with self.lock:
                     self._running -= 1
-                if isinstance(exc, RuntimeError) and not isinstance(exc, BrokenProcessPool):
-                    exc = BrokenProcessPool(str(exc))  # shut down to be replaced
                 future.set_exception(exc)
                 continue
             started = time.monotonic()
             inner.add_done_callback(lambda done, future=future, kind=paced, cost=-negative_cost, limit=limit,
-                                    started=started: self._done(done, future, kind=kind, cost=cost, limit=limit,
-                                                                started=started))
+                                    started=started, pool=pool: self._done(done, future, kind=kind, cost=cost,
+                                                                           limit=limit, started=started, pool=pool))
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+                ) -> tuple[Executor, Future[Any]]:
+        """The pool that took `fn(*args, **kwargs)`, and its future: a pool that refuses it, broken or shut down
+        (the item never ran), is replaced once. A refusal becomes `BrokenProcessPool`; any other error is the
+        item's."""
+        for attempt in (0, 1):
+            pool = self._pool()
+            try:
+                return pool, pool.submit(fn, *args, **kwargs)
+            except (BrokenProcessPool, RuntimeError) as exc:  # RuntimeError: shut down, to be replaced
+                if attempt or self._replace is None:
+                    raise exc if isinstance(exc, BrokenProcessPool) else BrokenProcessPool(str(exc)) from exc
+                self._replace(pool)
+        raise AssertionError("unreachable")
 
     def _done(self, inner: Future[Any], future: Future[Any], *, kind: Any, cost: float, limit: float | None,
-              started: float) -> None:
-        """(On the pool's thread.) Pass the item's outcome on, then hand out the next one. A worker that died
-        once its item's limit had passed stopped itself (`stages.base.item_rows`): `ItemStopped`."""
+              started: float, pool: Executor) -> None:
+        """(On the pool's thread.) Pass the item's outcome on, then hand out the next one, to a new pool when
+        this one broke. A worker that died once its item's limit had passed stopped itself
+        (`stages.base.item_rows`): `ItemStopped`."""
         with self.lock:
             self._running -= 1
         error = BrokenProcessPool("the worker pool was replaced before this item ran") if inner.cancelled() \
             else inner.exception()
-        if isinstance(error, BrokenProcessPool) and _ran_out(limit, started):
-            error = ItemStopped(limit)  # type: ignore[arg-type]
+        if isinstance(error, BrokenProcessPool):
+            if self._replace is not None:
+                self._replace(pool)
+            if _ran_out(limit, started):
+                error = ItemStopped(limit)  # type: ignore[arg-type]
         if error is not None:
             future.set_exception(error)
         else:
@@ -678,7 +697,7 @@ def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[
     global _POOL
     with _POOL_LOCK:
         if _POOL is not None and replace is not None and _POOL is replace:
-            _POOL.shutdown(wait=False, cancel_futures=True)
+            _shut_down(_POOL)
             _POOL = None
         if _POOL is None:
             workers = _workers()
@@ -687,14 +706,43 @@ def _process_pool(replace: ProcessPoolExecutor | None = None, preload: Sequence[
         return _POOL
 
 
-_LARGEST_FIRST = _LargestFirst(_process_pool, _workers)
+def _shut_down(pool: ProcessPoolExecutor) -> None:
+    """Shut a replaced pool down without waiting, its queued items cancelled, from a thread of its own: the call
+    may come from the pool's own thread, while it tells its items that the pool broke."""
+    threading.Thread(target=pool.shutdown, kwargs={"wait": False, "cancel_futures": True},
+                     name="physflow-pool-shutdown", daemon=True).start()
+
+
+_LONE: ProcessPoolExecutor | None = None
+_LONE_LOCK = threading.Lock()
+
+
+def _alone(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` on a worker process of its own (a pool of one, started when first needed and
+    replaced when its worker dies), one call at a time for the whole flow process: an item tried again after a
+    worker died, so that a second crash is its own and takes no other item down. The worker pool goes on
+    with the other items meanwhile."""
+    global _LONE
+    with _LONE_LOCK:
+        if _LONE is None:
+            _LONE = ProcessPoolExecutor(max_workers=1, mp_context=fork_context(), initializer=init_worker,
+                                        initargs=(_cores_each(_workers()),))
+        try:
+            return _LONE.submit(fn, *args, **kwargs).result()
+        except BrokenProcessPool:
+            _shut_down(_LONE)
+            _LONE = None
+            raise
+
+
+_LARGEST_FIRST = _LargestFirst(_process_pool, _workers, lambda broken: _process_pool(replace=broken))
 
 
 def _after_fork() -> None:
     """In a forked child: a queue of its own, empty, its lock free (a thread of the parent may have held the
     parent's) and no item counted as running (the parent's items run for the parent)."""
     global _LARGEST_FIRST
-    _LARGEST_FIRST = _LargestFirst(_process_pool, _workers)
+    _LARGEST_FIRST = _LargestFirst(_process_pool, _workers, lambda broken: _process_pool(replace=broken))
 
 
 os.register_at_fork(after_in_child=_after_fork)

