@@ -59,10 +59,20 @@ def hash_files(paths: list[str]) -> list[str]:
         return list(pool.map(file_sha256, paths))
 
 
+def _moved(path: str, before: os.stat_result) -> bool:
+    """Whether the file at `path` is no longer as `before` found it (size, modification time), or is gone."""
+    try:
+        after = os.stat(path)
+    except OSError:
+        return True
+    return (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+
+
 class FingerprintCache:
     def __init__(self, db_path: str | os.PathLike[str]):
         self.db_path = Path(db_path)
         self.hashed = 0  # files read in full by this instance (0 on a warm run)
+        self.moving: set[str] = set()  # files (as `many` was given them) whose size or mtime moved while read
         self.memory: dict[tuple[str, int, int], str] | None = None  # used when the database cannot be written
         self._home = ""  # the cache's folder, as files' real paths start with it
         try:
@@ -94,14 +104,18 @@ class FingerprintCache:
         return self.many([path])[0]
 
     def many(self, paths: list[str | os.PathLike[str]]) -> list[str]:
-        """sha256 of each file, hashing only files that are new or changed since last seen."""
+        """sha256 of each file, hashing only files that are new or changed since last seen. A file whose size or
+        modification time moved while it was read (still being written: a copy into an inbox) is not remembered,
+        and is added to `moving`: its sha256 is of bytes that never were the file's whole content."""
         stats = [(path, os.stat(path)) for path in real_paths(paths)]
         known = self._known([(self._key(path), st.st_size, st.st_mtime_ns) for path, st in stats])
         todo = [i for i, sha in enumerate(known) if sha is None]
         hashed = dict(zip(todo, hash_files([stats[i][0] for i in todo]), strict=True))
         self.hashed += len(todo)
+        moved = {i for i in todo if _moved(*stats[i])}
+        self.moving.update(os.fspath(paths[i]) for i in moved)
         self._store([(self._key(stats[i][0]), stats[i][1].st_size, stats[i][1].st_mtime_ns, sha)
-                     for i, sha in hashed.items()])
+                     for i, sha in hashed.items() if i not in moved])
         return [sha if sha is not None else hashed[i] for i, sha in enumerate(known)]
 
     def remember(self, path: str | os.PathLike[str], sha256: str) -> None:

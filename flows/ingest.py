@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
-from physflow.flows.inputs import Skipped, content_sha256, resolve_inputs
+from physflow.flows.inputs import STILL_WRITTEN, Skipped, content_sha256, resolve_inputs
 from physflow.flows.runtime import ArtifactRef, StageJob, artifact_key, meanwhile, plan, run_jobs
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
@@ -49,12 +49,20 @@ def report_inputs(n_videos: int, skipped: list[Skipped]) -> None:
 @contextlib.contextmanager
 def found_inputs(params: IngestParams, catalog: Catalog) -> Iterator[list[IngestItem]]:
     """The inputs' videos, each with its content's sha256; while the body runs (their probing), the skipped files
-    are reported to Prefect and a new catalog's registry is made, on threads of their own."""
+    are reported to Prefect and a new catalog's registry is made, on threads of their own. A file that changed
+    while it was hashed (a copy into the inbox still running) is skipped, with why: ingested, its row would
+    describe part of the file under a key no later run meets, and its clips end where the copy had got to."""
     files, skipped = resolve_inputs(params.inputs)
-    with meanwhile(report_inputs, len(files), skipped), meanwhile(catalog.create):
-        shas = content_sha256(files, FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE)),
-                              params.frames_fps)
-        yield [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps) for f, s in zip(files, shas, strict=True)]
+    fingerprints = FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE))
+    with meanwhile(catalog.create):
+        shas = content_sha256(files, fingerprints, params.frames_fps)
+        if fingerprints.moving:
+            skipped = [*skipped, *(Skipped(f, STILL_WRITTEN) for f in files if f in fingerprints.moving)]
+            files, shas = [f for f in files if f not in fingerprints.moving], \
+                [s for f, s in zip(files, shas, strict=True) if f not in fingerprints.moving]
+        with meanwhile(report_inputs, len(files), skipped):
+            yield [IngestItem(path=f, sha256=s, frame_rate=params.frames_fps)
+                   for f, s in zip(files, shas, strict=True)]
 
 
 def ingest_jobs(params: IngestParams, catalog: Catalog, items: list[IngestItem]) -> list[StageJob]:

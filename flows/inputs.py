@@ -32,6 +32,8 @@ class Skipped(NamedTuple):
 NOT_A_VIDEO = "not a video by content (its first bytes match no known container)"
 NOT_A_FILE = "not a regular file (a named pipe, socket or device): reading it could wait forever or never end"
 STILL_IMAGE = "a still image (not a numbered frame of a frame sequence, nor an animated GIF)"
+STILL_WRITTEN = ("still being written (its size or modification time changed while it was read): left for a "
+                 "later run")
 
 
 def resolve_inputs(inputs: list[str]) -> tuple[list[str], list[Skipped]]:
@@ -154,7 +156,8 @@ def _animated_gif(path: str) -> bool:
 def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate: float) -> list[str]:
     """The content key of each video: a file's sha256; for a folder of frames, the sha256 of its frames'
     sha256s in order and the frame rate it is read at. An object is hashed from this machine's copy (which
-    the stages then open), and its sha256 remembered by URI, size and modification time."""
+    the stages then open), and its sha256 remembered by URI, size and modification time. A file, or a folder of
+    frames, that changed while it was read is added to `fingerprints.moving` (its key is of no content)."""
     objects = [p for p in paths if remote_files.is_remote(p)]
     with ThreadPoolExecutor(max_workers=_SNIFF_REQUESTS) as pool:  # downloads of new objects overlap
         remote = dict(zip(objects, pool.map(lambda uri: _remote_sha256(uri, fingerprints), objects), strict=True))
@@ -170,6 +173,8 @@ def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate:
         seq = frame_sequence(path)
         frames = [seq.pattern % n for n in range(seq.start, seq.start + seq.count)] if seq else []
         keys.append(sha256_text(canonical_json({"frames": fingerprints.many(frames), "frame_rate": frame_rate})))
+        if fingerprints.moving.intersection(frames):
+            fingerprints.moving.add(path)
     return keys
 
 

