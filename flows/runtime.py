@@ -393,8 +393,9 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
 
     costs = {i: stage.cost(items[i]) for i in todo}
     order = _costliest_first(costs)
-    futures = {_LARGEST_FIRST.submit(costs[i], item_rows, job.stage_cls, job.config, items[i], paced=job.stage_cls): i
-               for i in order}
+    submitted = _LARGEST_FIRST.submit_all([(costs[i], item_rows, (job.stage_cls, job.config, items[i])) for i in order],
+                                          paced=job.stage_cls)
+    futures = dict(zip(submitted, order, strict=True))
     lost = []
     for future in as_completed(futures):
         try:
@@ -561,9 +562,22 @@ class _LargestFirst:
         self._order = itertools.count()
         self._running = 0
 
+    def submit_all(self, calls: Sequence[tuple[float, Callable[..., Any], tuple[Any, ...]]], paced: Any = None
+                   ) -> list[Future[Any]]:
+        """`submit` for each (cost, fn, args) of `calls`, all queued before the first is handed out, so that
+        each knows the others wait (`core_free`)."""
+        futures: list[Future[Any]] = []
+        with self.lock:
+            for cost, fn, args in calls:
+                futures.append(Future())
+                heapq.heappush(self._waiting, (-cost, next(self._order), futures[-1], fn, args, paced))
+        self._hand_out()
+        return futures
+
     def submit(self, cost: float, fn: Callable[..., Any], *args: Any, paced: Any = None) -> Future[Any]:
         """`fn(*args)` on a worker when it is the costliest waiting. `paced`: the stage whose pace limits the
-        item's time (`_Pace`); `fn` then takes the limit as `limit_s` and returns (rows, seconds) (`item_rows`)."""
+        item's time (`_Pace`); `fn` then takes the limit as `limit_s`, whether a core will be free for a reader
+        thread as `core_free` (no other item waiting), and returns (rows, seconds) (`item_rows`)."""
         future: Future[Any] = Future()
         with self.lock:
             heapq.heappush(self._waiting, (-cost, next(self._order), future, fn, args, paced))
@@ -578,8 +592,10 @@ class _LargestFirst:
                     return
                 negative_cost, _, future, fn, args, paced = heapq.heappop(self._waiting)
                 self._running += 1
+                # Fewer items running and waiting than workers: a core stays free for the item's reader thread.
+                core_free = self._running + len(self._waiting) < self._workers()
             limit = None if paced is None else self.pace.limit(paced, -negative_cost)
-            kwargs = {} if paced is None else {"limit_s": limit}
+            kwargs = {} if paced is None else {"limit_s": limit, "core_free": core_free}
             try:
                 pool, inner = self._submit(fn, args, kwargs)
             except Exception as exc:  # the item's, never the queue's: this may run on the pool's thread

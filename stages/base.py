@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from physflow.data_catalog.keys import file_sha256
 from physflow.data_catalog.schemas import ERROR, REJECT_REASON, table_spec
+from physflow.stages.common import prefetch
 
 ProgressFn = Callable[[int, int], None]
 """Called with (items done, items total) as a stage works."""
@@ -224,14 +225,17 @@ def init_worker(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
-def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any, limit_s: float | None = None
-              ) -> tuple[list[dict[str, Any]], float]:
+def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any, limit_s: float | None = None,
+              core_free: bool = True) -> tuple[list[dict[str, Any]], float]:
     """One item's rows and the seconds they took, from this process's instance of the stage under `config`: a
     worker process that serves many items of a shard sets the stage up once (the last few configs are kept).
 
     `limit_s` (a worker process's only): past it, the process writes every thread's traceback to its standard
     error and exits, whatever it is doing (a decoder looping inside C code included), and the pool's owner makes
-    the item an error row (flows/runtime.py `ItemStopped`)."""
+    the item an error row (flows/runtime.py `ItemStopped`). `core_free`: False when other items wait for the
+    pool's workers, so every core will be busy: the item decodes in its own thread, not ahead on a reader thread
+    (`prefetch.core_free`); the rows are the same."""
+    prefetch.core_free(core_free)
     key = (stage_cls, config.model_dump_json())
     stage = _INSTANCES.pop(key, None) or stage_cls(config)
     _INSTANCES[key] = stage  # most recently used last

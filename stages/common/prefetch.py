@@ -10,12 +10,21 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _END = object()
+_CORE_FREE = [True]
+
+
+def core_free(free: bool) -> None:
+    """Tell this process whether a core is free for a reader thread: a worker process told by its pool that other
+    items wait for the cores (all of them will be busy) reads in its own thread. There the reader only added
+    thread switches and queueing: the 14 shared real videos' cold curation took 0.3 CPU-s more with it, and about
+    0.2 s longer (benchmarks/curate.py)."""
+    _CORE_FREE[0] = free
 
 
 def prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
-    """`items` in order, read up to `depth` ahead on a reader thread (depth 0: read here); the reader's
-    exception is raised here, and the reader stops once the caller does."""
-    if depth <= 0:
+    """`items` in order, read up to `depth` ahead on a reader thread (depth 0, or no core free for it
+    (`core_free`): read here); the reader's exception is raised here, and the reader stops once the caller does."""
+    if depth <= 0 or not _CORE_FREE[0]:
         yield from items
         return
     ahead: queue.Queue[object] = queue.Queue(depth)

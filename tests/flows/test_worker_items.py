@@ -333,3 +333,43 @@ def test_an_item_a_broken_pool_refuses_goes_to_its_replacement():
         queue = runtime._LargestFirst(lambda: pools[0], lambda: 1, replace)
         assert queue.submit(1.0, str, "ran").result(10) == "ran"
         assert replaced == [broken]
+
+
+def test_an_item_reads_ahead_only_where_a_core_stays_free():
+    """Items handed out while at least as many run and wait as there are workers decode in their own thread (a
+    reader thread there only costs switches); the last ones, and one alone, read ahead on a reader thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from physflow.stages.common import prefetch
+
+    told: dict[str, bool] = {}
+    release = Event()
+
+    def run(name: str, limit_s: float | None = None, core_free: bool = True) -> tuple[list[str], float]:
+        told[name] = core_free
+        if name == "first":
+            release.wait(10)
+        return [name], 0.0
+
+    with ThreadPoolExecutor(2) as pool:
+        queue = runtime._LargestFirst(lambda: pool, lambda: 2)
+        futures = queue.submit_all([(cost, run, (name,)) for cost, name in ((9.0, "first"), (5.0, "second"),
+                                                                             (1.0, "third"))], paced="stage")
+        release.set()
+        assert [f.result(10)[0] for f in futures] == [["first"], ["second"], ["third"]]
+        assert told["first"] is told["second"] is False  # two running, one waiting: both cores busy
+        assert queue.submit(1.0, run, "alone", paced="stage").result(10) == (["alone"], 0.0)
+    assert told["alone"] is True
+
+    def reader_threads(depth: int) -> int:
+        return max(sum(t.name == "prefetch" for t in threading.enumerate())
+                   for _ in prefetch.prefetched(iter(range(100)), depth))
+
+    prefetch.core_free(False)
+    try:
+        assert reader_threads(8) == 0
+    finally:
+        prefetch.core_free(True)
+    assert reader_threads(8) == 1
