@@ -32,6 +32,11 @@ class Skipped(NamedTuple):
 NOT_A_VIDEO = "not a video by content (its first bytes match no known container)"
 NOT_A_FILE = "not a regular file (a named pipe, socket or device): reading it could wait forever or never end"
 STILL_IMAGE = "a still image (not a numbered frame of a frame sequence, nor an animated GIF)"
+UNFINISHED_SUFFIXES = frozenset({".part", ".partial", ".crdownload", ".opdownload", ".download", ".filepart",
+                                  ".!qb", ".!ut", ".tmp"})
+"""Name endings of files that browsers, download and transfer tools write while the file arrives, and rename
+when it is whole (Firefox and wget `.part`, Chrome `.crdownload`, WinSCP `.filepart`, torrent clients' `.!qB`)."""
+UNFINISHED = "an unfinished download or transfer, by its name: left for a later run, once renamed"
 STILL_WRITTEN = ("still being written (its size or modification time changed while it was read): left for a "
                  "later run")
 
@@ -117,12 +122,17 @@ def _sort_files(paths: list[str], files: list[str], skipped: list[Skipped],
                 containers: list[str | None] | None = None) -> None:
     """Each path into `files` or `skipped`, by its container (sniffed here unless given). A named pipe, socket or
     device (or a link to one) is skipped unread: sniffing a pipe nobody writes to waited forever, and hashing
-    /dev/zero never ends."""
+    /dev/zero never ends. So is a file named as one still arriving (`UNFINISHED_SUFFIXES`): a half-downloaded
+    MP4 starts like a video, and was curated as the part that had arrived."""
+    unfinished = [Path(p.split("?", 1)[0]).suffix.lower() in UNFINISHED_SUFFIXES for p in paths]
     special = [False] * len(paths) if containers is not None else [_special(p) for p in paths]  # given: objects
     if containers is None:
-        containers = [None if odd else sniff_container(p) for p, odd in zip(paths, special, strict=True)]
-    for path, container, odd in zip(paths, containers, special, strict=True):
-        if odd:
+        containers = [None if odd or part else sniff_container(p)
+                      for p, odd, part in zip(paths, special, unfinished, strict=True)]
+    for path, container, odd, part in zip(paths, containers, special, unfinished, strict=True):
+        if part:
+            skipped.append(Skipped(path, UNFINISHED))
+        elif odd:
             skipped.append(Skipped(path, NOT_A_FILE))
         elif container == "gif" and not _animated_gif(path):
             skipped.append(Skipped(path, STILL_IMAGE))

@@ -48,3 +48,22 @@ def test_pipes_and_devices_are_skipped_unread(demo_videos, tmp_path):
     listing.write_text(f"{folder / 'a.mp4'}\n{folder / 'c.mp4'}\n")
     with pytest.raises(InputError, match=r"list.txt:2: .*named pipe"):
         resolve_inputs([str(listing)])
+
+
+def test_unfinished_downloads_are_skipped_by_name(demo_videos, tmp_path):
+    """A browser's or transfer tool's file still arriving (`.part`, `.crdownload`, ...) starts like the video it
+    will be: in a folder or glob it is skipped with why, unread; named on its own it is ingested as asked."""
+    from physflow.flows.inputs import UNFINISHED
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("done.mp4", "arriving.mp4.part", "other.mp4.crdownload", "third.MP4.FILEPART"):
+        shutil.copy(demo_videos[0], folder / name)
+    files, skipped = resolve_inputs([str(folder)])
+    assert files == [str((folder / "done.mp4").resolve())]
+    assert sorted((Path(s.path).name, s.reason) for s in skipped) == [
+        ("arriving.mp4.part", UNFINISHED), ("other.mp4.crdownload", UNFINISHED), ("third.MP4.FILEPART", UNFINISHED)]
+    files, skipped = resolve_inputs([str(folder / "*.part")])
+    assert files == [] and len(skipped) == 1
+    files, _ = resolve_inputs([str(folder / "arriving.mp4.part")])
+    assert files == [str((folder / "arriving.mp4.part").resolve())]
