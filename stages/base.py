@@ -212,17 +212,22 @@ _INSTANCES: dict[tuple[type, str], Stage[Any, Any]] = {}
 _INSTANCES_KEPT = 4
 
 
-def init_worker(threads: int) -> None:
+def init_worker(threads: int, nice: int = 0) -> None:
     """Set up a worker process of a pool that runs `item_rows`: decoders and OpenCV use `threads` threads (the
-    process's share of the cores). Lives here, beside `item_rows`, because a worker imports the module of its
+    process's share of the cores), and the process runs `nice` steps below its parent's scheduling priority
+    (flows/runtime.py `WORKER_NICE`). Lives here, beside `item_rows`, because a worker imports the module of its
     initializer when it starts: this one costs nothing more, where the flows' modules would import Prefect
     (about 2 s per worker)."""
+    import os
+
     import cv2
 
     from physflow.stages.common.video_io import set_decoder_threads
 
     set_decoder_threads(threads)
     cv2.setNumThreads(threads)
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
 
 
 def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any, limit_s: float | None = None,

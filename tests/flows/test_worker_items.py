@@ -373,3 +373,20 @@ def test_an_item_reads_ahead_only_where_a_core_stays_free():
     finally:
         prefetch.core_free(True)
     assert reader_threads(8) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="scheduling priorities by nice value")
+def test_workers_run_below_the_flow_process_priority():
+    """The worker processes yield the cores to the flow process and a local Prefect server (the serial steps
+    between a stage's items); a value outside 0-19 fails before any work, naming it."""
+    import subprocess
+    import sys
+
+    assert runtime.WORKER_NICE == 10  # the test environment leaves the default
+    expected = min(19, os.nice(0) + runtime.WORKER_NICE)
+    assert runtime._process_pool().submit(os.nice, 0).result(timeout=120) == expected
+    assert runtime._alone(os.nice, 0) == expected
+    bad = subprocess.run([sys.executable, "-c", "import physflow.flows.runtime"], capture_output=True, text=True, check=False,
+                         env={**os.environ, "PHYSFLOW_WORKER_NICE": "high"}, timeout=120)
+    assert bad.returncode != 0 and "PHYSFLOW_WORKER_NICE must be a whole number from 0 to 19" in bad.stderr
+    assert "'high'" in bad.stderr
