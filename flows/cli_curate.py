@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         batch_videos: Annotated[int | None, typer.Option(
             min=1, help="Videos curated together, about (default 1024): more are curated in batches, one after "
             "another, each deduplicated against those before; memory stays that of one batch.")] = None,
+        settle_s: Annotated[float | None, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = None,
         width: Annotated[int | None, typer.Option(help="Working size in px for the analysis decode (the longer side).")] = None,
         threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
         min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
         }
         try:
             params = _params(paths, catalog_root(ctx), config, overrides,
-                             {"shard_size": shard_size, "batch_videos": batch_videos})
+                             {"shard_size": shard_size, "batch_videos": batch_videos, "settle_s": settle_s})
         except (ValidationError, tomllib.TOMLDecodeError) as exc:
             fail(str(exc))
         result = run_flow(curate_flow, params, (InputError, ValueError))

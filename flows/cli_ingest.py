@@ -19,13 +19,14 @@ from physflow.flows.cli_common import (
 )
 
 
-def ingest(
+def ingest(  # noqa: PLR0917 (typer reads options from the signature)
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, text files of paths, files, or object-store URIs (s3://bucket/prefix?endpoint_override=host:port; credentials from the environment).")],
     decode_check: Annotated[str, typer.Option(help="full | first | none: how much to decode to prove readable.")] = "full",
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached shard.")] = 64,
     frames_fps: Annotated[float, typer.Option(min=0.1, max=1000.0, help="Frame rate of a folder of numbered image "
                                               "frames (one video).")] = 25.0,
+    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = 0.0,
 ) -> None:
     """Probe videos into the `videos` table (unreadable files become rows with an error). Animated GIF/WebP
     files are videos; a folder of numbered PNG/JPEG frames is one video."""
@@ -36,7 +37,7 @@ def ingest(
 
     try:
         params = IngestParams(inputs=paths, catalog=catalog_root(ctx), shard_size=shard_size, frames_fps=frames_fps,
-                              ingest={"decode_check": decode_check})
+                              settle_s=settle_s, ingest={"decode_check": decode_check})
     except ValidationError as exc:
         fail(str(exc))
     print_stage_summary(run_flow(ingest_flow, params, (InputError,)))

@@ -30,6 +30,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     workers: WorkersOpt = 2,
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached curation shard.")] = 8,
     previews: Annotated[int, typer.Option(min=0, help="Preview images to write.")] = 4,
+    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = 0.0,
 ) -> None:
     """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
     from pydantic import ValidationError
@@ -45,7 +46,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     if not inputs:
         fail("name at least one input (or --demo)")
     try:
-        curate: dict[str, object] = {"inputs": inputs, "shard_size": shard_size}
+        curate: dict[str, object] = {"inputs": inputs, "shard_size": shard_size, "settle_s": settle_s}
         if demo:
             curate["filter"] = DEMO_FILTER
         params = PipelineParams(catalog=root, previews=previews, curate=curate,

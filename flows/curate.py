@@ -23,7 +23,7 @@ from physflow.data_catalog.catalog import release_instances
 from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, shard_id
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
-from physflow.flows.ingest import DEFAULT_CATALOG, IngestParams, found_inputs, ingest_jobs
+from physflow.flows.ingest import DEFAULT_CATALOG, SETTLE_HELP, IngestParams, found_inputs, ingest_jobs
 from physflow.flows.run_memo import memo_key, recall, record
 from physflow.flows.runtime import (
     ArtifactRef,
@@ -87,6 +87,7 @@ class CurateParams(BaseModel):
         "earlier one. The flow process holds one batch's rows (what it keeps about every video is a few KiB: "
         "benchmarks/curate_scale.py --memory).",
     )
+    settle_s: float = Field(0.0, ge=0.0, le=86_400.0, description=SETTLE_HELP)
     ingest: IngestConfig = Field(default_factory=lambda: IngestConfig(decode_check="none"))
     analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -104,7 +105,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
     start = time.perf_counter()
     catalog = Catalog(params.catalog)
     relevance = _relevance_scores(catalog, params.filter)  # a missing score table fails before any work
-    ingest = IngestParams(inputs=params.inputs, catalog=params.catalog, ingest=params.ingest,
+    ingest = IngestParams(inputs=params.inputs, catalog=params.catalog, ingest=params.ingest, settle_s=params.settle_s,
                           shard_size=_ingest_shard(params))
     refs: list[ArtifactRef] = []
     counts: list[dict[str, Any]] = []

@@ -12,10 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
-from physflow.flows.inputs import STILL_WRITTEN, Skipped, content_sha256, resolve_inputs
+from physflow.flows.inputs import STILL_WRITTEN, Skipped, content_sha256, resolve_inputs, settled
 from physflow.flows.runtime import ArtifactRef, StageJob, artifact_key, meanwhile, plan, run_jobs
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage
+
+SETTLE_HELP = ("Seconds a local file must have gone unmodified to be taken (0: any file): a watched inbox that "
+               "files arrive in by slow or pausing copies sets it to more than the longest pause; younger files are "
+               "listed as skipped and left for a later run.")
 
 
 class IngestParams(BaseModel):
@@ -28,6 +32,7 @@ class IngestParams(BaseModel):
     shard_size: int = Field(64, ge=1, le=100_000, description="Average videos per cached shard.")
     frames_fps: float = Field(DEFAULT_FRAME_RATE, gt=0.0, le=1000.0,
                               description="Frames per second of a folder of numbered image frames (one video).")
+    settle_s: float = Field(0.0, ge=0.0, le=86_400.0, description=SETTLE_HELP)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
 
 
@@ -53,6 +58,9 @@ def found_inputs(params: IngestParams, catalog: Catalog) -> Iterator[list[Ingest
     while it was hashed (a copy into the inbox still running) is skipped, with why: ingested, its row would
     describe part of the file under a key no later run meets, and its clips end where the copy had got to."""
     files, skipped = resolve_inputs(params.inputs)
+    if params.settle_s:
+        files, young = settled(files, params.settle_s)
+        skipped = [*skipped, *young]
     fingerprints = FingerprintCache(catalog.root.local_path(FINGERPRINTS_FILE))
     with meanwhile(catalog.create):
         shas = content_sha256(files, fingerprints, params.frames_fps)

