@@ -577,7 +577,8 @@ class _LargestFirst:
     def submit(self, cost: float, fn: Callable[..., Any], *args: Any, paced: Any = None) -> Future[Any]:
         """`fn(*args)` on a worker when it is the costliest waiting. `paced`: the stage whose pace limits the
         item's time (`_Pace`); `fn` then takes the limit as `limit_s`, whether a core will be free for a reader
-        thread as `core_free` (no other item waiting), and returns (rows, seconds) (`item_rows`)."""
+        thread as `core_free` (fewer items running and waiting than workers), and returns (rows, seconds)
+        (`item_rows`)."""
         future: Future[Any] = Future()
         with self.lock:
             heapq.heappush(self._waiting, (-cost, next(self._order), future, fn, args, paced))
@@ -696,13 +697,14 @@ def _workers() -> int:
 
 
 WORKER_NICE_ENV = "PHYSFLOW_WORKER_NICE"
+DEFAULT_WORKER_NICE = 10
 
 
 def _worker_nice() -> int:
     """Scheduling priority steps the worker processes run below the flow process (`WORKER_NICE`)."""
     raw = os.environ.get(WORKER_NICE_ENV, "").strip()
     if not raw:
-        return 10
+        return DEFAULT_WORKER_NICE
     if not (raw.isdigit() and int(raw) <= 19):
         raise ValueError(f"{WORKER_NICE_ENV} must be a whole number from 0 to 19 (0: the flow process's priority), "
                          f"not {raw!r}")
@@ -710,8 +712,8 @@ def _worker_nice() -> int:
 
 
 WORKER_NICE = _worker_nice()
-"""The worker processes run this many steps below the flow process's scheduling priority (`nice`; 10 unless
-`PHYSFLOW_WORKER_NICE` says otherwise, 0 for the same): what lies between a stage's items (task runs, their
+"""The worker processes run this many steps below the flow process's scheduling priority (`nice`;
+`DEFAULT_WORKER_NICE` unless `PHYSFLOW_WORKER_NICE` says otherwise, 0 for the same): what lies between a stage's items (task runs, their
 exchange with a local Prefect server, registrations, dedup and the filter) is serial work of the flow process and
 the server, and at equal priority it waited for cores behind the workers' decoding. The workers still get every
 core the others leave: the 14 shared real videos' cold curation took 4.28-4.61 s with it against 4.48-4.74 s
@@ -774,14 +776,19 @@ def _alone(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise
 
 
-_LARGEST_FIRST = _LargestFirst(_process_pool, _workers, lambda broken: _process_pool(replace=broken))
+def _replace_pool(broken: Executor) -> None:
+    """Replace the worker pool, found broken, unless that happened already (`_process_pool`)."""
+    _process_pool(replace=broken)  # type: ignore[arg-type]
+
+
+_LARGEST_FIRST = _LargestFirst(_process_pool, _workers, _replace_pool)
 
 
 def _after_fork() -> None:
     """In a forked child: a queue of its own, empty, its lock free (a thread of the parent may have held the
     parent's) and no item counted as running (the parent's items run for the parent)."""
     global _LARGEST_FIRST
-    _LARGEST_FIRST = _LargestFirst(_process_pool, _workers, lambda broken: _process_pool(replace=broken))
+    _LARGEST_FIRST = _LargestFirst(_process_pool, _workers, _replace_pool)
 
 
 os.register_at_fork(after_in_child=_after_fork)
