@@ -20,6 +20,10 @@ from rich.table import Table
 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 
+SETTLE_OPTION_HELP = ("Seconds a local file must have gone unmodified to be taken (default 0: any file); younger "
+                      "ones are skipped and left for a later run (an inbox filled by slow copies).")
+"""`--settle-s` of the commands that ingest (curate, ingest, pipeline): the flows' `settle_s`."""
+
 
 def catalog_root(ctx: typer.Context) -> str:
     """The catalog root chosen by `physflow --catalog` (or PHYSFLOW_CATALOG, or the default)."""

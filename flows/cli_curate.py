@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from physflow.flows.cli_common import catalog_root, console, fail, print_stage_summary, run_flow
+from physflow.flows.cli_common import SETTLE_OPTION_HELP, catalog_root, console, fail, print_stage_summary, run_flow
 from physflow.flows.workers import start_fork_server
 
 WORKER_MODULES = ("physflow.stages.analyze.stage", "physflow.stages.clip_export.stage")
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         batch_videos: Annotated[int | None, typer.Option(
             min=1, help="Videos curated together, about (default 1024): more are curated in batches, one after "
             "another, each deduplicated against those before; memory stays that of one batch.")] = None,
-        settle_s: Annotated[float | None, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = None,
+        settle_s: Annotated[float | None, typer.Option(min=0.0, max=86_400.0, help=SETTLE_OPTION_HELP)] = None,
         width: Annotated[int | None, typer.Option(help="Working size in px for the analysis decode (the longer side).")] = None,
         threads: Annotated[int | None, typer.Option(help="Decoder threads per video (0: FFmpeg chooses).")] = None,
         min_clip_s: Annotated[float | None, typer.Option(help="Shortest clip window in seconds.")] = None,

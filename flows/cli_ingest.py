@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from physflow.flows.cli_common import (
+    SETTLE_OPTION_HELP,
     catalog_root,
     command_run,
     console,
@@ -26,7 +27,7 @@ def ingest(  # noqa: PLR0917 (typer reads options from the signature)
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached shard.")] = 64,
     frames_fps: Annotated[float, typer.Option(min=0.1, max=1000.0, help="Frame rate of a folder of numbered image "
                                               "frames (one video).")] = 25.0,
-    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = 0.0,
+    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help=SETTLE_OPTION_HELP)] = 0.0,
 ) -> None:
     """Probe videos into the `videos` table (unreadable files become rows with an error). Animated GIF/WebP
     files are videos; a folder of numbered PNG/JPEG frames is one video."""

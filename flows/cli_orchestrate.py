@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from physflow.flows import env
-from physflow.flows.cli_common import catalog_root, command_run, console, fail
+from physflow.flows.cli_common import SETTLE_OPTION_HELP, catalog_root, command_run, console, fail
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     workers: WorkersOpt = 2,
     shard_size: Annotated[int, typer.Option(min=1, help="Average videos per cached curation shard.")] = 8,
     previews: Annotated[int, typer.Option(min=0, help="Preview images to write.")] = 4,
-    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds a local file must have gone unmodified to be taken (default 0: any file); younger ones are skipped and left for a later run (an inbox filled by slow copies).")] = 0.0,
+    settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help=SETTLE_OPTION_HELP)] = 0.0,
 ) -> None:
     """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
     from pydantic import ValidationError

@@ -579,11 +579,7 @@ class _LargestFirst:
         item's time (`_Pace`); `fn` then takes the limit as `limit_s`, whether a core will be free for a reader
         thread as `core_free` (fewer items running and waiting than workers), and returns (rows, seconds)
         (`item_rows`)."""
-        future: Future[Any] = Future()
-        with self.lock:
-            heapq.heappush(self._waiting, (-cost, next(self._order), future, fn, args, paced))
-        self._hand_out()
-        return future
+        return self.submit_all([(cost, fn, args)], paced=paced)[0]
 
     def _hand_out(self) -> None:
         """Submit the costliest waiting items while a worker is free, each with its time limit (`_Pace`)."""
