@@ -12,6 +12,7 @@ curation (the camera class as a clip measure). Units: pixels of the flow field's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -41,11 +42,20 @@ IDENTITY = CameraMotion(np.eye(3), 1.0)
 
 
 def _samples(flow: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid points every `step` px (x, y) and where the flow takes them, row by row: the grid's points are made
+    once per field size, and its flow vectors read as a strided view rather than gathered point by point."""
     h, w = flow.shape[:2]
-    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
-    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-    dst = src + flow[ys.ravel(), xs.ravel()].astype(np.float32)
+    src = _grid(h, w, step)
+    dst = src + flow[step // 2::step, step // 2::step].reshape(-1, 2).astype(np.float32)
     return src, dst
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(h: int, w: int, step: int) -> np.ndarray:
+    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
+    grid = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    grid.flags.writeable = False  # shared by every call for this size
+    return grid
 
 
 def estimate(flow: np.ndarray, *, model: str = "homography", step: int = 8, threshold: float = 1.0) -> CameraMotion:

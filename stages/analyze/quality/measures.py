@@ -118,6 +118,19 @@ def _magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.sqrt(np.square(x, dtype=np.float64) + np.square(y, dtype=np.float64))
 
 
+def squared_bound(limit: float) -> int:
+    """The largest whole number whose square root (float64, as `_magnitude` takes it) is at most `limit`: a
+    gradient of whole-number components (a 3x3 Sobel of 8-bit pixels, exact in float32: at most 1020 each, their
+    squares' sum under 2**21) is longer than `limit` exactly when its squared length exceeds this, so the texture
+    test needs no square roots and gives the same pixels."""
+    bound = math.floor(limit * limit)
+    while math.sqrt(bound + 1) <= limit:
+        bound += 1
+    while bound > 0 and math.sqrt(bound) > limit:
+        bound -= 1
+    return bound
+
+
 @dataclass
 class FrameMeasures:
     """Collects per-frame measures; `clip(start, end)` aggregates a frame range.
@@ -145,6 +158,7 @@ class FrameMeasures:
         self._text_step = max(1, round(self.config.text_every_s * self.fps))
         rate = self.config.sample_fps
         self._step = max(1, round(self.fps / rate)) if rate else 1
+        self._texture_sq = squared_bound(self.config.texture_min)
 
     def reads_detail(self, index: int) -> bool:
         """Whether frame `index` is measured for sharpness: `feed` then wants its `detail` frame."""
@@ -184,12 +198,12 @@ class FrameMeasures:
         noise: a blank wall yields random vectors); a frame with almost no texture has no measurable motion."""
         gx = cv2.Sobel(prev, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(prev, cv2.CV_32F, 0, 1, ksize=3)
-        textured = _magnitude(gx, gy) > self.config.texture_min
+        textured = cv2.multiply(gx, gx) + cv2.multiply(gy, gy) > self._texture_sq
         if textured.mean() < 0.01:
             return 0.0, 0.0
         flow = self._dis.calc(prev, small, None)
         self.camera[index] = estimate(flow)
-        mag = _magnitude(flow[..., 0], flow[..., 1])[textured] / math.hypot(*small.shape)
+        mag = _magnitude(flow[..., 0][textured], flow[..., 1][textured]) / math.hypot(*small.shape)
         return float(mag.mean()), float(np.percentile(mag, 90))
 
     def clip(self, start: int, end: int) -> dict[str, object]:

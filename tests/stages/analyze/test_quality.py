@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from physflow.data_catalog.keys import file_sha256
+from physflow.models.camera_motion import _samples
 from physflow.stages.analyze.config import AnalyzeConfig
 from physflow.stages.analyze.quality import FrameMeasures, QualityConfig, phash, text_area
+from physflow.stages.analyze.quality.measures import _magnitude, squared_bound
 from physflow.stages.analyze.stage import AnalyzeStage
 from physflow.stages.ingest.config import IngestConfig
 from physflow.stages.ingest.stage import IngestItem, IngestStage
@@ -98,3 +102,27 @@ def test_analysis_is_the_same_alone_and_with_shards_running_concurrently(demo_vi
         with ThreadPoolExecutor(len(videos)) as pool:
             together = list(pool.map(analyze, videos))
         assert all(a.equals(b) for a, b in zip(alone, together, strict=True))
+
+
+@pytest.mark.parametrize("limit", [0.0, 1.0, 40.0, 40.5, math.sqrt(1601), 2000.0])
+def test_texture_test_by_squared_length_marks_the_pixels_the_square_root_marks(limit):
+    rng = np.random.default_rng(7)
+    grey = rng.integers(0, 256, (90, 160), dtype=np.uint8)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    # every whole squared length near the limit, besides the Sobel field's own
+    near = np.arange(max(0, math.floor(limit * limit) - 3), math.floor(limit * limit) + 4, dtype=np.float64)
+    by_root = np.sqrt(near) > limit
+    assert list(near > squared_bound(limit)) == list(by_root)
+    textured = cv2.multiply(gx, gx) + cv2.multiply(gy, gy) > squared_bound(limit)
+    assert np.array_equal(textured, _magnitude(gx, gy) > limit)
+
+
+def test_camera_samples_are_the_grid_points_and_their_flow():
+    rng = np.random.default_rng(3)
+    flow = rng.normal(size=(90, 160, 2)).astype(np.float32)
+    src, dst = _samples(flow, 8)
+    ys, xs = np.mgrid[4:90:8, 4:160:8]
+    assert np.array_equal(src, np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32))
+    assert np.array_equal(dst, src + flow[ys.ravel(), xs.ravel()])
+    assert _samples(flow, 8)[0] is src  # one grid per field size
