@@ -140,9 +140,13 @@ def main(args: argparse.Namespace) -> None:
             dask_p = params(folder, Path(tmp) / "catalog-dask")
             total = len(list(folder.iterdir()))
             with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
+                before = cpu_split(server)
                 dcold, runs, _ = run(dask_p, runner)
+                flow_cpu, workers_cpu, server_cpu = (b - a for a, b in zip(before, cpu_split(server), strict=True))
             print(f"dask 2 workers, cold on {total} videos: {dcold:.1f} s = {total / dcold:.1f} videos/s "
                   f"(default runner cold on {n}: {n / cold:.1f} videos/s)")
+            print(f"  cold CPU seconds: flow process (the Dask scheduler's included) {flow_cpu:.1f}, Dask's worker "
+                  f"processes {workers_cpu:.1f}, Prefect server {server_cpu:.1f}")
 
 
 def cpu_split(server: list[psutil.Process]) -> tuple[float, float, float]:

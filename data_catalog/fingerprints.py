@@ -92,7 +92,7 @@ class FingerprintCache:
         """A connection for the block, committed (or rolled back) and closed at its end. Closed here, not left
         to the garbage collector: on Python 3.11 a connection is in a reference cycle with its statement cache,
         so only a collection frees it, and freeing it lets go of the GIL mid-collection, which can deadlock a
-        thread that reads other threads' frames (`runtime._stop_dask_profiler`)."""
+        thread that reads other threads' frames (`stages.base.stop_dask_profiler`)."""
         con = sqlite3.connect(self.db_path, timeout=60)
         try:
             with con:

@@ -33,7 +33,6 @@ import math
 import os
 import re
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -69,7 +68,7 @@ from physflow.data_catalog.schemas import ERROR
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.progress import reporter
 from physflow.flows.workers import fork_context
-from physflow.stages.base import ProgressFn, Stage, StageConfig, init_worker, item_rows
+from physflow.stages.base import ProgressFn, Stage, StageConfig, cluster_items, init_worker, item_rows
 from physflow.stages.common.video_io import DECODER_THREADS_ENV
 
 PROGRESS_INTERVAL_S = 1.0
@@ -186,34 +185,8 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     return Completed(data=ref, message=stats_line(manifest.stats))
 
 
-def _stop_dask_profiler() -> None:
-    """On a Dask worker under Python 3.11, stop the worker's statistical profiler (once a process; elsewhere
-    nothing). Every 10 ms it reads each thread's frame with `sys._current_frames()`, which on 3.11 can deadlock the
-    whole worker: a garbage collection run inside that read (which holds the interpreter's thread-list lock) frees
-    an object whose finalizer lets go of the GIL, such as an unclosed SQLite connection, and a thread starting or
-    ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883; 3.12 does not collect there,
-    and later 3.11 releases hold collections off during the read: stopped on every 3.11 all the same). Curation on
-    workers of two threads each hung so in two runs of four, for minutes, until the scheduler gave the worker up;
-    the export stage starts a decoding thread per clip. Workers started with
-    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (and local clusters, `task_runner`) have none to stop."""
-    if _PROFILER_SAFE or "distributed" not in sys.modules:
-        return
-    from distributed import get_worker
-
-    try:
-        worker = get_worker()
-    except ValueError:  # not in a Dask worker's task
-        return
-    profiler = worker.periodic_callbacks.pop("profile", None)
-    if profiler is not None:
-        worker.loop.add_callback(profiler.stop)  # a periodic callback is stopped on its own event loop
-        log.warning("stopped Dask worker %s's profiler: on Python 3.11 it can deadlock the worker (start workers "
-                    "with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False)", worker.address)
-
-
-_PROFILER_SAFE = sys.version_info >= (3, 12)
 PROFILER_OFF = {"distributed.worker.profile.enabled": False}
-"""Dask's worker profiler, off on the local clusters `task_runner` starts (`_stop_dask_profiler`)."""
+"""Dask's worker profiler, off on the local clusters `task_runner` starts (`stages.base.stop_dask_profiler`)."""
 
 
 def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.Table, dict[str, Any], str | None,
@@ -449,27 +422,83 @@ def _costliest_first(costs: dict[int, float]) -> list[int]:
 def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
                      results: dict[int, list[dict[str, Any]]], progress: ProgressFn, client: Any,
                      spent: dict[int, float]) -> float:
-    """Items `todo` as Dask tasks of their own through `client`, costliest first, on whichever of the cluster's
-    threads is free (a shard's items ran one after another on one thread, so a few shards left most of a cluster
-    idle), into `results` (and each one's seconds into `spent`); the seconds of work they took. An item whose
-    worker kept dying (Dask gave it up) becomes its error rows."""
+    """Items `todo` as Dask tasks through `client`, costliest first, on whichever of the cluster's threads is free
+    (a shard's items ran one after another on one thread, so a few shards left most of a cluster idle), into
+    `results` (and each one's seconds into `spent`); the seconds of work they took.
+
+    Items the stage's pace on the cluster (`_CLUSTER_PACE`, learnt from its finished items) says take well under
+    `CLUSTER_TASK_S` go together, as many as fill that time, in one task: on 1,000 videos of 50 frames (about 20 ms
+    each) a task per item spent more of the cores on Dask's bookkeeping than on the videos. Until the pace is
+    known a shard sends one item per cluster thread, alone, and the rest once they are done. The items of a task
+    Dask gave up (its worker kept dying) are tried again each in a task of its own, and those that die again once
+    more after the others, one at a time; an item that dies then becomes its error rows."""
     import distributed
 
     work = 0.0
-    order = _costliest_first({i: stage.cost(items[i]) for i in todo})
-    futures = {client.submit(_on_worker, job.stage_cls, job.config, [items[i]], pure=False,
-                             priority=len(order) - rank): i for rank, i in enumerate(order)}
-    for future in distributed.as_completed(futures, loop=client.loop):
-        i = futures[future]
-        try:
-            ((results[i], seconds),) = future.result()
-        except distributed.KilledWorker:
-            results[i] = stage.error_rows(items[i], "worker process died while processing this item")
-            seconds = 0.0
+    costs = {i: stage.cost(items[i]) for i in todo}
+    waiting = _costliest_first(costs)
+    threads = max(1, sum(client.nthreads().values()))
+    futures: dict[Any, list[int]] = {}
+    running = distributed.as_completed(loop=client.loop)
+
+    def send(groups: list[list[int]]) -> None:
+        for rank, group in enumerate(groups):
+            # A task of several short items reads them without reader threads: their start costs more than the
+            # decoding they would overlap, with every core of the cluster busy.
+            future = client.submit(cluster_items, job.stage_cls, job.config, [items[i] for i in group],
+                                   len(group) == 1, pure=False, priority=len(groups) - rank)
+            futures[future] = group
+            running.add(future)
+
+    def send_waiting() -> None:
+        groups = _CLUSTER_PACE.groups(job.stage_cls, [(i, costs[i]) for i in waiting], CLUSTER_TASK_S)
+        if groups is None:  # no pace yet: the costliest alone, to learn it
+            groups, rest = [[i] for i in waiting[:threads]], waiting[threads:]
+        else:
+            rest = []
+        waiting[:] = rest
+        send(groups)
+
+    def collect(i: int, rows: list[dict[str, Any]], seconds: float) -> None:
+        nonlocal work
+        results[i] = rows
         spent[i] = seconds
         work += seconds
+        if seconds:
+            _CLUSTER_PACE.add(job.stage_cls, costs[i], seconds)
+
+    lost: list[int] = []  # items whose task of their own Dask gave up
+    send_waiting()
+    for future in running:
+        group = futures.pop(future)
+        try:
+            for i, (rows, seconds) in zip(group, future.result(), strict=True):
+                collect(i, rows, seconds)
+        except distributed.KilledWorker:
+            if len(group) > 1:  # which one killed its worker: each again on its own
+                send([[i] for i in group])
+            else:
+                lost.append(group[0])
+        progress(len(results), len(items))
+        if waiting and (not futures or _CLUSTER_PACE.predict(job.stage_cls, 1.0) is not None):
+            send_waiting()
+    # One at a time: a worker's death marks every task it held, so an item that only shared the worker with the
+    # one that killed it runs again, and the culprit dies alone.
+    for i in lost:
+        try:
+            ((rows, seconds),) = client.submit(cluster_items, job.stage_cls, job.config, [items[i]], pure=False
+                                               ).result()
+        except distributed.KilledWorker:
+            rows, seconds = stage.error_rows(items[i], "worker process died while processing this item"), 0.0
+        collect(i, rows, seconds)
         progress(len(results), len(items))
     return work
+
+
+CLUSTER_TASK_S = 0.25
+"""Seconds of work a Dask task of a CPU-bound stage's items is filled to (`_rows_on_cluster`), when its items are
+that short: long enough that the scheduler's few milliseconds a task are a small share, short enough that the
+last tasks of a run end close together."""
 
 
 def _shard_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
@@ -478,7 +507,7 @@ def _shard_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any
     a worker kept dying on (Dask gave the task up) become their error rows."""
     import distributed
 
-    future = client.submit(_on_worker, job.stage_cls, job.config, [items[i] for i in todo], pure=False)
+    future = client.submit(cluster_items, job.stage_cls, job.config, [items[i] for i in todo], pure=False)
     try:
         done = future.result()
     except distributed.KilledWorker:
@@ -486,13 +515,6 @@ def _shard_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any
     for i, (rows, _) in zip(todo, done, strict=True):
         results[i] = rows
     return sum(seconds for _, seconds in done)
-
-
-def _on_worker(stage_cls: type[Stage[Any, Any]], config: StageConfig, items: Sequence[Any]
-               ) -> list[tuple[list[dict[str, Any]], float]]:
-    """On a cluster's worker: each item's rows and seconds (`item_rows`), one after another."""
-    _stop_dask_profiler()
-    return [item_rows(stage_cls, config, item) for item in items]
 
 
 _CLUSTERS: dict[str, Any] = {}
@@ -681,10 +703,35 @@ class _Pace:
             self._rates.setdefault(kind, collections.deque(maxlen=64)).append(seconds / cost)
 
     def limit(self, kind: Any, cost: float) -> float | None:
+        predicted = self.predict(kind, cost)
+        return None if predicted is None else max(ITEM_LIMIT_FLOOR_S, ITEM_LIMIT_FACTOR * predicted)
+
+    def predict(self, kind: Any, cost: float) -> float | None:
+        """Seconds an item of `cost` takes at the median pace of the stage's last items (None: not known yet)."""
         rates = self._rates.get(kind)
         if cost <= 0 or rates is None or len(rates) < PACE_ITEMS:
             return None
-        return max(ITEM_LIMIT_FLOOR_S, ITEM_LIMIT_FACTOR * statistics.median(rates) * cost)
+        return statistics.median(list(rates)) * cost  # (a copy: other threads add to it)
+
+    def groups(self, kind: Any, costed: Sequence[tuple[int, float]], seconds: float) -> list[list[int]] | None:
+        """The items (index, cost; in the order given) in consecutive groups of about `seconds` of predicted work
+        each, an item predicted to take longer alone (None while the pace is not known)."""
+        if self.predict(kind, 1.0) is None:
+            return None
+        groups: list[list[int]] = []
+        filled = seconds
+        for i, cost in costed:
+            predicted = self.predict(kind, cost) or 0.0
+            if filled + predicted > seconds:
+                groups.append([])
+                filled = 0.0
+            groups[-1].append(i)
+            filled += predicted
+        return groups
+
+
+_CLUSTER_PACE = _Pace()
+"""The pace of each CPU-bound stage's items on Dask clusters, which `_rows_on_cluster` fills tasks by."""
 
 
 def _workers() -> int:

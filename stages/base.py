@@ -10,6 +10,10 @@ rows to the output schema.
 from __future__ import annotations
 
 import faulthandler
+import functools
+import logging
+import os
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -24,6 +28,8 @@ from pydantic import BaseModel, ConfigDict
 from physflow.data_catalog.keys import file_sha256
 from physflow.data_catalog.schemas import ERROR, REJECT_REASON, table_spec
 from physflow.stages.common import prefetch
+
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 """Called with (items done, items total) as a stage works."""
@@ -218,8 +224,6 @@ def init_worker(threads: int, nice: int = 0) -> None:
     (flows/runtime.py `WORKER_NICE`). Lives here, beside `item_rows`, because a worker imports the module of its
     initializer when it starts: this one costs nothing more, where the flows' modules would import Prefect
     (about 2 s per worker)."""
-    import os
-
     import cv2
 
     from physflow.stages.common.video_io import set_decoder_threads
@@ -228,6 +232,60 @@ def init_worker(threads: int, nice: int = 0) -> None:
     cv2.setNumThreads(threads)
     if nice and hasattr(os, "nice"):
         os.nice(nice)
+
+
+def cluster_items(stage_cls: type[Stage[Any, Any]], config: StageConfig, items: Sequence[Any], readers: bool = True
+                  ) -> list[tuple[list[dict[str, Any]], float]]:
+    """On a Dask worker: each item's rows and seconds (`item_rows`), one after another; `readers`: whether they
+    decode ahead on reader threads (`item_rows`'s `core_free`). Lives here, as `init_worker` does: a task's
+    function is imported where it runs, and the flows' modules would import Prefect into every worker."""
+    stop_dask_profiler()
+    _cluster_worker_threads()
+    return [item_rows(stage_cls, config, item, core_free=readers) for item in items]
+
+
+@functools.cache
+def _cluster_worker_threads() -> None:
+    """On a cluster's worker started with a decoder thread budget (`video_io.DECODER_THREADS_ENV`: the local
+    clusters of flows/runtime.py `task_runner` give each worker its share of the cores), OpenCV gets the same
+    budget, once a process, as the default runner's workers do (`init_worker`): with a thread per core in each
+    worker, OpenCV's calls on small working frames ran across the cores the other workers were using."""
+    from physflow.stages.common.video_io import DECODER_THREADS_ENV
+
+    threads = int(os.environ.get(DECODER_THREADS_ENV) or 0)
+    if threads:
+        import cv2
+
+        cv2.setNumThreads(threads)
+
+
+def stop_dask_profiler() -> None:
+    """On a Dask worker under Python 3.11, stop the worker's statistical profiler (once a process; elsewhere
+    nothing). Every 10 ms it reads each thread's frame with `sys._current_frames()`, which on 3.11 can deadlock the
+    whole worker: a garbage collection run inside that read (which holds the interpreter's thread-list lock) frees
+    an object whose finalizer lets go of the GIL, such as an unclosed SQLite connection, and a thread starting or
+    ending meanwhile takes the GIL and waits for the list lock (CPython issue 106883; 3.12 does not collect there,
+    and later 3.11 releases hold collections off during the read: stopped on every 3.11 all the same). Curation on
+    workers of two threads each hung so in two runs of four, for minutes, until the scheduler gave the worker up;
+    the export stage starts a decoding thread per clip. Workers started with
+    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (and the local clusters of flows/runtime.py `task_runner`)
+    have none to stop."""
+    if _PROFILER_SAFE or "distributed" not in sys.modules:
+        return
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a Dask worker's task
+        return
+    profiler = worker.periodic_callbacks.pop("profile", None)
+    if profiler is not None:
+        worker.loop.add_callback(profiler.stop)  # a periodic callback is stopped on its own event loop
+        log.warning("stopped Dask worker %s's profiler: on Python 3.11 it can deadlock the worker (start workers "
+                    "with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False)", worker.address)
+
+
+_PROFILER_SAFE = sys.version_info >= (3, 12)
 
 
 def item_rows(stage_cls: type[Stage[Any, Any]], config: StageConfig, item: Any, limit_s: float | None = None,

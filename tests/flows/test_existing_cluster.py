@@ -64,10 +64,10 @@ def test_curate_on_an_existing_cluster_with_a_shared_catalog(demo_videos, tmp_pa
 
 def _profiling(address: str) -> tuple[dict[str, bool], dict[str, bool]]:
     """Whether each worker still runs Dask's profiler after the flow, then after a stage task's first step
-    (`_stop_dask_profiler`) ran on every worker."""
+    (`stages.base.stop_dask_profiler`) ran on every worker."""
     from distributed import Client
 
-    from physflow.flows.runtime import _stop_dask_profiler
+    from physflow.stages.base import stop_dask_profiler
 
     def profiling(dask_worker: object) -> bool:
         return "profile" in dask_worker.periodic_callbacks  # type: ignore[attr-defined]
@@ -75,5 +75,5 @@ def _profiling(address: str) -> tuple[dict[str, bool], dict[str, bool]]:
     with Client(address) as client:
         after_flow = client.run(profiling)
         for worker in client.scheduler_info()["workers"]:
-            client.submit(_stop_dask_profiler, workers=[worker], pure=False).result(timeout=60)
+            client.submit(stop_dask_profiler, workers=[worker], pure=False).result(timeout=60)
         return after_flow, client.run(profiling)

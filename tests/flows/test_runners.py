@@ -21,6 +21,7 @@ from prefect import flow
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import sha256_text
 from physflow.data_catalog.schemas import CLIPS, TABLES
+from physflow.flows import runtime
 from physflow.flows.pipeline import DEMO_FILTER, PipelineParams, pipeline_flow
 from physflow.flows.runtime import RunnerSpec, plan, run_jobs, task_runner, with_runner
 from physflow.stages.base import Stage, StageConfig
@@ -89,7 +90,7 @@ def test_dask_runner_gives_identical_artifacts(demo_videos, tmp_path):
 @pytest.mark.timeout(120)
 def test_local_dask_workers_run_without_the_profiler():
     """The profiler reads every thread's frames each 10 ms, which on Python 3.11 can deadlock a worker
-    (`runtime._stop_dask_profiler`): the local cluster starts its workers without it."""
+    (`stages.base.stop_dask_profiler`): the local cluster starts its workers without it."""
     from distributed import Client
 
     with task_runner(RunnerSpec(kind="dask", workers=1)) as runner, Client(runner.address) as client:
@@ -202,3 +203,72 @@ def test_spread_shards_give_the_default_runners_artifacts(real_videos, tmp_path)
     a, b = _artifacts(tmp_path / "default"), _artifacts(tmp_path / "dask")
     assert {x[0] for x in a} >= {"analyze", "clip_export"} and a == b
     assert _files(tmp_path / "default", "artifacts", "blobs") == _files(tmp_path / "dask", "artifacts", "blobs")
+
+
+class ShortItems(Stage[StageConfig, int]):
+    """A CPU-bound stage of short items whose rows say which process computed each; item 13 kills its worker
+    process, as a decoder crash would."""
+
+    name, VERSION, Config, table = "short_items", 1, StageConfig, CLIPS
+    cpu_bound = True
+
+    def items(self, inputs):
+        return list(inputs)
+
+    def cost(self, item):
+        return 1.0
+
+    def process(self, item):
+        if item == 13:
+            os._exit(3)
+        time.sleep(0.005)
+        yield {"clip_id": f"v:{item:02d}", "video_id": f"pid {os.getpid()}", "start_frame": item,
+               "end_frame": item + 1}
+
+    def error_rows(self, item, reason):
+        return [{"clip_id": f"v:{item:02d}", "error": reason}]
+
+
+@flow(name="short-items")
+def _short_items(root: str, items: list[int]) -> list:
+    return run_jobs(plan(ShortItems, StageConfig(), items, keys=[sha256_text(str(i)) for i in items],
+                         catalog=Catalog(root), shard_size=1000))
+
+
+def test_pace_groups_short_items_into_tasks_of_about_the_target_time():
+    pace = runtime._Pace()
+    costed = [(0, 100.0), (1, 30.0), (2, 10.0), (3, 10.0), (4, 5.0), (5, 5.0), (6, 5.0)]
+    assert pace.groups("stage", costed, 0.25) is None  # no pace yet
+    for _ in range(runtime.PACE_ITEMS):
+        pace.add("stage", 10.0, 0.1)  # 0.01 s a unit of cost
+    assert pace.predict("stage", 5.0) == pytest.approx(0.05)
+    # the long item alone, then as many of the rest as fill 0.25 s, in the order given
+    assert pace.groups("stage", costed, 0.25) == [[0], [1], [2, 3, 4], [5, 6]]
+
+
+@pytest.mark.timeout(300)
+def test_a_crash_in_a_task_of_short_items_costs_only_its_own_item(tmp_path, monkeypatch):
+    """Items the cluster's pace says are short go to Dask several a task (fewer tasks for its scheduler); when
+    one of them kills its worker, the task's other items are tried again each on its own, so only the culprit
+    becomes an error row, and the rows stay in item order."""
+    import dask
+
+    pace = runtime._Pace()
+    for _ in range(runtime.PACE_ITEMS):
+        pace.add(ShortItems, 1.0, 0.005)
+    monkeypatch.setattr(runtime, "_CLUSTER_PACE", pace)
+    sent = []
+    submit = runtime._Pace.groups
+    monkeypatch.setattr(runtime._Pace, "groups", lambda self, *a: sent.append(submit(self, *a)) or sent[-1])
+    root, items = str(tmp_path / "catalog"), list(range(20))
+    # A task is given up after its second worker death (three retries by default: a minute more of restarts).
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
+        with_runner(_short_items, runner)(root, items)
+    assert sent and len(sent[0]) < len(items) / 4  # several items a task
+    rows = Catalog(root).query("SELECT clip_id, video_id, error FROM clips ORDER BY clip_id").to_pylist()
+    assert [r["clip_id"] for r in rows] == [f"v:{i:02d}" for i in items]
+    errors = {r["clip_id"]: r["error"] for r in rows if r["error"]}
+    assert errors == {"v:13": "worker process died while processing this item"}
+    assert all(r["video_id"].startswith("pid ") and r["video_id"] != f"pid {os.getpid()}"
+               for r in rows if not r["error"])
