@@ -382,8 +382,7 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
         try:
             collect(i, *_alone(item_rows, job.stage_cls, job.config, items[i], limit_s=limit))
         except BrokenProcessPool:
-            reason = str(ItemStopped(limit)) if _ran_out(limit, started) else \
-                "worker process died while processing this item"
+            reason = str(ItemStopped(limit)) if _ran_out(limit, started) else WORKER_DIED
             collect(i, stage.error_rows(items[i], reason), 0.0)
     return work
 
@@ -480,7 +479,7 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             else:
                 lost.append(group[0])
         progress(len(results), len(items))
-        if waiting and (not futures or _CLUSTER_PACE.predict(job.stage_cls, 1.0) is not None):
+        if waiting and (not futures or _CLUSTER_PACE.rate(job.stage_cls) is not None):
             send_waiting()
     # One at a time: a worker's death marks every task it held, so an item that only shared the worker with the
     # one that killed it runs again, and the culprit dies alone.
@@ -489,11 +488,15 @@ def _rows_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
             ((rows, seconds),) = client.submit(cluster_items, job.stage_cls, job.config, [items[i]], pure=False
                                                ).result()
         except distributed.KilledWorker:
-            rows, seconds = stage.error_rows(items[i], "worker process died while processing this item"), 0.0
+            rows, seconds = stage.error_rows(items[i], WORKER_DIED), 0.0
         collect(i, rows, seconds)
         progress(len(results), len(items))
     return work
 
+
+WORKER_DIED = "worker process died while processing this item"
+"""The error of an item whose worker process died under it again when it ran alone (on the pool or a Dask
+cluster)."""
 
 CLUSTER_TASK_S = 0.25
 """Seconds of work a Dask task of a CPU-bound stage's items is filled to (`_rows_on_cluster`), when its items are
@@ -707,21 +710,27 @@ class _Pace:
         return None if predicted is None else max(ITEM_LIMIT_FLOOR_S, ITEM_LIMIT_FACTOR * predicted)
 
     def predict(self, kind: Any, cost: float) -> float | None:
-        """Seconds an item of `cost` takes at the median pace of the stage's last items (None: not known yet)."""
+        """Seconds an item of `cost` takes at the stage's pace (None: not known yet, or no cost)."""
+        rate = self.rate(kind)
+        return None if rate is None or cost <= 0 else rate * cost
+
+    def rate(self, kind: Any) -> float | None:
+        """The median seconds per unit of cost of the stage's last items (None before `PACE_ITEMS` of them)."""
         rates = self._rates.get(kind)
-        if cost <= 0 or rates is None or len(rates) < PACE_ITEMS:
+        if rates is None or len(rates) < PACE_ITEMS:
             return None
-        return statistics.median(list(rates)) * cost  # (a copy: other threads add to it)
+        return statistics.median(list(rates))  # (a copy: other threads add to it)
 
     def groups(self, kind: Any, costed: Sequence[tuple[int, float]], seconds: float) -> list[list[int]] | None:
         """The items (index, cost; in the order given) in consecutive groups of about `seconds` of predicted work
         each, an item predicted to take longer alone (None while the pace is not known)."""
-        if self.predict(kind, 1.0) is None:
+        rate = self.rate(kind)
+        if rate is None:
             return None
         groups: list[list[int]] = []
         filled = seconds
         for i, cost in costed:
-            predicted = self.predict(kind, cost) or 0.0
+            predicted = rate * max(cost, 0.0)
             if filled + predicted > seconds:
                 groups.append([])
                 filled = 0.0
