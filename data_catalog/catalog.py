@@ -72,6 +72,61 @@ CREATE TABLE IF NOT EXISTS artifact_items (
 """
 
 
+class _ThreadLock:
+    """A catalog's lock among the threads of one process, taken before the lock file's (`Catalog._locked`): a
+    thread that waits for another of its process is woken when that one lets go. On the lock file alone it waited
+    in 50 ms steps, as for another process: a new catalog's first registration, which waits for its registry to be
+    made on another thread (`found_inputs`), ended up to 50 ms after it, on the path of every cold curation. Shared
+    holders share it, an exclusive one holds it alone; no waiting writer holds new readers back (as with `flock`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def acquire(self, exclusive: bool, deadline: float) -> bool:
+        """Whether it was taken by `deadline` (`time.monotonic`)."""
+        with self._cond:
+            while self._writer or (exclusive and self._readers):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            if exclusive:
+                self._writer = True
+            else:
+                self._readers += 1
+            return True
+
+    def release(self, exclusive: bool) -> None:
+        with self._cond:
+            if exclusive:
+                self._writer = False
+            else:
+                self._readers -= 1
+            self._cond.notify_all()
+
+
+_THREAD_LOCKS: dict[str, _ThreadLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(lock_file: Path) -> _ThreadLock:
+    """The one `_ThreadLock` of this process for `lock_file` (whichever `Catalog` instance asks)."""
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(os.path.abspath(lock_file), _ThreadLock())
+
+
+def _forget_thread_locks() -> None:
+    """In a forked child: no lock of the parent's threads is held here."""
+    global _THREAD_LOCKS_GUARD
+    _THREAD_LOCKS.clear()
+    _THREAD_LOCKS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_thread_locks)
+
+
 @dataclasses.dataclass
 class _Pending:
     """One registration waiting for a writer session."""
@@ -123,6 +178,21 @@ class Catalog:
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
+        """The catalog's lock, shared or `exclusive`: first among this process's threads (`_ThreadLock`), then
+        among processes (`flock` on the lock file, tried every 50 ms), both within `lock_timeout_s`."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        threads = _thread_lock(self._lock_path)
+        if not threads.acquire(exclusive, deadline):
+            raise CatalogLockTimeoutError(f"catalog {self.db_path} is locked by another thread of this process for "
+                                          f"over {self.lock_timeout_s:.0f} s; raise the lock timeout")
+        try:
+            with self._file_locked(exclusive, deadline):
+                yield
+        finally:
+            threads.release(exclusive)
+
+    @contextlib.contextmanager
+    def _file_locked(self, exclusive: bool, deadline: float) -> Iterator[None]:
         try:
             fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
@@ -133,7 +203,6 @@ class Catalog:
                 return
             fd = os.open(self._lock_path, os.O_RDONLY)  # a read-only catalog (mount): shared locks still work
         try:
-            deadline = time.monotonic() + self.lock_timeout_s
             mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
             while True:
                 try:

@@ -175,6 +175,7 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
         if job.registers:
             catalog.register(manifest, views=job.views)
     finally:  # the shard counts whole in its stage's progress once written and registered (or failed)
+        _LARGEST_FIRST.arrive(job.progress, job.shard)  # (a shard that queued no items, or failed before)
         progress.shard_done(job.shard)
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
@@ -224,7 +225,10 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
         progress = kept.keeping(progress)
     work = time.perf_counter() - start
     cluster = _CLUSTERS.get(job.cluster)
-    if todo and job.stage_cls.cpu_bound and _on_thread_pool():
+    on_workers = bool(todo) and job.stage_cls.cpu_bound and _on_thread_pool()
+    if not on_workers:
+        _LARGEST_FIRST.arrive(job.progress, job.shard)  # it queues nothing for the worker pool
+    if on_workers:
         work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress, spent=spent)
     elif todo and job.stage_cls.cpu_bound and cluster is not None:
         work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress, client=cluster,
@@ -367,7 +371,7 @@ def _rows_on_workers(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any]
     costs = {i: stage.cost(items[i]) for i in todo}
     order = _costliest_first(costs)
     submitted = _LARGEST_FIRST.submit_all([(costs[i], item_rows, (job.stage_cls, job.config, items[i])) for i in order],
-                                          paced=job.stage_cls)
+                                          paced=job.stage_cls, gate=(job.progress, job.shard))
     futures = dict(zip(submitted, order, strict=True))
     lost = []
     for future in as_completed(futures):
@@ -411,6 +415,18 @@ def _stage_progress(pending: dict[int, tuple[StageJob, bool]]) -> dict[str, str]
         ids[stage] = uuid.uuid4().hex
         _PROGRESS[ids[stage]] = StageProgress(stage, names, reporter(stage))
     return ids
+
+
+def _gather_shards(pending: dict[int, tuple[StageJob, bool]], progress: dict[str, str], window: int | None,
+                   on_pool: bool) -> None:
+    """Announce to the worker pool the shards of each CPU-bound stage about to compute side by side (those the
+    in-flight window lets start now), so that their items are ranked together (`_LargestFirst.expect`)."""
+    if not on_pool or not _on_thread_pool():
+        return
+    starting = list(pending.values())[:window] if window else list(pending.values())
+    for stage, gate in progress.items():
+        _LARGEST_FIRST.expect(gate, [job.shard for job, complete in starting
+                                     if job.stage_cls.name == stage and job.stage_cls.cpu_bound and not complete])
 
 
 def _costliest_first(costs: dict[int, float]) -> list[int]:
@@ -574,7 +590,12 @@ class _LargestFirst:
     another. An item the pool refuses (broken or shut down before it ran) goes to the new pool once; refused
     again, or without `replace`, it ends with `BrokenProcessPool` like the others. A stage's item runs under a
     time limit from the stage's pace (`_Pace`); one that ran past it ends with `ItemStopped` and is not tried
-    again."""
+    again.
+
+    The shards of a stage that start together are ranked together (`expect`): items are handed out once each of
+    them has queued its items or said it has none (`arrive`), or `GATHER_S` after they were announced, whichever
+    comes first. Handed out as they came, the first free workers took the costliest items of whichever shard
+    queued first, and a costlier item of a shard a few milliseconds later could run last, alone."""
 
     def __init__(self, pool: Callable[[], Executor], workers: Callable[[], int],
                  replace: Callable[[Executor], object] | None = None):
@@ -586,18 +607,49 @@ class _LargestFirst:
         self._waiting: list[tuple[float, int, Future[Any], Callable[..., Any], tuple[Any, ...], Any]] = []
         self._order = itertools.count()
         self._running = 0
+        self._gathering: dict[str, tuple[set[str], float]] = {}  # gate -> (shards still to queue, deadline)
 
-    def submit_all(self, calls: Sequence[tuple[float, Callable[..., Any], tuple[Any, ...]]], paced: Any = None
-                   ) -> list[Future[Any]]:
+    def expect(self, gate: str, shards: Sequence[str]) -> None:
+        """Hold the hand-out until the shards named (task runs starting now) have each queued their items under
+        `gate` (`submit_all`) or said they have none (`arrive`), for at most `GATHER_S`."""
+        if len(set(shards)) < 2:
+            return
+        with self.lock:
+            self._gathering[gate] = (set(shards), time.monotonic() + GATHER_S)
+        timer = threading.Timer(GATHER_S + 0.01, self._hand_out)  # (after the deadline, not on it)
+        timer.daemon = True
+        timer.start()
+
+    def arrive(self, gate: str, shard: str) -> None:
+        """Shard `shard` under `gate` queues nothing (more): found complete, nothing to compute on the workers,
+        or done. Saying it twice is saying it once."""
+        self.submit_all([], gate=(gate, shard))
+
+    def submit_all(self, calls: Sequence[tuple[float, Callable[..., Any], tuple[Any, ...]]], paced: Any = None,
+                   gate: tuple[str, str] | None = None) -> list[Future[Any]]:
         """`submit` for each (cost, fn, args) of `calls`, all queued before the first is handed out, so that
-        each knows the others wait (`core_free`)."""
+        each knows the others wait (`core_free`); `gate`: (gate, shard), the shard of those announced together
+        (`expect`) that queues them."""
         futures: list[Future[Any]] = []
         with self.lock:
             for cost, fn, args in calls:
                 futures.append(Future())
                 heapq.heappush(self._waiting, (-cost, next(self._order), futures[-1], fn, args, paced))
+            if gate is not None and gate[0] in self._gathering:
+                awaited = self._gathering[gate[0]][0]
+                awaited.discard(gate[1])
+                if not awaited:
+                    del self._gathering[gate[0]]
         self._hand_out()
         return futures
+
+    def _gathered(self) -> bool:
+        """(Under the lock.) Whether no announced shards are still awaited; those past their deadline are not."""
+        now = time.monotonic()
+        for gate, (_, deadline) in list(self._gathering.items()):
+            if now >= deadline:
+                del self._gathering[gate]
+        return not self._gathering
 
     def submit(self, cost: float, fn: Callable[..., Any], *args: Any, paced: Any = None) -> Future[Any]:
         """`fn(*args)` on a worker when it is the costliest waiting. `paced`: the stage whose pace limits the
@@ -610,7 +662,7 @@ class _LargestFirst:
         """Submit the costliest waiting items while a worker is free, each with its time limit (`_Pace`)."""
         while True:
             with self.lock:
-                if not self._waiting or self._running >= self._workers():
+                if not self._waiting or self._running >= self._workers() or not self._gathered():
                     return
                 negative_cost, _, future, fn, args, paced = heapq.heappop(self._waiting)
                 self._running += 1
@@ -683,6 +735,9 @@ class ItemStopped(BrokenProcessPool):
                          "predicts from this run's other items (a decoder that never returned?)")
 
 
+GATHER_S = 0.05
+"""The longest the worker pool waits for the shards of a stage announced together to queue their items
+(`_LargestFirst.expect`): they start within milliseconds of each other, unless one fails before it queues."""
 ITEM_LIMIT_FLOOR_S = 900.0
 """An item on a worker process is stopped after no less than this, whatever its size predicts (`_Pace`)."""
 ITEM_LIMIT_FACTOR = 50.0
@@ -1025,6 +1080,7 @@ def run_jobs(jobs: Sequence[StageJob]) -> list[ArtifactRef]:
     # settings, a fifth of the workers' time on the scale benchmark), and send their items to the cluster.
     with ThreadPoolTaskRunner() if cluster is not None else contextlib.nullcontext() as threads:
         progress = _stage_progress(pending) if local else {}
+        _gather_shards(pending, progress, window, cluster is None)
         for i, (planned, complete) in pending.items():
             job = planned.model_copy(update={"progress": progress.get(planned.stage_cls.name, ""),
                                              "cluster": cluster_id if cluster is not None else ""})

@@ -58,3 +58,39 @@ def test_a_registration_that_fails_fails_only_its_own_thread(tmp_path, monkeypat
             f.result(timeout=30)
     assert sorted(r["video_id"] for r in cat.query("SELECT video_id FROM videos").to_pylist()) == \
         sorted(m.key for m in good)
+
+
+def test_a_thread_waiting_for_another_of_its_process_is_woken_when_the_lock_is_let_go(tmp_path, monkeypatch):
+    """Threads of one process wait for each other on the process's own lock, not by trying the lock file every
+    50 ms (a new catalog's first registration waited up to that long for its registry made on another thread);
+    the lock file still keeps other processes out. One held past the timeout fails naming the thread."""
+    import time
+
+    from physflow.data_catalog import catalog as catalog_module
+    from physflow.data_catalog.catalog import CatalogLockTimeoutError
+
+    holder = Catalog(tmp_path / "cat")
+    holder.create()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder._locked(exclusive=True):
+            held.set()
+            release.wait(10)
+
+    polled: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(catalog_module.time, "sleep", lambda s: (polled.append(s), real_sleep(s)))
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(CatalogLockTimeoutError, match="another thread of this process"), \
+                Catalog(tmp_path / "cat", lock_timeout_s=0.1)._locked(exclusive=False):
+            pass
+        threading.Timer(0.2, release.set).start()
+        assert Catalog(tmp_path / "cat").query("SELECT 1 AS one").to_pylist() == [{"one": 1}]
+    finally:
+        release.set()
+        thread.join(10)
+    assert 0.05 not in polled  # woken, not polling the lock file

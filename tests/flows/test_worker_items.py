@@ -257,6 +257,36 @@ def test_waiting_items_of_every_shard_go_to_a_free_worker_costliest_first():
     assert started == ["first", "two 5.0", "one 3.0", "two 2.0", "one 1.0"]
 
 
+def test_shards_announced_together_are_ranked_together():
+    """The shards of a stage that start together: their items go out costliest first across all of them, not the
+    costliest of whichever shard queued first. A shard that queues nothing says so (`arrive`); one that never
+    does holds the others back for at most `GATHER_S`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started: list[str] = []
+
+    def run(name: str) -> str:
+        started.append(name)
+        return name
+
+    with ThreadPoolExecutor(1) as pool:
+        queue = runtime._LargestFirst(lambda: pool, lambda: 1)
+        queue.expect("analyze", ["one", "two", "three"])
+        one = queue.submit_all([(1.0, run, ("one 1.0",)), (3.0, run, ("one 3.0",))], gate=("analyze", "one"))
+        time.sleep(0.01)
+        assert started == []  # held: shards two and three have not queued yet
+        queue.arrive("analyze", "three")  # all its items found done
+        two = queue.submit_all([(5.0, run, ("two 5.0",))], gate=("analyze", "two"))
+        assert [f.result(10) for f in (*one, *two)] == ["one 1.0", "one 3.0", "two 5.0"]
+        assert started == ["two 5.0", "one 3.0", "one 1.0"]
+
+        started.clear()
+        queue.expect("export", ["one", "lost"])  # shard "lost" fails before it queues anything
+        t0 = time.monotonic()
+        assert queue.submit_all([(1.0, run, ("alone",))], gate=("export", "one"))[0].result(10) == "alone"
+        assert runtime.GATHER_S * 0.9 <= time.monotonic() - t0 < runtime.GATHER_S + 1.0
+
+
 @pytest.mark.parametrize(("refusal", "ends_with"), [
     ("broken", "BrokenProcessPool"),  # a worker died: the shard tries the item again alone
     ("shut down", "BrokenProcessPool"),  # the pool was being replaced: likewise
