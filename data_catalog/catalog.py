@@ -160,7 +160,7 @@ class CatalogVersionError(RuntimeError):
 
 
 class CatalogLockTimeoutError(TimeoutError):
-    """Another process held the catalog lock for longer than the timeout."""
+    """Another process, or another thread of this one, held the catalog lock for longer than the timeout."""
 
 
 class Catalog:
