@@ -38,7 +38,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
@@ -237,12 +237,7 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
         work += _shard_on_cluster(job, stage, items, todo=todo, results=results, client=cluster)
         progress(len(results), len(items))
     else:
-        for i in todo:
-            t0 = time.perf_counter()
-            results[i] = stage.item_rows(items[i])
-            spent[i] = time.perf_counter() - t0
-            work += spent[i]
-            progress(len(results), len(items))
+        work += _rows_here(stage, items, todo=todo, results=results, progress=progress, spent=spent)
     table = stage.finish([row for i in range(len(items)) for row in results[i]], work)
     stats = stage.stats.as_dict()
     if keys is None:
@@ -251,6 +246,36 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     if resumed:
         stats["resumed_items"] = resumed
     return table, stats, recipe, [(k, len(results[i])) for i, k in enumerate(keys)]
+
+
+def _rows_here(stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int], results: dict[int, list[dict[str, Any]]],
+               progress: ProgressFn, spent: dict[int, float]) -> float:
+    """Items `todo` in this process, into `results` (and each one's seconds into `spent`): the first alone (it
+    sets the stage up), the others on the stage's `item_threads` side by side; the seconds of work they took.
+    Progress is told from the calling thread."""
+    work = 0.0
+
+    def timed(i: int) -> tuple[list[dict[str, Any]], float]:
+        t0 = time.perf_counter()
+        return stage.item_rows(items[i]), time.perf_counter() - t0
+
+    def collect(i: int, rows: list[dict[str, Any]], seconds: float) -> None:
+        nonlocal work
+        results[i], spent[i] = rows, seconds
+        work += seconds
+        progress(len(results), len(items))
+
+    threads = min(stage.item_threads or os.cpu_count() or 1, len(todo) - 1)
+    if threads < 2:
+        for i in todo:
+            collect(i, *timed(i))
+        return work
+    collect(todo[0], *timed(todo[0]))
+    with ThreadPoolExecutor(threads, thread_name_prefix=f"physflow-{stage.name}") as pool:
+        index = {pool.submit(timed, i): i for i in todo[1:]}
+        for future in as_completed(index):
+            collect(index[future], *future.result())
+    return work
 
 
 class _KeptItems:

@@ -111,6 +111,10 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     input_columns: ClassVar[tuple[str, ...]] = ()
     cpu_bound: ClassVar[bool] = False
     """Decode/encode-heavy work held by the GIL: the default runner runs its shards in worker processes."""
+    item_threads: ClassVar[int] = 1
+    """Threads a shard's items run on side by side where they run in the flow process (`cpu_bound` stages' go to
+    worker processes instead): more than one for items whose work mostly runs outside the GIL (opening and
+    probing files: FFmpeg's calls release it); 0: one per core. The rows are the same, in item order."""
 
     def __init__(self, config: ConfigT):
         if not isinstance(config, self.Config):

@@ -287,6 +287,36 @@ def test_shards_announced_together_are_ranked_together():
         assert runtime.GATHER_S * 0.9 <= time.monotonic() - t0 < runtime.GATHER_S + 1.0
 
 
+def test_items_of_a_stage_with_item_threads_run_side_by_side_in_item_order(tmp_path):
+    """A stage whose items mostly wait outside the GIL (ingest's probing) runs a shard's items on several threads
+    of the flow process, the first alone (it sets the stage up); its rows come in item order all the same."""
+    import threading
+
+    class Sleepy(IngestStage):
+        item_threads = 3
+
+        def process(self, item: IngestItem) -> Iterable[dict[str, Any]]:
+            time.sleep(0.05)  # as FFmpeg's calls do, outside the GIL
+            for row in super().process(item):
+                yield {**row, "container": threading.current_thread().name}
+
+    files = [str(tmp_path / f"{i}.mp4") for i in range(7)]
+    for i, path in enumerate(files):
+        Path(path).write_bytes(b"not a video %d" % i)
+    items = [IngestItem(path=p, sha256=hashlib.sha256(Path(p).read_bytes()).hexdigest()) for p in files]
+    stage = Sleepy(IngestConfig(decode_check="none"))
+    results: dict[int, list[dict[str, Any]]] = {}
+    t0 = time.perf_counter()
+    runtime._rows_here(stage, items, todo=list(range(7)), results=results, progress=lambda done, total: None,
+                       spent={})
+    assert time.perf_counter() - t0 < 0.05 * 7 * 0.7  # not one after another
+    rows = [results[i][0] for i in range(7)]
+    assert [r["uri"] for r in rows] == files
+    threads = [r["container"] for r in rows]
+    assert threads[0] == threading.current_thread().name  # the first alone, here
+    assert len(set(threads[1:])) == 3 and all(t.startswith("physflow-ingest") for t in threads[1:])
+
+
 @pytest.mark.parametrize(("refusal", "ends_with"), [
     ("broken", "BrokenProcessPool"),  # a worker died: the shard tries the item again alone
     ("shut down", "BrokenProcessPool"),  # the pool was being replaced: likewise
