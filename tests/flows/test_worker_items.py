@@ -309,7 +309,7 @@ def test_items_of_a_stage_with_item_threads_run_side_by_side_in_item_order(tmp_p
     t0 = time.perf_counter()
     runtime._rows_here(stage, items, todo=list(range(7)), results=results, progress=lambda done, total: None,
                        spent={})
-    assert time.perf_counter() - t0 < 0.05 * 7 * 0.7  # not one after another
+    assert time.perf_counter() - t0 < 0.05 * 6  # not one after another (at least 0.35 s)
     rows = [results[i][0] for i in range(7)]
     assert [r["uri"] for r in rows] == files
     threads = [r["container"] for r in rows]
