@@ -199,9 +199,10 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
     either way.
 
     A CPU-bound stage under Prefect's thread pool spreads its items over worker processes, so the GIL no longer
-    holds the second core and no two encoders share a process; elsewhere (Dask, Ray workers, already processes)
-    it runs in this one. The rows are the same either way. The shard's `seconds` are the computed items' work
-    summed, as one process would spend them."""
+    holds the second core and no two encoders share a process; on a Dask cluster over the cluster's threads, as
+    are the items of a stage that runs them side by side (`Stage.item_threads`: ingest's probing), and a shard of
+    another stage (its models set up once) is one task there. The rows are the same either way. The shard's
+    `seconds` are the computed items' work summed, as one process would spend them."""
     start = time.perf_counter()
     stage = job.stage_cls(job.config)
     items = stage.prepare(job.inputs)
@@ -230,7 +231,7 @@ def _compute(job: StageJob, catalog: Catalog, progress: ProgressFn) -> tuple[pa.
         _LARGEST_FIRST.arrive(job.progress, job.shard)  # it queues nothing for the worker pool
     if on_workers:
         work += _rows_on_workers(job, stage, items, todo=todo, results=results, progress=progress, spent=spent)
-    elif todo and job.stage_cls.cpu_bound and cluster is not None:
+    elif todo and cluster is not None and (job.stage_cls.cpu_bound or job.stage_cls.item_threads != 1):
         work += _rows_on_cluster(job, stage, items, todo=todo, results=results, progress=progress, client=cluster,
                                  spent=spent)
     elif todo and cluster is not None:  # its models on a worker's devices, set up once for the shard
@@ -540,9 +541,9 @@ WORKER_DIED = "worker process died while processing this item"
 cluster)."""
 
 CLUSTER_TASK_S = 0.25
-"""Seconds of work a Dask task of a CPU-bound stage's items is filled to (`_rows_on_cluster`), when its items are
-that short: long enough that the scheduler's few milliseconds a task are a small share, short enough that the
-last tasks of a run end close together."""
+"""Seconds of work a Dask task of a CPU-bound (or `item_threads`) stage's items is filled to (`_rows_on_cluster`),
+when its items are that short: long enough that the scheduler's few milliseconds a task are a small share, short
+enough that the last tasks of a run end close together."""
 
 
 def _shard_on_cluster(job: StageJob, stage: Stage[Any, Any], items: Sequence[Any], *, todo: list[int],
@@ -820,7 +821,7 @@ class _Pace:
 
 
 _CLUSTER_PACE = _Pace()
-"""The pace of each CPU-bound stage's items on Dask clusters, which `_rows_on_cluster` fills tasks by."""
+"""The pace of each stage's items on Dask clusters, which `_rows_on_cluster` fills tasks by."""
 
 
 def _workers() -> int:

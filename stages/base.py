@@ -114,7 +114,9 @@ class Stage(ABC, Generic[ConfigT, ItemT]):
     item_threads: ClassVar[int] = 1
     """Threads a shard's items run on side by side where they run in the flow process (`cpu_bound` stages' go to
     worker processes instead): more than one for items whose work mostly runs outside the GIL (opening and
-    probing files: FFmpeg's calls release it); 0: one per core. The rows are the same, in item order."""
+    probing files: FFmpeg's calls release it); 0: one per core. On a Dask cluster such a stage's items are spread
+    over the cluster's threads, as a `cpu_bound` stage's are, not run one after another in one task. The rows are
+    the same, in item order."""
 
     def __init__(self, config: ConfigT):
         if not isinstance(config, self.Config):

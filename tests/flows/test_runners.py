@@ -158,22 +158,34 @@ class WhereItRuns(Stage[StageConfig, int]):
         return [{"clip_id": f"v:{item}", "error": reason}]
 
 
+class SideBySide(WhereItRuns):
+    """Not CPU-bound, its items run side by side on threads (`item_threads`, as ingest's probing is)."""
+
+    name = "side_by_side"
+    cpu_bound, item_threads = False, 0
+
+
+SPREAD = {stage.name: stage for stage in (WhereItRuns, SideBySide)}
+
+
 @flow(name="one-shard")
-def _one_shard(root: str) -> list:
-    return run_jobs(plan(WhereItRuns, StageConfig(), list(range(8)), keys=[sha256_text(str(i)) for i in range(8)],
+def _one_shard(root: str, stage: str) -> list:
+    return run_jobs(plan(SPREAD[stage], StageConfig(), list(range(8)), keys=[sha256_text(str(i)) for i in range(8)],
                          catalog=Catalog(root), shard_size=100))
 
 
 @pytest.mark.timeout(180)
-def test_a_shard_spreads_its_items_over_the_cluster_when_shards_are_few(tmp_path):
-    """One shard of 8 items on a cluster of two single-threaded workers: its items run on both (a shard's items ran
-    one after another on one thread, the other idle), its rows stay in item order, and it is one task run."""
+@pytest.mark.parametrize("stage", list(SPREAD))
+def test_a_shard_spreads_its_items_over_the_cluster_when_shards_are_few(tmp_path, stage):
+    """One shard of 8 items on a cluster of two single-threaded workers, of a CPU-bound stage or of one that runs
+    its items side by side: its items run on both (a shard's items ran one after another on one thread, the other
+    idle), its rows stay in item order, and it is one task run."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     root = str(tmp_path / "catalog")
     with task_runner(RunnerSpec(kind="dask", workers=2)) as runner:
-        state = with_runner(_one_shard, runner)(root, return_state=True)
+        state = with_runner(_one_shard, runner)(root, stage, return_state=True)
     refs = state.result()
     assert len(refs) == 1 and refs[0].rows == 8
     rows = Catalog(root).query("SELECT start_frame, video_id FROM clips ORDER BY clip_id").to_pylist()
@@ -182,7 +194,7 @@ def test_a_shard_spreads_its_items_over_the_cluster_when_shards_are_few(tmp_path
     assert len(pids) == 2 and f"pid {os.getpid()}" not in pids, pids
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-    assert [(r.name.split("-")[0], r.state_name) for r in runs] == [("where_it_runs", "Completed")]
+    assert [(r.name.split("-")[0], r.state_name) for r in runs] == [(stage, "Completed")]
 
 
 @pytest.mark.timeout(300)
