@@ -12,18 +12,20 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m compileall -q -j 0 $(SOURCES) > /dev/null
+	$(COMPILE)
 	-$(BIN)/physflow weights install-defaults --optional
 	touch $(STAMP)
 
 # The project's own modules compiled to bytecode beside their sources. An editable install compiles none, and
 # where PYTHONDONTWRITEBYTECODE is set (many container images set it) Python never writes any: every `physflow`
 # command, worker process and test process then compiled the project again on import, about 0.6 s of CPU each.
-# Only files changed since are compiled again; Python ignores a file older than its source.
+# Only files changed since are compiled again; Python ignores a file older than its source. Quiet on success; a
+# file that does not compile is named, with its error, and fails the target.
 SOURCES = physflow flows stages models data_catalog benchmarks
+COMPILE = $(BIN)/python -m compileall -q -j 0 $(SOURCES)
 
 bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q -j 0 $(SOURCES) > /dev/null
+	$(COMPILE)
 
 demo: bytecode
 	$(BIN)/physflow demo
