@@ -39,8 +39,9 @@ class AnalyzeStage(Stage[AnalyzeConfig, VideoRow]):
     # frames (a bilinear reduction's aliasing made a large source read up to three times sharper); a full-range
     # source is measured in video range (its luma was stretched twice); interlaced frames are deinterlaced; 7: HDR
     # (PQ, HLG) frames are measured in SDR (read as stored they measured dim and soft); a variable-rate video's clip
-    # times come from its timestamps (counted at the mean rate, a clip where the rate dropped read short)
-    VERSION = 7
+    # times come from its timestamps (counted at the mean rate, a clip where the rate dropped read short); 8: blur,
+    # pHash, motion and camera measured at 3 frames per second by default, not 5 (quality.config.SAMPLE_FPS)
+    VERSION = 8
     Config = AnalyzeConfig
     table = CLIP_MEASURES
     input_columns = ("video_id", "uri", "fps", "width", "height", "error")
