@@ -707,10 +707,25 @@ def _resized_i420(frame: av.VideoFrame, width: int, height: int, area: bool = Fa
     out = np.empty((height * 3 // 2, width), np.uint8)
     luma, chroma = _i420_planes(out)
     interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
-    cv2.resize(_plane(frame, 0), (width, height), dst=luma, interpolation=interpolation)
-    for k in (1, 2):
-        cv2.resize(_plane(frame, k), (width // 2, height // 2), dst=chroma[k - 1], interpolation=interpolation)
+    for k, dst in enumerate((luma, chroma[0], chroma[1])):
+        plane = _plane(frame, k)
+        step = None if area else odd_reduction(plane.shape, dst.shape)
+        if step is not None:  # the bilinear resize's own pixels, taken by stride (about a sixth of its time)
+            dst[...] = plane[step[0] // 2::step[0], step[1] // 2::step[1]]
+        else:
+            cv2.resize(plane, dst.shape[::-1], dst=dst, interpolation=interpolation)
     return out
+
+
+def odd_reduction(source: tuple[int, ...], size: tuple[int, ...]) -> tuple[int, int] | None:
+    """The (rows, columns) factors by which (height, width) `source` reduces to `size` when both are odd whole
+    numbers, else None. Then OpenCV's bilinear resize reads each output pixel from one source pixel alone, the
+    centre of its block: it samples output pixel i at (i + 0.5) r - 0.5 = r i + (r - 1) / 2, a whole pixel, with
+    weight 1. A 1280x720 source's planes reduce so to the 256 px working frame (by 5), a 3840x2160 one's by 15."""
+    rows, cols = source[0] // size[0], source[1] // size[1]
+    if rows * size[0] != source[0] or cols * size[1] != source[1] or not rows % 2 or not cols % 2:
+        return None
+    return rows, cols
 
 
 def _plane(frame: av.VideoFrame, k: int) -> np.ndarray:

@@ -56,3 +56,32 @@ def test_other_pixel_formats_fall_back_to_swscale(tmp_path):
 @pytest.mark.parametrize("scaler", ["planes_linear", "FAST_BILINEAR"])
 def test_both_scalers_decide_as_the_golden_full_rate_analysis(real_videos, scaler):
     assert decisions(real_videos, AnalyzeConfig(scaler=scaler)) == json.loads(GOLDEN.read_text())
+
+
+
+@pytest.mark.parametrize("factor", [1, 3, 5, 7, 15])
+def test_an_odd_whole_reduction_is_opencvs_bilinear_resize(factor):
+    """The working frame of a source an odd whole number of times its size (a 1280x720 video's at 256 px: 5) is
+    taken by stride, and is byte for byte what OpenCV's bilinear resize of each plane gives."""
+    import cv2
+
+    from physflow.stages.common.video_io import _i420_frame, _i420_planes, _resized_i420, odd_reduction
+
+    width, height = 32, 18
+    source = np.random.default_rng(factor).integers(0, 256, (height * factor * 3 // 2, width * factor), np.uint8)
+    want = np.empty((height * 3 // 2, width), np.uint8)
+    (luma, chroma), (source_luma, source_chroma) = _i420_planes(want), _i420_planes(source)
+    cv2.resize(source_luma, (width, height), dst=luma, interpolation=cv2.INTER_LINEAR)
+    for k in (0, 1):
+        cv2.resize(source_chroma[k], (width // 2, height // 2), dst=chroma[k], interpolation=cv2.INTER_LINEAR)
+    assert odd_reduction(source_luma.shape, luma.shape) == (factor, factor)
+    assert np.array_equal(_resized_i420(_i420_frame(source), width, height), want)
+
+
+def test_other_reductions_are_left_to_opencv():
+    from physflow.stages.common.video_io import odd_reduction
+
+    assert odd_reduction((1080, 1920), (144, 256)) is None  # 7.5 times
+    assert odd_reduction((288, 512), (144, 256)) is None  # twice: OpenCV averages two pixels there
+    assert odd_reduction((720, 1280), (144, 256)) == (5, 5)
+    assert odd_reduction((360, 1280), (72, 128)) is None  # 5 rows to one, 10 columns
