@@ -5,11 +5,11 @@ from pydantic import Field
 from physflow.stages.base import StageConfig
 
 SAMPLE_FPS = 3.0
-"""Default measuring rate, the lowest tried whose measures keep every decision on the shared real videos that
-measuring every frame gives (tests/stages/analyze/test_sampling.py: each clip's keep and its reject reasons, and
-the shot boundaries). At 2 and 2.5 fps two clips too short to keep gained or lost a second reason (static); at 3
-fps none did. Against 5 fps, analysis of the 14 videos took 0.3-0.6 CPU-s less (about a tenth), and their cold
-curation 0.2 s less."""
+"""Default measuring rate: the lowest tried at which every clip of the shared real videos (the damaged ones in
+broken/ too) keeps the decision and reject reasons that measuring every frame gives, and the shot boundaries
+(tests/stages/analyze/test_sampling.py). At 4 and 5 fps the corrupted video's one clip was kept where measured on
+every frame it is static; at 2.5 fps that clip's decision and two too-short clips' reasons changed. Against 5 fps,
+analysis of the 14 videos took 0.3-0.6 CPU-s less (about a tenth), and their cold curation about 0.2 s less."""
 
 
 class QualityConfig(StageConfig):

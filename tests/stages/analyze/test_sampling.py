@@ -1,5 +1,6 @@
-"""Measures on a sampled subset of frames decide like measures on every frame: on the shared real videos the
-shot boundaries and every clip's keep/reject (and first reason) equal those of the full-rate analysis.
+"""Measures on a sampled subset of frames decide like measures on every frame: on the shared real videos (the
+damaged ones in broken/ too) the shot boundaries and every clip's keep/reject and reasons equal those of the
+full-rate analysis.
 
 The full-rate decisions are stored in sampling_golden.json; regenerate them (every frame measured) with
     .venv/bin/python -m tests.stages.analyze.test_sampling
@@ -24,9 +25,10 @@ GOLDEN = Path(__file__).with_name("sampling_golden.json")
 
 
 def decisions(folder: Path, config: AnalyzeConfig) -> dict[str, list[list[Any]]]:
-    """Per readable real video: its clips as [start, end, boundary, keep, the rules that rejected it]."""
+    """Per readable real video in `folder` and its subfolders: its clips as [start, end, boundary, keep, the rules
+    that rejected it]."""
     videos = []
-    for path in sorted(folder.glob("*.*")):
+    for path in sorted(folder.rglob("*.*"), key=lambda p: p.name):
         info = probe(path, decode="none")
         if not info.error:
             videos.append({"video_id": path.name, "uri": str(path), "fps": info.fps, "width": info.width,
