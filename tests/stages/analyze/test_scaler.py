@@ -58,7 +58,6 @@ def test_both_scalers_decide_as_the_golden_full_rate_analysis(real_videos, scale
     assert decisions(real_videos, AnalyzeConfig(scaler=scaler)) == json.loads(GOLDEN.read_text())
 
 
-
 @pytest.mark.parametrize("factor", [1, 3, 5, 7, 15])
 def test_an_odd_whole_reduction_is_opencvs_bilinear_resize(factor):
     """The working frame of a source an odd whole number of times its size (a 1280x720 video's at 256 px: 5) is
