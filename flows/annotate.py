@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
@@ -22,6 +21,7 @@ from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.queries import kept_clip_rows
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS, POSES
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
 from physflow.flows.weights import resolve_weights

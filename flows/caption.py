@@ -12,11 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog, canonical_json
 from physflow.data_catalog.keys import sha256_text
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import plan, run_jobs
 from physflow.stages.caption import CaptionConfig, CaptionStage, ClipMeasures, TrackMeasure

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.verify import KINDS, VerifyReport, verify_catalog
 from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 
 
 class VerifyParams(BaseModel):

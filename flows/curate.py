@@ -14,7 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +23,7 @@ from physflow.data_catalog.keys import cache_key, canonical_json, sha256_text, s
 from physflow.data_catalog.schemas import CLIP_DECISIONS, CLIP_DUPLICATES, CLIP_FILES, CLIP_MEASURES, CLIPS
 from physflow.data_catalog.sharding import content_shards
 from physflow.flows.ingest import DEFAULT_CATALOG, SETTLE_HELP, IngestParams, found_inputs, ingest_jobs
+from physflow.flows.prefect_flow import flow
 from physflow.flows.run_memo import memo_key, recall, record
 from physflow.flows.runtime import (
     ArtifactRef,

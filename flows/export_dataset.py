@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from physflow.data_catalog import Catalog
 from physflow.flows.export_formats import sample_key, write_csv, write_hf, write_webdataset
+from physflow.flows.prefect_flow import flow
 
 DEFAULT_CATALOG = "./physflow-data"
 SAMPLES_SQL = """

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import cv2
-from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +13,7 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.keys import file_sha256
 from physflow.flows.annotate import AnnotateParams, stage_configs
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.train_prior import newest_priors

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +12,7 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCache
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import STILL_WRITTEN, Skipped, content_sha256, resolve_inputs, settled
+from physflow.flows.prefect_flow import flow
 from physflow.flows.runtime import ArtifactRef, StageJob, artifact_key, meanwhile, plan, run_jobs
 from physflow.stages.common.video_io import DEFAULT_FRAME_RATE
 from physflow.stages.ingest import IngestConfig, IngestItem, IngestStage

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
 from physflow.data_catalog.queries import kept_clip_rows
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import StageJob, plan, run_jobs
 from physflow.flows.weights import resolve_weights

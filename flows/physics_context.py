@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physflow.data_catalog import Catalog, canonical_json
@@ -12,6 +11,7 @@ from physflow.data_catalog.fingerprints import FINGERPRINTS_FILE, FingerprintCac
 from physflow.data_catalog.keys import cache_key, sha256_text
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.inputs import content_sha256, resolve_inputs
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import StageJob, plan, run_jobs
 from physflow.flows.weights import resolve_weights

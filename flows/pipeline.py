@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,7 @@ from physflow.flows.generate import GenerateParams, generate_flow
 from physflow.flows.monitor import stage_states
 from physflow.flows.optical_flow import OpticalFlowParams, optical_flow_flow
 from physflow.flows.physics_context import PhysicsParams, physics_context_flow
+from physflow.flows.prefect_flow import flow
 from physflow.flows.previews import write_previews
 from physflow.flows.runtime import (
     ArtifactRef,

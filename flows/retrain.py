@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from physflow.data_catalog import Catalog
 from physflow.data_catalog.blobs import sql_string
 from physflow.data_catalog.schemas import CHECKPOINTS, CLIP_DECISIONS, CLIPS
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.flows.train import TrainParams, train_flow
 
 SKIPPED = "Skipped"

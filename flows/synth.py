@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from physflow.data_catalog import Catalog
@@ -12,6 +11,7 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.flows.env import DEFAULT_CATALOG
 from physflow.flows.ingest import IngestParams, ingest_flow
+from physflow.flows.prefect_flow import flow
 from physflow.flows.runtime import ArtifactRef, plan, run_jobs
 from physflow.stages.ingest import IngestConfig
 from physflow.stages.physics_metrics import MetricsItem, PhysicsMetricsConfig, PhysicsMetricsStage

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,7 @@ from physflow.data_catalog import Catalog, cache_key, canonical_json
 from physflow.data_catalog.keys import sha256_text
 from physflow.data_catalog.schemas import CHECKPOINTS, TEXT_EMBEDDINGS
 from physflow.flows.ingest import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.models.registry import WeightsRegistry
 from physflow.models.text_store import EmbeddingStore, encoder_sha256
 from physflow.stages.train import TrainConfig, TrainInputs, TrainStage, run_id_for

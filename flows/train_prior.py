@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from physflow.data_catalog import Catalog
@@ -18,6 +17,7 @@ from physflow.data_catalog.blobs import BlobStore
 from physflow.data_catalog.keys import canonical_json, sha256_text
 from physflow.data_catalog.schemas import BODY_FITS, DETECTIONS
 from physflow.flows.env import DEFAULT_CATALOG
+from physflow.flows.prefect_flow import flow
 from physflow.flows.results import FlowResult
 from physflow.flows.runtime import plan, run_jobs
 from physflow.flows.weights import resolve_weights
