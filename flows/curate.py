@@ -114,11 +114,17 @@ def curate_flow(params: CurateParams) -> CurateResult:
     # The catalog is sealed after a batch, when the last seal took at most a tenth of the time since (it proves the
     # whole catalog), and at the end: not after each stage of each batch.
     # A run over the same inputs and parameters as one memoised on a catalog unchanged since stands as it was
-    # (flows/run_memo.py): no job planned, no artifact read.
+    # (flows/run_memo.py): no job planned, no artifact read; its summary is published as its stages are shown.
+    summary: dict[str, Any] = {}
+
+    def publish(run_counts: list[dict[str, Any]]) -> None:
+        summary.update(_summary(run_counts, seconds=time.perf_counter() - start))
+        create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
+
     with workers_on_first_work(AnalyzeStage, ExportStage, early=[IngestStage]), \
             found_inputs(ingest, catalog) as items, seal_checkpoints() as sealing:
         memo = memo_key(params, ((item.path, item.sha256, item.frame_rate) for item in items), _stages(params))
-        recalled = recall(catalog, memo)
+        recalled = recall(catalog, memo, alongside=lambda result: publish(result["counts"]))
         if recalled is not None:
             refs, counts = recalled[0], recalled[1]["counts"]
             print(f"nothing changed since the last run over these {len(items)} inputs: its {len(refs)} artifacts "
@@ -138,8 +144,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
                 release_instances()  # the process's DuckDB instances, made again for the next batch
     if recalled is None:
         record(catalog, memo, refs, {"counts": counts})
-    summary = _summary(counts, seconds=time.perf_counter() - start)
-    create_markdown_artifact(markdown=_markdown(summary), key="curate-summary", description="curation summary")
+        publish(counts)
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=refs, summary=summary)
 

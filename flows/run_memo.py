@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,11 @@ def _path(catalog: Catalog, key: str) -> Path:
     return catalog.root.local_path(MEMO_DIR, f"{key}.json")
 
 
-def recall(catalog: Catalog, key: str) -> tuple[list[ArtifactRef], dict[str, Any]] | None:
+def recall(catalog: Catalog, key: str, alongside: Callable[[dict[str, Any]], object] | None = None
+           ) -> tuple[list[ArtifactRef], dict[str, Any]] | None:
     """The refs (as `run_jobs` returns sealed ones, their stages shown as Cached task runs) and the result of the
-    run memoised under `key`, when the memo stands; None when there is none or it does not."""
+    run memoised under `key`, when the memo stands; None when there is none or it does not. When it stands,
+    `alongside(result)` runs while the stages are shown (`replay_sealed`): the flow's report of the result."""
     try:
         memo = Memo.model_validate_json(_path(catalog, key).read_bytes())
     except (OSError, ValueError, ValidationError):
@@ -74,7 +76,11 @@ def recall(catalog: Catalog, key: str) -> tuple[list[ArtifactRef], dict[str, Any
     seal = read_seal(catalog.root)
     if seal is None or seal.get("registry") != memo.registry:
         return None
-    refs = replay_sealed(catalog, memo.refs)
+    def report() -> object:
+        assert alongside is not None
+        return alongside(memo.result)
+
+    refs = replay_sealed(catalog, memo.refs, None if alongside is None else report)
     return None if refs is None else (refs, memo.result)
 
 

@@ -993,10 +993,16 @@ def _submit_sealed(sealed: dict[str, list[ArtifactRef]], threads: ThreadPoolTask
     return groups
 
 
-def replay_sealed(catalog: Catalog, shards: Sequence[tuple[str, str]]) -> list[ArtifactRef] | None:
+def replay_sealed(catalog: Catalog, shards: Sequence[tuple[str, str]],
+                  alongside: Callable[[], object] | None = None) -> list[ArtifactRef] | None:
     """The artifacts `shards` names ((stage, key) each, in order) as `run_jobs` returns the shards the catalog's
     seal vouches for, each stage shown as one Cached task run, when the seal holds and every one is registered
-    under its stage as its shard's current artifact; None, with nothing submitted, when not. No file is opened."""
+    under its stage as its shard's current artifact; None, with nothing submitted, when not. No file is opened.
+
+    `alongside()`, when they stand, runs on a thread of its own as the task runs start, and is waited for: the
+    caller's report of what they stand for (an artifact) reaches the Prefect server before their events do, which
+    then take it about 40 ms a task run; sent after them, a warm curation's summary artifact waited 40-60 ms for
+    its answer, not 10."""
     rows = _trusted_in_run(catalog, [key for _, key in shards])
     if rows is None or any((row := rows.get(key)) is None or row["stage"] != stage or not row["current"]
                            for stage, key in shards):
@@ -1008,7 +1014,8 @@ def replay_sealed(catalog: Catalog, shards: Sequence[tuple[str, str]]) -> list[A
     for ref in refs:
         by_stage.setdefault(ref.stage, []).append(ref)
     local = _on_thread_pool(any_cores=True)
-    with ThreadPoolTaskRunner() if not local and _dask_client() is not None else contextlib.nullcontext() as threads:
+    with meanwhile(alongside) if alongside is not None else contextlib.nullcontext(), \
+            ThreadPoolTaskRunner() if not local and _dask_client() is not None else contextlib.nullcontext() as threads:
         groups = _submit_sealed(by_stage, threads, local or threads is not None)
         wait(groups)
     for group in groups:
