@@ -11,8 +11,9 @@
     (d) an empty Prefect flow on the same server: the fixed cost of any flow run, the floor under (c);
     (e) cold and warm again on another fresh catalog, run as `physflow` commands run a flow: in a fresh process
     (whose workers' fork server starts first thing, as `physflow curate` starts it while it imports Prefect, and
-    its worker processes with its first flow), without Prefect's heartbeat thread, whose one-second sleep
-    Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times (default 3), each on a
+    its worker processes with its first flow; whose Prefect client is made on a thread while it imports the
+    flow, as the command makes it, and serves the cold and the warm run), without Prefect's heartbeat thread,
+    whose one-second sleep Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times (default 3), each on a
     fresh catalog in a fresh process, and the ratios use the median cold and warm (one cold run swings by
     0.2-0.3 s with the load, about as much as a change worth measuring);
 (f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (each
@@ -222,18 +223,21 @@ def _cli_runs(folder: Path, catalog: Path) -> tuple[float, float]:
 
 def _command_run(params_json: str) -> None:
     """The child of `_as_command`: prints [cold seconds, warm seconds, their CPU seconds, the cold run's CPU seconds
-    in this process alone] as its last line. It starts the workers' fork server first, as `physflow curate` does
-    before it imports the flow."""
+    in this process alone] as its last line. As `physflow curate` does, it starts the workers' fork server first
+    and makes its Prefect client while it imports the flow (`cli_common.client_ahead`); its two runs share that
+    client."""
     from physflow.flows.cli_curate import WORKER_MODULES
     from physflow.flows.workers import start_fork_server
 
     start_fork_server(WORKER_MODULES)
-    from physflow.flows.cli_common import command_heartbeats
+    from physflow.flows.cli_common import client_ahead, command_prefect
+
+    client_ahead()
     from physflow.flows.curate import CurateParams, curate_flow
 
     params = CurateParams.model_validate_json(params_json)
     seconds, cpu, own = [], [], []
-    with command_heartbeats():
+    with command_prefect():
         for _ in range(2):
             t0, c0, o0 = time.perf_counter(), tree_cpu_seconds(), time.process_time()
             curate_flow(params)

@@ -8,7 +8,9 @@ enrich) starts in a fraction of a second.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -54,8 +56,91 @@ def command_run(transient: bool = False) -> Iterator[None]:
     Prefect heartbeats unless the user set them (`command_heartbeats`)."""
     from physflow.flows.progress import rich_progress
 
-    with rich_progress(transient=transient), command_heartbeats():
+    with rich_progress(transient=transient), command_prefect():
         yield
+
+
+@contextlib.contextmanager
+def command_prefect() -> Iterator[None]:
+    """How a command's process runs its flows against Prefect: without heartbeats unless the user set them
+    (`command_heartbeats`), and through one API client for all its flow runs when `client_ahead` made one."""
+    with command_heartbeats(), _client_made_ahead():
+        yield
+
+
+class _Ahead:
+    """The Prefect client a command makes on a thread of its own (`client_ahead`)."""
+
+    thread: threading.Thread | None = None
+    context: Any = None  # a prefect.context.SyncClientContext, its client entered and the server's version checked
+    url: str | None = None  # the API it serves
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def client_ahead() -> None:
+    """Make the Prefect API client this command's flow runs will use (`command_prefect`), on a thread of its own,
+    while the command goes on importing the flow. A flow run otherwise makes its own client as it starts: loading
+    the certificate bundle for the client's TLS context (about 20-25 ms of CPU) and asking the server for its API
+    version, on the path of every run. Only where a Prefect server is configured (PREFECT_API_URL): without one,
+    Prefect starts a temporary server for the run, and a command that fails before its flow would have started one
+    for nothing. When making it fails (a server that does not answer), the flow run makes its own client and
+    reports the failure as it would."""
+    # Prefect's client modules are imported here, not on the thread: two threads importing one package's modules
+    # can deadlock (Python then fails one import). The thread imports nothing more.
+    import prefect.context
+    import prefect.settings  # noqa: F401
+
+    if _Ahead.thread is None:  # in the caller's context: its Prefect settings
+        _Ahead.thread = threading.Thread(target=contextvars.copy_context().run, args=(_make_client,),
+                                         name="physflow-client-ahead", daemon=True)
+        _Ahead.thread.start()
+
+
+def _make_client() -> None:
+    from prefect.context import SyncClientContext
+    from prefect.settings import get_current_settings
+
+    url = _api_url()
+    if not url:
+        return
+    try:
+        context = SyncClientContext()
+    except Exception:  # left to the flow run, which reports it
+        return
+    try:
+        context.client.__enter__()
+        if get_current_settings().client.server_version_check_enabled:
+            context.client.raise_for_api_version_mismatch_once()  # once per process: the run's own check is free
+    except Exception:
+        context.client.__exit__(None, None, None)
+        return
+    _Ahead.context, _Ahead.url = context, url
+
+
+@contextlib.contextmanager
+def _client_made_ahead() -> Iterator[None]:
+    """The block's flow runs share the client `client_ahead` made (Prefect's engine takes the current
+    SyncClientContext's), closed when the block ends; without one, each run makes its own."""
+    thread, _Ahead.thread = _Ahead.thread, None
+    if thread is not None:
+        thread.join()
+    context, _Ahead.context = _Ahead.context, None
+    if context is not None and _Ahead.url != _api_url():  # made for another server (settings changed since)
+        context.client.__exit__(None, None, None)
+        context = None
+    if context is None:
+        yield
+        return
+    try:
+        with context:
+            yield
+    finally:
+        context.client.__exit__(None, None, None)  # entered once more on the thread
 
 
 def command_heartbeats() -> contextlib.AbstractContextManager[Any]:

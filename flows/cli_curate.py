@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from physflow.flows.cli_common import SETTLE_OPTION_HELP, catalog_root, console, fail, print_stage_summary, run_flow
+from physflow.flows.cli_common import (
+    SETTLE_OPTION_HELP,
+    catalog_root,
+    client_ahead,
+    console,
+    fail,
+    print_stage_summary,
+    run_flow,
+)
 from physflow.flows.workers import start_fork_server
 
 WORKER_MODULES = ("physflow.stages.analyze.stage", "physflow.stages.clip_export.stage")
@@ -62,6 +70,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Curate videos: shots, quality, dedup, filter with reasons, and export kept clips as MP4 blobs."""
         start_fork_server(WORKER_MODULES)  # the workers' imports, while this process imports Prefect and the flow
+        client_ahead()
         from pydantic import ValidationError
 
         from physflow.flows.curate import curate_flow

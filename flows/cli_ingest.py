@@ -10,6 +10,7 @@ import typer
 from physflow.flows.cli_common import (
     SETTLE_OPTION_HELP,
     catalog_root,
+    client_ahead,
     command_run,
     console,
     fail,
@@ -31,6 +32,7 @@ def ingest(  # noqa: PLR0917 (typer reads options from the signature)
 ) -> None:
     """Probe videos into the `videos` table (unreadable files become rows with an error). Animated GIF/WebP
     files are videos; a folder of numbered PNG/JPEG frames is one video."""
+    client_ahead()
     from pydantic import ValidationError
 
     from physflow.flows.ingest import IngestParams, ingest_flow

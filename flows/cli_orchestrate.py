@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from physflow.flows import env
-from physflow.flows.cli_common import SETTLE_OPTION_HELP, catalog_root, command_run, console, fail
+from physflow.flows.cli_common import SETTLE_OPTION_HELP, catalog_root, client_ahead, command_run, console, fail
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,7 @@ def pipeline(  # noqa: PLR0917 (typer: one parameter per option)
     settle_s: Annotated[float, typer.Option(min=0.0, max=86_400.0, help=SETTLE_OPTION_HELP)] = 0.0,
 ) -> None:
     """Run the chain (curate -> annotate -> optical flow) as one flow run with a markdown summary artifact."""
+    client_ahead()
     from pydantic import ValidationError
 
     from physflow.flows.demo import write_demo_videos

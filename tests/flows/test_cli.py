@@ -132,6 +132,66 @@ def test_status_reads_the_catalog_database_without_a_server(cli_env):
     assert "Starting temporary server" not in status.stdout + status.stderr
 
 
+def test_a_commands_flow_runs_share_the_client_made_ahead(prefect_api):
+    """`client_ahead` makes the Prefect client on a thread; the flow runs in `command_prefect` use it (no client of
+    their own), and it is closed when the block ends. Without it each run makes its own."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.context import SyncClientContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from physflow.flows.cli_common import client_ahead, command_prefect
+
+    @flow(name="client-seen")
+    def client_seen() -> int:
+        return id(get_client(sync_client=True))
+
+    client_ahead()
+    with command_prefect():
+        made = SyncClientContext.get()
+        assert made is not None and made.client._started
+        assert client_seen() == client_seen() == id(made.client)
+    assert made.client._closed and SyncClientContext.get() is None
+    with command_prefect():  # nothing made ahead: Prefect's own client per run, as before
+        assert SyncClientContext.get() is None
+        assert client_seen() != id(made.client)
+    client_ahead()
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}), command_prefect():
+        assert SyncClientContext.get() is None  # made for another server than the block's: not used
+
+
+def test_a_client_that_cannot_reach_the_server_is_left_to_the_flow_run(monkeypatch):
+    """A server that does not answer: nothing is kept from `client_ahead` (its client closed), so the flow run
+    makes its own and reports the failure as it would; without a server configured no client is made."""
+    import socket
+
+    from prefect.context import SyncClientContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from physflow.flows import cli_common
+
+    made: list[SyncClientContext] = []
+    real = SyncClientContext.__init__
+
+    def keep(self: SyncClientContext, *args: object, **kwargs: object) -> None:
+        real(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(SyncClientContext, "__init__", keep)
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for url, clients in ((f"http://127.0.0.1:{port}/api", 1), ("", 0)):
+        made.clear()
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            cli_common.client_ahead()
+            cli_common._Ahead.thread.join(timeout=60)
+        assert len(made) == clients
+        assert all(c.client._closed for c in made)
+        with cli_common.command_prefect():
+            assert SyncClientContext.get() is None
+
+
 def test_commands_run_flows_without_heartbeats_unless_the_user_sets_them(prefect_api):
     """A command's flow runs without Prefect's heartbeat thread (whose one-second sleep each run waited out);
     a frequency the user set (environment or profile) is kept."""
