@@ -285,24 +285,32 @@ class Catalog:
         with self._locked(exclusive=True):
             if not self.db_path.exists():
                 self._make_registry()
-            with self._session(self.db_path, relocate) as con:
+            mine = (str(self.db_path), self.root.base)
+            known = relocate and _LEFT_BY_ME.get(mine) == _registry_stamp(self.db_path)
+            with self._session(self.db_path, relocate, known) as con:
                 yield con
+            if relocate:
+                _LEFT_BY_ME[mine] = _registry_stamp(self.db_path)
 
     @contextlib.contextmanager
-    def _session(self, path: Path, relocate: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _session(self, path: Path, relocate: bool, known: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection to the registry file `path`, its tables, views and schema version made sure of,
-        in one transaction committed when the block ends (`writer`, under the exclusive lock)."""
+        in one transaction committed when the block ends (`writer`, under the exclusive lock). `known`: the file
+        is as this process's last writer session left it (`_LEFT_BY_ME`), after making sure of them for this root:
+        not again (four statements of a small registration's dozen, each handing the GIL back and forth)."""
         with _attached_writable(path, self.root) as con:
             # One transaction: what a writer does lands whole or not at all, and commits once.
             con.execute("BEGIN TRANSACTION")
-            con.execute(_REGISTRY_DDL)
-            if self._check_version(con) != CATALOG_SCHEMA_VERSION:  # (an upsert costs a reader's ten: once)
-                con.execute(
-                    "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)", [str(CATALOG_SCHEMA_VERSION)]
-                )
-            self._ensure_views(con)
-            if relocate and self._moved(con):
-                self._relocate_views(con, temp=False)
+            if not known:
+                con.execute(_REGISTRY_DDL)
+                if self._check_version(con) != CATALOG_SCHEMA_VERSION:  # (an upsert costs a reader's ten: once)
+                    con.execute(
+                        "INSERT OR REPLACE INTO physflow_meta VALUES ('schema_version', ?)",
+                        [str(CATALOG_SCHEMA_VERSION)],
+                    )
+                self._ensure_views(con)
+                if relocate and self._moved(con):
+                    self._relocate_views(con, temp=False)
             yield con
             con.execute("COMMIT")
 
@@ -902,6 +910,22 @@ _ATTACHED = _Attached()  # the process's, for local catalogs: one instance, howe
 _THREAD_ATTACHED = _ThreadAttached()
 _ALIASES = itertools.count()
 _FORKED: list[duckdb.DuckDBPyConnection] = []  # instances a fork inherited: never closed (their threads are gone)
+
+
+_LEFT_BY_ME: dict[tuple[str, str], tuple[Any, ...]] = {}
+"""By (registry file, catalog root): the file's `_registry_stamp` as this process's last writer session for that
+root left it, its tables, schema version, views and root made sure of. A writer of another process changes the
+stamp: it rewrites the file when it detaches (DuckDB's checkpoint), and its session takes longer than the clock
+step of a file's modification time; a registry made anew is another file."""
+
+
+def _registry_stamp(path: Path) -> tuple[Any, ...]:
+    """(inode, size, mtime_ns) of a registry file, and (size, mtime_ns) of its write-ahead log (None: absent)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (None, _file_stamp(path.with_name(f"{path.name}.wal")))
+    return ((st.st_ino, st.st_size, st.st_mtime_ns), _file_stamp(path.with_name(f"{path.name}.wal")))
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

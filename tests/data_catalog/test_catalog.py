@@ -286,6 +286,28 @@ def test_newer_schema_is_refused(tmp_path):
         cat.tables()
 
 
+def test_a_writer_makes_sure_of_the_registry_again_only_after_another_process_wrote_it(tmp_path, monkeypatch):
+    """A writer session finding the registry file as this process's last one left it does not make sure of its
+    tables, version and views again; after another process wrote it (here: dropped a view, and then made the
+    catalog newer than this physflow), the next session does."""
+    cat = Catalog(tmp_path)
+    checks: list[str] = []
+    ensure = Catalog._ensure_views
+    monkeypatch.setattr(Catalog, "_ensure_views", lambda self, con: (checks.append("views"), ensure(self, con))[1])
+    for i in range(3):
+        _write(cat, f"k{i}", _videos([f"v{i}"]), f"s{i}")
+    assert checks == ["views"]  # the first session's only
+    other = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); con.execute(sys.argv[2]); con.close()"
+    subprocess.run([sys.executable, "-c", other, str(cat.db_path), "DROP VIEW videos"], check=True, timeout=60)
+    _write(cat, "k3", _videos(["v3"]), "s3")
+    assert checks == ["views", "views"]
+    assert sorted(cat.table("videos").column("video_id").to_pylist()) == ["v0", "v1", "v2", "v3"]
+    newer = f"UPDATE physflow_meta SET value = '{CATALOG_SCHEMA_VERSION + 1}' WHERE name = 'schema_version'"
+    subprocess.run([sys.executable, "-c", other, str(cat.db_path), newer], check=True, timeout=60)
+    with pytest.raises(CatalogVersionError, match="newer"):
+        _write(cat, "k4", _videos(["v4"]), "s4")
+
+
 def test_rebuild_restores_a_lost_database(tmp_path):
     cat = Catalog(tmp_path)
     _write(cat, "k1", _videos(["a"]), "s1")
