@@ -160,6 +160,42 @@ def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch)
     assert seen == sorted(seen)
 
 
+_STARTED: list[float] = []  # when each of TimedStage's items started
+
+
+class TimedStage(SlowStage):
+    name = "timed"
+
+    def process(self, item):
+        _STARTED.append(time.monotonic())
+        yield from super().process(item)
+
+
+@flow(name="timed-stage")
+def _timed_flow(root: str) -> None:
+    run_jobs(plan(TimedStage, SlowConfig(), list(range(8)), keys=["b" * 64] * 8, catalog=Catalog(root),
+                  shard_size=100))
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_server_holds_no_shard_for_its_progress_artifact(catalog_root, monkeypatch):
+    """The progress artifact's API calls go out on a thread of their own: each taking a second here, the stage's
+    items still follow one another at their own pace, and the artifact ends at 100 when the flow does."""
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+    publish = runtime.StageProgress._publish
+
+    def slow_server(self, percent, text):
+        time.sleep(1.0)
+        publish(self, percent, text)
+
+    monkeypatch.setattr(runtime.StageProgress, "_publish", slow_server)
+    _STARTED.clear()
+    _timed_flow(str(catalog_root))
+    assert len(_STARTED) == 8
+    assert _STARTED[-1] - _STARTED[0] < 7 * 0.15 + 0.8  # waiting for each call would add about 7 s
+    assert [a["data"] for a in _artifacts(key=ArtifactFilterKey(any_=["timed-progress"]))] == [100.0]
+
+
 class SlowShardsStage(SlowStage):
     name = "slow_shards"
 
