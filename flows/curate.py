@@ -6,6 +6,7 @@ a stage's input keys are content fingerprints of what it reads (the upstream row
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -29,6 +30,7 @@ from physflow.flows.runtime import (
     ArtifactRef,
     StageJob,
     forget_task_results,
+    meanwhile,
     plan,
     run_jobs,
     seal_checkpoints,
@@ -138,13 +140,16 @@ def curate_flow(params: CurateParams) -> CurateResult:
                                                     relevance=relevance)
             refs += batch_refs
             counts.append(batch_counts)
-            sealing.checkpoint()
+            # After the last batch the run's summary goes out while the catalog is written and sealed.
+            with meanwhile(publish, counts) if number == len(batches) else contextlib.nullcontext():
+                sealing.checkpoint()
             forget_task_results()
             if number < len(batches):
                 release_instances()  # the process's DuckDB instances, made again for the next batch
     if recalled is None:
         record(catalog, memo, refs, {"counts": counts})
-        publish(counts)
+        if not summary:  # no batch ran
+            publish(counts)
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=refs, summary=summary)
 

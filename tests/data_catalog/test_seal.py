@@ -146,3 +146,27 @@ def test_the_seal_digests_the_listing_in_path_order_whatever_the_folder_names(tm
     assert record["listing"] == hashlib.sha256(text.encode()).hexdigest() and record["files"] == len(files)
     stages = [rel.split("/")[1] for rel, _ in files if rel.startswith("artifacts/x")]
     assert list(dict.fromkeys(stages)) == ["x-y", "x", "x0", "x_y"], "folder names alone would sort x before x-y"
+
+
+def test_a_checkpoint_writes_the_catalog_while_what_was_set_aside_runs(tmp_path, monkeypatch):
+    """A checkpoint rebuilds the stale views and seals while what the run set aside (its reports' API calls)
+    runs, and waits for that after: a report still running does not hold the catalog's writing."""
+    import threading
+    import time
+
+    from physflow.flows import runtime
+
+    monkeypatch.setattr(runtime, "_flow_run_id", lambda: "run-1")
+    cat = Catalog(tmp_path / "catalog")
+    _write(cat, "k1", "c1", b"first clip")
+    sealed = threading.Event()
+    seal = runtime._seal
+    monkeypatch.setattr(runtime, "_seal", lambda catalog: (seal(catalog), sealed.set()))
+    seen: list[bool] = []
+    block = runtime.SealCheckpoints(changed={str(cat.root.uri): cat}, stale={str(cat.root.uri): cat})
+    block.aside(lambda: seen.append(sealed.wait(timeout=10)))
+    start = time.perf_counter()
+    block.checkpoint(force=True)
+    assert seen == [True], "the report had to wait for the checkpoint's end"
+    assert time.perf_counter() - start < 5
+    assert cat.trusted_keys() == {"k1"}
