@@ -13,9 +13,9 @@
     (whose workers' fork server starts first thing, as `physflow curate` starts it while it imports Prefect, and
     its worker processes with its first flow; whose Prefect client is made on a thread while it imports the
     flow, as the command makes it, and serves the cold and the warm run), without Prefect's heartbeat thread,
-    whose one-second sleep Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times (default 3), each on a
-    fresh catalog in a fresh process, and the ratios use the median cold and warm (one cold run swings by
-    0.2-0.3 s with the load, about as much as a change worth measuring);
+    whose one-second sleep Prefect waits out at the end of every run (flows/cli_common.py); `--repeat N` times
+    (default 3), each on a fresh catalog in a fresh process, and the ratios use the median cold and warm (one
+    cold run swings by 0.2-0.3 s with the load, about as much as a change worth measuring);
 (f) the CPU seconds of (a) and (e): the floor's process, and the flow's process with its worker processes (each
     apart), and the Prefect server's while (e) ran. Unlike wall times they hardly move with the machine's load, so
     they tell what the flow costs against the floor: with the cores fully used, cold / floor cannot exceed
