@@ -159,7 +159,8 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     # damaged one is quarantined here and computed again.
     found = store.intact(name, job.key, with_blobs=True)
     done_before = found is not None
-    progress = _PROGRESS.get(job.progress) or StageProgress(name, [job.shard], reporter(job.label))
+    shared = _PROGRESS.get(job.progress)  # its stage's, in this process; else the shard's own (a cluster's worker)
+    progress = shared or StageProgress(name, [job.shard], reporter(job.label))
     try:
         if found is not None:
             manifest = found
@@ -177,6 +178,8 @@ def run_stage_job(job: StageJob) -> ArtifactRef | State:
     finally:  # the shard counts whole in its stage's progress once written and registered (or failed)
         _LARGEST_FIRST.arrive(job.progress, job.shard)  # (a shard that queued no items, or failed before)
         progress.shard_done(job.shard)
+        if shared is None:  # its own artifact shows the end before the task run does
+            progress.flush()
     ref = ArtifactRef(
         stage=name, key=manifest.key, table=manifest.table, shard=manifest.shard, rows=manifest.rows,
         content_sha256=manifest.content_sha256, stats=manifest.stats,

@@ -160,6 +160,18 @@ def test_progress_artifact_moves_while_the_stage_runs(catalog_root, monkeypatch)
     assert seen == sorted(seen)
 
 
+def _slow_server(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Progress published at every update, each of its API calls taking `seconds` longer."""
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
+    publish = runtime.StageProgress._publish
+
+    def slow_server(self, percent, text):
+        time.sleep(seconds)
+        publish(self, percent, text)
+
+    monkeypatch.setattr(runtime.StageProgress, "_publish", slow_server)
+
+
 _STARTED: list[float] = []  # when each of TimedStage's items started
 
 
@@ -181,19 +193,35 @@ def _timed_flow(root: str) -> None:
 def test_a_slow_server_holds_no_shard_for_its_progress_artifact(catalog_root, monkeypatch):
     """The progress artifact's API calls go out on a thread of their own: each taking a second here, the stage's
     items still follow one another at their own pace, and the artifact ends at 100 when the flow does."""
-    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
-    publish = runtime.StageProgress._publish
-
-    def slow_server(self, percent, text):
-        time.sleep(1.0)
-        publish(self, percent, text)
-
-    monkeypatch.setattr(runtime.StageProgress, "_publish", slow_server)
+    _slow_server(monkeypatch, 1.0)
     _STARTED.clear()
     _timed_flow(str(catalog_root))
     assert len(_STARTED) == 8
     assert _STARTED[-1] - _STARTED[0] < 7 * 0.15 + 0.8  # waiting for each call would add about 7 s
     assert [a["data"] for a in _artifacts(key=ArtifactFilterKey(any_=["timed-progress"]))] == [100.0]
+
+
+class OwnProgressStage(SlowStage):
+    name = "own_progress"
+
+
+@flow(name="own-progress")
+def _own_progress_flow(root: str) -> list[float]:
+    """One shard's task run as a cluster's worker runs it: no stage progress in its process, so one of its own.
+    The artifact's values right when the task run has returned."""
+    (job,) = plan(OwnProgressStage, SlowConfig(), list(range(4)), keys=["c" * 64] * 4, catalog=Catalog(root),
+                  shard_size=100)
+    assert job.progress not in runtime._PROGRESS
+    runtime.run_stage_job(job)
+    return [a["data"] for a in _artifacts(key=ArtifactFilterKey(any_=["own-progress-progress"]))]
+
+
+@pytest.mark.timeout(120)
+def test_a_shards_own_progress_artifact_shows_its_end_when_its_task_run_returns(catalog_root, monkeypatch):
+    """Where a shard's task run keeps a progress artifact of its own (a cluster's worker), what its sender thread
+    has left to send is sent before the task run returns, however slow the server."""
+    _slow_server(monkeypatch, 0.5)
+    assert _own_progress_flow(str(catalog_root)) == [100.0]
 
 
 class SlowShardsStage(SlowStage):
