@@ -921,11 +921,12 @@ step of a file's modification time; a registry made anew is another file."""
 
 def _registry_stamp(path: Path) -> tuple[Any, ...]:
     """(inode, size, mtime_ns) of a registry file, and (size, mtime_ns) of its write-ahead log (None: absent)."""
+    wal = _file_stamp(path.with_name(f"{path.name}.wal"))
     try:
         st = path.stat()
     except FileNotFoundError:
-        return (None, _file_stamp(path.with_name(f"{path.name}.wal")))
-    return ((st.st_ino, st.st_size, st.st_mtime_ns), _file_stamp(path.with_name(f"{path.name}.wal")))
+        return (None, wal)
+    return ((st.st_ino, st.st_size, st.st_mtime_ns), wal)
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:
