@@ -447,9 +447,9 @@ class Catalog:
         trusted = self.trusted_artifacts()
         return None if trusted is None else set(trusted)
 
-    def registry_stamp(self) -> tuple[tuple[int, int] | None, ...]:
-        """(size, mtime_ns) of the registry's files and of the seal, None for one absent: it changes whenever the
-        registry or the seal does."""
+    def registry_stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        """The `_file_stamp` (inode, size, mtime_ns) of the registry's files and of the seal, None for one absent: it
+        changes whenever the registry or the seal does."""
         files = (self.db_path, self.db_path.with_name(f"{self.db_path.name}.wal"), self.root.local_path(sealing.SEAL_FILE))
         return tuple(_file_stamp(path) for path in files)
 
@@ -919,22 +919,18 @@ stamp: it rewrites the file when it detaches (DuckDB's checkpoint), and its sess
 step of a file's modification time; a registry made anew is another file."""
 
 
-def _registry_stamp(path: Path) -> tuple[Any, ...]:
-    """(inode, size, mtime_ns) of a registry file, and (size, mtime_ns) of its write-ahead log (None: absent)."""
-    wal = _file_stamp(path.with_name(f"{path.name}.wal"))
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return (None, wal)
-    return ((st.st_ino, st.st_size, st.st_mtime_ns), wal)
+def _registry_stamp(path: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """The `_file_stamp` of a registry file and of its write-ahead log."""
+    return _file_stamp(path), _file_stamp(path.with_name(f"{path.name}.wal"))
 
 
-def _file_stamp(path: Path) -> tuple[int, int] | None:
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns) of a file (None: absent): a file replaced by another is another inode."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @contextlib.contextmanager

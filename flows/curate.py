@@ -148,7 +148,7 @@ def curate_flow(params: CurateParams) -> CurateResult:
                 release_instances()  # the process's DuckDB instances, made again for the next batch
     if recalled is None:
         record(catalog, memo, refs, {"counts": counts})
-        if not summary:  # no batch ran
+        if not batches:  # else published with the last batch's checkpoint
             publish(counts)
     print(f"curated {summary['videos']} videos: {summary['kept']} clips kept, {summary['rejected']} rejected")
     return CurateResult(refs=refs, summary=summary)
